@@ -1,0 +1,51 @@
+# Baton: `make run` serves web, worker and scheduler; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+export PORT
+
+.PHONY: install run test test-fast test-embedded lint faults bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py ensure_admin
+	$(BIN)/python manage.py load_demo
+	@echo "Baton: http://localhost:$(PORT)/admin/  (Ctrl-C stops web, worker and scheduler)"
+	$(BIN)/honcho start -f Procfile
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# The whole suite on the configured database and broker (PostgreSQL + Redis in CI), then the
+# end-to-end examples once more on the embedded default (SQLite + the filesystem broker).
+test: lint test-fast test-embedded
+
+test-fast: install
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest -q
+
+test-embedded: install
+	env -u DATABASE_URL -u CELERY_BROKER_URL BATON_VAR_DIR=$(CURDIR)/var/embedded-test \
+		$(BIN)/pytest -q -m worker tests/executions/test_examples_e2e.py
+
+faults: install
+	$(BIN)/pytest -q -m faults tests/faults
+
+bench: install
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
