@@ -1,0 +1,168 @@
+"""Decide what a batch does next (SPEC §4.2, §4.4): the pure DAG state machine.
+
+Pure Python, no Django.  The caller maps its node runs to ``{node key: status}`` (START is
+never listed), calls :func:`advance`, and applies the returned :class:`Decision` with guarded
+transitions.  Only PENDING nodes are ever changed, so the input need not be topologically
+consistent (a resumed batch keeps SUCCEEDED nodes whose upstream is PENDING again).
+
+Where the SPEC is silent:
+
+* :func:`resume_states` keeps a SUCCEEDED task only if its upstream edge is satisfied by the
+  kept nodes alone; a task that ran because of a FAILURE edge (a rollback) is reset, so it
+  runs again if, and only if, the re-run node fails again.
+* A logic node that was PENDING when the batch stopped becomes STOPPED, like a pending task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from workflows.graph import FAILURE, OR, START, SUCCESS, TASK, Edge, Graph, Node
+
+PENDING = "pending"
+QUEUED = "queued"
+RUNNING = "running"
+RETRYING = "retrying"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+TIMED_OUT = "timed_out"
+SKIPPED = "skipped"
+STOPPED = "stopped"
+
+NODE_STATES = frozenset({PENDING, QUEUED, RUNNING, RETRYING, SUCCEEDED, FAILED, TIMED_OUT, SKIPPED, STOPPED})
+FINISHED = frozenset({SUCCEEDED, FAILED, TIMED_OUT, SKIPPED, STOPPED})
+UNFINISHED = NODE_STATES - FINISHED
+FAILED_STATES = frozenset({FAILED, TIMED_OUT})
+ACTIVE = frozenset({QUEUED, RUNNING, RETRYING})
+STOPPABLE = frozenset({PENDING, QUEUED, RETRYING})
+
+BATCH_STATES = frozenset({RUNNING, SUCCEEDED, FAILED, TIMED_OUT, STOPPED})
+
+SATISFIED, DEAD, OPEN = "satisfied", "dead", "open"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The transitions one call of :func:`advance` asks for, and the batch result if final."""
+
+    queue: tuple[str, ...] = ()
+    satisfy: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()
+    result: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        """Return True if the decision moves any node."""
+        return bool(self.queue or self.satisfy or self.skip)
+
+
+def initial_states(graph: Graph) -> dict[str, str]:
+    """Return the states of a new batch: every node PENDING."""
+    return {key: PENDING for key in graph.keys}
+
+
+def edge_state(graph: Graph, edge: Edge, states: Mapping[str, str]) -> str:
+    """Return whether ``edge`` is SATISFIED, DEAD or still OPEN under ``states``."""
+    if edge.source == START:
+        return SATISFIED
+    status = states[edge.source]
+    if status not in FINISHED:
+        return OPEN
+    if graph.node(edge.source).type == TASK:
+        fired = (status == SUCCEEDED and edge.on == SUCCESS) or (status in FAILED_STATES and edge.on == FAILURE)
+    else:
+        fired = status == SUCCEEDED
+    return SATISFIED if fired else DEAD
+
+
+def next_state(node: Node, upstream: Iterable[str]) -> str | None:
+    """Return the state a PENDING node moves to given its upstream edge states, or None."""
+    edges = list(upstream)
+    if not edges:
+        return None
+    if node.type == OR:
+        if SATISFIED in edges:
+            return SUCCEEDED
+        return SKIPPED if all(edge == DEAD for edge in edges) else None
+    if DEAD in edges:
+        return SKIPPED
+    if all(edge == SATISFIED for edge in edges):
+        return QUEUED if node.type == TASK else SUCCEEDED
+    return None
+
+
+def advance(graph: Graph, states: Mapping[str, str]) -> Decision:
+    """Return every transition that follows from ``states``, cascaded to a fixpoint."""
+    _require_states(graph, states)
+    current = dict(states)
+    moves: dict[str, list[str]] = {QUEUED: [], SUCCEEDED: [], SKIPPED: []}
+    for key in graph.topological_order()[1:]:
+        if current[key] != PENDING:
+            continue
+        upstream = (edge_state(graph, edge, current) for edge in graph.upstream(key))
+        state = next_state(graph.node(key), upstream)
+        if state is not None:
+            current[key] = state
+            moves[state].append(key)
+    return Decision(
+        queue=tuple(moves[QUEUED]),
+        satisfy=tuple(moves[SUCCEEDED]),
+        skip=tuple(moves[SKIPPED]),
+        result=batch_result(graph, current),
+    )
+
+
+def batch_result(graph: Graph, states: Mapping[str, str]) -> str | None:
+    """Return SUCCEEDED or FAILED once every node is finished (§4.4), else None."""
+    if any(states[key] not in FINISHED for key in graph.keys):
+        return None
+    if graph.core_keys:
+        core_ok = all(states[key] == SUCCEEDED for key in graph.core_keys)
+        return SUCCEEDED if core_ok else FAILED
+    failed = any(states[key] in FAILED_STATES for key in graph.task_keys)
+    return FAILED if failed else SUCCEEDED
+
+
+def apply(states: Mapping[str, str], decision: Decision) -> dict[str, str]:
+    """Return ``states`` with ``decision`` applied; raise ValueError on a non-pending node."""
+    new = dict(states)
+    for keys, state in (
+        (decision.queue, QUEUED),
+        (decision.satisfy, SUCCEEDED),
+        (decision.skip, SKIPPED),
+    ):
+        for key in keys:
+            if new.get(key) != PENDING:
+                raise ValueError(f"node {key!r} is {new.get(key)!r}, not {PENDING!r}")
+            new[key] = state
+    return new
+
+
+def resume_states(graph: Graph, original: Mapping[str, str]) -> dict[str, str]:
+    """Return the starting states of a "resume from failure" re-run of ``original``."""
+    kept = initial_states(graph)
+    for key in graph.topological_order()[1:]:
+        node = graph.node(key)
+        upstream = [edge_state(graph, edge, kept) for edge in graph.upstream(key)]
+        if node.type != TASK:
+            if next_state(node, upstream) == SUCCEEDED:
+                kept[key] = SUCCEEDED  # provisional: lets its downstream be kept
+        elif original.get(key) == SUCCEEDED and upstream == [SATISFIED]:
+            kept[key] = SUCCEEDED
+    return {key: kept[key] if key in graph.task_keys else PENDING for key in graph.keys}
+
+
+def stop_states(states: Mapping[str, str]) -> dict[str, str]:
+    """Return the nodes a stop or batch timeout moves to STOPPED (running ones excluded)."""
+    return {key: STOPPED for key, state in states.items() if state in STOPPABLE}
+
+
+def _require_states(graph: Graph, states: Mapping[str, str]) -> None:
+    """Raise ValueError unless ``states`` gives every node a known status."""
+    missing = [key for key in graph.keys if key not in states]
+    if missing:
+        raise ValueError(f"no state for nodes {', '.join(map(repr, missing))}")
+    unknown = {key: states[key] for key in graph.keys if states[key] not in NODE_STATES}
+    if unknown:
+        raise ValueError(f"unknown node states {unknown!r}")
