@@ -1,0 +1,187 @@
+"""Run a ``python`` task: call a callable registered in ``workflows.registry`` with JSON kwargs.
+
+Decisions:
+
+- The callable runs in the calling thread (a Celery prefork child or solo worker runs it in
+  its main thread). Its prints to ``sys.stdout``/``sys.stderr`` are captured through
+  ``redirect_stdout``/``redirect_stderr``, which swap the process-wide streams: prints from
+  other threads during the run land in the task's output too. Capture is masked and kept
+  head+tail as it arrives, so a chatty callable cannot exhaust memory.
+- Output ends with ``return value: <JSON>`` (or the ``repr`` when not JSON-able); an exception
+  makes the run fail with the last lines of its traceback in the output and
+  ``detail.error = "ExceptionType: message"``.
+- Timeout and cancel interrupt the callable by raising an internal ``BaseException``
+  (``TaskInterrupted``) inside it, so ``except Exception`` in user code does not swallow it:
+  - in the main thread, a watcher thread sends ``SIGUSR2`` to the main thread, whose
+    temporary handler raises; this also breaks ``time.sleep`` and blocking socket calls.
+    The previous SIGUSR2 handler is restored afterwards;
+  - in any other thread (no signals there), ``PyThreadState_SetAsyncExc`` raises in the
+    running thread at its next bytecode, so a blocking C call (``time.sleep(60)``) ends first.
+  The interruption is repeated every ``check_interval`` while the callable keeps running
+  (it may catch ``BaseException``). Code that never returns to the interpreter cannot be
+  interrupted; Celery's hard time limit is the last resort.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import signal
+import threading
+import traceback
+from types import FrameType
+from typing import Any
+
+import executions.builtins  # noqa: F401 - registers the baton.* callables
+from executions.kinds import (
+    FAILED,
+    SUCCEEDED,
+    Outcome,
+    RunClock,
+    RunContext,
+    failed,
+)
+from executions.kinds.masking import OutputCollector, mask
+from workflows import registry
+
+_TRACEBACK_LINES = 20
+
+
+class TaskInterrupted(BaseException):
+    """Raised inside a running callable to stop it (timeout or cancel)."""
+
+
+def run_python(config: dict[str, Any], ctx: RunContext) -> Outcome:
+    """Call the registered callable named in ``config`` with its kwargs under ``ctx``'s limits."""
+    clock = RunClock(ctx)
+    name = config["callable"]
+    try:
+        function = registry.get(name)
+    except KeyError as exc:
+        return failed(mask(str(exc.args[0]), ctx.secrets), started=clock.started)
+    kwargs = config.get("kwargs") or {}
+    collector = OutputCollector(ctx.secrets, ctx.output_limit)
+    status, error, result = SUCCEEDED, None, None
+    interrupter = _Interrupter(clock)
+    try:
+        with contextlib.redirect_stdout(collector), contextlib.redirect_stderr(collector), interrupter:
+            result = function(**kwargs)
+    except TaskInterrupted:
+        status = interrupter.reason or FAILED
+        error = clock.stop_message(status) if interrupter.reason else "interrupted"
+    except Exception as exc:
+        status, error = FAILED, f"{type(exc).__name__}: {exc}"
+        collector.write(("" if collector.at_line_start else "\n") + _traceback_tail(exc))
+    else:
+        separator = "" if collector.at_line_start else "\n"
+        collector.write(f"{separator}return value: {_render(result)}\n")
+    output = collector.getvalue()
+    detail: dict[str, Any] = {
+        "callable": name,
+        "duration_seconds": round(clock.elapsed(), 3),
+        "output_bytes": collector.total_bytes,
+        "truncated": collector.truncated,
+    }
+    if error is not None:
+        detail["error"] = mask(error, ctx.secrets)
+    if status not in (SUCCEEDED, FAILED):
+        output += ("" if not output or output.endswith("\n") else "\n") + f"[baton] {detail['error']}\n"
+    return Outcome(status=status, output=output, detail=detail)
+
+
+def _render(value: object) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _traceback_tail(exc: BaseException) -> str:
+    """Return the last lines of ``exc``'s traceback, without Baton's own frame."""
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)
+    text = "".join(lines).rstrip("\n").splitlines()
+    if len(text) > _TRACEBACK_LINES:
+        text = ["Traceback (most recent call last, earlier frames left out):", *text[-_TRACEBACK_LINES:]]
+    return "\n".join(text) + "\n"
+
+
+class _Interrupter:
+    """Interrupt the calling thread when the run times out or is cancelled.
+
+    1. ``__enter__`` records the calling thread, installs the SIGUSR2 handler when that is
+       the main thread, sets ``armed`` and starts the watcher thread.
+    2. The watcher waits ``check_interval`` (less near the deadline) on ``_done`` and asks
+       ``clock.check()``; once there is a reason it interrupts the caller while ``armed``,
+       again every interval until the caller leaves the callable.
+    3. ``__exit__`` runs in the caller: it clears ``armed``, stops and joins the watcher and,
+       in the thread case, clears any asynchronous exception still pending, so none can fire
+       after the run. An interruption landing inside ``__exit__`` itself (the callable had
+       just returned) is caught and the loop repeats, so cleanup always completes.
+    4. The signal handler raises only while ``armed``; it runs in the caller's thread, so
+       once ``__exit__`` cleared ``armed`` a late SIGUSR2 is a no-op. The previous handler is
+       restored only after the watcher is joined, when no more signals can be sent.
+    """
+
+    def __init__(self, clock: RunClock) -> None:
+        self.clock = clock
+        self.reason: str | None = None
+        self.armed = False
+        self._done = threading.Event()
+        self._thread_id = 0
+        self._use_signal = False
+        self._previous_handler: Any = None
+        self._watcher: threading.Thread | None = None
+
+    def __enter__(self) -> _Interrupter:
+        self._thread_id = threading.get_ident()
+        self._use_signal = threading.current_thread() is threading.main_thread()
+        if self._use_signal:
+            self._previous_handler = signal.signal(signal.SIGUSR2, self._on_signal)
+        self.armed = True
+        self._watcher = threading.Thread(target=self._watch, name="baton-python-watcher", daemon=True)
+        self._watcher.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        while True:
+            try:
+                self.armed = False
+                self._done.set()
+                if self._watcher is not None:
+                    self._watcher.join()
+                if not self._use_signal:
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread_id), None)
+                break
+            except TaskInterrupted:
+                continue
+        if self._use_signal:
+            signal.signal(signal.SIGUSR2, self._previous_handler)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.armed:
+            raise TaskInterrupted(self.reason)
+
+    def _watch(self) -> None:
+        wait = self.clock.next_wait()
+        while not self._done.wait(wait):
+            if self.reason is None:
+                self.reason = self.clock.check()
+            if self.reason is None:
+                wait = self.clock.next_wait()
+                continue
+            if not self.armed:
+                return
+            self._interrupt()
+            wait = max(0.01, self.clock.ctx.check_interval)
+
+    def _interrupt(self) -> None:
+        if self._use_signal:
+            signal.pthread_kill(self._thread_id, signal.SIGUSR2)
+        else:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(self._thread_id), ctypes.py_object(TaskInterrupted)
+            )
+
+
+__all__ = ["TaskInterrupted", "run_python"]

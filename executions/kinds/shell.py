@@ -1,0 +1,224 @@
+"""Run a ``shell`` task: a script through ``/bin/sh -c`` or an argv list executed directly.
+
+Decisions:
+
+- The child gets its own session and process group (``start_new_session=True``), stdin from
+  ``/dev/null``, and stdout and stderr merged in order (as a terminal shows them) into an
+  unlinked temporary file, never a pipe: output of any size costs disk, not worker memory,
+  and a background grandchild keeping the file open cannot hang the worker.
+- Environment: the worker's environment (``os.environ``) plus the task's ``env``, which wins.
+  Shell tasks therefore see what the worker sees (PATH, HOME, proxies…); run workers with
+  only the variables tasks may see. ``{"secret": value}`` env values are accepted as well as
+  plaintext and masked either way.
+- ``cwd`` must be an existing directory; otherwise the task fails before anything starts.
+- Stopping (timeout, cancel, leftovers): SIGTERM to the whole process group, up to
+  ``kill_grace`` seconds for every process of the group to exit, then SIGKILL to the group.
+  When the main process exits on its own but left processes running in its group (``cmd &``),
+  those are stopped the same way: a task may not leave processes behind (a deliberate daemon
+  must ``setsid`` itself). The run's status still follows the main process's exit status.
+- Status: exit 0 → succeeded; other exit or death by a signal → failed (``detail.exit_code``
+  or ``detail.signal``); ``timed_out``/``cancelled`` when Baton stopped it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from typing import IO, Any
+
+from executions.kinds import (
+    FAILED,
+    SUCCEEDED,
+    Outcome,
+    RunClock,
+    RunContext,
+    failed,
+)
+from executions.kinds.masking import OutputCollector, mask
+from workflows.task_config import is_secret
+
+_POLL = 0.02  # seconds between checks while waiting for a signalled group to exit
+_CHUNK = 1 << 16
+
+
+def run_shell(config: dict[str, Any], ctx: RunContext) -> Outcome:
+    """Run the command in ``config`` under the limits of ``ctx``."""
+    clock = RunClock(ctx)
+    env_overrides, env_secrets = _split_env(config.get("env") or {})
+    secrets = (*ctx.secrets, *env_secrets)
+    argv = ["/bin/sh", "-c", config["script"]] if "script" in config else list(config["argv"])
+    cwd = config.get("cwd") or None
+    if cwd is not None and not os.path.isdir(cwd):
+        message = f"working directory {cwd!r} does not exist or is not a directory"
+        return failed(mask(message, secrets), started=clock.started)
+    with tempfile.TemporaryFile(prefix="baton-shell-") as out:
+        try:
+            process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                env={**os.environ, **env_overrides},
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            return failed(mask(_start_error(argv[0], exc), secrets), started=clock.started)
+        stopped_by: str | None = None
+        signals_sent: list[str] = []
+        try:
+            stopped_by = _wait(process, clock)
+        finally:
+            signals_sent = stop_process_group(process, ctx.kill_grace)
+        return _outcome(process, out, clock, secrets, stopped_by, signals_sent)
+
+
+def _split_env(env: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Return the env values as plain strings, and those that were marked secret."""
+    plain: dict[str, str] = {}
+    secrets: list[str] = []
+    for name, value in env.items():
+        if is_secret(value):
+            value = value["secret"]
+            secrets.append(str(value))
+        plain[str(name)] = str(value)
+    return plain, secrets
+
+
+def _start_error(program: str, exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return f"command not found: {program!r} ({exc.strerror})"
+    if isinstance(exc, PermissionError):
+        return f"permission denied running {program!r} ({exc.strerror})"
+    return f"could not start {program!r}: {exc.strerror or exc}"
+
+
+def _wait(process: subprocess.Popen[bytes], clock: RunClock) -> str | None:
+    """Wait for the process; return ``TIMED_OUT``/``CANCELLED`` if it must be stopped first."""
+    while True:
+        try:
+            process.wait(timeout=clock.next_wait())
+            return None
+        except subprocess.TimeoutExpired:
+            pass
+        reason = clock.check()
+        if reason is not None:
+            return reason
+
+
+def stop_process_group(process: subprocess.Popen[bytes], grace: float) -> list[str]:
+    """Make sure no process of the child's group survives; return the signals sent.
+
+    1. If the leader has exited and nothing else of its group runs, there is nothing to do.
+    2. SIGTERM the group, then poll (reaping the leader) until the group is empty or
+       ``grace`` seconds passed.
+    3. SIGKILL the group and reap the leader. The group id is the leader's pid, which the
+       kernel does not reuse while any member of the group exists.
+    """
+    pgid = process.pid
+    if process.poll() is not None and not group_alive(pgid):
+        return []
+    sent = ["SIGTERM"]
+    _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + max(0.0, grace)
+    while time.monotonic() < deadline:
+        if process.poll() is not None and not group_alive(pgid):
+            return sent
+        time.sleep(_POLL)
+    sent.append("SIGKILL")
+    _signal_group(pgid, signal.SIGKILL)
+    process.wait()
+    return sent
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signum)
+
+
+def group_alive(pgid: int) -> bool:
+    """Return whether a live (non-zombie) process is in group ``pgid``.
+
+    Zombies are ignored: an orphan whose reaper is slow (PID 1 in a container) is already dead.
+    Without ``/proc``, fall back to ``killpg(pgid, 0)``, which counts zombies as alive.
+    """
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
+
+
+def _outcome(
+    process: subprocess.Popen[bytes],
+    out: IO[bytes],
+    clock: RunClock,
+    secrets: tuple[str, ...],
+    stopped_by: str | None,
+    signals_sent: list[str],
+) -> Outcome:
+    collector = OutputCollector(secrets, clock.ctx.output_limit)
+    out.seek(0)
+    while chunk := out.read(_CHUNK):
+        collector.write_bytes(chunk)
+    output = collector.getvalue()
+    code = process.returncode
+    detail: dict[str, Any] = {
+        "pid": process.pid,
+        "exit_code": code if code is not None and code >= 0 else None,
+        "signal": _signal_name(-code) if code is not None and code < 0 else None,
+        "duration_seconds": round(clock.elapsed(), 3),
+        "output_bytes": collector.total_bytes,
+        "truncated": collector.truncated,
+    }
+    if stopped_by is not None:
+        status = stopped_by
+        error = clock.stop_message(stopped_by)
+        detail["error"] = f"{error}; sent {' then '.join(signals_sent) or 'nothing'} to the process group"
+        return Outcome(status=status, output=_with_note(output, detail["error"]), detail=detail)
+    if signals_sent:
+        detail["leftover_processes_stopped"] = signals_sent
+        output = _with_note(output, "stopped processes left running in the task's process group")
+    if code == 0:
+        return Outcome(status=SUCCEEDED, output=output, detail=detail)
+    if code is not None and code < 0:
+        detail["error"] = f"killed by signal {detail['signal']}"
+    else:
+        detail["error"] = f"exited with status {code}"
+    return Outcome(status=FAILED, output=output, detail=detail)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _with_note(output: str, note: str) -> str:
+    separator = "" if not output or output.endswith("\n") else "\n"
+    return f"{output}{separator}[baton] {note}\n"
+
+
+__all__ = ["group_alive", "run_shell", "stop_process_group"]
