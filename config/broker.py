@@ -14,12 +14,12 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
+from queue import Empty
 from time import monotonic
 
 from kombu.transport import TRANSPORT_ALIASES, filesystem
 from kombu.utils.encoding import bytes_to_str, str_to_bytes
 from kombu.utils.json import dumps, loads
-from queue import Empty
 
 ALIAS = "batonfs"
 
@@ -43,7 +43,7 @@ class Channel(filesystem.Channel):
 
     def _put(self, queue, payload, **kwargs):
         """Write the message beside the queue folder, then rename it in."""
-        name = f"{int(round(monotonic() * 1000)):015d}_{uuid.uuid4()}.{queue}.msg"
+        name = f"{round(monotonic() * 1000):015d}_{uuid.uuid4()}.{queue}.msg"
         staged = self._staging() / name
         with open(staged, "wb") as handle:
             handle.write(str_to_bytes(dumps(payload)))
@@ -63,6 +63,7 @@ class Channel(filesystem.Channel):
             claimed.unlink()
             return loads(bytes_to_str(payload))
         raise Empty()
+
 
 class Transport(filesystem.Transport):
     """The filesystem transport with the safe channel."""

@@ -1,0 +1,94 @@
+"""Shared fixtures: a real Celery worker on the configured broker and the test database."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "workflows" / "demo"
+
+
+def database_url() -> str:
+    """Return a URL for the database the tests use (the test database, once set up)."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or "postgres"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def _purge_broker() -> None:
+    from config.celery import app
+
+    with app.connection_for_write() as connection:
+        connection.default_channel.queue_purge("default")
+
+
+@pytest.fixture(scope="session")
+def worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """Run `celery -A config worker` against the test database for the whole session."""
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "BATON_HEARTBEAT_SECONDS": "0.2",
+        "BATON_KILL_GRACE_SECONDS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    with contextlib.suppress(Exception):
+        _purge_broker()
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default", "-c", "4",
+               "--without-gossip", "--without-mingle", "-l", "INFO", "-n", f"test-{os.getpid()}@%h"]  # fmt: skip
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while "ready." not in log.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the Celery worker did not start:\n{log.read_text(errors='replace')[-4000:]}")
+        time.sleep(0.1)
+    process.log_path = log  # type: ignore[attr-defined]
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def import_definition(document: dict[str, Any] | Path, tmp_path: Path) -> str:
+    """Import a definition through the CLI; return what it printed (the workflow id)."""
+    if isinstance(document, Path):
+        path = document
+    else:
+        path = tmp_path / "definition.json"
+        path.write_text(json.dumps(document, ensure_ascii=False))
+    out = StringIO()
+    call_command("import_workflow", str(path), stdout=out, stderr=StringIO())
+    return out.getvalue().strip()
+
+
+def run_and_wait(name: str, *args: str, timeout: float = 60) -> dict[str, Any]:
+    """Run a workflow through the CLI with --wait --json and return the parsed report."""
+    out = StringIO()
+    call_command("run_workflow", name, *args, "--wait", "--json", "--timeout", str(timeout), stdout=out)
+    return json.loads(out.getvalue())
+
+
+def example(name: str) -> dict[str, Any]:
+    """Return a copy of one of the example definitions."""
+    return json.loads((EXAMPLES / name).read_text())

@@ -1,0 +1,115 @@
+"""The definition format: parse, every problem reported with its path, and round trips."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+
+import pytest
+import yaml
+
+from tests.conftest import EXAMPLES, example
+from workflows.definition import DefinitionError, load_text, parse, to_document
+
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def problems_of(document) -> list[str]:
+    with pytest.raises(DefinitionError) as caught:
+        parse(document, now=NOW)
+    return [str(p) for p in caught.value.problems]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.json")))
+def test_examples_parse_and_round_trip(name):
+    document = to_document(parse(example(name), now=NOW))
+    assert to_document(parse(copy.deepcopy(document), now=NOW)) == document
+
+
+def test_yaml_and_json_give_the_same_definition():
+    document = example("release-pipeline.json")
+    assert parse(load_text(yaml.safe_dump(document)), now=NOW) == parse(load_text(json.dumps(document)), now=NOW)
+
+
+def test_defaults_are_filled_in_canonical_form():
+    document = to_document(
+        parse(
+            {
+                "name": "w",
+                "team": "t",
+                "nodes": [
+                    {"key": "a", "type": "task", "task": {"name": "a", "kind": "shell", "config": {"script": "true"}}}
+                ],
+                "edges": [{"from": "start", "to": "a"}],
+            }
+        )
+    )
+    assert document["trigger"] == {"type": "none"}
+    assert document["timeout_seconds"] == 86400
+    assert document["overlap_policy"] == "skip" and document["misfire_policy"] == "fire_once_now"
+    task = document["nodes"][0]["task"]
+    assert (task["timeout_seconds"], task["retries"], task["queue"]) == (3600, 0, "default")
+
+
+def test_every_problem_is_listed_with_its_path():
+    document = example("release-pipeline.json")
+    document["name"] = "bad name!"
+    document["overlap_policy"] = "sometimes"
+    document["nodes"][0]["task"]["retries"] = -1
+    document["nodes"][1]["task"]["kind"] = "ftp"
+    document["extra"] = 1
+    found = problems_of(document)
+    assert any(p.startswith("name:") for p in found)
+    assert any(p.startswith("overlap_policy:") for p in found)
+    assert any(p.startswith("nodes[0].task.retries:") for p in found)
+    assert any(p.startswith("nodes[1].task") and "kind" in p for p in found)
+    assert any(p.startswith("extra: unknown field") for p in found)
+
+
+def test_topology_violations_name_the_nodes():
+    document = example("release-pipeline.json")
+    document["edges"].append({"from": "deploy", "to": "pull", "on": "success"})
+    found = "\n".join(problems_of(document))
+    assert "pull" in found and "deploy" in found
+
+
+def test_invalid_cron_expression_names_the_field():
+    document = example("release-pipeline.json")
+    document["trigger"]["expression"] = "0 0 2 ? * MON-FRX"
+    (problem,) = problems_of(document)
+    assert problem.startswith("trigger.expression:") and "day-of-week" in problem
+
+
+def test_cron_without_a_future_fire_time_is_refused():
+    document = example("release-pipeline.json")
+    document["trigger"]["expression"] = "0 0 0 1 1 ? 2020"
+    (problem,) = problems_of(document)
+    assert "no fire time" in problem
+
+
+def test_unknown_timezone_is_refused():
+    document = example("release-pipeline.json")
+    document["trigger"]["timezone"] = "Mars/Olympus"
+    assert any("timezone" in p for p in problems_of(document))
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        (b"\xff\xfe{", "not UTF-8"),
+        ('{"name": "a\x00"}', "NUL"),
+        ("[1, 2", "neither valid JSON nor valid YAML"),
+        ("[1]", "must be an object"),
+    ],
+)
+def test_unreadable_documents_get_a_clear_message(text, needle):
+    with pytest.raises(DefinitionError) as caught:
+        parse(load_text(text), now=NOW)
+    assert needle in str(caught.value)
+
+
+def test_deep_nesting_is_a_problem_not_a_crash():
+    text = "[" * 100000 + "]" * 100000
+    with pytest.raises(DefinitionError):
+        parse(load_text(text), now=NOW)

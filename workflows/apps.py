@@ -1,0 +1,13 @@
+"""The definitions app."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class WorkflowsConfig(AppConfig):
+    """Teams, tasks, workflows, their versions and triggers."""
+
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "workflows"
+    verbose_name = "Definitions"

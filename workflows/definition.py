@@ -1,0 +1,460 @@
+"""The definition format (SPEC §10): one parser and one serializer for every interface.
+
+`parse` turns a JSON/YAML document into a frozen `Definition` or raises `DefinitionError`
+listing every problem with its path; `to_document` writes the canonical document back.
+`to_document(parse(to_document(d)))` is `to_document(d)`: export ∘ import is the identity.
+Pure: no Django import; what needs the database (teams, existing tasks, sealed secrets) is
+checked by `workflows.services`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from workflows import graph, quartz, task_config
+
+OVERLAP_POLICIES = ("skip", "parallel", "queue")
+MISFIRE_POLICIES = ("fire_once_now", "skip")
+PERIOD_UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+TOP_FIELDS = {
+    "name", "team", "description", "enabled", "trigger", "timeout_seconds",
+    "overlap_policy", "misfire_policy", "nodes", "edges",
+}  # fmt: skip
+NODE_FIELDS = {"key", "type", "task", "core", "position"}
+EDGE_FIELDS = {"from", "to", "on"}
+TASK_FIELDS = {
+    "name", "kind", "config", "description", "timeout_seconds", "retries",
+    "retry_interval_seconds", "retry_backoff", "queue",
+}  # fmt: skip
+DEFAULT_TASK_TIMEOUT = 3600
+DEFAULT_WORKFLOW_TIMEOUT = 86400
+MAX_TIMEOUT = 7 * 86400
+MAX_RETRIES = 100
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a document, at a path such as `nodes[2].task.config.script`."""
+
+    path: str
+    message: str
+    nodes: tuple[str, ...] = ()
+    edges: tuple[tuple[str, str], ...] = ()
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class DefinitionError(ValueError):
+    """A document that breaks the format or the topology rules; carries every problem."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task as written inline in a definition."""
+
+    name: str
+    kind: str
+    config: dict[str, Any]
+    description: str = ""
+    timeout_seconds: int = DEFAULT_TASK_TIMEOUT
+    retries: int = 0
+    retry_interval_seconds: int = 0
+    retry_backoff: bool = False
+    queue: str = "default"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """A node: `task` is a TaskSpec, the name of an existing standalone task, or None."""
+
+    key: str
+    type: str
+    task: TaskSpec | str | None = None
+    core: bool = False
+    position: tuple[float, float] | None = None
+
+    @property
+    def task_name(self) -> str | None:
+        """Return the name of the task this node runs."""
+        return self.task.name if isinstance(self.task, TaskSpec) else self.task
+
+
+@dataclass(frozen=True)
+class EdgeSpec:
+    """An edge between node keys."""
+
+    source: str
+    target: str
+    on: str | None = None
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A parsed, valid workflow definition."""
+
+    name: str
+    team: str
+    nodes: tuple[NodeSpec, ...]
+    edges: tuple[EdgeSpec, ...]
+    description: str = ""
+    enabled: bool = True
+    trigger: dict[str, Any] = field(default_factory=lambda: {"type": "none"})
+    timeout_seconds: int = DEFAULT_WORKFLOW_TIMEOUT
+    overlap_policy: str = "skip"
+    misfire_policy: str = "fire_once_now"
+
+    def graph(self) -> graph.Graph:
+        """Return the topology for the validator and the engine."""
+        return to_graph(self.nodes, self.edges)
+
+
+def to_graph(nodes: Collection[NodeSpec], edges: Collection[EdgeSpec]) -> graph.Graph:
+    """Build the validator's graph from node and edge specs."""
+    return graph.Graph(
+        nodes=tuple(graph.Node(n.key, n.type, n.task_name, n.core) for n in nodes),
+        edges=tuple(graph.Edge(e.source, e.target, e.on) for e in edges),
+    )
+
+
+def load_text(text: str | bytes) -> Any:
+    """Read a JSON or YAML document (JSON is YAML's subset; JSON is tried first for speed)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DefinitionError([Problem("", f"the document is not UTF-8 ({exc.reason})")]) from exc
+    if "\x00" in text:
+        raise DefinitionError([Problem("", "the document contains a NUL character")])
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        pass
+    try:
+        return yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise DefinitionError([Problem("", f"neither valid JSON nor valid YAML: {exc}")]) from exc
+
+
+class _Reader:
+    """Collects problems while reading typed values out of a document."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, path: str, message: str, **kwargs: Any) -> None:
+        self.problems.append(Problem(path, message, **kwargs))
+
+    def unknown(self, obj: dict, allowed: set[str], path: str) -> None:
+        for key in sorted(set(obj) - allowed, key=str):
+            self.add(_join(path, str(key)), f"unknown field (allowed: {', '.join(sorted(allowed))})")
+
+    def string(self, obj: dict, key: str, path: str, *, default: str | None = None) -> str | None:
+        value = obj.get(key, default)
+        if value is None:
+            self.add(_join(path, key), "is required")
+        elif not isinstance(value, str):
+            self.add(_join(path, key), f"must be a string, not {_type(value)}")
+            return None
+        return value
+
+    def name(self, obj: dict, key: str, path: str) -> str | None:
+        value = self.string(obj, key, path)
+        if value is not None and (problem := graph.name_problem(value)):
+            self.add(_join(path, key), problem)
+            return None
+        return value
+
+    def integer(self, obj: dict, key: str, path: str, default: int, low: int, high: int) -> int:
+        value = obj.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.add(_join(path, key), f"must be an integer, not {_type(value)}")
+            return default
+        if not low <= value <= high:
+            self.add(_join(path, key), f"must be between {low} and {high}, not {value}")
+            return default
+        return value
+
+    def boolean(self, obj: dict, key: str, path: str, default: bool) -> bool:
+        value = obj.get(key, default)
+        if not isinstance(value, bool):
+            self.add(_join(path, key), f"must be true or false, not {_type(value)}")
+            return default
+        return value
+
+    def choice(self, obj: dict, key: str, path: str, choices: tuple[str, ...]) -> str:
+        value = obj.get(key, choices[0])
+        if value not in choices:
+            self.add(_join(path, key), f"must be one of {', '.join(choices)}, not {value!r}")
+            return choices[0]
+        return value
+
+
+def parse(
+    document: Any,
+    *,
+    registered_callables: Collection[str] | None = None,
+    max_tasks: int = 20,
+    now: datetime | None = None,
+) -> Definition:
+    """Validate a document and return its Definition, or raise DefinitionError with every problem.
+
+    With `now`, a cron trigger that has no fire time after `now` is refused too.
+    """
+    if isinstance(document, (str, bytes)):
+        document = load_text(document)
+    reader = _Reader()
+    if not isinstance(document, dict):
+        raise DefinitionError([Problem("", f"the definition must be an object, not {_type(document)}")])
+    reader.unknown(document, TOP_FIELDS, "")
+    name = reader.name(document, "name", "")
+    team = reader.name(document, "team", "")
+    description = reader.string(document, "description", "", default="") or ""
+    enabled = reader.boolean(document, "enabled", "", True)
+    trigger = _trigger(reader, document.get("trigger", {"type": "none"}), now)
+    timeout = reader.integer(document, "timeout_seconds", "", DEFAULT_WORKFLOW_TIMEOUT, 1, MAX_TIMEOUT)
+    overlap = reader.choice(document, "overlap_policy", "", OVERLAP_POLICIES)
+    misfire = reader.choice(document, "misfire_policy", "", MISFIRE_POLICIES)
+    nodes = _nodes(reader, document.get("nodes"), registered_callables)
+    edges = _edges(reader, document.get("edges"))
+    if nodes is not None and edges is not None:
+        for violation in graph.validate(to_graph(nodes, edges), max_tasks=max_tasks):
+            reader.add("", violation.message, nodes=violation.nodes, edges=violation.edges)
+    if reader.problems:
+        raise DefinitionError(reader.problems)
+    assert name is not None and team is not None and nodes is not None and edges is not None
+    return Definition(
+        name=name, team=team, description=description, enabled=enabled, trigger=trigger,
+        timeout_seconds=timeout, overlap_policy=overlap, misfire_policy=misfire,
+        nodes=tuple(nodes), edges=tuple(edges),
+    )  # fmt: skip
+
+
+def _nodes(reader: _Reader, raw: Any, callables: Collection[str] | None) -> list[NodeSpec] | None:
+    if not isinstance(raw, list):
+        reader.add("nodes", "is required" if raw is None else f"must be a list, not {_type(raw)}")
+        return None
+    nodes: list[NodeSpec] = []
+    ok = True
+    for index, item in enumerate(raw):
+        node = _node(reader, item, f"nodes[{index}]", callables)
+        ok = ok and node is not None
+        if node is not None:
+            nodes.append(node)
+    return nodes if ok else None
+
+
+def _node(reader: _Reader, item: Any, path: str, callables: Collection[str] | None) -> NodeSpec | None:
+    if not isinstance(item, dict):
+        reader.add(path, f"must be an object, not {_type(item)}")
+        return None
+    before = len(reader.problems)
+    reader.unknown(item, NODE_FIELDS, path)
+    key = reader.string(item, "key", path)
+    kind = item.get("type")
+    if kind not in (graph.TASK, graph.AND, graph.OR):
+        reader.add(_join(path, "type"), f"must be one of task, and, or, not {kind!r}")
+    core = reader.boolean(item, "core", path, False)
+    position = _position(reader, item.get("position"), _join(path, "position"))
+    task: TaskSpec | str | None = None
+    if kind == graph.TASK:
+        raw = item.get("task")
+        if isinstance(raw, str):
+            if problem := graph.name_problem(raw):
+                reader.add(_join(path, "task"), problem)
+            task = raw
+        elif isinstance(raw, dict):
+            task = _task(reader, raw, _join(path, "task"), callables)
+        else:
+            reader.add(_join(path, "task"), "a task node needs a task: an object or the name of a standalone task")
+    elif kind in (graph.AND, graph.OR) and "task" in item:
+        reader.add(_join(path, "task"), f"a {kind} node has no task")
+    if len(reader.problems) > before or key is None:
+        return None
+    return NodeSpec(key=key, type=kind, task=task, core=core, position=position)
+
+
+def _position(reader: _Reader, raw: Any, path: str) -> tuple[float, float] | None:
+    if raw is None:
+        return None
+    if (
+        isinstance(raw, dict) and set(raw) == {"x", "y"}
+        and all(isinstance(raw[a], (int, float)) and not isinstance(raw[a], bool) for a in "xy")
+    ):  # fmt: skip
+        return (raw["x"], raw["y"])
+    reader.add(path, 'must be {"x": number, "y": number}')
+    return None
+
+
+def _task(reader: _Reader, raw: dict, path: str, callables: Collection[str] | None) -> TaskSpec | None:
+    before = len(reader.problems)
+    reader.unknown(raw, TASK_FIELDS, path)
+    name = reader.name(raw, "name", path)
+    kind = raw.get("kind")
+    config = raw.get("config", {})
+    for sub, message in task_config.config_problems(kind, config, registered_callables=callables):
+        reader.add(_join(path, sub), message)
+    spec = TaskSpec(
+        name=name or "",
+        kind=kind if isinstance(kind, str) else "",
+        config=config if isinstance(config, dict) else {},
+        description=reader.string(raw, "description", path, default="") or "",
+        timeout_seconds=reader.integer(raw, "timeout_seconds", path, DEFAULT_TASK_TIMEOUT, 1, MAX_TIMEOUT),
+        retries=reader.integer(raw, "retries", path, 0, 0, MAX_RETRIES),
+        retry_interval_seconds=reader.integer(raw, "retry_interval_seconds", path, 0, 0, MAX_TIMEOUT),
+        retry_backoff=reader.boolean(raw, "retry_backoff", path, False),
+        queue=reader.name(raw, "queue", path) if "queue" in raw else "default",
+    )
+    return spec if len(reader.problems) == before else None
+
+
+def _edges(reader: _Reader, raw: Any) -> list[EdgeSpec] | None:
+    if not isinstance(raw, list):
+        reader.add("edges", "is required" if raw is None else f"must be a list, not {_type(raw)}")
+        return None
+    edges: list[EdgeSpec] = []
+    for index, item in enumerate(raw):
+        path = f"edges[{index}]"
+        if not isinstance(item, dict):
+            reader.add(path, f"must be an object, not {_type(item)}")
+            continue
+        reader.unknown(item, EDGE_FIELDS, path)
+        source = reader.string(item, "from", path)
+        target = reader.string(item, "to", path)
+        on = item.get("on")
+        if on is not None and not isinstance(on, str):
+            reader.add(_join(path, "on"), f"must be success or failure, not {_type(on)}")
+            on = None
+        if source is not None and target is not None:
+            edges.append(EdgeSpec(source, target, on))
+    return edges if len(edges) == len(raw) else None
+
+
+def _trigger(reader: _Reader, raw: Any, now: datetime | None) -> dict[str, Any]:
+    """Validate a trigger and return its canonical form."""
+    path = "trigger"
+    if not isinstance(raw, dict):
+        reader.add(path, f"must be an object, not {_type(raw)}")
+        return {"type": "none"}
+    kind = raw.get("type")
+    if kind == "none":
+        reader.unknown(raw, {"type"}, path)
+        return {"type": "none"}
+    if kind == "cron":
+        reader.unknown(raw, {"type", "expression", "timezone"}, path)
+        expression = reader.string(raw, "expression", path)
+        zone = _zone(reader, raw.get("timezone", "UTC"), path)
+        if expression is not None and zone is not None and (problem := cron_problem(expression, zone, now)):
+            reader.add(_join(path, "expression"), problem)
+        return {"type": "cron", "expression": expression, "timezone": zone}
+    if kind == "periodic":
+        reader.unknown(raw, {"type", "every", "unit", "start", "timezone"}, path)
+        every = reader.integer(raw, "every", path, 1, 1, 10**9)
+        unit = raw.get("unit")
+        if unit not in PERIOD_UNITS:
+            reader.add(_join(path, "unit"), f"must be one of {', '.join(PERIOD_UNITS)}, not {unit!r}")
+        zone = _zone(reader, raw.get("timezone", "UTC"), path)
+        start = raw.get("start")
+        try:
+            parsed = datetime.fromisoformat(start) if isinstance(start, str) else None
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            reader.add(_join(path, "start"), f"must be an ISO-8601 date-time, not {start!r}")
+        return {"type": "periodic", "every": every, "unit": unit, "start": start, "timezone": zone}
+    reader.add(_join(path, "type"), f"must be one of none, cron, periodic, not {kind!r}")
+    return {"type": "none"}
+
+
+def _zone(reader: _Reader, value: Any, path: str) -> str | None:
+    if isinstance(value, str) and value:
+        try:
+            ZoneInfo(value)
+            return value
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    reader.add(_join(path, "timezone"), f"must be an IANA time zone such as Europe/Berlin, not {value!r}")
+    return None
+
+
+def cron_problem(expression: str, timezone: str, now: datetime | None = None) -> str | None:
+    """Return why a cron expression cannot be a trigger, or None."""
+    try:
+        cron = quartz.QuartzCron(expression, timezone)
+    except quartz.InvalidCronExpression as exc:
+        return str(exc)
+    if now is not None and cron.next_after(now) is None:
+        return f"{expression!r} has no fire time after {now.isoformat()}"
+    return None
+
+
+def to_document(definition: Definition) -> dict[str, Any]:
+    """Write the canonical document (every field present, in a fixed order)."""
+    return {
+        "name": definition.name,
+        "team": definition.team,
+        "description": definition.description,
+        "enabled": definition.enabled,
+        "trigger": dict(definition.trigger),
+        "timeout_seconds": definition.timeout_seconds,
+        "overlap_policy": definition.overlap_policy,
+        "misfire_policy": definition.misfire_policy,
+        "nodes": [_node_document(node) for node in definition.nodes],
+        "edges": [_edge_document(edge) for edge in definition.edges],
+    }
+
+
+def _node_document(node: NodeSpec) -> dict[str, Any]:
+    document: dict[str, Any] = {"key": node.key, "type": node.type}
+    if isinstance(node.task, TaskSpec):
+        document["task"] = task_document(node.task)
+    elif node.task is not None:
+        document["task"] = node.task
+    if node.core:
+        document["core"] = True
+    if node.position is not None:
+        document["position"] = {"x": node.position[0], "y": node.position[1]}
+    return document
+
+
+def task_document(task: TaskSpec) -> dict[str, Any]:
+    """Write a task's canonical object."""
+    return {
+        "name": task.name,
+        "kind": task.kind,
+        "config": task.config,
+        "description": task.description,
+        "timeout_seconds": task.timeout_seconds,
+        "retries": task.retries,
+        "retry_interval_seconds": task.retry_interval_seconds,
+        "retry_backoff": task.retry_backoff,
+        "queue": task.queue,
+    }
+
+
+def _edge_document(edge: EdgeSpec) -> dict[str, Any]:
+    document = {"from": edge.source, "to": edge.target}
+    if edge.on is not None:
+        document["on"] = edge.on
+    return document
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _type(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )

@@ -1,0 +1,35 @@
+"""`import_workflow PATH`: validate and create or update a workflow from a definition file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from workflows.definition import DefinitionError, load_text
+from workflows.services import workflow_save_definition
+
+
+class Command(BaseCommand):
+    help = "Validate a JSON/YAML definition (SPEC §10) and create or update the workflow; print its id."
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", help="definition file (JSON or YAML), or - for standard input")
+
+    def handle(self, *args, **options):
+        path = options["path"]
+        try:
+            raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        except OSError as exc:
+            raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
+        try:
+            result = workflow_save_definition(document=load_text(raw))
+        except DefinitionError as exc:
+            count = len(exc.problems)
+            lines = "\n".join(f"  - {problem}" for problem in exc.problems)
+            raise CommandError(f"{path}: {count} problem{'s' if count > 1 else ''}, nothing saved:\n{lines}") from exc
+        workflow, version = result.workflow, result.version
+        what = "created" if result.created else ("updated" if result.changed else "unchanged")
+        self.stderr.write(f"workflow {workflow.name!r} (team {workflow.team.name!r}) {what}, version {version.number}")
+        self.stdout.write(str(workflow.pk))

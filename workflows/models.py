@@ -1,0 +1,218 @@
+"""Definitions: teams, tasks, workflows, their current graph and immutable versions."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from workflows import graph
+
+
+class Role(models.TextChoices):
+    """A member's role in a team (SPEC §7)."""
+
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+
+class TaskKind(models.TextChoices):
+    """What a task runs (SPEC §2)."""
+
+    SHELL = "shell"
+    HTTP = "http"
+    PYTHON = "python"
+
+
+class OverlapPolicy(models.TextChoices):
+    """What a scheduled fire does while an earlier batch still runs (SPEC §4.5)."""
+
+    SKIP = "skip"
+    PARALLEL = "parallel"
+    QUEUE = "queue"
+
+
+class MisfirePolicy(models.TextChoices):
+    """What happens to fires missed while no scheduler ran (SPEC §5)."""
+
+    FIRE_ONCE_NOW = "fire_once_now"
+    SKIP = "skip"
+
+
+class Team(models.Model):
+    """The owner of tasks and workflows."""
+
+    name = models.CharField(max_length=64, unique=True)
+    description = models.TextField(blank=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="teams", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A user's role in one team."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="membership_one_per_team_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+
+class Task(models.Model):
+    """A reusable unit of work; standalone or in exactly one workflow (through its node)."""
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="tasks")
+    name = models.CharField(max_length=64)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=16, choices=TaskKind.choices)
+    config = models.JSONField(default=dict, help_text="Kind-specific; secret values are sealed.")
+    timeout_seconds = models.PositiveIntegerField(default=3600)
+    retries = models.PositiveIntegerField(default=0)
+    retry_interval_seconds = models.PositiveIntegerField(default=0)
+    retry_backoff = models.BooleanField(default=False, help_text="Double the retry interval after each failed attempt.")
+    queue = models.CharField(max_length=64, default="default")
+    trigger = models.JSONField(default=dict, blank=True, help_text="Standalone tasks only; off while in a workflow.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["team__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="task_name_unique_per_team")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def workflow(self) -> Workflow | None:
+        """Return the workflow this task belongs to, if any."""
+        node = getattr(self, "node", None)
+        return node.workflow if node else None
+
+
+class WorkflowQuerySet(models.QuerySet):
+    """Workflow queries."""
+
+    def alive(self) -> WorkflowQuerySet:
+        """Exclude deleted workflows."""
+        return self.filter(deleted_at__isnull=True)
+
+
+class Workflow(models.Model):
+    """A named DAG of nodes and edges with a trigger, a batch timeout and an enabled flag."""
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="workflows")
+    name = models.CharField(max_length=64)
+    description = models.TextField(blank=True)
+    enabled = models.BooleanField(default=True)
+    trigger = models.JSONField(default=dict)
+    timeout_seconds = models.PositiveIntegerField(default=86400)
+    overlap_policy = models.CharField(max_length=16, choices=OverlapPolicy.choices, default=OverlapPolicy.SKIP)
+    misfire_policy = models.CharField(max_length=16, choices=MisfirePolicy.choices, default=MisfirePolicy.FIRE_ONCE_NOW)
+    current_version = models.ForeignKey(
+        "WorkflowVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = WorkflowQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["team__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "name"],
+                condition=Q(deleted_at__isnull=True),
+                name="workflow_name_unique_per_team",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Node(models.Model):
+    """One node of a workflow's current graph; START is implicit and not stored."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="nodes")
+    key = models.CharField(max_length=64)
+    type = models.CharField(max_length=8, choices=[(graph.TASK, "task"), (graph.AND, "and"), (graph.OR, "or")])
+    # One-to-one: a task sits in at most one workflow, at most once (SPEC §3.7).
+    task = models.OneToOneField(Task, on_delete=models.PROTECT, null=True, blank=True, related_name="node")
+    core = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "key"], name="node_key_unique_per_workflow"),
+            models.CheckConstraint(
+                condition=Q(type=graph.TASK, task__isnull=False)
+                | (~Q(type=graph.TASK) & Q(task__isnull=True, core=False)),
+                name="node_task_iff_task_type",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Edge(models.Model):
+    """One edge of a workflow's current graph, between node keys (`start` for START)."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="edges")
+    source = models.CharField(max_length=64)
+    target = models.CharField(max_length=64)
+    on = models.CharField(
+        max_length=8,
+        blank=True,
+        choices=[(graph.SUCCESS, "success"), (graph.FAILURE, "failure"), ("", "—")],
+    )
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "source", "target"], name="edge_unique_per_pair"),
+            models.CheckConstraint(condition=~Q(source=F("target")), name="edge_no_self_loop"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} → {self.target}" + (f" ({self.on})" if self.on else "")
+
+
+class WorkflowVersion(models.Model):
+    """An immutable snapshot of a workflow's full definition (SPEC §10, secrets sealed)."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    definition = models.JSONField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["workflow_id", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "number"], name="version_number_unique_per_workflow")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow} v{self.number}"
+
+    def save(self, *args, **kwargs) -> None:
+        """Insert only: a version never changes once written."""
+        if self.pk is not None:
+            raise ValueError("workflow versions are immutable")
+        super().save(*args, **kwargs)
