@@ -1,0 +1,174 @@
+"""Admin for run-time records: batches with their node runs and event timeline (read-only)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from executions import services
+from executions.models import Batch, Event, NodeRun, normalize_batch_id
+from executions.states import BatchStatus
+
+COLOURS = {
+    "pending": "#9e9e9e", "queued": "#7e57c2", "running": "#1e88e5", "retrying": "#fb8c00",
+    "succeeded": "#2e7d32", "failed": "#c62828", "timed_out": "#ad1457", "skipped": "#bdbdbd",
+    "stopped": "#6d4c41",
+}  # fmt: skip
+
+
+def badge(status: str):
+    """Render a status as a coloured badge."""
+    colour = COLOURS.get(status, "#607d8b")
+    return format_html(
+        '<span class="baton-status status-{}" style="background:{};color:#fff;padding:1px 6px;border-radius:8px">{}</span>',
+        status, colour, status,
+    )  # fmt: skip
+
+
+class ReadOnlyMixin:
+    """Execution records are written by the engine only."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class NodeRunInline(ReadOnlyMixin, admin.TabularInline):
+    model = NodeRun
+    fields = [
+        "node_key",
+        "node_type",
+        "status_badge",
+        "attempts",
+        "started_at",
+        "finished_at",
+        "duration",
+        "output_head",
+    ]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["id"]
+
+    @admin.display(description="status")
+    def status_badge(self, run: NodeRun):
+        return badge(run.status)
+
+    @admin.display(description="duration")
+    def duration(self, run: NodeRun):
+        seconds = run.duration_seconds
+        return "—" if seconds is None else f"{seconds:.2f} s"
+
+    @admin.display(description="output")
+    def output_head(self, run: NodeRun):
+        if not run.output:
+            return ""
+        return format_html('<pre style="max-height:12em;overflow:auto;margin:0">{}</pre>', run.output[:4000])
+
+
+class EventInline(ReadOnlyMixin, admin.TabularInline):
+    model = Event
+    fields = ["at", "node_key", "from_status", "to_status", "message"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["at", "id"]
+    verbose_name_plural = "timeline"
+
+
+@admin.register(Batch)
+class BatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "workflow",
+        "version_number",
+        "status_badge",
+        "trigger",
+        "created_at",
+        "finished_at",
+        "duration",
+    ]
+    list_filter = ["status", "trigger", "workflow"]
+    search_fields = ["id"]
+    list_select_related = ["workflow", "version"]
+    readonly_fields = ["id", "workflow", "version", "status_badge", "trigger", "scheduled_for", "rerun_of",
+                       "created_by", "created_at", "finished_at", "deadline_at", "stop_requested_at", "reason"]  # fmt: skip
+    fields = readonly_fields
+    inlines = [NodeRunInline, EventInline]
+    change_form_template = "admin/executions/batch/change_form.html"
+    date_hierarchy = "created_at"
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term:
+            return queryset, False
+        return queryset.filter(pk__contains=normalize_batch_id(search_term)), False
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, batch: Batch):
+        return badge(batch.status)
+
+    @admin.display(description="version")
+    def version_number(self, batch: Batch):
+        return f"v{batch.version.number}"
+
+    @admin.display(description="duration")
+    def duration(self, batch: Batch):
+        if batch.finished_at is None:
+            return "—"
+        return f"{(batch.finished_at - batch.created_at).total_seconds():.2f} s"
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<str:pk>/stop/", view(self.stop_view), name="executions_batch_stop"),
+            path("<str:pk>/rerun/", view(self.rerun_view), name="executions_batch_rerun"),
+            *super().get_urls(),
+        ]
+
+    def _back(self, pk: str):
+        return HttpResponseRedirect(reverse("admin:executions_batch_change", args=[pk]))
+
+    def stop_view(self, request, pk):
+        batch = get_object_or_404(self.get_queryset(request), pk=pk)
+        if request.method == "POST":
+            try:
+                services.batch_stop(batch_id=batch.pk, user=request.user)
+                messages.success(request, f"Stop requested for batch {batch.pk}.")
+            except services.BatonError as exc:
+                messages.error(request, str(exc))
+        return self._back(batch.pk)
+
+    def rerun_view(self, request, pk):
+        batch = get_object_or_404(self.get_queryset(request), pk=pk)
+        resume = request.GET.get("resume") == "1" or request.POST.get("resume") == "1"
+        if request.method != "POST":
+            plan = services.rerun_plan(batch=batch, resume=resume)
+            context = {**self.admin_site.each_context(request), "batch": batch, "plan": plan, "resume": resume,
+                       "opts": self.model._meta, "title": f"{'Resume' if resume else 'Re-run'} batch {batch.pk}"}  # fmt: skip
+            return TemplateResponse(request, "admin/executions/batch/rerun_confirm.html", context)
+        try:
+            new = services.batch_rerun(batch_id=batch.pk, resume=resume, user=request.user)
+        except services.BatonError as exc:
+            messages.error(request, str(exc))
+            return self._back(batch.pk)
+        messages.success(request, f"Started batch {new.pk} ({'resume' if resume else 're-run'} of {batch.pk}).")
+        return self._back(new.pk)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["batch_running"] = obj is not None and obj.status == BatchStatus.RUNNING
+        return super().render_change_form(request, context, add, change, form_url, obj)

@@ -1,0 +1,55 @@
+"""Shared output of the batch commands: SPEC §11's report, as JSON or as a table."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from django.core.management.base import CommandError
+
+from executions.models import Batch
+from executions.selectors import batch_find, batch_report
+from executions.states import BatchStatus
+
+
+def add_report_arguments(parser) -> None:
+    """Add --wait, --timeout and --json."""
+    parser.add_argument("--wait", action="store_true", help="block until the batch ends")
+    parser.add_argument("--timeout", type=float, default=None, help="with --wait: give up after this many seconds")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def get_batch(batch_id: str) -> Batch:
+    """Return the batch or fail with a clear message."""
+    batch = batch_find(batch_id)
+    if batch is None:
+        raise CommandError(f"no batch {batch_id!r}")
+    return batch
+
+
+def wait_for_end(batch: Batch, timeout: float | None) -> Batch:
+    """Re-read the batch until it has ended (a client-side wait; the engine never polls)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while batch.status == BatchStatus.RUNNING:
+        if deadline is not None and time.monotonic() > deadline:
+            raise CommandError(f"batch {batch.pk} still running after {timeout:g}s")
+        time.sleep(0.05)
+        batch.refresh_from_db(fields=["status", "finished_at"])
+    return batch
+
+
+def write_report(command, batch: Batch, options: dict, *, id_only: bool = False) -> None:
+    """Print the report as JSON (--json), or as a table; only the id when `id_only` and not waiting."""
+    if options.get("wait"):
+        batch = wait_for_end(batch, options.get("timeout"))
+    report = batch_report(batch)
+    if options.get("json"):
+        command.stdout.write(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    if id_only and not options.get("wait"):
+        command.stdout.write(batch.pk)
+        return
+    command.stdout.write(f"batch {report['batch']}: {report['status']}")
+    for key, node in report["nodes"].items():
+        attempts = f" attempts={node['attempts']}" if "attempts" in node else ""
+        command.stdout.write(f"  {key:<24} {node['status']}{attempts}")

@@ -1,0 +1,26 @@
+"""`run_workflow NAME [--team T] [--wait] [--json]`: "run once"."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from executions.management.commands._report import add_report_arguments, write_report
+from executions.services import BatonError, batch_start
+from workflows.management.commands.export_workflow import find_workflow
+
+
+class Command(BaseCommand):
+    help = "Start a batch of the workflow's current version now; print its id or its report."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name")
+        parser.add_argument("--team")
+        add_report_arguments(parser)
+
+    def handle(self, *args, **options):
+        workflow = find_workflow(options["name"], options["team"])
+        try:
+            batch = batch_start(workflow=workflow)
+        except BatonError as exc:
+            raise CommandError(str(exc)) from exc
+        write_report(self, batch, options, id_only=True)

@@ -1,0 +1,430 @@
+"""Run-time actions: start a batch, run a node, record its result, stop, recover.
+
+Every action is a short transaction that locks the batch row (`SELECT … FOR UPDATE`), so two
+branches finishing at the same instant are serialised and a join is queued exactly once.
+The pure engine (`executions.engine`) decides; this module applies the decision.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from executions import engine, kinds
+from executions.dispatch import dispatch_after_commit
+from executions.models import Attempt, Batch, NodeRun
+from executions.runtime import Plan, plan_for
+from executions.states import NODE_ACTIVE, BatchStatus, NodeStatus, TriggerKind
+from executions.transitions import batch_transition, node_transition, nodes_transition
+from workflows import secrets
+from workflows.models import Workflow
+
+N = NodeStatus
+OUTCOME_STATUS = {
+    "succeeded": N.SUCCEEDED,
+    "failed": N.FAILED,
+    "timed_out": N.TIMED_OUT,
+    "cancelled": N.STOPPED,
+}
+WORKER = f"{socket.gethostname()}"
+
+
+class BatonError(Exception):
+    """A request the current state cannot honour; its message is shown to the user."""
+
+
+class NotRunnable(BatonError):
+    """The workflow cannot start a batch (no saved definition, deleted)."""
+
+
+class TransitionNotPossible(BatonError):
+    """The object is no longer in a state that allows this action (HTTP 409)."""
+
+
+# --- starting -----------------------------------------------------------------------------
+
+
+def batch_start(
+    *,
+    workflow: Workflow,
+    trigger: str = TriggerKind.MANUAL,
+    user: Any = None,
+    scheduled_for: datetime | None = None,
+    rerun_of: Batch | None = None,
+    keep: dict[str, NodeRun] | None = None,
+) -> Batch:
+    """Start a batch of the workflow's current version (or of `rerun_of`'s version)."""
+    version = rerun_of.version if rerun_of else workflow.current_version
+    if version is None:
+        raise NotRunnable(f"workflow {workflow.name!r} has no saved definition")
+    if workflow.deleted_at is not None and rerun_of is None:
+        raise NotRunnable(f"workflow {workflow.name!r} is deleted")
+    plan = plan_for(version.pk)
+    now = timezone.now()
+    with transaction.atomic():
+        batch = _create_batch(
+            workflow=workflow, version=version, trigger=trigger, user=user, now=now,
+            scheduled_for=scheduled_for, rerun_of=rerun_of, timeout=plan.timeout_seconds,
+        )  # fmt: skip
+        _create_node_runs(batch, plan, keep or {}, now)
+        _advance(batch, plan, now)
+    return batch
+
+
+def _create_batch(*, workflow, version, trigger, user, now, scheduled_for, rerun_of, timeout) -> Batch:
+    for _ in range(5):  # a random id collides about once in 10^12 batches; try again then
+        try:
+            with transaction.atomic():
+                batch = Batch.objects.create(
+                    workflow=workflow, version=version, trigger=trigger, scheduled_for=scheduled_for,
+                    rerun_of=rerun_of, created_by=user if getattr(user, "pk", None) else None,
+                    deadline_at=now + timedelta(seconds=timeout),
+                )  # fmt: skip
+        except IntegrityError:
+            if (
+                scheduled_for is not None
+                and Batch.objects.filter(workflow=workflow, scheduled_for=scheduled_for).exists()
+            ):
+                raise
+            continue
+        batch.events.create(to_status=BatchStatus.RUNNING, at=now, message=f"started ({trigger})")
+        return batch
+    raise IntegrityError("could not allocate a unique batch id")
+
+
+def _create_node_runs(batch: Batch, plan: Plan, keep: dict[str, NodeRun], now: datetime) -> None:
+    runs = []
+    for node in plan.graph.nodes:
+        task = plan.tasks.get(node.key)
+        run = NodeRun(
+            batch=batch, node_key=node.key, node_type=node.type,
+            task_name=task["name"] if task else "", queue=task["queue"] if task else "",
+        )  # fmt: skip
+        kept = keep.get(node.key)
+        if kept is not None:
+            run.status = N.SUCCEEDED
+            run.attempts, run.output, run.detail = (
+                kept.attempts,
+                kept.output,
+                {**kept.detail, "kept_from": kept.batch_id},
+            )
+            run.started_at, run.finished_at = kept.started_at, kept.finished_at
+        runs.append(run)
+    NodeRun.objects.bulk_create(runs)
+    batch.events.bulk_create(
+        batch.events.model(batch=batch, node_run=r, node_key=r.node_key, to_status=r.status, at=now,
+                           message=f"kept from {keep[r.node_key].batch_id}" if r.node_key in keep else "")
+        for r in runs
+    )  # fmt: skip
+
+
+# --- advancing ----------------------------------------------------------------------------
+
+
+def _advance(batch: Batch, plan: Plan, now: datetime) -> None:
+    """Apply the engine's decision for the batch; the caller holds the batch row lock.
+
+    1. Read every node run's status of the batch (one query).
+    2. If a stop or timeout was requested, start nothing; end the batch once nothing is active.
+    3. Otherwise queue, satisfy and skip what the engine says, end the batch when it has a
+       result, and send the queued runs' ids after commit.
+    """
+    if batch.stop_requested_at is None and batch.deadline_at is not None and batch.deadline_at <= now:
+        _request_stop(batch, BatchStatus.TIMED_OUT, now)
+    rows = list(NodeRun.objects.filter(batch=batch).values_list("pk", "node_key", "status", "queue"))
+    if batch.stop_requested_at is not None:
+        if not any(status in NODE_ACTIVE for _, _, status, _ in rows):
+            batch_transition(batch, to=batch.stop_reason or BatchStatus.STOPPED, now=now, finished_at=now)
+        return
+    states = {key: status for _, key, status, _ in rows}
+    by_key = {key: (pk, queue) for pk, key, _, queue in rows}
+    decision = engine.advance(plan.graph, states)
+    queued = nodes_transition(
+        batch.pk, ((by_key[k][0], k) for k in decision.queue),
+        current=N.PENDING, to=N.QUEUED, now=now, queued_at=now,
+    )  # fmt: skip
+    nodes_transition(
+        batch.pk,
+        ((by_key[k][0], k) for k in decision.satisfy),
+        current=N.PENDING,
+        to=N.SUCCEEDED,
+        now=now,
+        finished_at=now,
+    )
+    nodes_transition(
+        batch.pk, ((by_key[k][0], k) for k in decision.skip), current=N.PENDING, to=N.SKIPPED, now=now, finished_at=now
+    )
+    if decision.result is not None:
+        batch_transition(batch, to=decision.result, now=now, finished_at=now)
+    queues = {pk: queue for pk, queue in by_key.values()}
+    dispatch_after_commit((pk, queues[pk]) for pk in queued)
+
+
+def _locked_batch(batch_id: str) -> Batch:
+    return Batch.objects.select_for_update().get(pk=batch_id)
+
+
+# --- running a node -----------------------------------------------------------------------
+
+
+def node_run_execute(*, node_run_id: int) -> str | None:
+    """Claim a queued node run, execute its task, record the result; None if not claimed."""
+    run = _claim(node_run_id)
+    if run is None:
+        return None
+    plan = plan_for(run.batch.version_id)
+    task = plan.tasks[run.node_key]
+    if run.batch.stop_requested_at is not None:
+        outcome = kinds.Outcome(status="cancelled", output="", detail={"error": "the batch was stopping"})
+    else:
+        outcome = _execute(run, task)
+    return node_run_finish(
+        run=run, outcome=outcome, retries=task["retries"], interval=_retry_interval(task, run.attempts)
+    )
+
+
+def _claim(node_run_id: int) -> NodeRun | None:
+    """Move QUEUED (or a due RETRYING) → RUNNING; a second delivery finds nothing to move."""
+    now = timezone.now()
+    with transaction.atomic():
+        run = NodeRun.objects.select_related("batch").filter(pk=node_run_id).first()
+        if run is None:
+            return None
+        if run.status == N.RETRYING:
+            if run.retry_at and run.retry_at > now + timedelta(seconds=1):
+                return None  # an early duplicate; the due message or the sweep claims it later
+            if not node_transition(run, to=N.QUEUED, now=now, queued_at=now, message="retry due"):
+                return None
+        attempts = run.attempts + 1
+        if run.status != N.QUEUED or not node_transition(
+            run, to=N.RUNNING, now=now, attempts=attempts, started_at=now, finished_at=None,
+            heartbeat_at=now, worker=WORKER, message=f"attempt {attempts} on {WORKER}",
+        ):  # fmt: skip
+            return None
+        Attempt.objects.create(node_run=run, number=attempts, worker=WORKER, started_at=now)
+    return run
+
+
+def _execute(run: NodeRun, task: dict[str, Any]) -> kinds.Outcome:
+    try:
+        config, plain = secrets.unseal(task["config"])
+    except ValueError as exc:
+        return kinds.Outcome(status="failed", output=str(exc), detail={"error": str(exc)})
+    context = kinds.RunContext(
+        timeout=task["timeout_seconds"], output_limit=settings.BATON_OUTPUT_LIMIT,
+        should_cancel=_cancel_check(run), check_interval=settings.BATON_HEARTBEAT_SECONDS,
+        kill_grace=settings.BATON_KILL_GRACE_SECONDS, secrets=tuple(plain),
+        http_allowed_networks=settings.BATON_HTTP_ALLOWED_NETWORKS,
+    )  # fmt: skip
+    try:
+        return kinds.execute(task["kind"], config, context)
+    except Exception as exc:  # an executor bug must still end the node run
+        return kinds.Outcome(status="failed", output=repr(exc), detail={"error": repr(exc)})
+
+
+def _cancel_check(run: NodeRun):
+    """Return the heartbeat hook: record that the worker lives; tell whether to cancel."""
+
+    def should_cancel() -> bool:
+        try:
+            now = timezone.now()
+            NodeRun.objects.filter(pk=run.pk, status=N.RUNNING).update(heartbeat_at=now)
+            stop, deadline = Batch.objects.values_list("stop_requested_at", "deadline_at").get(pk=run.batch_id)
+            return stop is not None or (deadline is not None and deadline <= now)
+        finally:
+            if threading.current_thread() is not threading.main_thread():
+                connection.close()
+
+    return should_cancel
+
+
+def _retry_interval(task: dict[str, Any], attempt: int) -> float:
+    interval = float(task["retry_interval_seconds"])
+    return interval * 2 ** (attempt - 1) if task.get("retry_backoff") else interval
+
+
+def node_run_finish(*, run: NodeRun, outcome: kinds.Outcome, retries: int, interval: float) -> str | None:
+    """Record an attempt's outcome; retry, or end the node run and advance the batch."""
+    now = timezone.now()
+    status = OUTCOME_STATUS[outcome.status]
+    retry = status in (N.FAILED, N.TIMED_OUT) and run.attempts <= retries
+    with transaction.atomic():
+        batch = _locked_batch(run.batch_id)
+        if batch.stop_requested_at is not None or (batch.deadline_at and batch.deadline_at <= now):
+            retry = False
+        fields: dict[str, Any] = {"output": outcome.output, "detail": outcome.detail, "finished_at": now}
+        if retry:
+            fields["retry_at"] = now + timedelta(seconds=interval)
+            message = f"attempt {run.attempts} {status}; retry {run.attempts} of {retries} in {interval:g}s"
+            if not node_transition(run, to=N.RETRYING, now=now, message=message, **fields):
+                return None
+        elif not node_transition(run, to=status, now=now, message=f"attempt {run.attempts} {status}", **fields):
+            return None
+        Attempt.objects.filter(node_run=run, number=run.attempts).update(
+            status=status, finished_at=now, output=outcome.output, detail=outcome.detail
+        )
+        if retry:
+            dispatch_after_commit([(run.pk, run.queue)], countdown=interval)
+            return N.RETRYING
+        _advance(batch, plan_for(batch.version_id), now)
+    return status
+
+
+# --- stopping -----------------------------------------------------------------------------
+
+
+def batch_stop(*, batch_id: str, reason: str = BatchStatus.STOPPED, user: Any = None) -> Batch:
+    """Stop a running batch: nothing starts any more, pending runs stop, running ones are cancelled."""
+    now = timezone.now()
+    with transaction.atomic():
+        batch = _locked_batch(batch_id)
+        if batch.status != BatchStatus.RUNNING:
+            raise TransitionNotPossible(f"batch {batch.pk} is {batch.status}, not running")
+        if batch.stop_requested_at is None:
+            _request_stop(batch, reason, now, user)
+        _advance(batch, plan_for(batch.version_id), now)
+    return batch
+
+
+def _request_stop(batch: Batch, reason: str, now: datetime, user: Any = None) -> None:
+    """Record a stop (or timeout) request; the caller holds the batch row lock.
+
+    1. From here on no advance queues anything, and every worker's heartbeat sees the
+       request and cancels its task.
+    2. Every node run that has not started (pending, queued, retrying) becomes stopped; a
+       worker's claim re-checks the run's status, so it cannot start one of them.
+    3. The batch ends in the caller's advance once nothing is running any more.
+    """
+    Batch.objects.filter(pk=batch.pk).update(stop_requested_at=now, stop_reason=reason)
+    batch.stop_requested_at, batch.stop_reason = now, reason
+    who = f" by {user}" if getattr(user, "pk", None) else ""
+    what = "timeout reached" if reason == BatchStatus.TIMED_OUT else "stop requested"
+    batch.events.create(from_status=BatchStatus.RUNNING, to_status=BatchStatus.RUNNING, at=now, message=f"{what}{who}")
+    waiting = list(
+        NodeRun.objects.select_for_update(of=("self",))
+        .filter(batch=batch, status__in=[N.PENDING, N.QUEUED, N.RETRYING])
+        .values_list("pk", "node_key", "status")
+    )
+    for current in (N.PENDING, N.QUEUED, N.RETRYING):
+        nodes_transition(
+            batch.pk, ((pk, key) for pk, key, status in waiting if status == current),
+            current=current, to=N.STOPPED, now=now, finished_at=now, message=what,
+        )  # fmt: skip
+
+
+# --- re-running ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RerunPlan:
+    """What a re-run would do: nodes kept from the original, and nodes that will run."""
+
+    kept: tuple[str, ...]
+    will_run: tuple[str, ...]
+
+
+def rerun_plan(*, batch: Batch, resume: bool) -> RerunPlan:
+    """Tell which task nodes a re-run (or resume from failure) keeps and which it runs."""
+    plan = plan_for(batch.version_id)
+    states = dict(batch.node_runs.values_list("node_key", "status"))
+    start = engine.resume_states(plan.graph, states) if resume else {}
+    kept = tuple(k for k in plan.tasks if start.get(k) == N.SUCCEEDED)
+    return RerunPlan(kept=kept, will_run=tuple(k for k in plan.tasks if k not in kept))
+
+
+def batch_rerun(*, batch_id: str, resume: bool = False, user: Any = None) -> Batch:
+    """Start a new batch on the same version as a finished one, linked to it."""
+    original = Batch.objects.select_related("workflow", "version").get(pk=batch_id)
+    if original.status == BatchStatus.RUNNING:
+        raise TransitionNotPossible(f"batch {original.pk} is still running; stop it or wait for it to end")
+    keep: dict[str, NodeRun] = {}
+    if resume:
+        kept = set(rerun_plan(batch=original, resume=True).kept)
+        keep = {r.node_key: r for r in original.node_runs.filter(node_key__in=kept)}
+    return batch_start(
+        workflow=original.workflow, trigger=TriggerKind.RESUME if resume else TriggerKind.RERUN,
+        user=user, rerun_of=original, keep=keep,
+    )  # fmt: skip
+
+
+# --- recovery -----------------------------------------------------------------------------
+
+
+def recover(*, now: datetime | None = None) -> dict[str, int]:
+    """Repair from the database alone what lost messages and dead workers left behind.
+
+    Never overwrites a finished state: every change is a guarded transition or goes through
+    the same finish path a worker uses.
+    """
+    now = now or timezone.now()
+    counts = {"timed_out": 0, "redispatched": 0, "worker_lost": 0, "finished": 0}
+    for batch_id in Batch.objects.filter(
+        status=BatchStatus.RUNNING, stop_requested_at__isnull=True, deadline_at__lte=now
+    ).values_list("pk", flat=True):
+        try:
+            batch_stop(batch_id=batch_id, reason=BatchStatus.TIMED_OUT)
+            counts["timed_out"] += 1
+        except TransitionNotPossible:
+            pass
+    counts["redispatched"] = _redispatch_lost(now)
+    counts["worker_lost"] = _fail_lost_workers(now)
+    counts["finished"] = _finish_idle_batches(now)
+    return counts
+
+
+def _redispatch_lost(now: datetime) -> int:
+    """Send again the wake-ups of runs queued (or due for retry) for too long."""
+    threshold = now - timedelta(seconds=settings.BATON_REDISPATCH_SECONDS)
+    with transaction.atomic():
+        queued = list(
+            NodeRun.objects.filter(
+                status=N.QUEUED, queued_at__lte=threshold, batch__status=BatchStatus.RUNNING
+            ).values_list("pk", "queue")[:500]
+        )
+        retrying = list(
+            NodeRun.objects.filter(
+                status=N.RETRYING, retry_at__lte=threshold, batch__status=BatchStatus.RUNNING
+            ).values_list("pk", "queue")[:500]
+        )
+        NodeRun.objects.filter(pk__in=[pk for pk, _ in queued], status=N.QUEUED).update(queued_at=now)
+        NodeRun.objects.filter(pk__in=[pk for pk, _ in retrying], status=N.RETRYING).update(retry_at=now)
+        dispatch_after_commit(queued + retrying)
+    return len(queued) + len(retrying)
+
+
+def _fail_lost_workers(now: datetime) -> int:
+    """Finish running runs whose worker stopped heart-beating, applying the retry policy."""
+    threshold = now - timedelta(seconds=settings.BATON_WORKER_LOST_SECONDS)
+    lost = NodeRun.objects.select_related("batch").filter(status=N.RUNNING, heartbeat_at__lte=threshold)[:500]
+    count = 0
+    for run in lost:
+        task = plan_for(run.batch.version_id).tasks[run.node_key]
+        message = f"worker lost: {run.worker or 'unknown'} stopped heart-beating at {run.heartbeat_at.isoformat()}"
+        outcome = kinds.Outcome(status="failed", output=message, detail={"error": "worker_lost", "worker": run.worker})
+        if run.batch.stop_requested_at is not None:
+            outcome = kinds.Outcome(status="cancelled", output=message, detail={"error": "worker_lost"})
+        if node_run_finish(
+            run=run, outcome=outcome, retries=task["retries"], interval=_retry_interval(task, run.attempts)
+        ):
+            count += 1
+    return count
+
+
+def _finish_idle_batches(now: datetime) -> int:
+    """Advance running batches in which nothing is active (a lost advance, a crashed finish)."""
+    idle = Batch.objects.filter(status=BatchStatus.RUNNING).exclude(node_runs__status__in=list(NODE_ACTIVE))
+    count = 0
+    for batch_id in idle.values_list("pk", flat=True)[:500]:
+        with transaction.atomic():
+            batch = _locked_batch(batch_id)
+            if batch.status == BatchStatus.RUNNING:
+                _advance(batch, plan_for(batch.version_id), now)
+                count += batch.status != BatchStatus.RUNNING
+    return count

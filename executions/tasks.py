@@ -1,0 +1,19 @@
+"""Celery tasks: thin wrappers that take ids and call one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from executions import services
+
+
+@shared_task(name="baton.run_node", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def run_node(node_run_id: int) -> str | None:
+    """Run one node run; a duplicate delivery finds it already claimed and does nothing."""
+    return services.node_run_execute(node_run_id=node_run_id)
+
+
+@shared_task(name="baton.recover", ignore_result=True)
+def recover() -> dict[str, int]:
+    """Repair lost messages, dead workers and overdue batches from the database."""
+    return services.recover()

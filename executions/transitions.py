@@ -1,0 +1,77 @@
+"""The one way a status changes: compare-and-set, with an event row in the same transaction.
+
+`UPDATE … WHERE pk = … AND status = <expected>` touches 0 rows when another worker got there
+first; that is not an error, the caller simply lost the race. Only local columns are filtered
+so PostgreSQL re-checks the guard on the row version it waits for (EvalPlanQual).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from executions.models import Batch, Event, NodeRun
+from executions.states import BATCH_TRANSITIONS, NODE_TRANSITIONS
+
+
+class InvalidTransition(Exception):
+    """A transition the state diagram does not allow (a programming error)."""
+
+
+def _check(table: dict[str, frozenset[str]], current: str, new: str) -> None:
+    if new not in table[current]:
+        raise InvalidTransition(f"{current} → {new} is not allowed")
+
+
+def node_transition(run: NodeRun, *, to: str, now: datetime, message: str = "", **fields: Any) -> bool:
+    """Move one node run from its known status to `to`; False if it was no longer in it."""
+    _check(NODE_TRANSITIONS, run.status, to)
+    changed = NodeRun.objects.filter(pk=run.pk, status=run.status).update(status=to, **fields)
+    if changed:
+        Event.objects.create(
+            batch_id=run.batch_id, node_run_id=run.pk, node_key=run.node_key,
+            from_status=run.status, to_status=to, message=message, at=now,
+        )  # fmt: skip
+        run.status = to
+        for name, value in fields.items():
+            setattr(run, name, value)
+    return bool(changed)
+
+
+def nodes_transition(
+    batch_id: str, runs: Iterable[tuple[int, str]], *, current: str, to: str, now: datetime,
+    message: str = "", **fields: Any,
+) -> list[int]:  # fmt: skip
+    """Move several node runs of one batch from `current` to `to`; return the ids moved.
+
+    The caller holds the batch row lock, so no other advance can race; rows a worker moved
+    meanwhile are re-read and left out of the event log.
+    """
+    _check(NODE_TRANSITIONS, current, to)
+    runs = list(runs)
+    if not runs:
+        return []
+    ids = [pk for pk, _ in runs]
+    changed = NodeRun.objects.filter(pk__in=ids, status=current).update(status=to, **fields)
+    if changed != len(ids):
+        moved = set(NodeRun.objects.filter(pk__in=ids, status=to).values_list("pk", flat=True))
+        runs = [(pk, key) for pk, key in runs if pk in moved]
+    Event.objects.bulk_create(
+        Event(batch_id=batch_id, node_run_id=pk, node_key=key, from_status=current,
+              to_status=to, message=message, at=now)
+        for pk, key in runs
+    )  # fmt: skip
+    return [pk for pk, _ in runs]
+
+
+def batch_transition(batch: Batch, *, to: str, now: datetime, message: str = "", **fields: Any) -> bool:
+    """Move a batch from its known status to `to`; False if it was no longer in it."""
+    _check(BATCH_TRANSITIONS, batch.status, to)
+    changed = Batch.objects.filter(pk=batch.pk, status=batch.status).update(status=to, **fields)
+    if changed:
+        Event.objects.create(batch_id=batch.pk, from_status=batch.status, to_status=to, message=message, at=now)
+        batch.status = to
+        for name, value in fields.items():
+            setattr(batch, name, value)
+    return bool(changed)

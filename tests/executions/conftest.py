@@ -1,0 +1,67 @@
+"""Fixtures for engine tests: record dispatches instead of sending them, and drain them in-process."""
+
+from __future__ import annotations
+
+import copy
+from collections import deque
+from typing import Any
+
+import pytest
+
+from executions import dispatch, services
+from executions.models import Batch
+from workflows.services import workflow_save_definition
+
+
+class Recorder:
+    """Keeps dispatched (node-run id, queue) pairs; `drain` runs them in this process, in order."""
+
+    def __init__(self) -> None:
+        self.sent: deque[tuple[int, str, float | None]] = deque()
+        self.history: list[int] = []
+
+    def __call__(self, runs: list[tuple[int, str]], countdown: float | None) -> None:
+        for run_id, queue in runs:
+            self.sent.append((run_id, queue, countdown))
+            self.history.append(run_id)
+
+    def drain(self, limit: int = 1000) -> None:
+        for _ in range(limit):
+            if not self.sent:
+                return
+            run_id, _, _ = self.sent.popleft()
+            services.node_run_execute(node_run_id=run_id)
+        raise AssertionError("dispatches did not drain")
+
+
+@pytest.fixture
+def recorder(monkeypatch) -> Recorder:
+    fake = Recorder()
+    monkeypatch.setattr(dispatch, "backend", fake)
+    return fake
+
+
+def chain_document(name: str = "w", *tasks: dict[str, Any], team: str = "t", **extra: Any) -> dict[str, Any]:
+    """A workflow running the given tasks one after the other on success."""
+    nodes = [{"key": f"n{i}", "type": "task", "task": task} for i, task in enumerate(tasks)]
+    edges = [{"from": "start", "to": "n0"}] + [
+        {"from": f"n{i}", "to": f"n{i + 1}", "on": "success"} for i in range(len(tasks) - 1)
+    ]
+    return {"name": name, "team": team, "nodes": nodes, "edges": edges, **extra}
+
+
+def shell(name: str, script: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "kind": "shell", "config": {"script": script}, **extra}
+
+
+def python(name: str, callable_name: str, **kwargs: Any) -> dict[str, Any]:
+    return {"name": name, "kind": "python", "config": {"callable": callable_name, "kwargs": kwargs}}
+
+
+def start(document: dict[str, Any]) -> Batch:
+    workflow = workflow_save_definition(document=copy.deepcopy(document)).workflow
+    return services.batch_start(workflow=workflow)
+
+
+def states(batch: Batch) -> dict[str, str]:
+    return dict(batch.node_runs.values_list("node_key", "status"))

@@ -1,0 +1,186 @@
+"""The engine's services, driven in-process: transitions, retries, timeouts, stop, re-run, recovery."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from executions import services
+from executions.models import Attempt, Batch, Event, NodeRun
+from executions.states import BatchStatus, NodeStatus
+from tests.conftest import example
+from tests.executions.conftest import chain_document, python, shell, start, states
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_release_pipeline_succeeds_node_by_node(recorder):
+    batch = start(example("release-pipeline.json"))
+    recorder.drain()
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.SUCCEEDED
+    assert states(batch) == {
+        "pull": "succeeded", "scan": "succeeded", "unit": "succeeded", "checks": "succeeded",
+        "build": "succeeded", "deploy": "succeeded", "rollback": "skipped", "notify": "skipped",
+    }  # fmt: skip
+
+
+def test_failed_core_node_fails_the_batch_and_runs_rollback(recorder):
+    document = example("release-pipeline.json")
+    document["nodes"][5]["task"]["config"]["script"] = "exit 1"
+    batch = start(document)
+    recorder.drain()
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.FAILED
+    assert states(batch)["deploy"] == "failed" and states(batch)["rollback"] == "succeeded"
+
+
+def test_every_transition_is_an_event(recorder):
+    batch = start(chain_document("w", shell("a", "true"), shell("b", "true")))
+    recorder.drain()
+    trail = list(Event.objects.filter(batch=batch, node_key="n1").values_list("from_status", "to_status"))
+    assert trail == [("", "pending"), ("pending", "queued"), ("queued", "running"), ("running", "succeeded")]
+    assert Event.objects.filter(batch=batch, node_key="", to_status="succeeded").count() == 1
+
+
+def test_retries_record_every_attempt_then_fail(recorder):
+    batch = start(chain_document("w", shell("flaky", "echo try; exit 3", retries=2)))
+    recorder.drain()
+    run = NodeRun.objects.get(batch=batch, node_key="n0")
+    assert (run.status, run.attempts) == (NodeStatus.FAILED, 3)
+    assert list(Attempt.objects.filter(node_run=run).values_list("status", flat=True)) == ["failed"] * 3
+    assert run.detail["exit_code"] == 3 and "try" in run.output
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.FAILED
+
+
+def test_retry_succeeds_on_a_later_attempt(recorder, tmp_path):
+    marker = tmp_path / "seen"
+    script = f"if [ -e {marker} ]; then echo second; else touch {marker}; exit 1; fi"
+    batch = start(chain_document("w", shell("flaky", script, retries=1)))
+    recorder.drain()
+    run = NodeRun.objects.get(batch=batch, node_key="n0")
+    assert (run.status, run.attempts, run.output.strip()) == (NodeStatus.SUCCEEDED, 2, "second")
+
+
+def test_task_timeout_is_timed_out_and_fires_the_failure_edge(recorder):
+    document = chain_document("w", shell("slow", "sleep 20", timeout_seconds=1))
+    document["nodes"].append({"key": "cleanup", "type": "task", "task": shell("cleanup", "echo cleanup")})
+    document["edges"].append({"from": "n0", "to": "cleanup", "on": "failure"})
+    batch = start(document)
+    recorder.drain()
+    batch.refresh_from_db()
+    assert states(batch) == {"n0": "timed_out", "cleanup": "succeeded"}
+    assert batch.status == BatchStatus.FAILED
+
+
+def test_python_builtins_run_and_fail(recorder):
+    batch = start(
+        chain_document("w", python("hi", "baton.echo", message="hello"), python("boom", "baton.fail", message="nope"))
+    )
+    recorder.drain()
+    runs = {r.node_key: r for r in NodeRun.objects.filter(batch=batch)}
+    assert runs["n0"].status == "succeeded" and "hello" in runs["n0"].output
+    assert runs["n1"].status == "failed" and "nope" in runs["n1"].output
+
+
+def test_second_delivery_of_a_message_does_not_run_the_node_twice(recorder):
+    batch = start(chain_document("w", shell("a", "echo once")))
+    run_id, _, _ = recorder.sent[0]
+    recorder.drain()
+    assert services.node_run_execute(node_run_id=run_id) is None
+    assert NodeRun.objects.get(pk=run_id).attempts == 1
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.SUCCEEDED
+
+
+def test_stop_stops_pending_and_queued_runs_and_ends_the_batch(recorder):
+    batch = start(chain_document("w", shell("a", "true"), shell("b", "true")))
+    services.batch_stop(batch_id=batch.pk)
+    recorder.drain()  # the queued message arrives after the stop: it must not start
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.STOPPED
+    assert states(batch) == {"n0": "stopped", "n1": "stopped"}
+    assert NodeRun.objects.get(batch=batch, node_key="n0").attempts == 0
+
+
+def test_stop_of_a_finished_batch_is_refused(recorder):
+    batch = start(chain_document("w", shell("a", "true")))
+    recorder.drain()
+    with pytest.raises(services.TransitionNotPossible, match="succeeded, not running"):
+        services.batch_stop(batch_id=batch.pk)
+
+
+def test_batch_deadline_is_enforced_by_the_recovery_sweep(recorder):
+    batch = start(chain_document("w", shell("a", "true")))
+    Batch.objects.filter(pk=batch.pk).update(deadline_at=timezone.now() - timedelta(seconds=1))
+    counts = services.recover()
+    assert counts["timed_out"] == 1
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.TIMED_OUT and states(batch) == {"n0": "stopped"}
+
+
+def test_lost_message_is_redispatched_by_the_sweep(recorder, settings):
+    batch = start(chain_document("w", shell("a", "true")))
+    recorder.sent.clear()  # the broker lost the message
+    later = timezone.now() + timedelta(seconds=settings.BATON_REDISPATCH_SECONDS + 1)
+    assert services.recover(now=later)["redispatched"] == 1
+    recorder.drain()
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.SUCCEEDED
+
+
+def test_dead_worker_is_detected_and_the_retry_policy_applies(recorder, settings):
+    batch = start(chain_document("w", shell("a", "true", retries=1)))
+    run = NodeRun.objects.get(batch=batch)
+    recorder.sent.clear()
+    services._claim(run.pk)  # a worker claimed it, then died without a heartbeat
+    later = timezone.now() + timedelta(seconds=settings.BATON_WORKER_LOST_SECONDS + 1)
+    assert services.recover(now=later)["worker_lost"] == 1
+    run.refresh_from_db()
+    assert run.status == NodeStatus.RETRYING and run.detail["error"] == "worker_lost"
+    recorder.drain()
+    run.refresh_from_db()
+    assert (run.status, run.attempts) == (NodeStatus.SUCCEEDED, 2)
+
+
+def test_rerun_makes_a_linked_batch_on_the_same_version(recorder):
+    document = chain_document("w", shell("a", "true"))
+    first = start(document)
+    recorder.drain()
+    document["nodes"][0]["task"]["config"]["script"] = "exit 1"
+    from workflows.services import workflow_save_definition
+
+    workflow_save_definition(document=document)
+    second = services.batch_rerun(batch_id=first.pk)
+    recorder.drain()
+    second.refresh_from_db()
+    assert second.rerun_of_id == first.pk and second.version_id == first.version_id
+    assert second.trigger == "rerun" and second.status == BatchStatus.SUCCEEDED
+
+
+def test_resume_keeps_succeeded_nodes_and_runs_the_rest(recorder, tmp_path):
+    marker = tmp_path / "fixed"
+    document = chain_document("w", shell("a", "echo a"), shell("b", f"test -e {marker}"), shell("c", "echo c"))
+    first = start(document)
+    recorder.drain()
+    first.refresh_from_db()
+    assert first.status == BatchStatus.FAILED
+    plan = services.rerun_plan(batch=first, resume=True)
+    assert plan.kept == ("n0",) and plan.will_run == ("n1", "n2")
+    marker.touch()
+    resumed = services.batch_rerun(batch_id=first.pk, resume=True)
+    recorder.drain()
+    resumed.refresh_from_db()
+    assert resumed.status == BatchStatus.SUCCEEDED and resumed.trigger == "resume"
+    kept = NodeRun.objects.get(batch=resumed, node_key="n0")
+    assert kept.detail["kept_from"] == first.pk and kept.attempts == 1
+    assert len(recorder.history) == 2 + 2  # first: n0, n1 (n2 skipped); resumed: only n1 and n2
+
+
+def test_rerun_of_a_running_batch_is_refused(recorder):
+    batch = start(chain_document("w", shell("a", "true")))
+    with pytest.raises(services.TransitionNotPossible):
+        services.batch_rerun(batch_id=batch.pk)
