@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -226,10 +226,13 @@ def parse(
     timeout = reader.integer(document, "timeout_seconds", "", DEFAULT_WORKFLOW_TIMEOUT, 1, MAX_TIMEOUT)
     overlap = reader.choice(document, "overlap_policy", "", OVERLAP_POLICIES)
     misfire = reader.choice(document, "misfire_policy", "", MISFIRE_POLICIES)
-    nodes = _nodes(reader, document.get("nodes"), registered_callables)
+    read = _nodes(reader, document.get("nodes"), registered_callables)
+    nodes = read[0] if read else None
     edges = _edges(reader, document.get("edges"))
-    if nodes is not None and edges is not None:
-        for violation in graph.validate(to_graph(nodes, edges), max_tasks=max_tasks):
+    if read is not None and edges is not None:
+        broken = read[1]
+        checkable = [e for e in edges if e.source not in broken and e.target not in broken]
+        for violation in graph.validate(to_graph(read[0], checkable), max_tasks=max_tasks):
             reader.add("", violation.message, nodes=violation.nodes, edges=violation.edges)
     if reader.problems:
         raise DefinitionError(reader.problems)
@@ -241,25 +244,26 @@ def parse(
     )  # fmt: skip
 
 
-def _nodes(reader: _Reader, raw: Any, callables: Collection[str] | None) -> list[NodeSpec] | None:
+def _nodes(reader: _Reader, raw: Any, callables: Collection[str] | None) -> tuple[list[NodeSpec], set[str]] | None:
+    """Read the nodes; also return the keys of nodes too broken to take part in the topology check."""
     if not isinstance(raw, list):
         reader.add("nodes", "is required" if raw is None else f"must be a list, not {_type(raw)}")
         return None
     nodes: list[NodeSpec] = []
-    ok = True
+    broken: set[str] = set()
     for index, item in enumerate(raw):
         node = _node(reader, item, f"nodes[{index}]", callables)
-        ok = ok and node is not None
         if node is not None:
             nodes.append(node)
-    return nodes if ok else None
+        elif isinstance(item, dict) and isinstance(item.get("key"), str):
+            broken.add(item["key"])
+    return nodes, broken
 
 
 def _node(reader: _Reader, item: Any, path: str, callables: Collection[str] | None) -> NodeSpec | None:
     if not isinstance(item, dict):
         reader.add(path, f"must be an object, not {_type(item)}")
         return None
-    before = len(reader.problems)
     reader.unknown(item, NODE_FIELDS, path)
     key = reader.string(item, "key", path)
     kind = item.get("type")
@@ -280,8 +284,10 @@ def _node(reader: _Reader, item: Any, path: str, callables: Collection[str] | No
             reader.add(_join(path, "task"), "a task node needs a task: an object or the name of a standalone task")
     elif kind in (graph.AND, graph.OR) and "task" in item:
         reader.add(_join(path, "task"), f"a {kind} node has no task")
-    if len(reader.problems) > before or key is None:
+    if key is None or kind not in (graph.TASK, graph.AND, graph.OR):
         return None
+    if isinstance(task, TaskSpec) and graph.name_problem(task.name):
+        task = replace(task, name=key)  # stands in for the topology check; its problem is already listed
     return NodeSpec(key=key, type=kind, task=task, core=core, position=position)
 
 
@@ -297,8 +303,7 @@ def _position(reader: _Reader, raw: Any, path: str) -> tuple[float, float] | Non
     return None
 
 
-def _task(reader: _Reader, raw: dict, path: str, callables: Collection[str] | None) -> TaskSpec | None:
-    before = len(reader.problems)
+def _task(reader: _Reader, raw: dict, path: str, callables: Collection[str] | None) -> TaskSpec:
     reader.unknown(raw, TASK_FIELDS, path)
     name = reader.name(raw, "name", path)
     kind = raw.get("kind")
@@ -316,7 +321,7 @@ def _task(reader: _Reader, raw: dict, path: str, callables: Collection[str] | No
         retry_backoff=reader.boolean(raw, "retry_backoff", path, False),
         queue=reader.name(raw, "queue", path) if "queue" in raw else "default",
     )
-    return spec if len(reader.problems) == before else None
+    return spec
 
 
 def _edges(reader: _Reader, raw: Any) -> list[EdgeSpec] | None:

@@ -1,0 +1,102 @@
+"""The admin as staff use it: run once, watch a batch, search, edit a definition."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from executions.models import Batch
+from tests.conftest import example
+from workflows.models import Workflow
+from workflows.services import workflow_save_definition
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff(client):
+    user = get_user_model().objects.create_superuser("alice", "", "pw-alice-123")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def workflow():
+    return workflow_save_definition(document=example("release-pipeline.json")).workflow
+
+
+def test_changelists_render(staff, workflow):
+    for name in (
+        "workflows_team",
+        "workflows_task",
+        "workflows_workflow",
+        "workflows_workflowversion",
+        "executions_batch",
+    ):
+        assert staff.get(reverse(f"admin:{name}_changelist")).status_code == 200, name
+
+
+def test_run_once_starts_a_batch_and_its_page_shows_every_node(staff, workflow, monkeypatch):
+    from executions import dispatch
+
+    monkeypatch.setattr(dispatch, "backend", lambda runs, countdown: None)
+    response = staff.post(reverse("admin:workflows_workflow_run", args=[workflow.pk]))
+    batch = Batch.objects.get()
+    assert response.status_code == 302 and response.url == reverse("admin:executions_batch_change", args=[batch.pk])
+    page = staff.get(response.url).content.decode()
+    for key in ("pull", "scan", "unit", "checks", "build", "deploy", "rollback", "notify"):
+        assert key in page
+    assert "status-queued" in page and 'id="stop-batch"' in page
+
+
+def test_batch_search_by_partial_id(staff, workflow):
+    from executions.services import batch_start
+
+    batches = [batch_start(workflow=workflow) for _ in range(3)]
+    target = batches[1]
+    response = staff.get(reverse("admin:executions_batch_changelist"), {"q": target.pk[2:6].lower()})
+    found = set(re.findall(r"/admin/executions/batch/([0-9A-Z]{8})/change/", response.content.decode()))
+    assert target.pk in found
+
+
+def test_definition_violation_shows_every_message_and_saves_nothing(staff, workflow):
+    document = example("release-pipeline.json")
+    document["edges"].append({"from": "build", "to": "build", "on": "success"})
+    document["nodes"][1]["task"]["kind"] = "teleport"
+    url = reverse("admin:workflows_workflow_change", args=[workflow.pk])
+    response = staff.post(url, {"definition": json.dumps(document)})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "self-loop" in page or "build" in page
+    assert "teleport" in page
+    assert workflow.versions.count() == 1
+
+
+def test_definition_edit_makes_a_new_version(staff, workflow):
+    document = example("release-pipeline.json")
+    document["description"] = "changed in the admin"
+    url = reverse("admin:workflows_workflow_change", args=[workflow.pk])
+    response = staff.post(url, {"definition": json.dumps(document)})
+    assert response.status_code == 302
+    workflow.refresh_from_db()
+    assert workflow.current_version.number == 2 and workflow.description == "changed in the admin"
+
+
+def test_add_workflow_through_the_admin(staff):
+    document = example("end-of-day-cutover.json")
+    response = staff.post(reverse("admin:workflows_workflow_add"), {"definition": json.dumps(document)})
+    assert response.status_code == 302
+    assert Workflow.objects.get().name == "日切-end-of-day"
+
+
+def test_rerun_confirmation_lists_the_nodes_that_will_run(staff, workflow):
+    from executions.services import batch_start, batch_stop
+
+    batch = batch_start(workflow=workflow)
+    batch_stop(batch_id=batch.pk)
+    page = staff.get(reverse("admin:executions_batch_rerun", args=[batch.pk]) + "?resume=1").content.decode()
+    assert 'id="will-run"' in page and "deploy" in page
