@@ -15,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 from workflows import secrets
 from workflows.definition import DefinitionError, load_text
 from workflows.models import Membership, Task, Team, Workflow, WorkflowVersion
-from workflows.services import version_export, workflow_export, workflow_save_definition
+from workflows.services import version_export, workflow_export, workflow_save_definition, workflow_set_enabled
 
 EXAMPLE = {
     "name": "my-workflow",
@@ -199,11 +199,13 @@ class WorkflowAdmin(admin.ModelAdmin):
 
     @admin.action(description="Enable")
     def enable(self, request, queryset):
-        queryset.update(enabled=True)
+        for workflow in queryset:
+            workflow_set_enabled(workflow=workflow, enabled=True, user=request.user)
 
     @admin.action(description="Disable")
     def disable(self, request, queryset):
-        queryset.update(enabled=False)
+        for workflow in queryset:
+            workflow_set_enabled(workflow=workflow, enabled=False, user=request.user)
 
     def get_urls(self):
         urls = super().get_urls()

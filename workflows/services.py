@@ -219,3 +219,11 @@ def workflow_delete(*, workflow: Workflow) -> None:
         workflow.enabled = False
         workflow.deleted_at = timezone.now()
         workflow.save(update_fields=["enabled", "deleted_at", "updated_at"])
+
+
+def workflow_set_enabled(*, workflow: Workflow, enabled: bool, user: Any = None) -> Workflow:
+    """Enable or disable scheduled fires of a workflow ("run once" works either way)."""
+    with transaction.atomic():
+        Workflow.objects.filter(pk=workflow.pk).update(enabled=enabled, updated_at=timezone.now())
+        workflow.enabled = enabled
+    return workflow
