@@ -127,6 +127,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# The scheduler tick and the recovery sweep have a queue of their own, so a worker busy with
+# long tasks never delays a fire; `make run` starts a small worker for it beside the main one.
+CELERY_TASK_ROUTES = {"baton.tick": {"queue": "baton-control"}, "baton.recover": {"queue": "baton-control"}}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -159,3 +162,4 @@ BATON_DEFAULT_WORKFLOW_TIMEOUT = int(os.environ.get("BATON_DEFAULT_WORKFLOW_TIME
 BATON_REDISPATCH_SECONDS = float(os.environ.get("BATON_REDISPATCH_SECONDS", "30"))
 BATON_WORKER_LOST_SECONDS = float(os.environ.get("BATON_WORKER_LOST_SECONDS", "20"))
 BATON_RECOVERY_INTERVAL_SECONDS = float(os.environ.get("BATON_RECOVERY_INTERVAL_SECONDS", "2"))
+BATON_MISFIRE_THRESHOLD_SECONDS = float(os.environ.get("BATON_MISFIRE_THRESHOLD_SECONDS", "60"))

@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from executions.states import BatchStatus, NodeStatus, TriggerKind
-from workflows.models import Workflow, WorkflowVersion
+from workflows.models import Task, Workflow, WorkflowVersion
 
 # Crockford's base 32: no I, L, O, U, so an id read out on a call is not misheard.
 ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -31,8 +31,14 @@ class Batch(models.Model):
     """One execution of one workflow version."""
 
     id = models.CharField(primary_key=True, max_length=ID_LENGTH, default=new_batch_id, editable=False)
-    workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="batches")
-    version = models.ForeignKey(WorkflowVersion, on_delete=models.PROTECT, related_name="batches")
+    workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, null=True, blank=True, related_name="batches")
+    version = models.ForeignKey(
+        WorkflowVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="batches"
+    )
+    # A standalone task's run is a batch of one node: `task` is set and `snapshot` holds the
+    # one-node definition it runs (what a version holds for a workflow).
+    task = models.ForeignKey(Task, on_delete=models.PROTECT, null=True, blank=True, related_name="runs")
+    snapshot = models.JSONField(null=True, blank=True, editable=False)
     status = models.CharField(max_length=16, choices=BatchStatus.choices, default=BatchStatus.RUNNING)
     trigger = models.CharField(max_length=16, choices=TriggerKind.choices, default=TriggerKind.MANUAL)
     scheduled_for = models.DateTimeField(null=True, blank=True, help_text="The fire time, for scheduled batches.")
@@ -56,11 +62,23 @@ class Batch(models.Model):
                 fields=["workflow", "scheduled_for"],
                 condition=Q(scheduled_for__isnull=False),
                 name="batch_one_per_workflow_fire",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["task", "scheduled_for"],
+                condition=Q(scheduled_for__isnull=False),
+                name="batch_one_per_task_fire",
+            ),
+            models.CheckConstraint(
+                condition=Q(workflow__isnull=False, version__isnull=False, task__isnull=True)
+                | Q(workflow__isnull=True, version__isnull=True, task__isnull=False, snapshot__isnull=False),
+                name="batch_runs_a_workflow_version_or_a_task",
+            ),
         ]
         indexes = [
             # Serves the admin/API list filtered by workflow, newest first.
             models.Index(fields=["workflow", "-created_at"], name="batch_workflow_recent"),
+            # Serves the standalone task's run list, newest first.
+            models.Index(fields=["task", "-created_at"], name="batch_task_recent"),
             # Serves the recovery sweep's scan of unfinished batches past their deadline.
             models.Index(fields=["status", "deadline_at"], name="batch_status_deadline"),
         ]
@@ -151,3 +169,36 @@ class Event(models.Model):
         if self.pk is not None:
             raise ValueError("events are append-only")
         super().save(*args, **kwargs)
+
+
+class FireOutcome(models.TextChoices):
+    """What became of a scheduled fire."""
+
+    STARTED = "started"
+    STARTED_LATE = "started_late"
+    SKIPPED_OVERLAP = "skipped_overlap"
+    QUEUED = "queued"
+    MISSED = "missed"
+
+
+class Fire(models.Model):
+    """A record of one scheduled fire (or of a run of missed ones) and what became of it."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, null=True, blank=True, related_name="fires")
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, null=True, blank=True, related_name="fires")
+    scheduled_for = models.DateTimeField()
+    outcome = models.CharField(max_length=16, choices=FireOutcome.choices)
+    batch = models.ForeignKey(Batch, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    missed_count = models.PositiveIntegerField(default=0)
+    missed_until = models.DateTimeField(null=True, blank=True)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-scheduled_for"]
+        indexes = [
+            # Serves the tick's look-up of queued fires in order, and the admin's per-owner list.
+            models.Index(fields=["outcome", "scheduled_for"], name="fire_outcome_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow or self.task} @ {self.scheduled_for:%Y-%m-%d %H:%M:%S}: {self.outcome}"

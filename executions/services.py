@@ -19,12 +19,13 @@ from django.utils import timezone
 
 from executions import engine, kinds
 from executions.dispatch import dispatch_after_commit
-from executions.models import Attempt, Batch, NodeRun
-from executions.runtime import Plan, plan_for
+from executions.models import Attempt, Batch, NodeRun, new_batch_id
+from executions.runtime import Plan, plan_for, plan_of
 from executions.states import NODE_ACTIVE, BatchStatus, NodeStatus, TriggerKind
 from executions.transitions import batch_transition, node_transition, nodes_transition
-from workflows import secrets
-from workflows.models import Workflow
+from workflows import graph, secrets
+from workflows.definition import TaskSpec, task_document
+from workflows.models import Task, Workflow
 
 N = NodeStatus
 OUTCOME_STATUS = {
@@ -66,37 +67,81 @@ def batch_start(
         raise NotRunnable(f"workflow {workflow.name!r} has no saved definition")
     if workflow.deleted_at is not None and rerun_of is None:
         raise NotRunnable(f"workflow {workflow.name!r} is deleted")
-    plan = plan_for(version.pk)
+    return _start(
+        Batch(workflow=workflow, version=version), plan_for(version.pk),
+        trigger=trigger, user=user, scheduled_for=scheduled_for, rerun_of=rerun_of, keep=keep,
+    )  # fmt: skip
+
+
+def task_run_start(
+    *, task: Task, trigger: str = TriggerKind.MANUAL, user: Any = None,
+    scheduled_for: datetime | None = None, rerun_of: Batch | None = None,
+) -> Batch:  # fmt: skip
+    """Run a standalone task once, as a batch of one node on a snapshot of the task."""
+    if rerun_of is not None:
+        snapshot = rerun_of.snapshot
+    else:
+        if task.workflow is not None:
+            raise NotRunnable(f"task {task.name!r} belongs to workflow {task.workflow.name!r}; run the workflow")
+        snapshot = task_run_definition(task)
+    return _start(
+        Batch(task=task, snapshot=snapshot), plan_of(snapshot),
+        trigger=trigger, user=user, scheduled_for=scheduled_for, rerun_of=rerun_of, keep=None,
+    )  # fmt: skip
+
+
+def task_run_definition(task: Task) -> dict[str, Any]:
+    """Return the one-node definition a standalone task's run executes."""
+    return {
+        "timeout_seconds": settings.BATON_DEFAULT_WORKFLOW_TIMEOUT,
+        "nodes": [{"key": task.name, "type": graph.TASK, "task": task_document(_task_spec(task))}],
+        "edges": [{"from": graph.START, "to": task.name}],
+    }
+
+
+def _task_spec(task: Task) -> TaskSpec:
+    return TaskSpec(
+        name=task.name, kind=task.kind, config=task.config, description=task.description,
+        timeout_seconds=task.timeout_seconds, retries=task.retries,
+        retry_interval_seconds=task.retry_interval_seconds, retry_backoff=task.retry_backoff, queue=task.queue,
+    )  # fmt: skip
+
+
+def _start(
+    batch: Batch, plan: Plan, *, trigger: str, user: Any, scheduled_for: datetime | None,
+    rerun_of: Batch | None, keep: dict[str, NodeRun] | None,
+) -> Batch:  # fmt: skip
+    """Insert the batch and its node runs, queue what is ready, all in one transaction."""
     now = timezone.now()
+    batch.trigger, batch.scheduled_for, batch.rerun_of = trigger, scheduled_for, rerun_of
+    batch.created_by = user if getattr(user, "pk", None) else None
+    batch.deadline_at = now + timedelta(seconds=plan.timeout_seconds)
     with transaction.atomic():
-        batch = _create_batch(
-            workflow=workflow, version=version, trigger=trigger, user=user, now=now,
-            scheduled_for=scheduled_for, rerun_of=rerun_of, timeout=plan.timeout_seconds,
-        )  # fmt: skip
+        _insert_batch(batch, now)
         _create_node_runs(batch, plan, keep or {}, now)
         _advance(batch, plan, now)
     return batch
 
 
-def _create_batch(*, workflow, version, trigger, user, now, scheduled_for, rerun_of, timeout) -> Batch:
-    for _ in range(5):  # a random id collides about once in 10^12 batches; try again then
+def _insert_batch(batch: Batch, now: datetime) -> None:
+    """Insert with a fresh random id; a collision (about once in 10^12) draws another."""
+    for _ in range(5):
         try:
             with transaction.atomic():
-                batch = Batch.objects.create(
-                    workflow=workflow, version=version, trigger=trigger, scheduled_for=scheduled_for,
-                    rerun_of=rerun_of, created_by=user if getattr(user, "pk", None) else None,
-                    deadline_at=now + timedelta(seconds=timeout),
-                )  # fmt: skip
+                batch.save(force_insert=True)
         except IntegrityError:
-            if (
-                scheduled_for is not None
-                and Batch.objects.filter(workflow=workflow, scheduled_for=scheduled_for).exists()
-            ):
+            if batch.scheduled_for is not None and _fire_taken(batch):
                 raise
+            batch.pk = new_batch_id()
             continue
-        batch.events.create(to_status=BatchStatus.RUNNING, at=now, message=f"started ({trigger})")
-        return batch
+        batch.events.create(to_status=BatchStatus.RUNNING, at=now, message=f"started ({batch.trigger})")
+        return
     raise IntegrityError("could not allocate a unique batch id")
+
+
+def _fire_taken(batch: Batch) -> bool:
+    owner = {"workflow_id": batch.workflow_id} if batch.workflow_id else {"task_id": batch.task_id}
+    return Batch.objects.filter(scheduled_for=batch.scheduled_for, **owner).exists()
 
 
 def _create_node_runs(batch: Batch, plan: Plan, keep: dict[str, NodeRun], now: datetime) -> None:
@@ -167,6 +212,13 @@ def _advance(batch: Batch, plan: Plan, now: datetime) -> None:
     dispatch_after_commit((pk, queues[pk]) for pk in queued)
 
 
+def batch_plan(batch: Batch) -> Plan:
+    """Return what a batch runs: its workflow version's plan, or a task run's one-node plan."""
+    if batch.version_id is not None:
+        return plan_for(batch.version_id)
+    return plan_of(batch.snapshot)
+
+
 def _locked_batch(batch_id: str) -> Batch:
     return Batch.objects.select_for_update().get(pk=batch_id)
 
@@ -179,7 +231,7 @@ def node_run_execute(*, node_run_id: int) -> str | None:
     run = _claim(node_run_id)
     if run is None:
         return None
-    plan = plan_for(run.batch.version_id)
+    plan = batch_plan(run.batch)
     task = plan.tasks[run.node_key]
     if run.batch.stop_requested_at is not None:
         outcome = kinds.Outcome(status="cancelled", output="", detail={"error": "the batch was stopping"})
@@ -273,7 +325,7 @@ def node_run_finish(*, run: NodeRun, outcome: kinds.Outcome, retries: int, inter
         if retry:
             dispatch_after_commit([(run.pk, run.queue)], countdown=interval)
             return N.RETRYING
-        _advance(batch, plan_for(batch.version_id), now)
+        _advance(batch, batch_plan(batch), now)
     return status
 
 
@@ -289,7 +341,7 @@ def batch_stop(*, batch_id: str, reason: str = BatchStatus.STOPPED, user: Any = 
             raise TransitionNotPossible(f"batch {batch.pk} is {batch.status}, not running")
         if batch.stop_requested_at is None:
             _request_stop(batch, reason, now, user)
-        _advance(batch, plan_for(batch.version_id), now)
+        _advance(batch, batch_plan(batch), now)
     return batch
 
 
@@ -332,7 +384,7 @@ class RerunPlan:
 
 def rerun_plan(*, batch: Batch, resume: bool) -> RerunPlan:
     """Tell which task nodes a re-run (or resume from failure) keeps and which it runs."""
-    plan = plan_for(batch.version_id)
+    plan = batch_plan(batch)
     states = dict(batch.node_runs.values_list("node_key", "status"))
     start = engine.resume_states(plan.graph, states) if resume else {}
     kept = tuple(k for k in plan.tasks if start.get(k) == N.SUCCEEDED)
@@ -341,17 +393,17 @@ def rerun_plan(*, batch: Batch, resume: bool) -> RerunPlan:
 
 def batch_rerun(*, batch_id: str, resume: bool = False, user: Any = None) -> Batch:
     """Start a new batch on the same version as a finished one, linked to it."""
-    original = Batch.objects.select_related("workflow", "version").get(pk=batch_id)
+    original = Batch.objects.select_related("workflow", "version", "task").get(pk=batch_id)
     if original.status == BatchStatus.RUNNING:
         raise TransitionNotPossible(f"batch {original.pk} is still running; stop it or wait for it to end")
     keep: dict[str, NodeRun] = {}
     if resume:
         kept = set(rerun_plan(batch=original, resume=True).kept)
         keep = {r.node_key: r for r in original.node_runs.filter(node_key__in=kept)}
-    return batch_start(
-        workflow=original.workflow, trigger=TriggerKind.RESUME if resume else TriggerKind.RERUN,
-        user=user, rerun_of=original, keep=keep,
-    )  # fmt: skip
+    kind = TriggerKind.RESUME if resume else TriggerKind.RERUN
+    if original.task_id is not None:
+        return task_run_start(task=original.task, trigger=kind, user=user, rerun_of=original)
+    return batch_start(workflow=original.workflow, trigger=kind, user=user, rerun_of=original, keep=keep)
 
 
 # --- recovery -----------------------------------------------------------------------------
@@ -405,7 +457,7 @@ def _fail_lost_workers(now: datetime) -> int:
     lost = NodeRun.objects.select_related("batch").filter(status=N.RUNNING, heartbeat_at__lte=threshold)[:500]
     count = 0
     for run in lost:
-        task = plan_for(run.batch.version_id).tasks[run.node_key]
+        task = batch_plan(run.batch).tasks[run.node_key]
         message = f"worker lost: {run.worker or 'unknown'} stopped heart-beating at {run.heartbeat_at.isoformat()}"
         outcome = kinds.Outcome(status="failed", output=message, detail={"error": "worker_lost", "worker": run.worker})
         if run.batch.stop_requested_at is not None:
@@ -425,6 +477,6 @@ def _finish_idle_batches(now: datetime) -> int:
         with transaction.atomic():
             batch = _locked_batch(batch_id)
             if batch.status == BatchStatus.RUNNING:
-                _advance(batch, plan_for(batch.version_id), now)
+                _advance(batch, batch_plan(batch), now)
                 count += batch.status != BatchStatus.RUNNING
     return count

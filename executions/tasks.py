@@ -17,3 +17,11 @@ def run_node(node_run_id: int) -> str | None:
 def recover() -> dict[str, int]:
     """Repair lost messages, dead workers and overdue batches from the database."""
     return services.recover()
+
+
+@shared_task(name="baton.tick", ignore_result=True)
+def tick() -> int:
+    """Start the batches of due triggers."""
+    from executions.scheduler import tick as scheduler_tick
+
+    return scheduler_tick().started

@@ -463,3 +463,18 @@ def _type(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
         type(value), type(value).__name__
     )
+
+
+def parse_task(
+    document: Any, *, registered_callables: Collection[str] | None = None, now: datetime | None = None
+) -> tuple[TaskSpec, dict[str, Any]]:
+    """Validate a standalone task's object (task fields plus an optional `trigger`)."""
+    reader = _Reader()
+    if not isinstance(document, dict):
+        raise DefinitionError([Problem("", f"a task must be an object, not {_type(document)}")])
+    fields = {k: v for k, v in document.items() if k != "trigger"}
+    spec = _task(reader, fields, "", registered_callables)
+    trigger = _trigger(reader, document.get("trigger", {"type": "none"}), now)
+    if reader.problems:
+        raise DefinitionError(reader.problems)
+    return spec, trigger

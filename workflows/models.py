@@ -216,3 +216,38 @@ class WorkflowVersion(models.Model):
         if self.pk is not None:
             raise ValueError("workflow versions are immutable")
         super().save(*args, **kwargs)
+
+
+class Schedule(models.Model):
+    """The scheduling state of one active trigger: when it fires next.
+
+    A row exists only while its owner (a workflow, or a standalone task) is enabled, not
+    deleted and has a cron or periodic trigger; the scheduler claims due rows with
+    `SELECT … FOR UPDATE SKIP LOCKED`, so two schedulers never take the same row.
+    """
+
+    workflow = models.OneToOneField(Workflow, on_delete=models.CASCADE, null=True, blank=True, related_name="schedule")
+    task = models.OneToOneField(Task, on_delete=models.CASCADE, null=True, blank=True, related_name="schedule")
+    trigger = models.JSONField(help_text="A copy of the owner's trigger when the row was synced.")
+    misfire_policy = models.CharField(max_length=16, choices=MisfirePolicy.choices, default=MisfirePolicy.FIRE_ONCE_NOW)
+    overlap_policy = models.CharField(max_length=16, choices=OverlapPolicy.choices, default=OverlapPolicy.SKIP)
+    next_fire_at = models.DateTimeField(null=True, blank=True)
+    last_fire_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["next_fire_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(workflow__isnull=False, task__isnull=True) | Q(workflow__isnull=True, task__isnull=False),
+                name="schedule_one_owner",
+            )
+        ]
+        indexes = [
+            # Serves the tick: due rows in fire order (`next_fire_at <= now ORDER BY next_fire_at`).
+            models.Index(fields=["next_fire_at"], name="schedule_due"),
+        ]
+
+    def __str__(self) -> str:
+        owner = self.workflow or self.task
+        return f"{owner} next at {self.next_fire_at}"

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from workflows import registry, secrets
+from workflows import registry, schedule, secrets
 from workflows.definition import (
     Definition,
     DefinitionError,
@@ -20,7 +20,7 @@ from workflows.definition import (
     task_document,
     to_document,
 )
-from workflows.models import Edge, Node, Task, Team, Workflow, WorkflowVersion
+from workflows.models import Edge, Node, Schedule, Task, Team, Workflow, WorkflowVersion
 
 NO_TRIGGER = {"type": "none"}
 
@@ -81,6 +81,7 @@ def workflow_save_definition(*, document: Any, user: Any = None, create_team: bo
         _write_graph(workflow, definition, stored, tasks)
         canonical = to_document(replace(definition, nodes=tuple(_with_task(n, stored) for n in definition.nodes)))
         version, changed = _write_version(workflow, canonical, user)
+        schedule_sync(workflow=workflow)
     return SaveResult(workflow=workflow, version=version, created=created, changed=changed)
 
 
@@ -160,6 +161,9 @@ def _write_graph(
     workflow.nodes.all().delete()
     workflow.edges.all().delete()
     Task.objects.filter(pk__in=dropped_ids).update(trigger=NO_TRIGGER)
+    Schedule.objects.filter(
+        task__team=workflow.team, task__name__in=[n.task_name for n in definition.nodes if n.task_name]
+    ).delete()
     nodes = []
     for node in definition.nodes:
         task = None
@@ -219,6 +223,7 @@ def workflow_delete(*, workflow: Workflow) -> None:
         workflow.enabled = False
         workflow.deleted_at = timezone.now()
         workflow.save(update_fields=["enabled", "deleted_at", "updated_at"])
+        schedule_sync(workflow=workflow)
 
 
 def workflow_set_enabled(*, workflow: Workflow, enabled: bool, user: Any = None) -> Workflow:
@@ -226,4 +231,72 @@ def workflow_set_enabled(*, workflow: Workflow, enabled: bool, user: Any = None)
     with transaction.atomic():
         Workflow.objects.filter(pk=workflow.pk).update(enabled=enabled, updated_at=timezone.now())
         workflow.enabled = enabled
+        schedule_sync(workflow=workflow)
     return workflow
+
+
+def schedule_sync(*, workflow: Workflow | None = None, task: Task | None = None) -> Schedule | None:
+    """Make the owner's Schedule row match its trigger; a change takes effect on the next tick.
+
+    An unchanged trigger keeps its next fire time; a new or changed one fires next after now
+    (re-enabling never fires for the time the owner was disabled).
+    """
+    with transaction.atomic():
+        return _schedule_sync(workflow, task)
+
+
+def _schedule_sync(workflow: Workflow | None, task: Task | None) -> Schedule | None:
+    now = timezone.now()
+    if workflow is not None:
+        owner = {"workflow": workflow}
+        active = workflow.enabled and workflow.deleted_at is None and schedule.is_active(workflow.trigger)
+        trigger, misfire, overlap = workflow.trigger, workflow.misfire_policy, workflow.overlap_policy
+    else:
+        assert task is not None
+        owner = {"task": task}
+        active = schedule.is_active(task.trigger) and not Node.objects.filter(task=task).exists()
+        trigger, misfire, overlap = task.trigger, "fire_once_now", "parallel"
+    current = Schedule.objects.select_for_update().filter(**owner).first()
+    if not active:
+        if current is not None:
+            current.delete()
+        return None
+    if current is not None and current.trigger == trigger:
+        if (current.misfire_policy, current.overlap_policy) != (misfire, overlap):
+            current.misfire_policy, current.overlap_policy = misfire, overlap
+            current.save(update_fields=["misfire_policy", "overlap_policy", "updated_at"])
+        return current
+    current = current or Schedule(**owner)
+    current.trigger, current.misfire_policy, current.overlap_policy = trigger, misfire, overlap
+    current.next_fire_at = schedule.next_fire(trigger, now)
+    current.save()
+    return current
+
+
+def task_save(*, team: Team, document: dict[str, Any], user: Any = None) -> Task:
+    """Create or update a standalone task from its object (SPEC §10 task fields plus `trigger`)."""
+    from workflows.definition import parse_task
+
+    spec, trigger = parse_task(document, registered_callables=registry.names(), now=timezone.now())
+    with transaction.atomic():
+        task = Task.objects.select_for_update().filter(team=team, name=spec.name).first()
+        if task is not None and task.workflow is not None:
+            raise DefinitionError(
+                [Problem("name", f"task {spec.name!r} belongs to workflow {task.workflow.name!r}; edit it there")]
+            )
+        config, problems = secrets.seal(spec.config, task.config if task else None, "config")
+        if problems:
+            raise DefinitionError([Problem(where, message) for where, message in problems])
+        task = _upsert_task(team, replace(spec, config=config), task)
+        task.trigger = trigger
+        task.save(update_fields=["trigger", "updated_at"])
+        schedule_sync(task=task)
+    return task
+
+
+def task_document_of(task: Task) -> dict[str, Any]:
+    """Return a standalone task's object with secrets masked and its trigger."""
+    document = task_document(_spec_of(task))
+    document["config"] = secrets.mask(document["config"])
+    document["trigger"] = {"type": "workflow"} if task.workflow else (task.trigger or NO_TRIGGER)
+    return document

@@ -15,6 +15,8 @@ def create(apps, schema_editor):
             "task": "baton.recover",
             "interval": every,
             "enabled": True,
+            "queue": "baton-control",
+            "expire_seconds": 10,
             "description": "Re-dispatch lost node runs, fail runs of dead workers, enforce batch timeouts.",
         },
     )

@@ -1,0 +1,214 @@
+"""The scheduler tick with a controlled clock: exactly once per fire, misfires, overlaps, edits."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+
+from executions.models import Batch, Fire, FireOutcome
+from executions.scheduler import tick
+from executions.services import batch_stop
+from tests.executions.conftest import chain_document, shell
+from workflows.models import Schedule, Task, Team
+from workflows.services import schedule_sync, task_save, workflow_delete, workflow_save_definition, workflow_set_enabled
+
+pytestmark = pytest.mark.django_db(transaction=True)
+T0 = datetime(2031, 5, 17, 9, 0, tzinfo=UTC)
+
+
+def every_minute(name: str = "w", **extra) -> dict:
+    trigger = {"type": "periodic", "every": 1, "unit": "minutes", "start": T0.isoformat(), "timezone": "UTC"}
+    return chain_document(name, shell(f"{name}-a", "true"), trigger=trigger, **extra)
+
+
+def save(document: dict):
+    return workflow_save_definition(document=copy.deepcopy(document)).workflow
+
+
+def at(minutes: float, seconds: float = 0) -> datetime:
+    return T0 + timedelta(minutes=minutes, seconds=seconds)
+
+
+@pytest.fixture
+def clock(time_machine):
+    time_machine.move_to(T0 - timedelta(seconds=30), tick=False)
+    return time_machine
+
+
+def test_each_fire_starts_exactly_one_batch(recorder, clock):
+    workflow = save(every_minute(overlap_policy="parallel"))
+    assert Schedule.objects.get(workflow=workflow).next_fire_at == T0
+    for minute in range(3):
+        clock.move_to(at(minute, 0.5), tick=False)
+        tick()
+        tick()  # a redelivered tick changes nothing
+    fires = sorted(Batch.objects.filter(workflow=workflow).values_list("scheduled_for", flat=True))
+    assert fires == [at(0), at(1), at(2)]
+    assert set(Batch.objects.values_list("trigger", flat=True)) == {"periodic"}
+
+
+def test_disabled_workflow_gets_no_fires_and_reenabling_does_not_catch_up(recorder, clock):
+    workflow = save(every_minute(overlap_policy="parallel"))
+    workflow_set_enabled(workflow=workflow, enabled=False)
+    assert not Schedule.objects.exists()
+    clock.move_to(at(5, 1), tick=False)
+    tick()
+    workflow_set_enabled(workflow=workflow, enabled=True)
+    tick()
+    assert not Batch.objects.exists()
+    assert Schedule.objects.get().next_fire_at == at(6)
+
+
+def test_scheduler_down_fire_once_now_runs_one_late_batch_and_records_the_missed(recorder, clock, settings):
+    settings.BATON_MISFIRE_THRESHOLD_SECONDS = 30
+    workflow = save(every_minute(overlap_policy="parallel"))
+    clock.move_to(at(10, 40), tick=False)  # down from 09:00 to 09:10:40
+    tick()
+    batches = list(Batch.objects.filter(workflow=workflow))
+    assert [b.scheduled_for for b in batches] == [at(10)]
+    missed = Fire.objects.get(outcome=FireOutcome.MISSED)
+    assert (missed.missed_count, missed.scheduled_for, missed.missed_until) == (11, at(0), at(10))
+    assert Fire.objects.get(outcome=FireOutcome.STARTED_LATE).batch == batches[0]
+    assert Schedule.objects.get().next_fire_at == at(11)
+
+
+def test_scheduler_down_skip_runs_nothing_missed(recorder, clock, settings):
+    settings.BATON_MISFIRE_THRESHOLD_SECONDS = 30
+    save(every_minute(misfire_policy="skip"))
+    clock.move_to(at(10, 40), tick=False)
+    tick()
+    assert not Batch.objects.exists()
+    assert Fire.objects.get(outcome=FireOutcome.MISSED).missed_count == 11
+
+
+def test_overlap_skip_records_the_skipped_fire(recorder, clock):
+    workflow = save(every_minute())  # skip is the default
+    clock.move_to(at(0, 1), tick=False)
+    tick()
+    clock.move_to(at(1, 1), tick=False)
+    tick()  # the first batch still runs: nothing drains the dispatches
+    assert Batch.objects.filter(workflow=workflow).count() == 1
+    assert Fire.objects.get(outcome=FireOutcome.SKIPPED_OVERLAP).scheduled_for == at(1)
+
+
+def test_overlap_queue_starts_when_the_earlier_batch_ends(recorder, clock):
+    workflow = save(every_minute(overlap_policy="queue"))
+    clock.move_to(at(0, 1), tick=False)
+    tick()
+    clock.move_to(at(1, 1), tick=False)
+    tick()
+    assert Fire.objects.filter(outcome=FireOutcome.QUEUED).count() == 1
+    recorder.drain()  # the first batch ends
+    clock.move_to(at(1, 2), tick=False)
+    tick()
+    assert sorted(Batch.objects.filter(workflow=workflow).values_list("scheduled_for", flat=True)) == [at(0), at(1)]
+    assert not Fire.objects.filter(outcome=FireOutcome.QUEUED).exists()
+
+
+def test_overlap_parallel_starts_beside_the_running_batch(recorder, clock):
+    workflow = save(every_minute(overlap_policy="parallel"))
+    for minute in range(2):
+        clock.move_to(at(minute, 1), tick=False)
+        tick()
+    assert Batch.objects.filter(workflow=workflow, status="running").count() == 2
+
+
+def test_trigger_edit_takes_effect_on_the_next_tick(recorder, clock):
+    document = every_minute(overlap_policy="parallel")
+    save(document)
+    document["trigger"] = {"type": "cron", "expression": "0 30 9 * * ?", "timezone": "UTC"}
+    save(document)
+    assert Schedule.objects.get().next_fire_at == at(30)
+    clock.move_to(at(5), tick=False)
+    tick()
+    assert not Batch.objects.exists()
+
+
+def test_deleted_workflow_stops_firing(recorder, clock):
+    workflow = save(every_minute())
+    workflow_delete(workflow=workflow)
+    clock.move_to(at(3), tick=False)
+    tick()
+    assert not Batch.objects.exists() and not Schedule.objects.exists()
+
+
+def test_standalone_task_fires_runs_of_its_own_and_loses_its_trigger_in_a_workflow(recorder, clock):
+    team = Team.objects.create(name="ops")
+    trigger = {"type": "cron", "expression": "0 * * * * ?", "timezone": "UTC"}
+    task = task_save(
+        team=team, document={"name": "ping", "kind": "shell", "config": {"script": "echo pong"}, "trigger": trigger}
+    )
+    clock.move_to(at(0, 1), tick=False)
+    tick()
+    run = Batch.objects.get(task=task)
+    assert (run.scheduled_for, run.trigger, run.workflow_id) == (at(0), "cron", None)
+    recorder.drain()
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.node_runs.get().output.strip() == "pong"
+    save(
+        {
+            "name": "uses-ping",
+            "team": "ops",
+            "nodes": [{"key": "p", "type": "task", "task": "ping"}],
+            "edges": [{"from": "start", "to": "p"}],
+        }
+    )
+    task.refresh_from_db()
+    assert task.trigger == {"type": "none"} and not Schedule.objects.filter(task=task).exists()
+
+
+def test_two_schedulers_side_by_side_start_each_fire_once(recorder, clock):
+    for index in range(5):
+        save(every_minute(f"w{index}", overlap_policy="parallel"))
+    errors: list[BaseException] = []
+
+    def scheduler(now: datetime) -> None:
+        try:
+            tick(now=now)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    for minute in range(4):
+        now = at(minute, 0.5)
+        clock.move_to(now, tick=False)
+        threads = [threading.Thread(target=scheduler, args=(now,)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert not errors
+    for index in range(5):
+        fires = sorted(Batch.objects.filter(workflow__name=f"w{index}").values_list("scheduled_for", flat=True))
+        assert fires == [at(m) for m in range(4)], index
+
+
+def test_schedule_sync_is_idempotent_for_an_unchanged_trigger(recorder, clock):
+    workflow = save(every_minute())
+    first = Schedule.objects.get().next_fire_at
+    clock.move_to(at(0, 30), tick=False)
+    schedule_sync(workflow=workflow)
+    assert Schedule.objects.get().next_fire_at == first
+
+
+def test_stopped_batch_frees_the_workflow_for_the_next_fire(recorder, clock):
+    workflow = save(every_minute())
+    clock.move_to(at(0, 1), tick=False)
+    tick()
+    batch_stop(batch_id=Batch.objects.get().pk)
+    recorder.drain()
+    clock.move_to(at(1, 1), tick=False)
+    tick()
+    assert Batch.objects.filter(workflow=workflow).count() == 2
+
+
+def test_task_outside_any_workflow_keeps_team_unique_names():
+    team = Team.objects.create(name="ops")
+    task_save(team=team, document={"name": "ping", "kind": "shell", "config": {"script": "true"}})
+    task_save(team=team, document={"name": "ping", "kind": "shell", "config": {"script": "false"}})
+    assert Task.objects.get().config == {"script": "false"}
