@@ -169,7 +169,7 @@ def test_two_schedulers_side_by_side_start_each_fire_once(recorder, clock):
     def scheduler(now: datetime) -> None:
         try:
             tick(now=now)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
         finally:
             connection.close()
