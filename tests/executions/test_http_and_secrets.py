@@ -19,7 +19,7 @@ SECRET = "tok-9f8e7d6c5b4a"
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 - http.server's naming
+    def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.server.seen.append((self.path, dict(self.headers), body))
         status = 202 if self.path == "/rollout" else 500
