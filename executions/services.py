@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from executions import engine, kinds
@@ -237,9 +238,28 @@ def node_run_execute(*, node_run_id: int) -> str | None:
         outcome = kinds.Outcome(status="cancelled", output="", detail={"error": "the batch was stopping"})
     else:
         outcome = _execute(run, task)
-    return node_run_finish(
-        run=run, outcome=outcome, retries=task["retries"], interval=_retry_interval(task, run.attempts)
+    interval = _retry_interval(task, run.attempts)
+    return _surviving_db_loss(
+        lambda: node_run_finish(run=run, outcome=outcome, retries=task["retries"], interval=interval)
     )
+
+
+def _surviving_db_loss(action, *, attempts: int = 8):
+    """Run a database action, reconnecting and retrying while the database is unreachable.
+
+    A task that ran must not lose its result to a database restart: retry with backoff for
+    about a minute; after that the run stays `running`, its heartbeat stops, and the sweep
+    applies the retry policy ("worker lost").
+    """
+    for attempt in range(attempts):
+        try:
+            return action()
+        except (OperationalError, InterfaceError):
+            if attempt == attempts - 1:
+                raise
+            connection.close()
+            time.sleep(min(0.25 * 2**attempt, 15))
+    return None
 
 
 def _claim(node_run_id: int) -> NodeRun | None:

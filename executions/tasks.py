@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from executions import services
 
 
-@shared_task(name="baton.run_node", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+@shared_task(
+    name="baton.run_node",
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    # The database was unreachable before the claim: try again later (nothing ran yet).
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_backoff_max=30,
+    max_retries=10,
+)
 def run_node(node_run_id: int) -> str | None:
     """Run one node run; a duplicate delivery finds it already claimed and does nothing."""
     return services.node_run_execute(node_run_id=node_run_id)

@@ -184,3 +184,20 @@ def test_rerun_of_a_running_batch_is_refused(recorder):
     batch = start(chain_document("w", shell("a", "true")))
     with pytest.raises(services.TransitionNotPossible):
         services.batch_rerun(batch_id=batch.pk)
+
+
+def test_a_finished_task_survives_a_database_blip(monkeypatch):
+    from django.db import OperationalError
+
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationalError("server closed the connection unexpectedly")
+        return "recorded"
+
+    monkeypatch.setattr(services.time, "sleep", lambda seconds: None)
+    assert services._surviving_db_loss(flaky) == "recorded" and len(calls) == 3
+    with pytest.raises(OperationalError):
+        services._surviving_db_loss(lambda: (_ for _ in ()).throw(OperationalError("down")), attempts=2)
