@@ -44,9 +44,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "workflows",
     "executions",
+    "access",
 ]
 
 MIDDLEWARE = [
@@ -57,6 +61,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "access.http.ApiGuardMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -87,7 +92,6 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and scheduler share one file: take the write lock at BEGIN (no deadlocked
     # read-to-write upgrades), wait for it instead of failing, and let readers run beside a writer.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
@@ -163,3 +167,54 @@ BATON_REDISPATCH_SECONDS = float(os.environ.get("BATON_REDISPATCH_SECONDS", "30"
 BATON_WORKER_LOST_SECONDS = float(os.environ.get("BATON_WORKER_LOST_SECONDS", "20"))
 BATON_RECOVERY_INTERVAL_SECONDS = float(os.environ.get("BATON_RECOVERY_INTERVAL_SECONDS", "2"))
 BATON_MISFIRE_THRESHOLD_SECONDS = float(os.environ.get("BATON_MISFIRE_THRESHOLD_SECONDS", "60"))
+
+# --- REST API (docs/api.md) ---------------------------------------------------------------
+BATON_API_MAX_BODY_BYTES = int(os.environ.get("BATON_API_MAX_BODY_BYTES", str(1024 * 1024)))
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "access.authentication.TokenAuthentication",  # first, so a missing credential answers 401
+        "rest_framework.authentication.SessionAuthentication",  # the browser, with CSRF
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["access.http.SafeJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "access.http.Pagination",
+    "DEFAULT_SCHEMA_CLASS": "access.api.BatonAutoSchema",
+    "EXCEPTION_HANDLER": "access.http.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"trigger": os.environ.get("BATON_TRIGGER_RATE", "60/minute")},
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Baton API",
+    "DESCRIPTION": "Workflows, tasks, batches and their node runs; see docs/api.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "BatchStatusEnum": "executions.states.BatchStatus",
+        "NodeStatusEnum": "executions.states.NodeStatus",
+    },
+}
+
+# --- Production security (docs/deployment.md); each one is env-driven and off while DEBUG=1 --
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL_HEADER", False) else None
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"

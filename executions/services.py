@@ -23,7 +23,7 @@ from executions.dispatch import dispatch_after_commit
 from executions.models import Attempt, Batch, NodeRun, new_batch_id
 from executions.runtime import Plan, plan_for, plan_of
 from executions.states import NODE_ACTIVE, BatchStatus, NodeStatus, TriggerKind
-from executions.transitions import batch_transition, node_transition, nodes_transition
+from executions.transitions import EventLog, batch_transition, node_transition, nodes_transition
 from workflows import graph, secrets
 from workflows.definition import TaskSpec, task_document
 from workflows.models import Task, Workflow
@@ -174,42 +174,38 @@ def _create_node_runs(batch: Batch, plan: Plan, keep: dict[str, NodeRun], now: d
 # --- advancing ----------------------------------------------------------------------------
 
 
-def _advance(batch: Batch, plan: Plan, now: datetime) -> None:
+def _advance(batch: Batch, plan: Plan, now: datetime, events: EventLog | None = None) -> None:
     """Apply the engine's decision for the batch; the caller holds the batch row lock.
 
     1. Read every node run's status of the batch (one query).
     2. If a stop or timeout was requested, start nothing; end the batch once nothing is active.
     3. Otherwise queue, satisfy and skip what the engine says, end the batch when it has a
-       result, and send the queued runs' ids after commit.
+       result, write the events (one INSERT), and send the queued runs' ids after commit.
     """
+    log = events if events is not None else EventLog()
     if batch.stop_requested_at is None and batch.deadline_at is not None and batch.deadline_at <= now:
         _request_stop(batch, BatchStatus.TIMED_OUT, now)
     rows = list(NodeRun.objects.filter(batch=batch).values_list("pk", "node_key", "status", "queue"))
     if batch.stop_requested_at is not None:
         if not any(status in NODE_ACTIVE for _, _, status, _ in rows):
-            batch_transition(batch, to=batch.stop_reason or BatchStatus.STOPPED, now=now, finished_at=now)
+            batch_transition(batch, to=batch.stop_reason or BatchStatus.STOPPED, now=now, finished_at=now, events=log)
+        log.flush()
         return
     states = {key: status for _, key, status, _ in rows}
-    by_key = {key: (pk, queue) for pk, key, _, queue in rows}
+    ids = {key: pk for pk, key, _, _ in rows}
     decision = engine.advance(plan.graph, states)
-    queued = nodes_transition(
-        batch.pk, ((by_key[k][0], k) for k in decision.queue),
-        current=N.PENDING, to=N.QUEUED, now=now, queued_at=now,
-    )  # fmt: skip
-    nodes_transition(
-        batch.pk,
-        ((by_key[k][0], k) for k in decision.satisfy),
-        current=N.PENDING,
-        to=N.SUCCEEDED,
-        now=now,
-        finished_at=now,
-    )
-    nodes_transition(
-        batch.pk, ((by_key[k][0], k) for k in decision.skip), current=N.PENDING, to=N.SKIPPED, now=now, finished_at=now
-    )
+    moves = ((decision.queue, N.QUEUED, "queued_at"), (decision.satisfy, N.SUCCEEDED, "finished_at"),
+             (decision.skip, N.SKIPPED, "finished_at"))  # fmt: skip
+    queued: list[int] = []
+    for keys, to, stamp in moves:
+        moved = nodes_transition(
+            batch.pk, ((ids[k], k) for k in keys), current=N.PENDING, to=to, now=now, events=log, **{stamp: now}
+        )
+        queued += moved if to == N.QUEUED else []
     if decision.result is not None:
-        batch_transition(batch, to=decision.result, now=now, finished_at=now)
-    queues = {pk: queue for pk, queue in by_key.values()}
+        batch_transition(batch, to=decision.result, now=now, finished_at=now, events=log)
+    log.flush()
+    queues = {pk: queue for pk, _, _, queue in rows}
     dispatch_after_commit((pk, queues[pk]) for pk in queued)
 
 
@@ -280,7 +276,6 @@ def _claim(node_run_id: int) -> NodeRun | None:
             heartbeat_at=now, worker=WORKER, message=f"attempt {attempts} on {WORKER}",
         ):  # fmt: skip
             return None
-        Attempt.objects.create(node_run=run, number=attempts, worker=WORKER, started_at=now)
     return run
 
 
@@ -327,6 +322,8 @@ def node_run_finish(*, run: NodeRun, outcome: kinds.Outcome, retries: int, inter
     now = timezone.now()
     status = OUTCOME_STATUS[outcome.status]
     retry = status in (N.FAILED, N.TIMED_OUT) and run.attempts <= retries
+    events = EventLog()
+    started_at, worker = run.started_at or now, run.worker
     with transaction.atomic():
         batch = _locked_batch(run.batch_id)
         if batch.stop_requested_at is not None or (batch.deadline_at and batch.deadline_at <= now):
@@ -334,18 +331,24 @@ def node_run_finish(*, run: NodeRun, outcome: kinds.Outcome, retries: int, inter
         fields: dict[str, Any] = {"output": outcome.output, "detail": outcome.detail, "finished_at": now}
         if retry:
             fields["retry_at"] = now + timedelta(seconds=interval)
-            message = f"attempt {run.attempts} {status}; retry {run.attempts} of {retries} in {interval:g}s"
-            if not node_transition(run, to=N.RETRYING, now=now, message=message, **fields):
-                return None
-        elif not node_transition(run, to=status, now=now, message=f"attempt {run.attempts} {status}", **fields):
+            to, message = (
+                N.RETRYING,
+                f"attempt {run.attempts} {status}; retry {run.attempts} of {retries} in {interval:g}s",
+            )
+        else:
+            to, message = status, f"attempt {run.attempts} {status}"
+        if not node_transition(run, to=to, now=now, message=message, events=events, **fields):
             return None
-        Attempt.objects.filter(node_run=run, number=run.attempts).update(
-            status=status, finished_at=now, output=outcome.output, detail=outcome.detail
-        )
+        # The attempt's row is written once, when it ends (the running attempt lives on the node run).
+        Attempt.objects.create(
+            node_run=run, number=run.attempts, status=status, worker=worker, started_at=started_at,
+            finished_at=now, output=outcome.output, detail=outcome.detail,
+        )  # fmt: skip
         if retry:
+            events.flush()
             dispatch_after_commit([(run.pk, run.queue)], countdown=interval)
             return N.RETRYING
-        _advance(batch, batch_plan(batch), now)
+        _advance(batch, batch_plan(batch), now, events)
     return status
 
 

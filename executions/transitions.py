@@ -19,20 +19,43 @@ class InvalidTransition(Exception):
     """A transition the state diagram does not allow (a programming error)."""
 
 
+class EventLog(list):
+    """Events of one transaction, written with one INSERT when flushed (fewer round trips)."""
+
+    def flush(self) -> None:
+        """Insert the collected events; call it before the transaction commits."""
+        if self:
+            Event.objects.bulk_create(self)
+            self.clear()
+
+
 def _check(table: dict[str, frozenset[str]], current: str, new: str) -> None:
     if new not in table[current]:
         raise InvalidTransition(f"{current} → {new} is not allowed")
 
 
-def node_transition(run: NodeRun, *, to: str, now: datetime, message: str = "", **fields: Any) -> bool:
-    """Move one node run from its known status to `to`; False if it was no longer in it."""
+def _record(events: EventLog | None, new: list[Event]) -> None:
+    if events is None:
+        Event.objects.bulk_create(new)
+    else:
+        events.extend(new)
+
+
+def node_transition(
+    run: NodeRun, *, to: str, now: datetime, message: str = "", events: EventLog | None = None, **fields: Any
+) -> bool:
+    """Move one node run from its known status to `to`; False if it was no longer in it.
+
+    With `events`, the event row joins the log the caller flushes before its commit.
+    """
     _check(NODE_TRANSITIONS, run.status, to)
     changed = NodeRun.objects.filter(pk=run.pk, status=run.status).update(status=to, **fields)
     if changed:
-        Event.objects.create(
+        event = Event(
             batch_id=run.batch_id, node_run_id=run.pk, node_key=run.node_key,
             from_status=run.status, to_status=to, message=message, at=now,
         )  # fmt: skip
+        _record(events, [event])
         run.status = to
         for name, value in fields.items():
             setattr(run, name, value)
@@ -41,7 +64,7 @@ def node_transition(run: NodeRun, *, to: str, now: datetime, message: str = "", 
 
 def nodes_transition(
     batch_id: str, runs: Iterable[tuple[int, str]], *, current: str, to: str, now: datetime,
-    message: str = "", **fields: Any,
+    message: str = "", events: EventLog | None = None, **fields: Any,
 ) -> list[int]:  # fmt: skip
     """Move several node runs of one batch from `current` to `to`; return the ids moved.
 
@@ -57,20 +80,23 @@ def nodes_transition(
     if changed != len(ids):
         moved = set(NodeRun.objects.filter(pk__in=ids, status=to).values_list("pk", flat=True))
         runs = [(pk, key) for pk, key in runs if pk in moved]
-    Event.objects.bulk_create(
+    new = [
         Event(batch_id=batch_id, node_run_id=pk, node_key=key, from_status=current,
               to_status=to, message=message, at=now)
         for pk, key in runs
-    )  # fmt: skip
+    ]  # fmt: skip
+    _record(events, new)
     return [pk for pk, _ in runs]
 
 
-def batch_transition(batch: Batch, *, to: str, now: datetime, message: str = "", **fields: Any) -> bool:
+def batch_transition(
+    batch: Batch, *, to: str, now: datetime, message: str = "", events: EventLog | None = None, **fields: Any
+) -> bool:
     """Move a batch from its known status to `to`; False if it was no longer in it."""
     _check(BATCH_TRANSITIONS, batch.status, to)
     changed = Batch.objects.filter(pk=batch.pk, status=batch.status).update(status=to, **fields)
     if changed:
-        Event.objects.create(batch_id=batch.pk, from_status=batch.status, to_status=to, message=message, at=now)
+        _record(events, [Event(batch_id=batch.pk, from_status=batch.status, to_status=to, message=message, at=now)])
         batch.status = to
         for name, value in fields.items():
             setattr(batch, name, value)

@@ -201,3 +201,25 @@ def test_a_finished_task_survives_a_database_blip(monkeypatch):
     assert services._surviving_db_loss(flaky) == "recorded" and len(calls) == 3
     with pytest.raises(OperationalError):
         services._surviving_db_loss(lambda: (_ for _ in ()).throw(OperationalError("down")), attempts=2)
+
+
+def test_a_hop_costs_a_handful_of_queries(recorder):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from executions import kinds
+
+    start(chain_document("w", shell("a", "true"), shell("b", "true")))
+    run_id, _, _ = recorder.sent.popleft()
+    with CaptureQueriesContext(connection) as claim:
+        run = services._claim(run_id)
+    outcome = kinds.Outcome(status="succeeded", output="", detail={})
+    with CaptureQueriesContext(connection) as finish:
+        services.node_run_finish(run=run, outcome=outcome, retries=0, interval=0)
+    statements = lambda captured: [
+        q["sql"].split()[0] for q in captured if not q["sql"].startswith(("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT"))
+    ]  # noqa: E731
+    # claim: read the run, guarded update, one event; finish: lock the batch, guarded update,
+    # the attempt, read the states, queue the successor, the events in one insert.
+    assert statements(claim.captured_queries) == ["SELECT", "UPDATE", "INSERT"]
+    assert statements(finish.captured_queries) == ["SELECT", "UPDATE", "INSERT", "SELECT", "UPDATE", "INSERT"]
