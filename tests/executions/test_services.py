@@ -216,9 +216,14 @@ def test_a_hop_costs_a_handful_of_queries(recorder):
     outcome = kinds.Outcome(status="succeeded", output="", detail={})
     with CaptureQueriesContext(connection) as finish:
         services.node_run_finish(run=run, outcome=outcome, retries=0, interval=0)
-    statements = lambda captured: [
-        q["sql"].split()[0] for q in captured if not q["sql"].startswith(("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT"))
-    ]  # noqa: E731
+
+    def statements(captured):
+        return [
+            q["sql"].split()[0]
+            for q in captured
+            if not q["sql"].startswith(("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT"))
+        ]
+
     # claim: read the run, guarded update, one event; finish: lock the batch, guarded update,
     # the attempt, read the states, queue the successor, the events in one insert.
     assert statements(claim.captured_queries) == ["SELECT", "UPDATE", "INSERT"]
