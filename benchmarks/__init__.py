@@ -1,0 +1,1 @@
+"""Baton's benchmark suite: `python -m benchmarks.run [--quick]` (what `make bench` runs)."""

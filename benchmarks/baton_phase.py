@@ -1,0 +1,409 @@
+"""One benchmark phase in one environment: `python -m benchmarks.baton_phase --mode pg|embedded`.
+
+The environment (DATABASE_URL / CELERY_BROKER_URL, or BATON_VAR_DIR for the embedded
+default) is set by `benchmarks.run`, which has already created and migrated the database.
+This process saves the benchmark workflows, profiles one claim + finish cycle in-process,
+starts the real workers (Baton, and the raw Celery anchors on the same broker), runs the
+measurements interleaved (raw chain, Baton chain, ... so machine noise hits both alike),
+stops every worker, and writes its figures as JSON to `--out`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import Worker, summary, terminate_as_exit, wait_for, workers
+
+CHAIN = 20
+FAN = 18
+
+
+# --- workflow documents -------------------------------------------------------------------
+
+
+def _task(name: str, key: str) -> dict[str, Any]:
+    return {
+        "key": key,
+        "type": "task",
+        "task": {"name": f"{name}-{key}", "kind": "python", "config": {"callable": "baton.noop"}},
+    }
+
+
+def _doc(name: str, nodes: list, edges: list) -> dict[str, Any]:
+    return {"name": name, "team": "bench", "timeout_seconds": 600, "nodes": nodes, "edges": edges}
+
+
+def chain_doc(name: str, length: int) -> dict[str, Any]:
+    keys = [f"n{i:02d}" for i in range(1, length + 1)]
+    edges = [{"from": "start", "to": keys[0]}]
+    edges += [{"from": a, "to": b, "on": "success"} for a, b in pairwise(keys)]
+    return _doc(name, [_task(name, k) for k in keys], edges)
+
+
+def fan_doc(name: str, width: int) -> dict[str, Any]:
+    keys = [f"p{i:02d}" for i in range(1, width + 1)]
+    nodes = [_task(name, k) for k in keys] + [{"key": "join", "type": "and"}, _task(name, "final")]
+    edges = [{"from": "start", "to": k} for k in keys]
+    edges += [{"from": k, "to": "join", "on": "success"} for k in keys]
+    edges += [{"from": "join", "to": "final"}]
+    return _doc(name, nodes, edges)
+
+
+def wide_doc(name: str, width: int) -> dict[str, Any]:
+    keys = [f"w{i:02d}" for i in range(1, width + 1)]
+    return _doc(name, [_task(name, k) for k in keys], [{"from": "start", "to": k} for k in keys])
+
+
+# --- Baton measurements -------------------------------------------------------------------
+
+
+def ms(delta) -> float:
+    return delta.total_seconds() * 1000
+
+
+def run_batch(workflow, check) -> Any:
+    """Start a batch, wait for it to end; return the batch with its node runs."""
+    from executions.models import Batch
+    from executions.services import batch_start
+
+    submitted = time.time()
+    batch = batch_start(workflow=workflow)
+    wait_for(
+        lambda: Batch.objects.filter(pk=batch.pk).exclude(status="running").exists(),
+        timeout=60, interval=0.005, what=f"batch {batch.pk}", check=check,
+    )  # fmt: skip
+    batch.refresh_from_db()
+    if batch.status != "succeeded":
+        raise RuntimeError(f"benchmark batch {batch.pk} ended {batch.status}")
+    batch.submitted = submitted
+    batch.runs = {r.node_key: r for r in batch.node_runs.all()}
+    return batch
+
+
+def chain_figures(batch) -> tuple[list[float], float]:
+    keys = sorted(k for k in batch.runs if k.startswith("n"))
+    hops = [ms(batch.runs[b].started_at - batch.runs[a].finished_at) for a, b in pairwise(keys)]
+    return hops, ms(batch.finished_at - batch.created_at)
+
+
+def fan_figures(batch) -> tuple[float, float, float]:
+    """(fan-in hop: final start − last branch end, fan-out spread: last branch start − first, e2e)."""
+    branches = [r for k, r in batch.runs.items() if k.startswith("p")]
+    last_end = max(r.finished_at for r in branches)
+    spread = max(r.started_at for r in branches) - min(r.started_at for r in branches)
+    return ms(batch.runs["final"].started_at - last_end), ms(spread), ms(batch.finished_at - batch.created_at)
+
+
+def throughput_single(workflow, n: int, check) -> dict[str, float]:
+    """Create `n` one-node batches with dispatch held back, then send all wake-ups at once."""
+    from executions import dispatch
+    from executions.models import NodeRun
+    from executions.services import batch_start
+
+    held: list[tuple[int, str]] = []
+    original = dispatch.backend
+    dispatch.backend = lambda runs, countdown: held.extend(runs)
+    try:
+        batch_ids = [batch_start(workflow=workflow).pk for _ in range(n)]
+    finally:
+        dispatch.backend = original
+    start = time.time()
+    dispatch._send(held, None)
+    sent = time.time()
+    runs = NodeRun.objects.filter(batch_id__in=batch_ids)
+    wait_for(lambda: not runs.exclude(status="succeeded").exists(), timeout=300, interval=0.05,
+             what="throughput batches", check=check)  # fmt: skip
+    times = list(runs.values_list("started_at", "finished_at"))
+    last = max(f for _, f in times).timestamp()
+    first = min(s for s, _ in times).timestamp()
+    return {"n": n, "per_second": n / (last - start), "worker_per_second": n / (last - first),
+            "send_seconds": sent - start}  # fmt: skip
+
+
+def throughput_wide(workflow, batches: int, check) -> dict[str, float]:
+    """Start `batches` wide batches (20 parallel no-ops each) back to back; node runs per second."""
+    from executions.models import Batch, NodeRun
+    from executions.services import batch_start
+
+    start = time.time()
+    ids = [batch_start(workflow=workflow).pk for _ in range(batches)]
+    created = time.time()
+    wait_for(lambda: not Batch.objects.filter(pk__in=ids, status="running").exists(), timeout=300,
+             interval=0.05, what="wide batches", check=check)  # fmt: skip
+    if Batch.objects.filter(pk__in=ids).exclude(status="succeeded").exists():
+        raise RuntimeError("a wide throughput batch did not succeed")
+    times = list(NodeRun.objects.filter(batch_id__in=ids).values_list("finished_at", flat=True))
+    return {"n": len(times), "per_second": len(times) / (max(times).timestamp() - start),
+            "start_seconds": created - start}  # fmt: skip
+
+
+# --- in-process profile of one hop ----------------------------------------------------------
+
+
+def profile_in_process(workflow, cycles: int) -> dict[str, Any]:
+    """Claim + execute + finish each node of chain batches in this process, broker held back.
+
+    Counts and times every SQL statement of the claim and of the finish (commits timed
+    apart), and measures what one PostgreSQL/SQLite connect costs: Celery's Django fixup
+    closes the connection around every task, so a worker reconnects once per node run.
+    """
+    from django.db import connection
+
+    from executions import dispatch, services
+    from executions.runtime import plan_for
+    from executions.services import batch_start
+
+    held: list[tuple[int, str]] = []
+    original = dispatch.backend
+    dispatch.backend = lambda runs, countdown: held.extend(runs)
+    phase = {"name": "other"}
+    log: list[tuple[str, str, float]] = []
+    commits: list[tuple[str, float]] = []
+
+    def wrapper(execute, sql, params, many, context):
+        t0 = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            log.append((phase["name"], sql, (time.perf_counter() - t0) * 1000))
+
+    connection.ensure_connection()
+    real_commit = connection._commit
+
+    def timed_commit():
+        t0 = time.perf_counter()
+        try:
+            return real_commit()
+        finally:
+            commits.append((phase["name"], (time.perf_counter() - t0) * 1000))
+
+    connection._commit = timed_commit
+    timings: dict[str, list[float]] = {"claim": [], "execute": [], "finish": []}
+    hops = 0
+    try:
+        with connection.execute_wrapper(wrapper):
+            for _ in range(cycles):
+                phase["name"] = "start"
+                batch_start(workflow=workflow)
+                while held:
+                    run_id, _queue = held.pop(0)
+                    phase["name"] = "claim"
+                    t0 = time.perf_counter()
+                    run = services._claim(run_id)
+                    t1 = time.perf_counter()
+                    task = plan_for(run.batch.version_id).tasks[run.node_key]
+                    phase["name"] = "execute"
+                    outcome = services._execute(run, task)
+                    t2 = time.perf_counter()
+                    phase["name"] = "finish"
+                    services.node_run_finish(run=run, outcome=outcome, retries=task["retries"], interval=0)
+                    t3 = time.perf_counter()
+                    timings["claim"].append((t1 - t0) * 1000)
+                    timings["execute"].append((t2 - t1) * 1000)
+                    timings["finish"].append((t3 - t2) * 1000)
+                    hops += 1
+    finally:
+        dispatch.backend = original
+        connection._commit = real_commit
+
+    def per_hop(name: str) -> dict[str, Any]:
+        rows = [r for r in log if r[0] == name]
+        kinds: dict[str, int] = {}
+        for _, sql, _ in rows:
+            verb = sql.split(None, 1)[0].upper()
+            if verb == "SELECT" and "FOR UPDATE" in sql.upper():
+                verb = "SELECT FOR UPDATE"
+            kinds[verb] = kinds.get(verb, 0) + 1
+        commit_ms = [c for p, c in commits if p == name]
+        return {
+            "statements_per_hop": len(rows) / hops,
+            "by_kind_per_hop": {k: v / hops for k, v in sorted(kinds.items())},
+            "transactions_per_hop": len(commit_ms) / hops,
+            "sql_ms_per_hop": sum(r[2] for r in rows) / hops,
+            "commit_ms_per_hop": sum(commit_ms) / hops,
+            "wall_ms": summary(timings[name]),
+        }
+
+    # What a fresh connection costs (the worker pays it once per task, see the docstring).
+    connects = []
+    for _ in range(20):
+        connection.close()
+        t0 = time.perf_counter()
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        connects.append((time.perf_counter() - t0) * 1000)
+    roundtrips = []
+    with connection.cursor() as cursor:
+        for _ in range(50):
+            t0 = time.perf_counter()
+            cursor.execute("SELECT 1")
+            cursor.fetchall()
+            roundtrips.append((time.perf_counter() - t0) * 1000)
+    sample = [(sql[:140], round(d, 3)) for p, sql, d in log if p in ("claim", "finish")][:40]
+    return {
+        "hops": hops,
+        "claim": per_hop("claim"),
+        "execute": per_hop("execute"),
+        "finish": per_hop("finish"),
+        "connect_ms": summary(connects),
+        "select1_ms": summary(roundtrips),
+        "first_cycle_statements": sample,
+    }
+
+
+# --- the phase ----------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mode", choices=["pg", "embedded"], required=True)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--logdir", required=True)
+    args = parser.parse_args()
+    terminate_as_exit()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    from workflows.services import workflow_save_definition
+
+    quick, pg = args.quick, args.mode == "pg"
+    reps = 5 if quick else (30 if pg else 15)
+    warm = 2 if quick else 5
+    logdir = Path(args.logdir)
+    tag = uuid.uuid4().hex[:6]
+    wf = {
+        "chain": workflow_save_definition(document=chain_doc(f"bench-chain-{tag}", CHAIN)).workflow,
+        "fan": workflow_save_definition(document=fan_doc(f"bench-fan-{tag}", FAN)).workflow,
+        "wide": workflow_save_definition(document=wide_doc(f"bench-wide-{tag}", 20)).workflow,
+        "single": workflow_save_definition(document=chain_doc(f"bench-one-{tag}", 1)).workflow,
+    }
+    out: dict[str, Any] = {"mode": args.mode, "quick": quick, "reps": reps}
+    out["profile"] = profile_in_process(wf["chain"], 1 if quick else 3)
+
+    from benchmarks import raw_celery as raw
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING"}
+    if pg:
+        raw_env = {"RAW_BROKER_URL": os.environ["RAW_BROKER_URL"], "RAW_RECORD_URL": os.environ["RAW_RECORD_URL"]}
+        anchors = {"raw_late": "1", "raw_default": "0"}
+    else:
+        raw_env = {"RAW_BROKER_URL": os.environ["RAW_BROKER_URL"], "RAW_FS_ROOT": os.environ["RAW_FS_ROOT"],
+                   "RAW_RECORD_URL": os.environ["RAW_RECORD_URL"]}  # fmt: skip
+        anchors = {"raw_fs": "1"}
+
+    with workers() as started:
+        baton = Worker("config", "default", env, logdir / f"{args.mode}-baton-worker.log", f"bench-{args.mode}")
+        started.append(baton)
+        for queue, late in anchors.items():
+            started.append(Worker("benchmarks.raw_celery", queue, {**env, **raw_env, "RAW_ACKS_LATE": late},
+                                  logdir / f"{args.mode}-{queue}-worker.log", f"bench-{queue}"))  # fmt: skip
+
+        def check() -> None:
+            for w in started:
+                if not w.alive():
+                    raise RuntimeError(f"a benchmark worker died; its log ends:\n{w.tail()}")
+
+        # Warm-up: imports, connections, plan caches, both prefork children.
+        for i in range(warm):
+            run_batch(wf["chain"], check)
+            run_batch(wf["fan"], check)
+            for queue in anchors:
+                raw.run_chain(queue, CHAIN, f"warm-{tag}-{queue}-{i}", check)
+                if pg:
+                    raw.run_chord(queue, FAN, f"warmc-{tag}-{queue}-{i}", check)
+
+        hops: dict[str, list[float]] = {"baton": [], **{q: [] for q in anchors}}
+        chain_e2e: dict[str, list[float]] = {"baton": [], "baton_client": [], **{q: [] for q in anchors}}
+        fan_e2e: dict[str, list[float]] = {"baton": [], **{q: [] for q in anchors if pg}}
+        fan_in: list[float] = []
+        fan_spread: list[float] = []
+        for i in range(reps):
+            for queue in anchors:
+                h, e = raw.run_chain(queue, CHAIN, f"c-{tag}-{queue}-{i}", check)
+                hops[queue] += h
+                chain_e2e[queue].append(e)
+            batch = run_batch(wf["chain"], check)
+            h, e = chain_figures(batch)
+            hops["baton"] += h
+            chain_e2e["baton"].append(e)
+            chain_e2e["baton_client"].append((batch.finished_at.timestamp() - batch.submitted) * 1000)
+            if pg:
+                for queue in anchors:
+                    fan_e2e[queue].append(raw.run_chord(queue, FAN, f"f-{tag}-{queue}-{i}", check))
+            batch = run_batch(wf["fan"], check)
+            fin, spread, e = fan_figures(batch)
+            fan_in.append(fin)
+            fan_spread.append(spread)
+            fan_e2e["baton"].append(e)
+
+        out["hop_ms"] = {k: summary(v) for k, v in hops.items()}
+        out["chain_e2e_ms"] = {k: summary(v) for k, v in chain_e2e.items()}
+        out["fan_e2e_ms"] = {k: summary(v) for k, v in fan_e2e.items()}
+        out["fan_in_hop_ms"] = summary(fan_in)
+        out["fan_out_spread_ms"] = summary(fan_spread)
+
+        n = (100 if quick else 400) if pg else (40 if quick else 150)
+        out["throughput"] = {
+            "baton_single": throughput_single(wf["single"], n, check),
+            "baton_wide": throughput_wide(wf["wide"], (3 if quick else 10) if pg else (2 if quick else 5), check),
+        }
+        for queue in anchors:
+            out["throughput"][queue] = {"n": n * 2, "per_second": raw.run_throughput(queue, n * 2,
+                                                                                  f"t-{tag}-{queue}", check)}  # fmt: skip
+
+        # What-if (PostgreSQL only, full run): the same worker keeping its connection.
+        if pg and not quick:
+            baton.stop()
+            started.remove(baton)
+            tuned = Worker("benchmarks.tuned_app", "default", env, logdir / "pg-baton-tuned-worker.log", "bench-tuned")
+            started.append(tuned)
+            for _ in range(warm):
+                run_batch(wf["chain"], check)
+            t_hops, t_chain, t_fan = [], [], []
+            r_hops = []
+            for i in range(reps // 2):
+                h, _ = raw.run_chain("raw_late", CHAIN, f"wc-{tag}-{i}", check)
+                r_hops += h
+                h, e = chain_figures(run_batch(wf["chain"], check))
+                t_hops += h
+                t_chain.append(e)
+                t_fan.append(fan_figures(run_batch(wf["fan"], check))[2])
+            out["what_if_keep_connection"] = {
+                "hop_ms": summary(t_hops),
+                "raw_late_hop_ms": summary(r_hops),
+                "chain_e2e_ms": summary(t_chain),
+                "fan_e2e_ms": summary(t_fan),
+                "throughput_single": throughput_single(wf["single"], n, check),
+            }
+    out["settings"] = {
+        "database": settings.DATABASES["default"]["ENGINE"],
+        "conn_max_age": settings.DATABASES["default"].get("CONN_MAX_AGE"),
+        "broker": settings.CELERY_BROKER_URL.split("@")[-1],
+        "acks_late": settings.CELERY_TASK_ACKS_LATE,
+        "prefetch": settings.CELERY_WORKER_PREFETCH_MULTIPLIER,
+    }
+    Path(args.out).write_text(json.dumps(out, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except SystemExit:
+        raise
+    except BaseException as exc:  # make the reason visible to the orchestrator
+        print(f"benchmark phase failed: {exc!r}", file=sys.stderr)
+        raise

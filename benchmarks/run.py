@@ -1,0 +1,334 @@
+"""Baton's benchmark: `python -m benchmarks.run [--quick]` (what `make bench` runs).
+
+1. PostgreSQL + Redis: drop and re-create the `baton_bench` database, migrate it, flush
+   two Redis databases (12 for Baton, 13 for the raw Celery anchor and the timing records),
+   then run `benchmarks.baton_phase --mode pg` in a subprocess with that environment.
+2. The embedded default: a fresh temporary BATON_VAR_DIR (SQLite + the `batonfs://`
+   broker), migrate, run `benchmarks.baton_phase --mode embedded`.
+3. Write `docs/benchmarks.md` with the machine, the figures and how to read them.
+
+Every worker is started by the phase process and stopped in its `finally`; this process
+stops a phase that overruns (SIGTERM, which the phase turns into a clean exit).
+
+Environment: BENCH_PG_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres),
+BENCH_REDIS (default redis://127.0.0.1:6379), BENCH_DB (default baton_bench).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import PYTHON, REPO
+
+ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379").rstrip("/")
+DB_NAME = os.environ.get("BENCH_DB", "baton_bench")
+BATON_REDIS_DB, RAW_REDIS_DB = 12, 13
+DOC = REPO / "docs" / "benchmarks.md"
+TARGET_HOP_RATIO = 1.5
+TARGET_OVERHEAD_MS = 150.0
+
+
+def _log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "BATON_VAR_DIR")}
+    env.update({"PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "config.settings"})
+    return env
+
+
+def _recreate_pg_database() -> str:
+    import psycopg
+
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    return ADMIN_URL.rsplit("/", 1)[0] + f"/{DB_NAME}"
+
+
+def _flush_redis() -> None:
+    import redis
+
+    for db in (BATON_REDIS_DB, RAW_REDIS_DB):
+        redis.Redis.from_url(f"{REDIS}/{db}").flushdb()
+
+
+def _migrate(env: dict[str, str]) -> None:
+    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True,
+                   timeout=300)  # fmt: skip
+
+
+def _run_phase(mode: str, env: dict[str, str], quick: bool, logdir: Path) -> dict[str, Any]:
+    out = logdir / f"{mode}.json"
+    command = [PYTHON, "-m", "benchmarks.baton_phase", "--mode", mode, "--out", str(out), "--logdir", str(logdir)]
+    if quick:
+        command.append("--quick")
+    process = subprocess.Popen(command, cwd=REPO, env=env)
+    try:
+        code = process.wait(timeout=240 if quick else 900)
+    except BaseException:
+        process.terminate()  # the phase's finally stops its workers
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        raise
+    if code != 0:
+        raise RuntimeError(f"benchmark phase {mode} exited with {code}; worker logs are in {logdir}")
+    return json.loads(out.read_text())
+
+
+def _machine(pg_url: str | None) -> dict[str, str]:
+    info = {
+        "uname": " ".join(platform.uname()),
+        "cpu": "unknown",
+        "cores": str(os.cpu_count()),
+        "python": sys.version.split()[0],
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    with contextlib.suppress(Exception):
+        info["uname"] = subprocess.run(["uname", "-a"], capture_output=True, text=True, check=True).stdout.strip()
+    with contextlib.suppress(Exception):
+        import psycopg
+
+        with psycopg.connect(pg_url or ADMIN_URL) as conn:
+            info["postgresql"] = conn.execute("SHOW server_version").fetchone()[0]
+    with contextlib.suppress(Exception):
+        import redis
+
+        info["redis"] = redis.Redis.from_url(f"{REDIS}/0").info("server")["redis_version"]
+    with contextlib.suppress(Exception):
+        import celery
+        import django
+        import kombu
+
+        info["stack"] = f"Django {django.get_version()}, Celery {celery.__version__}, kombu {kombu.__version__}"
+    with contextlib.suppress(Exception):
+        info["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                                        text=True, check=True).stdout.strip()  # fmt: skip
+    return info
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def _f(value: float, digits: int = 1) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def _mp(s: dict[str, float]) -> str:
+    return f"{_f(s['median'])} / {_f(s['p95'])}"
+
+
+def _verdict(ok: bool) -> str:
+    return "**met**" if ok else "**missed**"
+
+
+def render(results: dict[str, Any], machine: dict[str, str], quick: bool, seconds: float) -> str:
+    lines: list[str] = []
+    add = lines.append
+    add("# Benchmarks")
+    add("")
+    add(
+        "Written by `make bench` (`python -m benchmarks.run"
+        + (" --quick" if quick else "")
+        + "`); do not edit by hand."
+    )
+    if quick:
+        add("**This is a `--quick` smoke run: few repetitions, figures are indicative only.**")
+    add("")
+    add("## Machine")
+    add("")
+    for key in ("date", "uname", "cpu", "cores", "python", "postgresql", "redis", "stack", "commit"):
+        if key in machine:
+            add(f"- {key}: {machine[key]}")
+    add(f"- benchmark wall time: {seconds:.0f} s")
+    add("")
+    pg = results.get("pg")
+    if pg:
+        h, c, f, t = pg["hop_ms"], pg["chain_e2e_ms"], pg["fan_e2e_ms"], pg["throughput"]
+        ratio_med = h["baton"]["median"] / h["raw_late"]["median"]
+        ratio_p95 = h["baton"]["p95"] / h["raw_late"]["p95"]
+        chain_over = c["baton"]["median"] - c["raw_late"]["median"]
+        fan_over = f["baton"]["median"] - f["raw_late"]["median"]
+        add("## PostgreSQL + Redis, one worker with 2 prefork processes")
+        add("")
+        add(f"{pg['reps']} repetitions of each shape after warm-up, interleaved with the raw Celery anchor "
+            "on the same Redis server, so both see the same machine noise. Milliseconds, median / p95.")  # fmt: skip
+        add("")
+        add("| figure | Baton | raw Celery, acks_late + prefetch 1 | Baton vs raw | raw Celery, defaults | target |")
+        add("|---|---|---|---|---|---|")
+        add(f"| node hop (finish → successor start), 20-node chain | {_mp(h['baton'])} | {_mp(h['raw_late'])} "
+            f"| ×{_f(ratio_med, 2)} median, ×{_f(ratio_p95, 2)} p95 | {_mp(h['raw_default'])} "
+            f"| ≤ ×{TARGET_HOP_RATIO}: {_verdict(ratio_med <= TARGET_HOP_RATIO)} |")  # fmt: skip
+        add(f"| chain of 20 no-ops, end to end | {_mp(c['baton'])} | {_mp(c['raw_late'])} "
+            f"| +{_f(chain_over)} ms median | {_mp(c['raw_default'])} "
+            f"| ≤ +{TARGET_OVERHEAD_MS:g} ms: {_verdict(chain_over <= TARGET_OVERHEAD_MS)} |")  # fmt: skip
+        add(f"| fan-out/fan-in (18 parallel → AND → 1) vs chord of 18 + callback, end to end | {_mp(f['baton'])} "
+            f"| {_mp(f['raw_late'])} | +{_f(fan_over)} ms median | {_mp(f['raw_default'])} "
+            f"| ≤ +{TARGET_OVERHEAD_MS:g} ms: {_verdict(fan_over <= TARGET_OVERHEAD_MS)} |")  # fmt: skip
+        add(f"| throughput, independent no-ops, runs/s | {_f(t['baton_single']['per_second'], 0)} "
+            f"({t['baton_single']['n']} one-node batches) | {_f(t['raw_late']['per_second'], 0)} "
+            f"| ×{_f(t['baton_single']['per_second'] / t['raw_late']['per_second'], 2)} "
+            f"| {_f(t['raw_default']['per_second'], 0)} | – |")  # fmt: skip
+        add(f"| throughput, wide batches (20 parallel no-ops each), runs/s | {_f(t['baton_wide']['per_second'], 0)} "
+            f"({t['baton_wide']['n']} runs) | – | – | – | – |")  # fmt: skip
+        add("")
+        add(f"- Chain end to end seen by the caller (before `batch_start` → last finish): "
+            f"{_mp(c['baton_client'])} ms.")  # fmt: skip
+        add(f"- Fan-in hop (last branch's finish → the final node's start): {_mp(pg['fan_in_hop_ms'])} ms; "
+            f"fan-out spread (first → last of the 18 branch starts): {_mp(pg['fan_out_spread_ms'])} ms.")  # fmt: skip
+        what_if = pg.get("what_if_keep_connection")
+        if what_if:
+            add("")
+            add("### What if the worker kept its database connection")
+            add("")
+            add("Celery's Django fixup closes every database connection before and after each task unless "
+                "`CELERY_DB_REUSE_MAX` is set, so `CONN_MAX_AGE` never applies in a worker and every node run "
+                "opens a new PostgreSQL connection. The same measurements with `benchmarks/tuned_app.py` "
+                "(reuse on, Django's `close_old_connections` around each task instead):")  # fmt: skip
+            add("")
+            add("| figure | Baton, stock worker | Baton, connection kept | raw Celery (same run) |")
+            add("|---|---|---|---|")
+            add(f"| node hop | {_mp(h['baton'])} | {_mp(what_if['hop_ms'])} | {_mp(what_if['raw_late_hop_ms'])} |")
+            add(f"| chain of 20, end to end | {_mp(c['baton'])} | {_mp(what_if['chain_e2e_ms'])} | – |")
+            add(f"| fan-out/fan-in, end to end | {_mp(f['baton'])} | {_mp(what_if['fan_e2e_ms'])} | – |")
+            add(f"| throughput, one-node batches, runs/s | {_f(t['baton_single']['per_second'], 0)} "
+                f"| {_f(what_if['throughput_single']['per_second'], 0)} | – |")  # fmt: skip
+        add("")
+        lines += _profile_lines(pg["profile"], "PostgreSQL")
+    emb = results.get("embedded")
+    if emb:
+        h, c, f, t = emb["hop_ms"], emb["chain_e2e_ms"], emb["fan_e2e_ms"], emb["throughput"]
+        add("## Embedded default: SQLite + the `batonfs://` filesystem broker")
+        add("")
+        add(f"{emb['reps']} repetitions. The anchor is a raw Celery chain on the same filesystem broker "
+            "(acks_late + prefetch 1); there is no chord anchor (no result backend without a server).")  # fmt: skip
+        add("")
+        add("| figure | Baton | raw Celery on batonfs | Baton vs raw |")
+        add("|---|---|---|---|")
+        add(f"| node hop, 20-node chain | {_mp(h['baton'])} | {_mp(h['raw_fs'])} "
+            f"| ×{_f(h['baton']['median'] / h['raw_fs']['median'], 2)} median |")  # fmt: skip
+        add(f"| chain of 20 no-ops, end to end | {_mp(c['baton'])} | {_mp(c['raw_fs'])} "
+            f"| +{_f(c['baton']['median'] - c['raw_fs']['median'])} ms median |")  # fmt: skip
+        add(f"| fan-out/fan-in (18 → AND → 1), end to end | {_mp(f['baton'])} | – | – |")
+        add(f"| throughput, independent no-ops, runs/s | {_f(t['baton_single']['per_second'], 0)} "
+            f"({t['baton_single']['n']} one-node batches) | {_f(t['raw_fs']['per_second'], 0)} "
+            f"| ×{_f(t['baton_single']['per_second'] / t['raw_fs']['per_second'], 2)} |")  # fmt: skip
+        add(f"| throughput, wide batches (20 parallel), runs/s | {_f(t['baton_wide']['per_second'], 0)} | – | – |")
+        add("")
+        lines += _profile_lines(emb["profile"], "SQLite")
+    add("## How to read this")
+    add("")
+    add("- A **hop** is the successor node run's `started_at` minus its predecessor's `finished_at`, both "
+        "taken by the worker with the wall clock: it covers the finish transaction (lock the batch, record "
+        "the result, decide and queue the successor, commit), the publish to the broker, delivery to a "
+        "worker process and the start of the claim. The raw Celery hop is the same span for a `chain`: one "
+        "task's last `time.time()` to the next task's first. The ratio is what Baton's bookkeeping costs "
+        "on top of the broker round trip it cannot avoid.")  # fmt: skip
+    add("- **End to end** is `Batch.finished_at − Batch.created_at` for Baton, and submit → the last "
+        "task's end for raw Celery; **overhead** is the difference of the medians. Node bodies are no-ops, "
+        "so this is pure orchestration cost.")  # fmt: skip
+    add("- **Throughput** sends every wake-up at once (batches pre-created, dispatch held back) and "
+        "divides the node runs by the time to the last finish; raw Celery sends twice as many no-ops.")  # fmt: skip
+    add("- Absolute figures depend on the machine; compare ratios against the anchor of the same run only. "
+        "p95 on a 2-core machine shared by worker, broker and database is noisy; medians are the figures "
+        "of record.")  # fmt: skip
+    add("")
+    return "\n".join(lines)
+
+
+def _profile_lines(profile: dict[str, Any], db: str) -> list[str]:
+    lines = [f"### Where a hop goes ({db}, in-process, {profile['hops']} claim + finish cycles)", ""]
+    lines.append("| step | SQL statements | statements by kind | transactions | SQL time | commit time | wall time |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for step in ("claim", "execute", "finish"):
+        s = profile[step]
+        kinds = ", ".join(f"{k} {v:g}" for k, v in s["by_kind_per_hop"].items()) or "–"
+        lines.append(f"| {step} | {s['statements_per_hop']:g} | {kinds} | {s['transactions_per_hop']:g} "
+                     f"| {_f(s['sql_ms_per_hop'], 2)} ms | {_f(s['commit_ms_per_hop'], 2)} ms "
+                     f"| {_f(s['wall_ms']['median'], 2)} ms median |")  # fmt: skip
+    lines.append("")
+    lines.append(f"- A new {db} connection plus one query: {_f(profile['connect_ms']['median'], 2)} ms median; "
+                 f"one `SELECT 1` round trip on an open connection: {_f(profile['select1_ms']['median'], 3)} ms.")  # fmt: skip
+    lines.append("- Each transaction also costs a `BEGIN` (sent by the driver with the first statement) and a "
+                 "`COMMIT` round trip, not counted as statements above.")  # fmt: skip
+    lines.append("")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="few repetitions: a smoke run (< 2 min)")
+    parser.add_argument("--only", choices=["pg", "embedded"], help="run one phase only")
+    parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
+    args = parser.parse_args()
+    started = time.monotonic()
+    logdir = REPO / "var" / "bench"
+    logdir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {}
+    pg_url = None
+    if args.only in (None, "pg"):
+        _log(f"PostgreSQL + Redis: re-creating database {DB_NAME}, flushing Redis DBs {BATON_REDIS_DB}/{RAW_REDIS_DB}")
+        pg_url = _recreate_pg_database()
+        _flush_redis()
+        env = _base_env() | {
+            "DATABASE_URL": pg_url,
+            "CELERY_BROKER_URL": f"{REDIS}/{BATON_REDIS_DB}",
+            "RAW_BROKER_URL": f"{REDIS}/{RAW_REDIS_DB}",
+            "RAW_RECORD_URL": f"{REDIS}/{RAW_REDIS_DB}",
+            "BATON_VAR_DIR": str(logdir / "pg-var"),
+        }
+        _migrate(env)
+        _log("PostgreSQL + Redis: measuring")
+        results["pg"] = _run_phase("pg", env, args.quick, logdir)
+    if args.only in (None, "embedded"):
+        var = Path(tempfile.mkdtemp(prefix="baton-bench-"))
+        try:
+            _flush_redis()
+            env = _base_env() | {
+                "BATON_VAR_DIR": str(var),
+                "RAW_BROKER_URL": "batonfs://",
+                "RAW_FS_ROOT": str(var / "rawfs"),
+                "RAW_RECORD_URL": f"{REDIS}/{RAW_REDIS_DB}",
+            }
+            _log(f"embedded default (SQLite + batonfs) in {var}: migrating")
+            _migrate(env)
+            _log("embedded default: measuring")
+            results["embedded"] = _run_phase("embedded", env, args.quick, logdir)
+        finally:
+            shutil.rmtree(var, ignore_errors=True)
+    seconds = time.monotonic() - started
+    (logdir / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    text = render(results, _machine(pg_url), args.quick, seconds)
+    if not args.no_doc:
+        DOC.parent.mkdir(parents=True, exist_ok=True)
+        DOC.write_text(text)
+        _log(f"wrote {DOC.relative_to(REPO)}")
+    print(text)
+    _log(f"done in {seconds:.0f} s; raw figures in {(logdir / 'results.json').relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
