@@ -365,30 +365,6 @@ def main() -> None:
             out["throughput"][queue] = {"n": n * 2, "per_second": raw.run_throughput(queue, n * 2,
                                                                                   f"t-{tag}-{queue}", check)}  # fmt: skip
 
-        # What-if (PostgreSQL only, full run): the same worker keeping its connection.
-        if pg and not quick:
-            baton.stop()
-            started.remove(baton)
-            tuned = Worker("benchmarks.tuned_app", "default", env, logdir / "pg-baton-tuned-worker.log", "bench-tuned")
-            started.append(tuned)
-            for _ in range(warm):
-                run_batch(wf["chain"], check)
-            t_hops, t_chain, t_fan = [], [], []
-            r_hops = []
-            for i in range(reps // 2):
-                h, _ = raw.run_chain("raw_late", CHAIN, f"wc-{tag}-{i}", check)
-                r_hops += h
-                h, e = chain_figures(run_batch(wf["chain"], check))
-                t_hops += h
-                t_chain.append(e)
-                t_fan.append(fan_figures(run_batch(wf["fan"], check))[2])
-            out["what_if_keep_connection"] = {
-                "hop_ms": summary(t_hops),
-                "raw_late_hop_ms": summary(r_hops),
-                "chain_e2e_ms": summary(t_chain),
-                "fan_e2e_ms": summary(t_fan),
-                "throughput_single": throughput_single(wf["single"], n, check),
-            }
     out["settings"] = {
         "database": settings.DATABASES["default"]["ENGINE"],
         "conn_max_age": settings.DATABASES["default"].get("CONN_MAX_AGE"),

@@ -199,23 +199,6 @@ def render(results: dict[str, Any], machine: dict[str, str], quick: bool, second
             f"{_mp(c['baton_client'])} ms.")  # fmt: skip
         add(f"- Fan-in hop (last branch's finish → the final node's start): {_mp(pg['fan_in_hop_ms'])} ms; "
             f"fan-out spread (first → last of the 18 branch starts): {_mp(pg['fan_out_spread_ms'])} ms.")  # fmt: skip
-        what_if = pg.get("what_if_keep_connection")
-        if what_if:
-            add("")
-            add("### What if the worker kept its database connection")
-            add("")
-            add("Celery's Django fixup closes every database connection before and after each task unless "
-                "`CELERY_DB_REUSE_MAX` is set, so `CONN_MAX_AGE` never applies in a worker and every node run "
-                "opens a new PostgreSQL connection. The same measurements with `benchmarks/tuned_app.py` "
-                "(reuse on, Django's `close_old_connections` around each task instead):")  # fmt: skip
-            add("")
-            add("| figure | Baton, stock worker | Baton, connection kept | raw Celery (same run) |")
-            add("|---|---|---|---|")
-            add(f"| node hop | {_mp(h['baton'])} | {_mp(what_if['hop_ms'])} | {_mp(what_if['raw_late_hop_ms'])} |")
-            add(f"| chain of 20, end to end | {_mp(c['baton'])} | {_mp(what_if['chain_e2e_ms'])} | – |")
-            add(f"| fan-out/fan-in, end to end | {_mp(f['baton'])} | {_mp(what_if['fan_e2e_ms'])} | – |")
-            add(f"| throughput, one-node batches, runs/s | {_f(t['baton_single']['per_second'], 0)} "
-                f"| {_f(what_if['throughput_single']['per_second'], 0)} | – |")  # fmt: skip
         add("")
         lines += _profile_lines(pg["profile"], "PostgreSQL")
     emb = results.get("embedded")
