@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from workflows import graph
@@ -36,8 +37,35 @@ def plan_of(definition: dict[str, Any], version_id: int = 0) -> Plan:
     return Plan(version_id, graph.Graph(nodes=nodes, edges=edges), tasks, definition["timeout_seconds"])
 
 
-@lru_cache(maxsize=512)
+class PlanCache:
+    """Plans by version id, least recently used out first; versions never change, so never stale."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self._plans: OrderedDict[int, Plan] = OrderedDict()
+
+    def get_many(self, version_ids: Iterable[int]) -> dict[int, Plan]:
+        """Return the plans of these versions, reading the missing ones in one query."""
+        wanted = set(version_ids)
+        missing = wanted - self._plans.keys()
+        if missing:
+            for pk, definition in WorkflowVersion.objects.filter(pk__in=missing).values_list("pk", "definition"):
+                self._plans[pk] = plan_of(definition, pk)
+        found = {}
+        for pk in wanted:
+            self._plans.move_to_end(pk)
+            found[pk] = self._plans[pk]
+        while len(self._plans) > self.size:
+            self._plans.popitem(last=False)
+        return found
+
+    def clear(self) -> None:
+        self._plans.clear()
+
+
+plans = PlanCache()
+
+
 def plan_for(version_id: int) -> Plan:
     """Return the plan of a version, cached for the life of the process."""
-    definition = WorkflowVersion.objects.values_list("definition", flat=True).get(pk=version_id)
-    return plan_of(definition, version_id)
+    return plans.get_many([version_id])[version_id]

@@ -7,6 +7,10 @@ The pure engine (`executions.engine`) decides; this module applies the decision.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import signal
 import socket
 import threading
 import time
@@ -16,11 +20,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from executions import engine, kinds
 from executions.dispatch import dispatch_after_commit
-from executions.models import Attempt, Batch, NodeRun, new_batch_id
+from executions.models import Attempt, Batch, Event, NodeRun, new_batch_id
 from executions.runtime import Plan, plan_for, plan_of
 from executions.states import NODE_ACTIVE, BatchStatus, NodeStatus, TriggerKind
 from executions.transitions import EventLog, batch_transition, node_transition, nodes_transition
@@ -36,6 +41,7 @@ OUTCOME_STATUS = {
     "cancelled": N.STOPPED,
 }
 WORKER = f"{socket.gethostname()}"
+logger = logging.getLogger(__name__)
 
 
 class BatonError(Exception):
@@ -108,45 +114,44 @@ def _task_spec(task: Task) -> TaskSpec:
     )  # fmt: skip
 
 
+@dataclass
+class NewBatch:
+    """A batch built in memory with its node runs and events, ready to insert."""
+
+    batch: Batch
+    runs: list[NodeRun]
+    events: list[Event]
+
+    @property
+    def queued(self) -> list[NodeRun]:
+        return [run for run in self.runs if run.status == N.QUEUED]
+
+
 def _start(
     batch: Batch, plan: Plan, *, trigger: str, user: Any, scheduled_for: datetime | None,
     rerun_of: Batch | None, keep: dict[str, NodeRun] | None,
 ) -> Batch:  # fmt: skip
-    """Insert the batch and its node runs, queue what is ready, all in one transaction."""
-    now = timezone.now()
+    """Insert the batch, its node runs (the ready ones queued) and its events in one transaction."""
+    new = batch_prepare(
+        batch, plan, trigger=trigger, user=user, scheduled_for=scheduled_for, rerun_of=rerun_of, keep=keep or {},
+        now=timezone.now(),
+    )  # fmt: skip
+    with transaction.atomic():
+        batches_insert([new])
+    return new.batch
+
+
+def batch_prepare(
+    batch: Batch, plan: Plan, *, trigger: str, user: Any = None, scheduled_for: datetime | None = None,
+    rerun_of: Batch | None = None, keep: dict[str, NodeRun] | None = None, now: datetime,
+) -> NewBatch:  # fmt: skip
+    """Build a batch in memory: every node run, the engine's first decision applied, the events."""
+    keep = keep or {}
     batch.trigger, batch.scheduled_for, batch.rerun_of = trigger, scheduled_for, rerun_of
     batch.created_by = user if getattr(user, "pk", None) else None
-    batch.deadline_at = now + timedelta(seconds=plan.timeout_seconds)
-    with transaction.atomic():
-        _insert_batch(batch, now)
-        _create_node_runs(batch, plan, keep or {}, now)
-        _advance(batch, plan, now)
-    return batch
-
-
-def _insert_batch(batch: Batch, now: datetime) -> None:
-    """Insert with a fresh random id; a collision (about once in 10^12) draws another."""
-    for _ in range(5):
-        try:
-            with transaction.atomic():
-                batch.save(force_insert=True)
-        except IntegrityError:
-            if batch.scheduled_for is not None and _fire_taken(batch):
-                raise
-            batch.pk = new_batch_id()
-            continue
-        batch.events.create(to_status=BatchStatus.RUNNING, at=now, message=f"started ({batch.trigger})")
-        return
-    raise IntegrityError("could not allocate a unique batch id")
-
-
-def _fire_taken(batch: Batch) -> bool:
-    owner = {"workflow_id": batch.workflow_id} if batch.workflow_id else {"task_id": batch.task_id}
-    return Batch.objects.filter(scheduled_for=batch.scheduled_for, **owner).exists()
-
-
-def _create_node_runs(batch: Batch, plan: Plan, keep: dict[str, NodeRun], now: datetime) -> None:
-    runs = []
+    batch.created_at, batch.deadline_at = now, now + timedelta(seconds=plan.timeout_seconds)
+    events = [Event(batch=batch, to_status=BatchStatus.RUNNING, at=now, message=f"started ({trigger})")]
+    runs: dict[str, NodeRun] = {}
     for node in plan.graph.nodes:
         task = plan.tasks.get(node.key)
         run = NodeRun(
@@ -155,20 +160,67 @@ def _create_node_runs(batch: Batch, plan: Plan, keep: dict[str, NodeRun], now: d
         )  # fmt: skip
         kept = keep.get(node.key)
         if kept is not None:
-            run.status = N.SUCCEEDED
-            run.attempts, run.output, run.detail = (
-                kept.attempts,
-                kept.output,
-                {**kept.detail, "kept_from": kept.batch_id},
-            )
+            run.status, run.attempts, run.output = N.SUCCEEDED, kept.attempts, kept.output
+            run.detail = {**kept.detail, "kept_from": kept.batch_id}
             run.started_at, run.finished_at = kept.started_at, kept.finished_at
-        runs.append(run)
-    NodeRun.objects.bulk_create(runs)
-    batch.events.bulk_create(
-        batch.events.model(batch=batch, node_run=r, node_key=r.node_key, to_status=r.status, at=now,
-                           message=f"kept from {keep[r.node_key].batch_id}" if r.node_key in keep else "")
-        for r in runs
-    )  # fmt: skip
+        events.append(Event(batch=batch, node_run=run, node_key=node.key, to_status=run.status, at=now,
+                            message=f"kept from {kept.batch_id}" if kept else ""))  # fmt: skip
+        runs[node.key] = run
+    decision = engine.advance(plan.graph, {key: run.status for key, run in runs.items()})
+    for keys, to, stamp in ((decision.queue, N.QUEUED, "queued_at"), (decision.satisfy, N.SUCCEEDED, "finished_at"),
+                            (decision.skip, N.SKIPPED, "finished_at")):  # fmt: skip
+        for key in keys:
+            runs[key].status = to
+            setattr(runs[key], stamp, now)
+            events.append(
+                Event(batch=batch, node_run=runs[key], node_key=key, from_status=N.PENDING, to_status=to, at=now)
+            )
+    if decision.result is not None:
+        batch.status, batch.finished_at = decision.result, now
+        events.append(Event(batch=batch, from_status=BatchStatus.RUNNING, to_status=decision.result, at=now))
+    return NewBatch(batch, list(runs.values()), events)
+
+
+def batches_insert(new: list[NewBatch]) -> None:
+    """Insert prepared batches (a few statements for any number) and send their ready runs after commit.
+
+    The caller holds a transaction. A random id that collides (about once in 10^12) is drawn
+    again; a scheduled fire that is already taken raises IntegrityError, which the scheduler
+    reads as "another scheduler started this fire".
+    """
+    try:
+        with transaction.atomic():
+            _insert_rows(new)
+    except IntegrityError:
+        if len(new) > 1:
+            for one in new:  # find the culprit: insert one by one
+                batches_insert([one])
+            return
+        one = new[0]
+        if one.batch.scheduled_for is not None and _fire_taken(one.batch):
+            raise
+        one.batch.pk = new_batch_id()
+        batches_insert([one])
+        return
+    dispatch_after_commit((run.pk, run.queue) for one in new for run in one.queued)
+
+
+def _insert_rows(new: list[NewBatch]) -> None:
+    for one in new:  # re-attach, in case the batch's id was drawn again
+        for row in (*one.runs, *one.events):
+            row.batch = one.batch
+    Batch.objects.bulk_create([one.batch for one in new])
+    NodeRun.objects.bulk_create([run for one in new for run in one.runs])
+    for one in new:
+        for event in one.events:
+            if event.node_run is not None:
+                event.node_run = event.node_run  # picks up the id bulk_create just set
+    Event.objects.bulk_create([event for one in new for event in one.events])
+
+
+def _fire_taken(batch: Batch) -> bool:
+    owner = {"workflow_id": batch.workflow_id} if batch.workflow_id else {"task_id": batch.task_id}
+    return Batch.objects.filter(scheduled_for=batch.scheduled_for, **owner).exists()
 
 
 # --- advancing ----------------------------------------------------------------------------
@@ -217,7 +269,9 @@ def batch_plan(batch: Batch) -> Plan:
 
 
 def _locked_batch(batch_id: str) -> Batch:
-    return Batch.objects.select_for_update().get(pk=batch_id)
+    # FOR NO KEY UPDATE: serialises the engine's actions on one batch, yet does not block the
+    # FOR KEY SHARE a worker's foreign-key checks take at COMMIT (that was a deadlock).
+    return Batch.objects.select_for_update(no_key=True).get(pk=batch_id)
 
 
 # --- running a node -----------------------------------------------------------------------
@@ -288,7 +342,7 @@ def _execute(run: NodeRun, task: dict[str, Any]) -> kinds.Outcome:
         timeout=task["timeout_seconds"], output_limit=settings.BATON_OUTPUT_LIMIT,
         should_cancel=_cancel_check(run), check_interval=settings.BATON_HEARTBEAT_SECONDS,
         kill_grace=settings.BATON_KILL_GRACE_SECONDS, secrets=tuple(plain),
-        http_allowed_networks=settings.BATON_HTTP_ALLOWED_NETWORKS,
+        http_allowed_networks=settings.BATON_HTTP_ALLOWED_NETWORKS, on_start=_record_process_group(run),
     )  # fmt: skip
     try:
         return kinds.execute(task["kind"], config, context)
@@ -310,6 +364,23 @@ def _cancel_check(run: NodeRun):
                 connection.close()
 
     return should_cancel
+
+
+def _record_process_group(run: NodeRun):
+    """Return the hook that records a shell task's process group, for the sweep to kill if we die."""
+
+    def on_start(pgid: int) -> None:
+        NodeRun.objects.filter(pk=run.pk, status=N.RUNNING).update(detail={"pgid": pgid, "host": WORKER})
+
+    return on_start
+
+
+def _kill_orphan(run: NodeRun) -> None:
+    """Kill what a lost worker's shell task left running, if it ran on this host."""
+    pgid, host = run.detail.get("pgid"), run.detail.get("host")
+    if isinstance(pgid, int) and pgid > 1 and host == WORKER:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
 
 
 def _retry_interval(task: dict[str, Any], attempt: int) -> float:
@@ -436,42 +507,51 @@ def recover(*, now: datetime | None = None) -> dict[str, int]:
     """Repair from the database alone what lost messages and dead workers left behind.
 
     Never overwrites a finished state: every change is a guarded transition or goes through
-    the same finish path a worker uses.
+    the same finish path a worker uses. A step that loses a race (a deadlock victim, a
+    dropped connection) is logged and retried by the next sweep; the other steps still run.
     """
     now = now or timezone.now()
     counts = {"timed_out": 0, "redispatched": 0, "worker_lost": 0, "finished": 0}
-    for batch_id in Batch.objects.filter(
-        status=BatchStatus.RUNNING, stop_requested_at__isnull=True, deadline_at__lte=now
-    ).values_list("pk", flat=True):
+    steps = (("timed_out", _time_out_overdue), ("redispatched", _redispatch_lost),
+             ("worker_lost", _fail_lost_workers), ("finished", _finish_idle_batches))  # fmt: skip
+    for name, step in steps:
         try:
-            batch_stop(batch_id=batch_id, reason=BatchStatus.TIMED_OUT)
-            counts["timed_out"] += 1
-        except TransitionNotPossible:
-            pass
-    counts["redispatched"] = _redispatch_lost(now)
-    counts["worker_lost"] = _fail_lost_workers(now)
-    counts["finished"] = _finish_idle_batches(now)
+            counts[name] = step(now)
+        except (OperationalError, InterfaceError):
+            logger.exception("recovery step %s failed; the next sweep tries again", name)
+            connection.close()
     return counts
 
 
+def _time_out_overdue(now: datetime) -> int:
+    """End running batches past their deadline as timed out."""
+    count = 0
+    overdue = Batch.objects.filter(status=BatchStatus.RUNNING, stop_requested_at__isnull=True, deadline_at__lte=now)
+    for batch_id in overdue.values_list("pk", flat=True)[:500]:
+        with contextlib.suppress(TransitionNotPossible):
+            batch_stop(batch_id=batch_id, reason=BatchStatus.TIMED_OUT)
+            count += 1
+    return count
+
+
 def _redispatch_lost(now: datetime) -> int:
-    """Send again the wake-ups of runs queued (or due for retry) for too long."""
+    """Send again the wake-ups of runs queued (or due for retry) for too long.
+
+    Rows a worker is claiming right now are skipped (SKIP LOCKED), so the sweep never waits
+    on, or deadlocks with, a claim.
+    """
     threshold = now - timedelta(seconds=settings.BATON_REDISPATCH_SECONDS)
+    lost = Q(status=N.QUEUED, queued_at__lte=threshold) | Q(status=N.RETRYING, retry_at__lte=threshold)
     with transaction.atomic():
-        queued = list(
-            NodeRun.objects.filter(
-                status=N.QUEUED, queued_at__lte=threshold, batch__status=BatchStatus.RUNNING
-            ).values_list("pk", "queue")[:500]
+        rows = list(
+            NodeRun.objects.select_for_update(skip_locked=True, no_key=True, of=("self",))
+            .filter(lost, batch__status=BatchStatus.RUNNING)
+            .values_list("pk", "queue", "status")[:500]
         )
-        retrying = list(
-            NodeRun.objects.filter(
-                status=N.RETRYING, retry_at__lte=threshold, batch__status=BatchStatus.RUNNING
-            ).values_list("pk", "queue")[:500]
-        )
-        NodeRun.objects.filter(pk__in=[pk for pk, _ in queued], status=N.QUEUED).update(queued_at=now)
-        NodeRun.objects.filter(pk__in=[pk for pk, _ in retrying], status=N.RETRYING).update(retry_at=now)
-        dispatch_after_commit(queued + retrying)
-    return len(queued) + len(retrying)
+        NodeRun.objects.filter(pk__in=[pk for pk, _, status in rows if status == N.QUEUED]).update(queued_at=now)
+        NodeRun.objects.filter(pk__in=[pk for pk, _, status in rows if status == N.RETRYING]).update(retry_at=now)
+        dispatch_after_commit((pk, queue) for pk, queue, _ in rows)
+    return len(rows)
 
 
 def _fail_lost_workers(now: datetime) -> int:
@@ -481,6 +561,7 @@ def _fail_lost_workers(now: datetime) -> int:
     count = 0
     for run in lost:
         task = batch_plan(run.batch).tasks[run.node_key]
+        _kill_orphan(run)
         message = f"worker lost: {run.worker or 'unknown'} stopped heart-beating at {run.heartbeat_at.isoformat()}"
         outcome = kinds.Outcome(status="failed", output=message, detail={"error": "worker_lost", "worker": run.worker})
         if run.batch.stop_requested_at is not None:

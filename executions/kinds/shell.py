@@ -23,9 +23,12 @@ Decisions:
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import logging
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from typing import IO, Any
@@ -41,6 +44,8 @@ from executions.kinds import (
 from executions.kinds.masking import OutputCollector, mask
 from workflows.task_config import is_secret
 
+logger = logging.getLogger(__name__)
+_PR_SET_PDEATHSIG = 1
 _POLL = 0.02  # seconds between checks while waiting for a signalled group to exit
 _CHUNK = 1 << 16
 
@@ -66,9 +71,14 @@ def run_shell(config: dict[str, Any], ctx: RunContext) -> Outcome:
                 env={**os.environ, **env_overrides},
                 start_new_session=True,
                 close_fds=True,
+                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             return failed(mask(_start_error(argv[0], exc), secrets), started=clock.started)
+        try:
+            ctx.on_start(process.pid)
+        except Exception:  # the task runs even if the record fails; log and go on
+            logger.exception("could not record the process group of a shell task")
         stopped_by: str | None = None
         signals_sent: list[str] = []
         try:
@@ -76,6 +86,12 @@ def run_shell(config: dict[str, Any], ctx: RunContext) -> Outcome:
         finally:
             signals_sent = stop_process_group(process, ctx.kill_grace)
         return _outcome(process, out, clock, secrets, stopped_by, signals_sent)
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when the worker process that started it dies (Linux)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _split_env(env: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
