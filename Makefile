@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test test-fast test-embedded lint faults bench clean
+.PHONY: install run test test-fast test-embedded test-faults lint faults bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,15 +31,20 @@ lint: install
 
 # The whole suite on the configured database and broker (PostgreSQL + Redis in CI), then the
 # end-to-end examples once more on the embedded default (SQLite + the filesystem broker).
-test: lint test-fast test-embedded
+test: lint test-fast test-embedded test-faults
 
 test-fast: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not faults"
 
 test-embedded: install
 	env -u DATABASE_URL -u CELERY_BROKER_URL BATON_VAR_DIR=$(CURDIR)/var/embedded-test \
 		$(BIN)/pytest -q -m worker tests/executions/test_examples_e2e.py
+
+# Fault injection (kills workers, loses the broker). `make test` runs the quick subset; `make
+# faults` runs everything, including the 100-batch join and stop-race variants.
+test-faults: install
+	$(BIN)/pytest -q -m "faults and not slow" tests/faults
 
 faults: install
 	$(BIN)/pytest -q -m faults tests/faults
