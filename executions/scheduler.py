@@ -22,8 +22,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from executions import runtime
 from executions.models import Batch, Fire, FireOutcome
-from executions.services import NotRunnable, batch_start, task_run_start
+from executions.services import NewBatch, NotRunnable, batch_prepare, batch_start, batches_insert, task_run_definition
 from executions.states import BatchStatus, TriggerKind
 from workflows import schedule
 from workflows.models import OverlapPolicy, Schedule
@@ -54,66 +55,81 @@ def tick(*, now: datetime | None = None) -> TickResult:
                 .select_related("workflow", "task")
                 .order_by("next_fire_at")[:CLAIM]
             )
-            for row in due:
-                _fire_row(row, now, result)
+            if due:
+                _fire_rows(due, now, result)
         if len(due) < CLAIM:
             break
     _start_queued(now, result)
     return result
 
 
-def _fire_row(row: Schedule, now: datetime, result: TickResult) -> None:
+def _fire_rows(rows: list[Schedule], now: datetime, result: TickResult) -> None:
+    """Fire a claimed chunk: build every batch in memory, insert them all in a few statements."""
     threshold = timedelta(seconds=settings.BATON_MISFIRE_THRESHOLD_SECONDS)
-    plan = schedule.plan_fires(
-        row.trigger, row.next_fire_at, now, misfire_policy=row.misfire_policy, threshold=threshold
+    workflow_ids = [row.workflow_id for row in rows if row.workflow_id]
+    busy = set(
+        Batch.objects.filter(workflow_id__in=workflow_ids, status=BatchStatus.RUNNING).values_list(
+            "workflow_id", flat=True
+        )
     )
-    for fire_at in plan.on_time:
-        _fire(row, fire_at, now, result, late=False)
-    if plan.missed_count:
-        Fire.objects.create(
-            workflow=row.workflow, task=row.task, scheduled_for=plan.missed_first, outcome=FireOutcome.MISSED,
-            missed_count=plan.missed_count, missed_until=plan.missed_last,
-        )  # fmt: skip
-        result.missed += plan.missed_count
-    if plan.late_fire is not None:
-        _fire(row, plan.late_fire, now, result, late=True)
-    row.last_fire_at = plan.on_time[-1] if plan.on_time else (plan.late_fire or row.last_fire_at)
-    row.next_fire_at = plan.next_at
-    row.save(update_fields=["next_fire_at", "last_fire_at", "updated_at"])
+    versions = [row.workflow.current_version_id for row in rows if row.workflow_id and row.workflow.current_version_id]
+    plans = runtime.plans.get_many(versions)
+    fires: list[Fire] = []
+    new: list[NewBatch] = []
+    outcomes: dict[int, str] = {}
+    for row in rows:
+        plan = schedule.plan_fires(
+            row.trigger, row.next_fire_at, now, misfire_policy=row.misfire_policy, threshold=threshold
+        )
+        owner = {"workflow": row.workflow, "task": row.task}
+        if plan.missed_count:
+            fires.append(Fire(scheduled_for=plan.missed_first, outcome=FireOutcome.MISSED,
+                              missed_count=plan.missed_count, missed_until=plan.missed_last, **owner))  # fmt: skip
+            result.missed += plan.missed_count
+        late = (plan.late_fire,) if plan.late_fire is not None else ()
+        for fire_at, is_late in [*((f, False) for f in plan.on_time), *((f, True) for f in late)]:
+            if row.workflow_id and row.overlap_policy != OverlapPolicy.PARALLEL and row.workflow_id in busy:
+                queue = row.overlap_policy == OverlapPolicy.QUEUE
+                fires.append(
+                    Fire(
+                        scheduled_for=fire_at,
+                        outcome=FireOutcome.QUEUED if queue else FireOutcome.SKIPPED_OVERLAP,
+                        **owner,
+                    )
+                )
+                result.queued += queue
+                result.skipped += not queue
+                continue
+            prepared = _prepare(row, fire_at, now, plans)
+            if prepared is not None:
+                new.append(prepared)
+                busy.add(row.workflow_id)
+                outcomes[id(prepared)] = FireOutcome.STARTED_LATE if is_late else FireOutcome.STARTED
+        row.last_fire_at = plan.on_time[-1] if plan.on_time else (plan.late_fire or row.last_fire_at)
+        row.next_fire_at, row.updated_at = plan.next_at, now
+    started = batches_insert(new) if new else []
+    fires += [Fire(scheduled_for=one.batch.scheduled_for, outcome=outcomes[id(one)], batch=one.batch,
+                   workflow=one.batch.workflow, task=one.batch.task) for one in started]  # fmt: skip
+    Fire.objects.bulk_create(fires)
+    Schedule.objects.bulk_update(rows, ["next_fire_at", "last_fire_at", "updated_at"])
+    result.started += len(started)
+    result.lateness += [(now - one.batch.scheduled_for).total_seconds() for one in started]
 
 
-def _fire(row: Schedule, fire_at: datetime, now: datetime, result: TickResult, *, late: bool) -> None:
-    """Start one fire's batch, or record why not."""
-    owner = {"workflow": row.workflow, "task": row.task}
-    if row.workflow is not None and row.overlap_policy != OverlapPolicy.PARALLEL and _busy(row.workflow_id):
-        outcome = FireOutcome.QUEUED if row.overlap_policy == OverlapPolicy.QUEUE else FireOutcome.SKIPPED_OVERLAP
-        Fire.objects.create(scheduled_for=fire_at, outcome=outcome, **owner)
-        if outcome == FireOutcome.QUEUED:
-            result.queued += 1
-        else:
-            result.skipped += 1
-        return
-    batch = _start(row, fire_at)
-    if batch is None:
-        return
-    Fire.objects.create(
-        scheduled_for=fire_at, outcome=FireOutcome.STARTED_LATE if late else FireOutcome.STARTED, batch=batch, **owner
-    )
-    result.started += 1
-    result.lateness.append((batch.created_at - fire_at).total_seconds())
-
-
-def _start(row: Schedule, fire_at: datetime) -> Batch | None:
+def _prepare(row: Schedule, fire_at: datetime, now: datetime, plans: dict) -> NewBatch | None:
+    """Build the batch of one fire, or None if its owner cannot run (deleted, no definition)."""
     kind = TriggerKind.CRON if row.trigger.get("type") == "cron" else TriggerKind.PERIODIC
-    try:
-        with transaction.atomic():
-            if row.workflow is not None:
-                return batch_start(workflow=row.workflow, trigger=kind, scheduled_for=fire_at)
-            return task_run_start(task=row.task, trigger=kind, scheduled_for=fire_at)
-    except IntegrityError:
-        return None  # another scheduler started this very fire
-    except NotRunnable:
+    if row.workflow is not None:
+        workflow = row.workflow
+        if workflow.deleted_at is not None or workflow.current_version_id not in plans:
+            return None
+        batch = Batch(workflow=workflow, version_id=workflow.current_version_id)
+        return batch_prepare(batch, plans[workflow.current_version_id], trigger=kind, scheduled_for=fire_at, now=now)
+    if row.task.workflow is not None:
         return None
+    snapshot = task_run_definition(row.task)
+    batch = Batch(task=row.task, snapshot=snapshot)
+    return batch_prepare(batch, runtime.plan_of(snapshot), trigger=kind, scheduled_for=fire_at, now=now)
 
 
 def _busy(workflow_id: int) -> bool:
@@ -137,9 +153,8 @@ def _start_queued(now: datetime, result: TickResult) -> None:
             seen.add(fire.workflow_id)
             try:
                 with transaction.atomic():
-                    fire.batch = batch_start(
-                        workflow=fire.workflow, trigger=TriggerKind.CRON, scheduled_for=fire.scheduled_for
-                    )
+                    kind = TriggerKind.PERIODIC if fire.workflow.trigger.get("type") == "periodic" else TriggerKind.CRON
+                    fire.batch = batch_start(workflow=fire.workflow, trigger=kind, scheduled_for=fire.scheduled_for)
             except (IntegrityError, NotRunnable):
                 fire.batch = None
             fire.outcome = FireOutcome.STARTED_LATE

@@ -181,28 +181,31 @@ def batch_prepare(
     return NewBatch(batch, list(runs.values()), events)
 
 
-def batches_insert(new: list[NewBatch]) -> None:
+def batches_insert(new: list[NewBatch]) -> list[NewBatch]:
     """Insert prepared batches (a few statements for any number) and send their ready runs after commit.
 
     The caller holds a transaction. A random id that collides (about once in 10^12) is drawn
     again; a scheduled fire that is already taken raises IntegrityError, which the scheduler
-    reads as "another scheduler started this fire".
+    reads as "another scheduler started this fire". Of several, those are left out of the
+    returned list of what was inserted.
     """
     try:
         with transaction.atomic():
             _insert_rows(new)
     except IntegrityError:
-        if len(new) > 1:
-            for one in new:  # find the culprit: insert one by one
-                batches_insert([one])
-            return
-        one = new[0]
-        if one.batch.scheduled_for is not None and _fire_taken(one.batch):
-            raise
-        one.batch.pk = new_batch_id()
-        batches_insert([one])
-        return
+        if len(new) == 1:
+            one = new[0]
+            if one.batch.scheduled_for is not None and _fire_taken(one.batch):
+                raise
+            one.batch.pk = new_batch_id()
+            return batches_insert([one])
+        inserted = []
+        for one in new:  # find the culprit: insert one by one
+            with contextlib.suppress(IntegrityError):
+                inserted += batches_insert([one])
+        return inserted
     dispatch_after_commit((run.pk, run.queue) for one in new for run in one.queued)
+    return new
 
 
 def _insert_rows(new: list[NewBatch]) -> None:

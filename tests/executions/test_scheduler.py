@@ -212,3 +212,16 @@ def test_task_outside_any_workflow_keeps_team_unique_names():
     task_save(team=team, document={"name": "ping", "kind": "shell", "config": {"script": "true"}})
     task_save(team=team, document={"name": "ping", "kind": "shell", "config": {"script": "false"}})
     assert Task.objects.get().config == {"script": "false"}
+
+
+def test_a_fire_another_scheduler_already_started_is_left_out_of_the_chunk(recorder, clock):
+    from executions.services import batch_start
+
+    workflows = [save(every_minute(f"w{i}", overlap_policy="parallel")) for i in range(3)]
+    batch_start(workflow=workflows[1], scheduled_for=at(0))  # the other scheduler won this fire
+    clock.move_to(at(0, 1), tick=False)
+    result = tick()
+    assert result.started == 2
+    for workflow in workflows:
+        assert list(Batch.objects.filter(workflow=workflow).values_list("scheduled_for", flat=True)) == [at(0)]
+    assert Fire.objects.filter(outcome=FireOutcome.STARTED).count() == 2
