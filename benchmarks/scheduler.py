@@ -575,10 +575,9 @@ def batched_writes_probe(n: int) -> dict[str, Any]:
 
 
 def plan_cache_check() -> dict[str, Any]:
-    from executions.runtime import plan_for
+    from executions.runtime import plans
 
-    info = plan_for.cache_info()
-    return {"hits": info.hits, "misses": info.misses, "maxsize": info.maxsize, "currsize": info.currsize}
+    return {"cached": len(plans._plans), "size": plans.size}
 
 
 # --- 4. django-celery-beat -------------------------------------------------------------------
