@@ -111,9 +111,18 @@ def _fire_rows(rows: list[Schedule], now: datetime, result: TickResult) -> None:
     fires += [Fire(scheduled_for=one.batch.scheduled_for, outcome=outcomes[id(one)], batch=one.batch,
                    workflow=one.batch.workflow, task=one.batch.task) for one in started]  # fmt: skip
     Fire.objects.bulk_create(fires)
-    Schedule.objects.bulk_update(rows, ["next_fire_at", "last_fire_at", "updated_at"])
+    _move_rows(rows, now)
     result.started += len(started)
     result.lateness += [(now - one.batch.scheduled_for).total_seconds() for one in started]
+
+
+def _move_rows(rows: list[Schedule], now: datetime) -> None:
+    """Write each row's next fire time: one UPDATE per distinct pair (triggers fire in step)."""
+    groups: dict[tuple, list[int]] = {}
+    for row in rows:
+        groups.setdefault((row.next_fire_at, row.last_fire_at), []).append(row.pk)
+    for (next_at, last_at), ids in groups.items():
+        Schedule.objects.filter(pk__in=ids).update(next_fire_at=next_at, last_fire_at=last_at, updated_at=now)
 
 
 def _prepare(row: Schedule, fire_at: datetime, now: datetime, plans: dict) -> NewBatch | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,10 +35,16 @@ def anchor(trigger: dict[str, Any]) -> datetime:
 def next_fire(trigger: dict[str, Any], after: datetime) -> datetime | None:
     """Return the first fire time strictly after `after`, or None."""
     if trigger.get("type") == "cron":
-        return quartz.QuartzCron(trigger["expression"], trigger.get("timezone") or "UTC").next_after(after)
+        return _cron(trigger["expression"], trigger.get("timezone") or "UTC").next_after(after)
     if trigger.get("type") == "periodic":
         return _next_periodic(trigger, after)
     return None
+
+
+@lru_cache(maxsize=4096)
+def _cron(expression: str, timezone: str) -> quartz.QuartzCron:
+    """Parse an expression once per process (a QuartzCron is immutable)."""
+    return quartz.QuartzCron(expression, timezone)
 
 
 def _next_periodic(trigger: dict[str, Any], after: datetime) -> datetime:
