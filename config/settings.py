@@ -200,6 +200,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},  # no call-out to the public validator
     "ENUM_NAME_OVERRIDES": {
         "BatchStatusEnum": "executions.states.BatchStatus",
         "NodeStatusEnum": "executions.states.NodeStatus",

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from access.admin import ScopedRelatedFilter, TeamScopedAdminMixin
+from access.audit import audit_record
+from access.scoping import has_role, team_of
 from executions import services
 from executions.models import Batch, Event, NodeRun, normalize_batch_id
 from executions.states import BatchStatus
+from workflows.models import Role
 
 COLOURS = {
     "pending": "#9e9e9e", "queued": "#7e57c2", "running": "#1e88e5", "retrying": "#fb8c00",
@@ -42,7 +46,14 @@ class ReadOnlyMixin:
         return False
 
 
-class NodeRunInline(ReadOnlyMixin, admin.TabularInline):
+class TeamChildInlineMixin:
+    """Inline rows of a batch the user may already see (the batch admin is team-scoped)."""
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+
+class NodeRunInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
     model = NodeRun
     fields = [
         "node_key",
@@ -75,7 +86,7 @@ class NodeRunInline(ReadOnlyMixin, admin.TabularInline):
         return format_html('<pre style="max-height:12em;overflow:auto;margin:0">{}</pre>', run.output[:4000])
 
 
-class EventInline(ReadOnlyMixin, admin.TabularInline):
+class EventInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
     model = Event
     fields = ["at", "node_key", "from_status", "to_status", "message"]
     readonly_fields = fields
@@ -86,7 +97,7 @@ class EventInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Batch)
-class BatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "workflow",
@@ -97,7 +108,7 @@ class BatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "finished_at",
         "duration",
     ]
-    list_filter = ["status", "trigger", "workflow"]
+    list_filter = ["status", "trigger", ("workflow", ScopedRelatedFilter)]
     search_fields = ["id"]
     list_select_related = ["workflow", "version"]
     readonly_fields = ["id", "workflow", "version", "status_badge", "trigger", "scheduled_for", "rerun_of",
@@ -129,8 +140,10 @@ class BatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff
+    def _require_operator(self, request, batch: Batch) -> None:
+        team = team_of(batch)
+        if not has_role(request.user, team.pk if team else None, Role.OPERATOR):
+            raise PermissionDenied("stopping and re-running need the operator role")
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -144,28 +157,34 @@ class BatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:executions_batch_change", args=[pk]))
 
     def stop_view(self, request, pk):
-        batch = get_object_or_404(self.get_queryset(request), pk=pk)
+        batch = self.scoped_object_or_404(request, pk)
         if request.method == "POST":
+            self._require_operator(request, batch)
             try:
-                services.batch_stop(batch_id=batch.pk, user=request.user)
+                stopped = services.batch_stop(batch_id=batch.pk, user=request.user)
+                audit_record(user=request.user, action="batch.stop", obj=batch, request=request, via="admin",
+                             before={"status": batch.status}, after={"status": stopped.status, "stop_requested": True})  # fmt: skip
                 messages.success(request, f"Stop requested for batch {batch.pk}.")
             except services.BatonError as exc:
                 messages.error(request, str(exc))
         return self._back(batch.pk)
 
     def rerun_view(self, request, pk):
-        batch = get_object_or_404(self.get_queryset(request), pk=pk)
+        batch = self.scoped_object_or_404(request, pk)
         resume = request.GET.get("resume") == "1" or request.POST.get("resume") == "1"
         if request.method != "POST":
             plan = services.rerun_plan(batch=batch, resume=resume)
             context = {**self.admin_site.each_context(request), "batch": batch, "plan": plan, "resume": resume,
                        "opts": self.model._meta, "title": f"{'Resume' if resume else 'Re-run'} batch {batch.pk}"}  # fmt: skip
             return TemplateResponse(request, "admin/executions/batch/rerun_confirm.html", context)
+        self._require_operator(request, batch)
         try:
             new = services.batch_rerun(batch_id=batch.pk, resume=resume, user=request.user)
         except services.BatonError as exc:
             messages.error(request, str(exc))
             return self._back(batch.pk)
+        audit_record(user=request.user, action="batch.resume" if resume else "batch.rerun", obj=batch,
+                     request=request, via="admin", after={"batch": new.pk})  # fmt: skip
         messages.success(request, f"Started batch {new.pk} ({'resume' if resume else 're-run'} of {batch.pk}).")
         return self._back(new.pk)
 

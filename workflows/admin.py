@@ -8,13 +8,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.http import HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from access.admin import ScopedRelatedFilter, TeamScopedAdminMixin
+from access.audit import audit_denied, audit_record
+from access.scoping import can_define_shell, definition_tasks, has_role, scoped, shell_change_denied, teams_with
 from workflows import secrets
 from workflows.definition import DefinitionError, load_text
-from workflows.models import Membership, Task, Team, Workflow, WorkflowVersion
+from workflows.models import Membership, Role, Task, TaskKind, Team, Workflow, WorkflowVersion
 from workflows.services import version_export, workflow_export, workflow_save_definition, workflow_set_enabled
 
 EXAMPLE = {
@@ -37,18 +39,61 @@ class MembershipInline(admin.TabularInline):
     extra = 0
     autocomplete_fields = ["user"]
 
+    # Members are managed by the team's admins (SPEC §7); obj is the team.
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser or obj is None or has_role(request.user, obj.pk, Role.VIEWER)
+
+    def has_add_permission(self, request, obj=None):
+        return request.user.is_superuser or (obj is not None and has_role(request.user, obj.pk, Role.ADMIN))
+
+    def has_change_permission(self, request, obj=None):
+        return self.has_add_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_add_permission(request, obj)
+
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "description", "created_at"]
     search_fields = ["name"]
     inlines = [MembershipInline]
+    change_role = Role.ADMIN
+
+    def has_add_permission(self, request, *args):
+        return request.user.is_active and request.user.is_superuser  # teams are made by superusers
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Membership:
+            return super().save_formset(request, form, formset, change)
+        team = form.instance
+        before = {
+            m.pk: (m.user_id, str(m.user), m.role) for m in Membership.objects.filter(team=team).select_related("user")
+        }
+        super().save_formset(request, form, formset, change)
+        after = {
+            m.pk: (m.user_id, str(m.user), m.role) for m in Membership.objects.filter(team=team).select_related("user")
+        }
+        for pk in sorted(set(before) | set(after)):
+            old, new = before.get(pk), after.get(pk)
+            if old == new:
+                continue
+            verb = "membership.add" if old is None else "membership.remove" if new is None else "membership.change"
+            audit_record(
+                user=request.user, action=verb, team=team, object_type="membership", object_id=str(pk),
+                before={"user": old[1], "role": old[2]} if old else None,
+                after={"user": new[1], "role": new[2]} if new else None,
+                request=request, via="admin",
+            )  # fmt: skip
 
 
 @admin.register(Task)
-class TaskAdmin(admin.ModelAdmin):
+class TaskAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "team", "kind", "workflow_link", "queue", "timeout_seconds", "retries"]
-    list_filter = ["kind", "team"]
+    list_filter = ["kind", ("team", ScopedRelatedFilter)]
     search_fields = ["name", "description"]
     list_select_related = ["team", "node__workflow"]
     readonly_fields = ["config_masked", "workflow_link", "created_at", "updated_at"]
@@ -69,6 +114,41 @@ class TaskAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         # A task inside a workflow is edited through the workflow's definition.
         return super().has_change_permission(request, obj) and (obj is None or obj.workflow is None)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "team":
+            kwargs["queryset"] = self.scoped_teams(request, Role.EDITOR)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        user = request.user
+
+        class ScopedTaskForm(form):
+            def clean(self):
+                cleaned = super().clean()
+                team, kind = cleaned.get("team"), cleaned.get("kind")
+                if team is not None and not has_role(user, team.pk, Role.EDITOR):
+                    self.add_error("team", "You are not an editor of this team.")
+                # The admin form does not edit config, so only turning a task into a shell task defines one.
+                becomes_shell = kind == TaskKind.SHELL and not (
+                    self.instance.pk and self.instance.kind == TaskKind.SHELL
+                )
+                if becomes_shell and not can_define_shell(user):
+                    self.add_error("kind", "Defining shell tasks needs the define_shell_task permission.")
+                return cleaned
+
+        return ScopedTaskForm
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        audit_record(user=request.user, action="task.update" if change else "task.create", obj=obj,
+                     request=request, via="admin", after={"kind": obj.kind})  # fmt: skip
+
+    def delete_model(self, request, obj):
+        audit_record(user=request.user, action="task.delete", obj=obj, request=request, via="admin",
+                     before={"name": obj.name, "kind": obj.kind})  # fmt: skip
+        super().delete_model(request, obj)
 
 
 class DefinitionForm(forms.ModelForm):
@@ -110,21 +190,43 @@ class DefinitionForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         if "definition" in cleaned and not self.errors:
+            if not self._team_allowed(cleaned["definition"]):
+                return cleaned
             # Validate and save in a savepoint so every problem is shown and nothing is half-saved.
             try:
                 with transaction.atomic():
-                    self.result = workflow_save_definition(document=cleaned["definition"], user=self.user)
+                    self.result = workflow_save_definition(
+                        document=cleaned["definition"], user=self.user, create_team=self.user.is_superuser
+                    )
                     transaction.set_rollback(True)
             except DefinitionError as exc:
                 self.add_error("definition", [str(p) for p in exc.problems])
         return cleaned
 
+    def _team_allowed(self, document) -> bool:
+        """Check the definition's team is one where the user is an editor (another team is unknown), and shell rights."""
+        name = document.get("team") if isinstance(document, dict) else None
+        if self.user.is_superuser or not isinstance(name, str):
+            return True
+        team = scoped(self.user, Team).filter(name=name).first()
+        if team is None or not has_role(self.user, team.pk, Role.EDITOR):
+            foreign = Team.objects.filter(name=name).first()
+            if foreign is not None and team is None:
+                audit_denied(user=self.user, obj=foreign, request=getattr(self, "request", None), via="admin",
+                             what="team in definition")  # fmt: skip
+            self.add_error("definition", f"team: no team named {name!r} where you are an editor")
+            return False
+        if shell_change_denied(self.user, team, definition_tasks(document)):
+            self.add_error("definition", "Defining shell tasks needs the define_shell_task permission.")
+            return False
+        return True
+
 
 @admin.register(Workflow)
-class WorkflowAdmin(admin.ModelAdmin):
+class WorkflowAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
     form = DefinitionForm
     list_display = ["name", "team", "enabled", "trigger_display", "version_display", "last_batch"]
-    list_filter = ["enabled", "team"]
+    list_filter = ["enabled", ("team", ScopedRelatedFilter)]
     search_fields = ["name", "description"]
     list_select_related = ["team", "current_version"]
     actions = ["run_once", "enable", "disable"]
@@ -136,6 +238,7 @@ class WorkflowAdmin(admin.ModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         form.user = request.user
+        form.request = request
         return form
 
     def get_fields(self, request, obj=None):
@@ -163,8 +266,14 @@ class WorkflowAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">{}</a> {}', url, batch.pk, batch.status)
 
     def save_model(self, request, obj, form, change):
-        result = workflow_save_definition(document=form.cleaned_data["definition"], user=request.user)
+        before = obj.current_version.number if change and obj.current_version_id else None
+        result = workflow_save_definition(
+            document=form.cleaned_data["definition"], user=request.user, create_team=request.user.is_superuser
+        )
         obj.__dict__.update(result.workflow.__dict__)  # the admin redirects and logs with `obj`
+        audit_record(user=request.user, action="workflow.update" if change else "workflow.create", obj=result.workflow,
+                     request=request, via="admin", before={"version": before},
+                     after={"version": result.version.number, "changed": result.changed})  # fmt: skip
         if change and not result.changed:
             messages.info(request, "The definition did not change; no new version was made.")
         elif result.changed:
@@ -177,6 +286,8 @@ class WorkflowAdmin(admin.ModelAdmin):
         from workflows.services import workflow_delete
 
         workflow_delete(workflow=obj)
+        audit_record(user=request.user, action="workflow.delete", obj=obj, request=request, via="admin",
+                     before={"deleted": False}, after={"deleted": True})  # fmt: skip
 
     def delete_queryset(self, request, queryset):
         for workflow in queryset:
@@ -187,11 +298,16 @@ class WorkflowAdmin(admin.ModelAdmin):
         from executions.services import BatonError, batch_start
 
         for workflow in queryset:
+            if not has_role(request.user, workflow.team_id, Role.OPERATOR):
+                messages.error(request, f"Running {workflow.name} needs the operator role.")
+                continue
             try:
                 batch = batch_start(workflow=workflow, user=request.user)
             except BatonError as exc:
                 messages.error(request, str(exc))
                 continue
+            audit_record(user=request.user, action="workflow.run", obj=workflow, request=request, via="admin",
+                         after={"batch": batch.pk})  # fmt: skip
             url = reverse("admin:executions_batch_change", args=[batch.pk])
             messages.success(
                 request, format_html('Started batch <a href="{}">{}</a> of {}.', url, batch.pk, workflow.name)
@@ -199,13 +315,28 @@ class WorkflowAdmin(admin.ModelAdmin):
 
     @admin.action(description="Enable")
     def enable(self, request, queryset):
-        for workflow in queryset:
-            workflow_set_enabled(workflow=workflow, enabled=True, user=request.user)
+        self._set_enabled(request, queryset, True)
 
     @admin.action(description="Disable")
     def disable(self, request, queryset):
+        self._set_enabled(request, queryset, False)
+
+    def _set_enabled(self, request, queryset, enabled: bool) -> None:
         for workflow in queryset:
-            workflow_set_enabled(workflow=workflow, enabled=False, user=request.user)
+            if not has_role(request.user, workflow.team_id, Role.OPERATOR):
+                messages.error(request, f"Enabling or disabling {workflow.name} needs the operator role.")
+                continue
+            before = workflow.enabled
+            workflow_set_enabled(workflow=workflow, enabled=enabled, user=request.user)
+            audit_record(user=request.user, action="workflow.enable" if enabled else "workflow.disable", obj=workflow,
+                         request=request, via="admin", before={"enabled": before}, after={"enabled": enabled})  # fmt: skip
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not request.user.is_superuser and not teams_with(request.user, Role.OPERATOR):
+            for name in ("run_once", "enable", "disable"):
+                actions.pop(name, None)
+        return actions
 
     def get_urls(self):
         urls = super().get_urls()
@@ -215,14 +346,16 @@ class WorkflowAdmin(admin.ModelAdmin):
     def run_view(self, request, pk):
         from executions.services import BatonError, batch_start
 
-        workflow = get_object_or_404(self.get_queryset(request), pk=pk)
-        if request.method != "POST" or not self.has_change_permission(request, workflow):
+        workflow = self.scoped_object_or_404(request, pk)
+        if request.method != "POST" or not has_role(request.user, workflow.team_id, Role.OPERATOR):
             return HttpResponseRedirect(reverse("admin:workflows_workflow_change", args=[pk]))
         try:
             batch = batch_start(workflow=workflow, user=request.user)
         except BatonError as exc:
             messages.error(request, str(exc))
             return HttpResponseRedirect(reverse("admin:workflows_workflow_change", args=[pk]))
+        audit_record(user=request.user, action="workflow.run", obj=workflow, request=request, via="admin",
+                     after={"batch": batch.pk})  # fmt: skip
         messages.success(request, f"Started batch {batch.pk}.")
         return HttpResponseRedirect(reverse("admin:executions_batch_change", args=[batch.pk]))
 
@@ -233,9 +366,9 @@ class WorkflowAdmin(admin.ModelAdmin):
 
 
 @admin.register(WorkflowVersion)
-class WorkflowVersionAdmin(admin.ModelAdmin):
+class WorkflowVersionAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
     list_display = ["workflow", "number", "created_by", "created_at"]
-    list_filter = ["workflow"]
+    list_filter = [("workflow", ScopedRelatedFilter)]
     list_select_related = ["workflow", "created_by"]
     readonly_fields = ["workflow", "number", "created_by", "created_at", "definition_masked"]
     exclude = ["definition"]

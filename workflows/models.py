@@ -90,6 +90,8 @@ class Task(models.Model):
     class Meta:
         ordering = ["team__name", "name"]
         constraints = [models.UniqueConstraint(fields=["team", "name"], name="task_name_unique_per_team")]
+        # Defining shell tasks needs this on top of an editor role (SPEC §2, §7).
+        permissions = [("define_shell_task", "Can define shell tasks")]
 
     def __str__(self) -> str:
         return self.name

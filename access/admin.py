@@ -1,0 +1,211 @@
+"""Admin: team scoping for staff who are not superusers, API tokens, and the read-only audit trail.
+
+Staff who are not superusers are authorised by their team roles (SPEC §7), not by Django's
+model permissions: they see their teams' rows only (`access.scoping.scoped`), viewers read,
+editors change definitions, admins manage members and tokens.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.http import Http404
+from django.utils import timezone
+
+from access.audit import audit_denied, audit_record
+from access.authentication import token_generate
+from access.models import ApiToken, AuditEntry, token_hash
+from access.scoping import SCOPED_MODELS, exists_unscoped, has_role, scoped, team_of, teams_with
+from workflows.models import Role, Team
+
+
+def _is_superuser(request) -> bool:
+    return bool(request.user.is_active and request.user.is_superuser)
+
+
+def _is_staff(request) -> bool:
+    return bool(request.user.is_active and request.user.is_staff)
+
+
+class TeamScopedAdminMixin:
+    """Rows from `scoped(user, model)`; permissions from the role in the row's team."""
+
+    view_role: str = Role.VIEWER
+    change_role: str = Role.EDITOR
+    add_role: str = Role.EDITOR
+    delete_role: str = Role.EDITOR
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if _is_superuser(request):
+            return queryset
+        return queryset.filter(pk__in=scoped(request.user, self.model).values("pk"))
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None and not _is_superuser(request) and self.model in SCOPED_MODELS:
+            foreign = exists_unscoped(self.model, pk=object_id)
+            team = team_of(foreign) if foreign is not None else None
+            if team is not None and not has_role(request.user, team.pk, Role.VIEWER):
+                audit_denied(user=request.user, obj=foreign, request=request, via="admin", what="admin page")
+        return obj
+
+    def scoped_object_or_404(self, request, object_id):
+        """Return the row for an extra admin view, 404 (and audited) when it is another team's."""
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404
+        return obj
+
+    def _allowed(self, request, obj, role: str) -> bool:
+        if not _is_staff(request):
+            return False
+        if _is_superuser(request):
+            return True
+        if obj is None:
+            return bool(teams_with(request.user, role))
+        team = team_of(obj)
+        return has_role(request.user, team.pk if team else None, role)
+
+    def has_module_permission(self, request):
+        return _is_superuser(request) or (_is_staff(request) and bool(teams_with(request.user, Role.VIEWER)))
+
+    def has_view_permission(self, request, obj=None):
+        return self._allowed(request, obj, self.view_role)
+
+    def has_change_permission(self, request, obj=None):
+        return self._allowed(request, obj, self.change_role)
+
+    def has_add_permission(self, request, *args):
+        return self._allowed(request, None, self.add_role)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._allowed(request, obj, self.delete_role)
+
+    def scoped_teams(self, request, role: str):
+        """Return the teams a form may offer for a new row: those where the user holds `role`."""
+        teams = teams_with(request.user, role)
+        return Team.objects.all() if teams is None else Team.objects.filter(pk__in=teams)
+
+
+class ScopedRelatedFilter(admin.RelatedFieldListFilter):
+    """A sidebar filter offering only the related rows the user may see (no other team's names)."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(obj.pk, str(obj)) for obj in scoped(request.user, field.related_model)]
+
+
+# --- tokens -------------------------------------------------------------------------------------
+
+
+class ApiTokenForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ["team", "name", "role", "can_define_shell"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
+    """One token per integration and team; the secret is shown once, only its hash is kept."""
+
+    form = ApiTokenForm
+    view_role = change_role = add_role = delete_role = Role.ADMIN
+    list_display = ["name", "team", "role", "can_define_shell", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["role", ("team", ScopedRelatedFilter)]
+    search_fields = ["name", "prefix"]
+    list_select_related = ["team"]
+    readonly_fields = ["prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def has_module_permission(self, request):
+        return _is_superuser(request) or (_is_staff(request) and bool(teams_with(request.user, Role.ADMIN)))
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a token is created or revoked, never edited
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoked tokens stay, for the audit trail
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "team":
+            kwargs["queryset"] = self.scoped_teams(request, Role.ADMIN)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj: ApiToken, form, change):
+        if change:
+            return
+        if not has_role(request.user, obj.team_id, Role.ADMIN):
+            raise PermissionError("not an admin of this team")
+        raw = token_generate()
+        obj.key_hash, obj.prefix = token_hash(raw), raw[:12]
+        obj.created_by = request.user
+        with transaction.atomic():
+            obj.save()
+            audit_record(user=request.user, action="token.create", obj=obj, request=request, via="admin",
+                         after={"name": obj.name, "role": obj.role, "can_define_shell": obj.can_define_shell})  # fmt: skip
+        messages.warning(request, f"Token for {obj.name}: {raw} — copy it now; it is not shown again.")
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset):
+        now = timezone.now()
+        for token in queryset.filter(revoked_at__isnull=True):
+            if not has_role(request.user, token.team_id, Role.ADMIN):
+                continue
+            with transaction.atomic():
+                ApiToken.objects.filter(pk=token.pk).update(revoked_at=now)
+                audit_record(user=request.user, action="token.revoke", obj=token, request=request, via="admin",
+                             before={"revoked": False}, after={"revoked": True})  # fmt: skip
+        messages.success(request, "Revoked.")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not _is_superuser(request) and not teams_with(request.user, Role.ADMIN):
+            actions.pop("revoke", None)
+        return actions
+
+    def has_revoke_permission(self, request) -> bool:
+        return self._allowed(request, None, Role.ADMIN)
+
+
+ApiTokenAdmin.revoke.allowed_permissions = ("revoke",)
+
+
+# --- audit --------------------------------------------------------------------------------------
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
+    """The append-only audit trail (read-only; team admins see their teams')."""
+
+    view_role = Role.ADMIN
+    list_display = [
+        "at",
+        "actor_label",
+        "team",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "source_address",
+        "via",
+    ]
+    list_filter = ["action", "via", "object_type", ("team", ScopedRelatedFilter)]
+    search_fields = ["actor_label", "object_id", "object_repr", "action"]
+    list_select_related = ["team"]
+    date_hierarchy = "at"
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+    def has_module_permission(self, request):
+        return _is_superuser(request) or (_is_staff(request) and bool(teams_with(request.user, Role.ADMIN)))
+
+    def has_add_permission(self, request, *args: Any):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class AccessConfig(AppConfig):
+    """Teams' access rules: API tokens, team-scoped querysets, role checks and the audit trail."""
+
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "access"
+    verbose_name = "access and audit"

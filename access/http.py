@@ -1,0 +1,221 @@
+"""The API's hardened edges: one error shape, a bounded JSON parser, a request guard, throttling.
+
+Errors always look like
+`{"status": 400, "code": "invalid", "detail": "…", "errors": [{"field": "nodes[0].key", "message": "…"}]}`;
+`errors` lists field-level problems (a definition's problems also name `nodes` and `edges`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+
+from access.scoping import TokenUser
+from executions.services import BatonError, NotRunnable, TransitionNotPossible
+from workflows.definition import DefinitionError
+from workflows.quartz import InvalidCronExpression
+
+MAX_DEPTH = 32
+
+
+def max_body_bytes() -> int:
+    """Return the largest request body the API reads."""
+    return int(getattr(settings, "BATON_API_MAX_BODY_BYTES", 1024 * 1024))
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "too_large"
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The object is no longer in a state that allows this action."
+    default_code = "conflict"
+
+
+def check_clean(value: Any, path: str = "") -> None:
+    """Reject what no column can hold or no code should walk: deep nesting, NUL, lone surrogates."""
+    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise exceptions.ParseError(f"JSON nested deeper than {MAX_DEPTH} levels")
+        if isinstance(item, str):
+            _check_text(item, where)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                _check_text(key, where)
+                stack.append((child, f"{where}.{key}" if where else key, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}[{i}]", depth + 1) for i, child in enumerate(item))
+
+
+def _check_text(text: str, where: str) -> None:
+    if "\x00" in text:
+        raise exceptions.ParseError(f"{where or 'body'}: text contains a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise exceptions.ParseError(f"{where or 'body'}: text contains an unpaired surrogate") from exc
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class SafeJSONParser(JSONParser):
+    """Parse JSON bodies up to a size limit, strictly UTF-8, without NaN, NUL or deep nesting."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = max_body_bytes()
+        data = stream.read(limit + 1) if stream is not None else b""
+        if len(data) > limit:
+            raise RequestTooLarge(f"The request body is larger than {limit} bytes.")
+        try:
+            text = data.decode("utf-8")
+            value = json.loads(text, parse_constant=_reject_constant)
+        except UnicodeDecodeError as exc:
+            raise exceptions.ParseError(f"The body is not UTF-8 ({exc.reason}).") from exc
+        except (ValueError, RecursionError) as exc:
+            raise exceptions.ParseError(f"The body is not valid JSON: {str(exc)[:200]}") from exc
+        check_clean(value)
+        return value
+
+
+def _error(status_code: int, code: str, detail: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"status": status_code, "code": code, "detail": detail, "errors": errors or []}
+
+
+def _flatten(detail: Any, path: str = "") -> list[dict[str, Any]]:
+    """Turn DRF's nested validation detail into a flat list of {field, message}."""
+    if isinstance(detail, dict):
+        out: list[dict[str, Any]] = []
+        for key, value in detail.items():
+            name = "" if key == "non_field_errors" else str(key)
+            out.extend(_flatten(value, f"{path}.{name}" if path and name else (path or name)))
+        return out
+    if isinstance(detail, list):
+        if all(not isinstance(item, dict | list) for item in detail):
+            return [{"field": path, "message": str(item)} for item in detail]
+        out = []
+        for index, item in enumerate(detail):
+            out.extend(_flatten(item, f"{path}[{index}]"))
+        return out
+    return [{"field": path, "message": str(detail)}]
+
+
+def problems_payload(exc: DefinitionError) -> list[dict[str, Any]]:
+    """Return a definition's problems as field errors naming the offending nodes and edges."""
+    return [
+        {"field": p.path, "message": p.message, "nodes": list(p.nodes), "edges": [list(e) for e in p.edges]}
+        for p in exc.problems
+    ]
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Map every known failure to the one error shape and its status (400, 401, 403, 404, 409, 413, 429)."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, DefinitionError):
+        body = _error(400, "invalid", "The definition is not valid.", problems_payload(exc))
+    elif isinstance(exc, InvalidCronExpression):
+        body = _error(400, "invalid", str(exc), [{"field": "expression", "message": str(exc)}])
+    elif isinstance(exc, TransitionNotPossible | NotRunnable):
+        body = _error(409, "conflict", str(exc))
+    elif isinstance(exc, IntegrityError):
+        # Two requests raced for the same name or row; the loser may simply retry.
+        body = _error(409, "conflict", "A concurrent change conflicts with this one; try again.")
+    elif isinstance(exc, BatonError):
+        body = _error(400, "invalid", str(exc))
+    elif isinstance(exc, DjangoValidationError):
+        body = _error(400, "invalid", "The request is not valid.", _flatten(exc.messages))
+    elif isinstance(exc, Http404):
+        body = _error(404, "not_found", "Not found.")
+    elif isinstance(exc, PermissionDenied):
+        body = _error(403, "permission_denied", "You do not have permission to perform this action.")
+    elif isinstance(exc, RequestDataTooBig):
+        body = _error(413, "too_large", "The request body is too large.")
+    elif isinstance(exc, exceptions.APIException):
+        code = exc.get_codes() if not isinstance(exc.detail, dict | list) else exc.default_code
+        if isinstance(exc, exceptions.ValidationError):
+            body = _error(exc.status_code, "invalid", "The request is not valid.", _flatten(exc.detail))
+        else:
+            body = _error(exc.status_code, str(code), str(exc.detail))
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if getattr(exc, "wait", None) is not None:
+            headers["Retry-After"] = str(int(exc.wait))
+        if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+            request = context.get("request")
+            view = context.get("view")
+            if request is not None and view is not None:
+                header = view.get_authenticate_header(request)
+                if header:
+                    headers["WWW-Authenticate"] = header
+                else:
+                    body["status"] = 403
+                    return Response(body, status=403)
+    else:
+        return None
+    return Response(body, status=body["status"], headers=headers)
+
+
+class TriggerThrottle(ScopedRateThrottle):
+    """Throttle the triggering endpoints (run, stop, re-run) per user or per token."""
+
+    scope_attr = "throttle_scope"
+
+    def get_cache_key(self, request, view):
+        if isinstance(request.user, TokenUser):
+            return self.cache_format % {"scope": self.scope, "ident": f"token-{request.user.token.pk}"}
+        return super().get_cache_key(request, view)
+
+
+class ApiGuardMiddleware:
+    """Answer /api/ requests that no view should see: bodies over the limit (413) and NUL in the URL (400)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path_info.startswith("/api/"):
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > max_body_bytes():
+                return JsonResponse(
+                    _error(413, "too_large", f"The request body is larger than {max_body_bytes()} bytes."), status=413
+                )
+            raw = request.META.get("QUERY_STRING", "")
+            if b"\x00" in unquote_to_bytes(raw) or "\x00" in request.path_info:
+                return JsonResponse(_error(400, "parse_error", "The URL contains a NUL character."), status=400)
+        return self.get_response(request)
+
+
+@csrf_exempt
+def json_not_found(request, exception=None):
+    """Answer unknown /api/ URLs in the API's error shape."""
+    return JsonResponse(_error(404, "not_found", "Not found."), status=404)
+
+
+class Pagination(PageNumberPagination):
+    """Pages of 50 by default; `page_size` up to 500."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500

@@ -1,0 +1,105 @@
+"""Access records: API tokens for integrations and the append-only audit trail."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from workflows.models import Role, Team
+
+TOKEN_PREFIX = "baton_"  # noqa: S105 (a marker to recognise leaked tokens, not a secret)
+
+
+def token_hash(raw: str) -> str:
+    """Return the stored form of a token: its SHA-256 (tokens are 256-bit random, so no salt is needed)."""
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class TokenRole(models.TextChoices):
+    """What an integration's token may do in its team; managing members stays with people."""
+
+    VIEWER = Role.VIEWER.value
+    OPERATOR = Role.OPERATOR.value
+    EDITOR = Role.EDITOR.value
+
+
+class ApiToken(models.Model):
+    """One integration's credential, scoped to one team; only a hash of the secret is stored."""
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="api_tokens")
+    name = models.CharField(max_length=64, help_text="The integration this token is for.")
+    role = models.CharField(max_length=16, choices=TokenRole.choices, default=TokenRole.OPERATOR)
+    can_define_shell = models.BooleanField(
+        default=False, help_text="May create or change shell tasks (needs an editor role as well)."
+    )
+    prefix = models.CharField(max_length=16, editable=False, help_text="The token's first characters, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["team__name", "name"]
+        verbose_name = "API token"
+        constraints = [
+            # One live token per integration and team; revoked ones stay for the audit trail.
+            models.UniqueConstraint(
+                fields=["team", "name"], condition=Q(revoked_at__isnull=True), name="api_token_one_live_per_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.team}, {self.prefix}…)"
+
+    @property
+    def active(self) -> bool:
+        """Tell whether the token still authenticates."""
+        return self.revoked_at is None
+
+
+class AuditEntry(models.Model):
+    """One state-changing action or denied cross-team attempt; insert only."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(max_length=160, help_text="User name, or token:<name> for an integration.")
+    team = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    action = models.CharField(max_length=48)
+    object_type = models.CharField(max_length=48, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    source_address = models.GenericIPAddressField(null=True, blank=True)
+    via = models.CharField(max_length=16, blank=True, help_text="api, admin or cli")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [
+            # Serves the audit list of one team, newest first (the API and admin default view).
+            models.Index(fields=["team", "-at"], name="audit_team_recent"),
+            # Serves "what happened to this object" look-ups.
+            models.Index(fields=["object_type", "object_id"], name="audit_object"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.object_type} {self.object_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        """Insert only: the audit trail is append-only."""
+        if self.pk is not None:
+            raise ValueError("audit entries are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        """Refuse: the audit trail is append-only."""
+        raise ValueError("audit entries are append-only")

@@ -1,0 +1,176 @@
+"""The one team-scoped queryset per model, and role checks (SPEC §7).
+
+Every list, detail, action, filter, serializer relation and admin page takes its rows from
+`scoped(user, Model)`: another team's rows are not in it, so they are 404, and a foreign id
+in a body or a filter does not resolve. Superusers see every team. A principal is a Django
+user (roles from `Membership`) or an integration's `TokenUser` (one team, the token's role).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import Model, Q, QuerySet
+
+from access.models import ApiToken, AuditEntry
+from executions.models import Attempt, Batch, Event, Fire, NodeRun
+from workflows import secrets
+from workflows.models import Membership, Role, Task, TaskKind, Team, Workflow, WorkflowVersion
+
+SHELL_PERMISSION = "workflows.define_shell_task"
+ROLE_RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.EDITOR: 2, Role.ADMIN: 3}
+
+
+class TokenUser:
+    """The principal of a request authenticated by an API token: one team, one role."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None  # not a row of the user table: services record no `created_by` for it
+    id = None
+
+    def __init__(self, token: ApiToken) -> None:
+        self.token = token
+        self.username = f"token:{token.name}"
+
+    def __str__(self) -> str:
+        return self.username
+
+    def has_perm(self, perm: str, obj: Any = None) -> bool:
+        """Tell whether the token holds a Django permission (only the shell one exists for tokens)."""
+        return perm == SHELL_PERMISSION and self.token.can_define_shell and self.token.role != Role.VIEWER
+
+
+def team_roles(user: Any) -> dict[int, str] | None:
+    """Return {team id: role} for the principal; None means every team (a superuser)."""
+    if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+        return {}
+    if getattr(user, "is_superuser", False):
+        return None
+    cached = getattr(user, "_baton_team_roles", None)
+    if cached is not None:
+        return cached
+    if isinstance(user, TokenUser):
+        roles = {user.token.team_id: user.token.role}
+    else:
+        roles = dict(Membership.objects.filter(user=user).values_list("team_id", "role"))
+    user._baton_team_roles = roles
+    return roles
+
+
+def teams_with(user: Any, role: str = Role.VIEWER) -> set[int] | None:
+    """Return the ids of the teams where the principal has at least `role`; None means all."""
+    roles = team_roles(user)
+    if roles is None:
+        return None
+    return {team for team, held in roles.items() if ROLE_RANK.get(held, -1) >= ROLE_RANK[role]}
+
+
+def has_role(user: Any, team_id: int | None, role: str) -> bool:
+    """Tell whether the principal has at least `role` in the team."""
+    teams = teams_with(user, role)
+    return teams is None or (team_id is not None and team_id in teams)
+
+
+def can_define_shell(user: Any) -> bool:
+    """Tell whether the principal may create or change `shell` tasks (a separate permission, SPEC §2)."""
+    return bool(getattr(user, "is_superuser", False) or (hasattr(user, "has_perm") and user.has_perm(SHELL_PERMISSION)))
+
+
+def shell_change_denied(user: Any, team: Team, tasks: list[Any]) -> bool:
+    """Tell whether the task objects create or change a shell task the principal may not define.
+
+    A shell task that is submitted unchanged (same kind, same masked config) needs no permission,
+    so an editor without it can still edit the rest of a workflow that holds shell tasks.
+    """
+    if can_define_shell(user):
+        return False
+    for task in tasks:
+        if not isinstance(task, dict) or task.get("kind") != TaskKind.SHELL:
+            continue
+        existing = (
+            Task.objects.filter(team=team, name=task.get("name")).first() if isinstance(task.get("name"), str) else None
+        )
+        unchanged = (
+            existing is not None
+            and existing.kind == TaskKind.SHELL
+            and secrets.mask(existing.config) == task.get("config", {})
+        )
+        if not unchanged:
+            return True
+    return False
+
+
+def definition_tasks(document: Any) -> list[Any]:
+    """Return the inline task objects of a definition document (what a save writes)."""
+    nodes = document.get("nodes") if isinstance(document, dict) else None
+    if not isinstance(nodes, list):
+        return []
+    return [n["task"] for n in nodes if isinstance(n, dict) and isinstance(n.get("task"), dict)]
+
+
+# Each model's rows that belong to a set of teams; the one place that says how a row reaches its team.
+_TEAM_FILTERS: dict[type[Model], Callable[[set[int]], Q]] = {
+    Team: lambda teams: Q(pk__in=teams),
+    Membership: lambda teams: Q(team__in=teams),
+    Task: lambda teams: Q(team__in=teams),
+    Workflow: lambda teams: Q(team__in=teams),
+    WorkflowVersion: lambda teams: Q(workflow__team__in=teams),
+    Batch: lambda teams: Q(workflow__team__in=teams) | Q(task__team__in=teams),
+    NodeRun: lambda teams: Q(batch__workflow__team__in=teams) | Q(batch__task__team__in=teams),
+    Attempt: lambda teams: Q(node_run__batch__workflow__team__in=teams) | Q(node_run__batch__task__team__in=teams),
+    Event: lambda teams: Q(batch__workflow__team__in=teams) | Q(batch__task__team__in=teams),
+    Fire: lambda teams: Q(workflow__team__in=teams) | Q(task__team__in=teams),
+    ApiToken: lambda teams: Q(team__in=teams),
+    AuditEntry: lambda teams: Q(team__in=teams),
+}
+SCOPED_MODELS = frozenset(_TEAM_FILTERS)
+# Records that only a team's admins may see.
+_MINIMUM_ROLE: dict[type[Model], str] = {ApiToken: Role.ADMIN, AuditEntry: Role.ADMIN}
+
+
+def _base(model: type[Model]) -> QuerySet:
+    if model is Workflow:
+        return Workflow.objects.alive()  # deleted workflows are hidden (SPEC §6); their batches stay
+    return model._default_manager.all()
+
+
+def scoped(user: Any, model: type[Model], role: str | None = None) -> QuerySet:
+    """Return the rows of `model` the principal may see (at least `role` in their team)."""
+    if model not in _TEAM_FILTERS:
+        raise LookupError(f"{model.__name__} has no team scope")
+    teams = teams_with(user, role or _MINIMUM_ROLE.get(model, Role.VIEWER))
+    base = _base(model)
+    if teams is None:
+        return base
+    if not teams:
+        return base.none()
+    condition = _TEAM_FILTERS[model](teams)
+    if model in (Batch, NodeRun, Attempt, Event, Fire):
+        # An OR across two joins can repeat a row; the ids are unique, so keep one of each.
+        return base.filter(pk__in=model._default_manager.filter(condition).values("pk"))
+    return base.filter(condition)
+
+
+def team_of(obj: Any) -> Team | None:
+    """Return the team a scoped row belongs to."""
+    if isinstance(obj, Team):
+        return obj
+    for path in ("team", "workflow", "task", "batch", "node_run"):
+        related = getattr(obj, path, None)
+        if related is not None:
+            return team_of(related)
+    return None
+
+
+def exists_unscoped(model: type[Model], **lookup: Any) -> Model | None:
+    """Return the row the lookup names whatever its team (to record a denied attempt), or None."""
+    try:
+        return _base(model).filter(**lookup).first()
+    except (ValueError, TypeError, OverflowError, ValidationError):
+        return None

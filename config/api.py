@@ -1,0 +1,45 @@
+"""The REST API's wiring: the `/api/v1/` router, the OpenAPI schema and the self-hosted docs."""
+
+from __future__ import annotations
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from access.api import AuditEntryViewSet
+from access.http import json_not_found
+from executions.api import BatchViewSet, CronPreviewView, NodeRunViewSet, WorkflowRunViewSet
+from workflows.api import TaskViewSet, WorkflowViewSet
+
+
+class RedocView(SpectacularRedocView):
+    """Redoc with local assets only (the stock template preloads web fonts from a CDN)."""
+
+    template_name = "access/redoc.html"
+
+
+class Router(DefaultRouter):
+    include_root_view = False
+    include_format_suffixes = False
+
+
+router = Router(trailing_slash=True)
+router.register("workflows", WorkflowViewSet, basename="workflow")
+router.register("tasks", TaskViewSet, basename="task")
+router.register("batches", BatchViewSet, basename="batch")
+router.register("node-runs", NodeRunViewSet, basename="node-run")
+router.register("audit", AuditEntryViewSet, basename="audit-entry")
+
+v1 = [
+    path("workflows/<int:pk>/run/", WorkflowRunViewSet.as_view({"post": "run"}), name="workflow-run"),
+    path("cron-preview/", CronPreviewView.as_view(), name="cron-preview"),
+    *router.urls,
+]
+
+urlpatterns = [
+    path("v1/", include((v1, "api"), namespace="v1")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("redoc/", RedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    re_path(r"^", json_not_found),  # any other /api/ URL: a 404 in the API's error shape
+]

@@ -1,0 +1,341 @@
+"""REST API for run-time records: run once, batches (search, filters, stop, re-run, resume), node runs, cron preview.
+
+Every action calls the same services as the admin and the CLI; rows come from
+`access.scoping.scoped`, so another team's batch is 404 and its id in a filter is refused.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import django_filters
+from django.db import transaction
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from access.api import ScopedModelChoiceFilter, ScopedViewSetMixin, StrictSerializer
+from access.audit import audit_record
+from access.http import TriggerThrottle
+from executions import services
+from executions.models import Attempt, Batch, Event, NodeRun, normalize_batch_id
+from executions.selectors import batches_matching
+from executions.states import BatchStatus, NodeStatus, TriggerKind
+from workflows.models import Role, Task, Workflow
+from workflows.quartz import InvalidCronExpression, QuartzCron
+
+MAX_PREVIEW = 100
+
+
+def _actor(request: Request) -> Any:
+    return request.user if getattr(request.user, "pk", None) else None
+
+
+# --- serializers ------------------------------------------------------------------------------
+
+
+class NamedRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class BatchSerializer(serializers.ModelSerializer):
+    workflow = serializers.SerializerMethodField()
+    task = serializers.SerializerMethodField()
+    version = serializers.SerializerMethodField()
+    created_by = serializers.SerializerMethodField()
+    rerun_of = serializers.CharField(source="rerun_of_id", read_only=True, allow_null=True)
+    duration_seconds = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Batch
+        fields = ["id", "workflow", "task", "version", "status", "trigger", "scheduled_for", "rerun_of",
+                  "created_by", "created_at", "finished_at", "deadline_at", "stop_requested_at", "stop_reason",
+                  "reason", "duration_seconds"]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(NamedRefSerializer(allow_null=True))
+    def get_workflow(self, batch: Batch) -> dict[str, Any] | None:
+        return {"id": batch.workflow_id, "name": batch.workflow.name} if batch.workflow_id else None
+
+    @extend_schema_field(NamedRefSerializer(allow_null=True))
+    def get_task(self, batch: Batch) -> dict[str, Any] | None:
+        return {"id": batch.task_id, "name": batch.task.name} if batch.task_id else None
+
+    def get_version(self, batch: Batch) -> int | None:
+        return batch.version.number if batch.version_id else None
+
+    def get_created_by(self, batch: Batch) -> str | None:
+        return batch.created_by.get_username() if batch.created_by_id else None
+
+    def get_duration_seconds(self, batch: Batch) -> float | None:
+        return (batch.finished_at - batch.created_at).total_seconds() if batch.finished_at else None
+
+
+class NodeRunSummarySerializer(serializers.ModelSerializer):
+    batch = serializers.CharField(source="batch_id", read_only=True)
+
+    class Meta:
+        model = NodeRun
+        fields = ["id", "batch", "node_key", "node_type", "task_name", "queue", "status", "attempts",
+                  "queued_at", "started_at", "finished_at", "duration_seconds"]  # fmt: skip
+        read_only_fields = fields
+
+
+class BatchDetailSerializer(BatchSerializer):
+    node_runs = NodeRunSummarySerializer(many=True, read_only=True)
+
+    class Meta(BatchSerializer.Meta):
+        fields = [*BatchSerializer.Meta.fields, "node_runs"]
+        read_only_fields = fields
+
+
+class AttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Attempt
+        fields = ["number", "status", "worker", "started_at", "finished_at", "output", "detail"]
+        read_only_fields = fields
+
+
+class EventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Event
+        fields = ["id", "node_key", "from_status", "to_status", "message", "at"]
+        read_only_fields = fields
+
+
+class NodeRunDetailSerializer(NodeRunSummarySerializer):
+    attempt_list = AttemptSerializer(source="attempt_set", many=True, read_only=True)
+    events = EventSerializer(many=True, read_only=True)
+
+    class Meta(NodeRunSummarySerializer.Meta):
+        fields = [*NodeRunSummarySerializer.Meta.fields, "worker", "heartbeat_at", "retry_at", "output", "detail",
+                  "attempt_list", "events"]  # fmt: skip
+        read_only_fields = fields
+
+
+class RerunPlanSerializer(serializers.Serializer):
+    kept = serializers.ListField(child=serializers.CharField(), help_text="Task nodes kept from the original.")
+    will_run = serializers.ListField(child=serializers.CharField(), help_text="Task nodes the new batch runs.")
+
+
+# --- filters ----------------------------------------------------------------------------------
+
+
+class BatchFilter(django_filters.FilterSet):
+    id = django_filters.CharFilter(method="filter_id", max_length=20, help_text="Part of a batch id, typed loosely.")
+    status = django_filters.MultipleChoiceFilter(choices=BatchStatus.choices)
+    trigger = django_filters.MultipleChoiceFilter(choices=TriggerKind.choices, help_text="What started the batch.")
+    workflow = ScopedModelChoiceFilter(model=Workflow, help_text="A workflow id (of your teams).")
+    task = ScopedModelChoiceFilter(model=Task, help_text="A standalone task id (of your teams).")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    finished_after = django_filters.IsoDateTimeFilter(field_name="finished_at", lookup_expr="gte")
+    finished_before = django_filters.IsoDateTimeFilter(field_name="finished_at", lookup_expr="lt")
+
+    class Meta:
+        model = Batch
+        fields: list[str] = []
+
+    def filter_id(self, queryset, name, value):
+        return batches_matching(value, queryset)
+
+
+class NodeRunFilter(django_filters.FilterSet):
+    batch = ScopedModelChoiceFilter(model=Batch, prepare=normalize_batch_id, help_text="A batch id (of your teams).")
+    status = django_filters.MultipleChoiceFilter(choices=NodeStatus.choices)
+
+    class Meta:
+        model = NodeRun
+        fields: list[str] = []
+
+
+# --- views ------------------------------------------------------------------------------------
+
+
+def _batch_queryset(queryset):
+    return queryset.select_related("workflow", "task", "version", "created_by")
+
+
+class BatchViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    """Batches of your teams' workflows (and standalone tasks), newest first."""
+
+    scope_model = Batch
+    serializer_class = BatchSerializer
+    filterset_class = BatchFilter
+    ordering_fields = ["created_at", "finished_at", "status", "id"]
+    ordering = ["-created_at", "id"]
+    lookup_value_regex = "[0-9A-Za-z-]{1,20}"
+    throttle_scope = "trigger"  # used by the actions that carry TriggerThrottle (stop, rerun, resume)
+
+    def get_queryset(self):
+        queryset = _batch_queryset(super().get_queryset())
+        if self.action == "retrieve":
+            queryset = queryset.prefetch_related("node_runs")
+        return queryset
+
+    def get_serializer_class(self):
+        return BatchDetailSerializer if self.action in ("retrieve", "stop", "rerun", "resume") else BatchSerializer
+
+    def lookup_value(self, value: str) -> Any:
+        return normalize_batch_id(value)
+
+    def _detail(self, pk: str) -> dict[str, Any]:
+        batch = _batch_queryset(Batch.objects).prefetch_related("node_runs").get(pk=pk)
+        return BatchDetailSerializer(batch).data
+
+    @extend_schema(request=None, responses={200: BatchDetailSerializer}, filters=False)
+    @action(detail=True, methods=["post"], throttle_classes=[TriggerThrottle], filterset_class=None)
+    def stop(self, request: Request, pk: str | None = None) -> Response:
+        """Stop a running batch (operator); 409 when it is no longer running."""
+        batch = self.get_object()
+        self.require_role(batch, Role.OPERATOR)
+        with transaction.atomic():
+            stopped = services.batch_stop(batch_id=batch.pk, user=_actor(request))
+            audit_record(user=request.user, action="batch.stop", obj=batch, request=request,
+                         before={"status": batch.status}, after={"status": stopped.status, "stop_requested": True})  # fmt: skip
+        return Response(self._detail(batch.pk))
+
+    def _rerun(self, request: Request, resume: bool) -> Response:
+        batch = self.get_object()
+        self.require_role(batch, Role.OPERATOR)
+        with transaction.atomic():
+            new = services.batch_rerun(batch_id=batch.pk, resume=resume, user=_actor(request))
+            audit_record(user=request.user, action="batch.resume" if resume else "batch.rerun", obj=batch,
+                         request=request, after={"batch": new.pk})  # fmt: skip
+        return Response(self._detail(new.pk), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={201: BatchDetailSerializer}, filters=False)
+    @action(detail=True, methods=["post"], throttle_classes=[TriggerThrottle], filterset_class=None)
+    def rerun(self, request: Request, pk: str | None = None) -> Response:
+        """Re-run a finished batch on the same version as a new linked batch (operator)."""
+        return self._rerun(request, resume=False)
+
+    @extend_schema(request=None, responses={201: BatchDetailSerializer}, filters=False)
+    @action(detail=True, methods=["post"], throttle_classes=[TriggerThrottle], filterset_class=None)
+    def resume(self, request: Request, pk: str | None = None) -> Response:
+        """Resume a finished batch from failure: keep its succeeded nodes, run the rest (operator)."""
+        return self._rerun(request, resume=True)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("resume", bool, description="Plan a resume from failure instead of a re-run.")],
+        responses={200: RerunPlanSerializer},
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], url_path="rerun-plan", filterset_class=None)
+    def rerun_plan(self, request: Request, pk: str | None = None) -> Response:
+        """Tell which task nodes a re-run (or resume) would keep and which it would run."""
+        batch = self.get_object()
+        resume = serializers.BooleanField().to_internal_value(request.query_params.get("resume", "false"))
+        plan = services.rerun_plan(batch=batch, resume=resume)
+        return Response({"kept": list(plan.kept), "will_run": list(plan.will_run)})
+
+
+class NodeRunViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Node runs of your teams' batches; the detail has the output, attempts and events."""
+
+    scope_model = NodeRun
+    serializer_class = NodeRunSummarySerializer
+    filterset_class = NodeRunFilter
+    ordering_fields = ["id", "started_at", "finished_at"]
+    ordering = ["id"]
+    lookup_value_regex = "[0-9]{1,18}"
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action == "retrieve":
+            queryset = queryset.prefetch_related("attempt_set", "events")
+        return queryset
+
+    def get_serializer_class(self):
+        return NodeRunDetailSerializer if self.action == "retrieve" else NodeRunSummarySerializer
+
+    def lookup_value(self, value: str) -> Any:
+        return int(value)
+
+
+class WorkflowRunViewSet(ScopedViewSetMixin, viewsets.GenericViewSet):
+    """Run once: start a batch of the workflow's current version now (operator; SPEC §6)."""
+
+    scope_model = Workflow
+    serializer_class = BatchDetailSerializer
+    throttle_classes = [TriggerThrottle]
+    throttle_scope = "trigger"
+    lookup_value_regex = "[0-9]{1,18}"
+
+    def lookup_value(self, value: str) -> Any:
+        return int(value)
+
+    @extend_schema(request=None, responses={201: BatchDetailSerializer}, operation_id="workflows_run_create")
+    def run(self, request: Request, pk: str | None = None) -> Response:
+        workflow = self.get_object()
+        self.require_role(workflow, Role.OPERATOR)
+        with transaction.atomic():
+            batch = services.batch_start(workflow=workflow, user=_actor(request))
+            audit_record(user=request.user, action="workflow.run", obj=workflow, request=request,
+                         after={"batch": batch.pk})  # fmt: skip
+        batch = _batch_queryset(Batch.objects).prefetch_related("node_runs").get(pk=batch.pk)
+        return Response(BatchDetailSerializer(batch).data, status=status.HTTP_201_CREATED)
+
+
+class CronPreviewQuerySerializer(StrictSerializer):
+    expression = serializers.CharField(max_length=200, help_text="A Quartz cron expression (6 or 7 fields).")
+    timezone = serializers.CharField(max_length=64, default="UTC", help_text="An IANA time zone.")
+    after = serializers.CharField(
+        required=False,
+        max_length=64,
+        help_text="ISO-8601 exclusive start (default now); naive means wall time in the zone.",
+    )
+    count = serializers.IntegerField(min_value=1, max_value=MAX_PREVIEW, default=5)
+
+
+class CronPreviewSerializer(serializers.Serializer):
+    expression = serializers.CharField()
+    timezone = serializers.CharField()
+    after = serializers.DateTimeField()
+    fire_times = serializers.ListField(child=serializers.DateTimeField())
+
+
+def _parse_after(text: str | None, zone: ZoneInfo) -> datetime:
+    if not text:
+        return timezone.now().astimezone(zone)
+    try:
+        after = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValidationError({"after": [f"not an ISO-8601 date-time: {text!r}"]}) from exc
+    return after.replace(tzinfo=zone) if after.tzinfo is None else after.astimezone(zone)
+
+
+class CronPreviewView(APIView):
+    """The next fire times of a Quartz cron expression, evaluated like Quartz 2.x in the given zone (SPEC §5)."""
+
+    @extend_schema(parameters=[CronPreviewQuerySerializer], responses={200: CronPreviewSerializer})
+    def get(self, request: Request) -> Response:
+        query = CronPreviewQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        try:
+            cron = QuartzCron(data["expression"], data["timezone"])
+        except InvalidCronExpression as exc:
+            field = "timezone" if "time zone" in str(exc).lower() else "expression"
+            raise ValidationError({field: [str(exc)]}) from exc
+        after = _parse_after(data.get("after"), cron.zone)
+        try:
+            times = cron.next_fire_times(after, data["count"])
+        except (OverflowError, ValueError) as exc:
+            raise ValidationError({"after": [f"cannot compute fire times after {after.isoformat()}: {exc}"]}) from exc
+        return Response(
+            {
+                "expression": data["expression"],
+                "timezone": data["timezone"],
+                "after": after.isoformat(),
+                "fire_times": [t.isoformat() for t in times],
+            }
+        )
