@@ -8,7 +8,7 @@ from rest_framework.routers import DefaultRouter
 
 from access.api import AuditEntryViewSet
 from access.http import json_not_found
-from executions.api import BatchViewSet, CronPreviewView, NodeRunViewSet, WorkflowRunViewSet
+from executions.api import BatchViewSet, CronPreviewView, NodeRunViewSet, TaskRunViewSet, WorkflowRunViewSet
 from workflows.api import TaskViewSet, WorkflowViewSet
 
 
@@ -32,6 +32,8 @@ router.register("audit", AuditEntryViewSet, basename="audit-entry")
 
 v1 = [
     path("workflows/<int:pk>/run/", WorkflowRunViewSet.as_view({"post": "run"}), name="workflow-run"),
+    re_path(r"^tasks/(?P<pk>[0-9]{1,18})/run/$", TaskRunViewSet.as_view({"post": "run"}), name="task-run"),
+    re_path(r"^tasks/(?P<pk>[0-9]{1,18})/runs/$", TaskRunViewSet.as_view({"get": "runs"}), name="task-runs"),
     path("cron-preview/", CronPreviewView.as_view(), name="cron-preview"),
     *router.urls,
 ]

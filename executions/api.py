@@ -285,6 +285,37 @@ class WorkflowRunViewSet(ScopedViewSetMixin, viewsets.GenericViewSet):
         return Response(BatchDetailSerializer(batch).data, status=status.HTTP_201_CREATED)
 
 
+class TaskRunViewSet(ScopedViewSetMixin, viewsets.GenericViewSet):
+    """A standalone task's "run once" (operator) and its runs: batches of one node (SPEC §5)."""
+
+    scope_model = Task
+    serializer_class = BatchSerializer
+    throttle_scope = "trigger"
+    lookup_value_regex = "[0-9]{1,18}"
+
+    def lookup_value(self, value: str) -> Any:
+        return int(value)
+
+    def get_throttles(self):
+        return [TriggerThrottle()] if self.action == "run" else super().get_throttles()
+
+    @extend_schema(request=None, responses={201: BatchDetailSerializer}, operation_id="tasks_run_create")
+    def run(self, request: Request, pk: str | None = None) -> Response:
+        task = self.get_object()
+        self.require_role(task, Role.OPERATOR)
+        with transaction.atomic():
+            batch = services.task_run_start(task=task, user=_actor(request))
+            audit_record(user=request.user, action="task.run", obj=task, request=request, after={"batch": batch.pk})
+        batch = _batch_queryset(Batch.objects).prefetch_related("node_runs").get(pk=batch.pk)
+        return Response(BatchDetailSerializer(batch).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: BatchSerializer(many=True)}, operation_id="tasks_runs_list")
+    def runs(self, request: Request, pk: str | None = None) -> Response:
+        task = self.get_object()
+        page = self.paginate_queryset(_batch_queryset(Batch.objects.filter(task=task)).order_by("-created_at"))
+        return self.get_paginated_response(BatchSerializer(page, many=True).data)
+
+
 class CronPreviewQuerySerializer(StrictSerializer):
     expression = serializers.CharField(max_length=200, help_text="A Quartz cron expression (6 or 7 fields).")
     timezone = serializers.CharField(max_length=64, default="UTC", help_text="An IANA time zone.")
