@@ -13,7 +13,7 @@ from access.admin import ScopedRelatedFilter, TeamScopedAdminMixin
 from access.audit import audit_record
 from access.scoping import has_role, team_of
 from executions import services
-from executions.models import Batch, Event, NodeRun, normalize_batch_id
+from executions.models import Batch, Event, Fire, NodeRun, normalize_batch_id
 from executions.states import BatchStatus
 from workflows.models import Role
 
@@ -100,7 +100,7 @@ class EventInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
 class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
-        "workflow",
+        "subject",
         "version_number",
         "status_badge",
         "trigger",
@@ -108,10 +108,10 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         "finished_at",
         "duration",
     ]
-    list_filter = ["status", "trigger", ("workflow", ScopedRelatedFilter)]
+    list_filter = ["status", "trigger", ("workflow", ScopedRelatedFilter), ("task", ScopedRelatedFilter)]
     search_fields = ["id"]
-    list_select_related = ["workflow", "version"]
-    readonly_fields = ["id", "workflow", "version", "status_badge", "trigger", "scheduled_for", "rerun_of",
+    list_select_related = ["workflow", "version", "task"]
+    readonly_fields = ["id", "workflow", "task", "version", "status_badge", "trigger", "scheduled_for", "rerun_of",
                        "created_by", "created_at", "finished_at", "deadline_at", "stop_requested_at", "reason"]  # fmt: skip
     fields = readonly_fields
     inlines = [NodeRunInline, EventInline]
@@ -129,7 +129,13 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="version")
     def version_number(self, batch: Batch):
-        return f"v{batch.version.number}"
+        return f"v{batch.version.number}" if batch.version else "task run"
+
+    @admin.display(description="workflow or task")
+    def subject(self, batch: Batch):
+        if batch.workflow_id:
+            return batch.workflow.name
+        return f"task {batch.task.name}"
 
     @admin.display(description="duration")
     def duration(self, batch: Batch):
@@ -191,3 +197,25 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["batch_running"] = obj is not None and obj.status == BatchStatus.RUNNING
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+@admin.register(Fire)
+class FireAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
+    """Scheduled fires and what became of them: started, late, skipped for overlap, queued, missed."""
+
+    list_display = ["scheduled_for", "owner", "outcome", "missed_count", "missed_until", "batch_link", "recorded_at"]
+    list_filter = ["outcome", ("workflow", ScopedRelatedFilter), ("task", ScopedRelatedFilter)]
+    list_select_related = ["workflow", "task", "batch"]
+    date_hierarchy = "scheduled_for"
+
+    @admin.display(description="workflow or task")
+    def owner(self, fire: Fire):
+        return fire.workflow.name if fire.workflow_id else f"task {fire.task.name}"
+
+    @admin.display(description="batch")
+    def batch_link(self, fire: Fire):
+        if fire.batch_id is None:
+            return "—"
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:executions_batch_change", args=[fire.batch_id]), fire.batch_id
+        )

@@ -100,3 +100,40 @@ def test_rerun_confirmation_lists_the_nodes_that_will_run(staff, workflow):
     batch_stop(batch_id=batch.pk)
     page = staff.get(reverse("admin:executions_batch_rerun", args=[batch.pk]) + "?resume=1").content.decode()
     assert 'id="will-run"' in page and "deploy" in page
+
+
+def test_trigger_next_fire_times_are_shown_on_the_workflow_page(staff):
+    document = example("release-pipeline.json")
+    document["enabled"] = True
+    workflow = workflow_save_definition(document=document).workflow
+    page = staff.get(reverse("admin:workflows_workflow_change", args=[workflow.pk])).content.decode()
+    assert page.count("<li>") >= 5 and "baton-next-fires" in page and "+08:00" in page
+    listing = staff.get(reverse("admin:workflows_workflow_changelist")).content.decode()
+    assert "next fire" in listing.lower()
+
+
+def test_standalone_task_trigger_edit_is_validated_and_scheduled_and_run_once_works(staff, monkeypatch):
+    from executions import dispatch
+    from workflows.models import Schedule, Task, Team
+
+    monkeypatch.setattr(dispatch, "backend", lambda runs, countdown: None)
+    team = Team.objects.create(name="ops")
+    task = Task.objects.create(team=team, name="ping", kind="python", config={"callable": "baton.noop"}, trigger={"type": "none"})
+    url = reverse("admin:workflows_task_change", args=[task.pk])
+    form = {"team": team.pk, "name": "ping", "description": "", "kind": "python", "timeout_seconds": 60, "retries": 0,
+            "retry_interval_seconds": 0, "queue": "default"}  # fmt: skip
+    bad = staff.post(url, {**form, "trigger": json.dumps({"type": "cron", "expression": "0 0 25 * * ?", "timezone": "UTC"})})
+    assert bad.status_code == 200 and "hours" in bad.content.decode()
+    good = staff.post(url, {**form, "trigger": json.dumps({"type": "cron", "expression": "0 0 2 * * ?", "timezone": "UTC"})})
+    assert good.status_code == 302, good.content.decode()[:2000]
+    assert Schedule.objects.get(task=task).next_fire_at.hour == 2
+    page = staff.get(url).content.decode()
+    assert "baton-next-fires" in page
+    response = staff.post(reverse("admin:workflows_task_changelist"), {"action": "run_once", "_selected_action": [task.pk]})
+    assert response.status_code == 302
+    run = Batch.objects.get(task=task)
+    assert run.workflow_id is None
+    listing = staff.get(reverse("admin:executions_batch_changelist"), {"task__id__exact": task.pk}).content.decode()
+    assert run.pk in listing and "task ping" in listing
+    assert staff.get(reverse("admin:executions_batch_change", args=[run.pk])).status_code == 200
+    assert staff.get(reverse("admin:executions_fire_changelist")).status_code == 200

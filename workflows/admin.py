@@ -9,15 +9,23 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from access.admin import ScopedRelatedFilter, TeamScopedAdminMixin
 from access.audit import audit_denied, audit_record
 from access.scoping import can_define_shell, definition_tasks, has_role, scoped, shell_change_denied, teams_with
 from workflows import secrets
-from workflows.definition import DefinitionError, load_text
+from workflows.definition import DefinitionError, load_text, parse_trigger
 from workflows.models import Membership, Role, Task, TaskKind, Team, Workflow, WorkflowVersion
-from workflows.services import version_export, workflow_export, workflow_save_definition, workflow_set_enabled
+from workflows.schedule import next_fires
+from workflows.services import (
+    schedule_sync,
+    version_export,
+    workflow_export,
+    workflow_save_definition,
+    workflow_set_enabled,
+)
 
 EXAMPLE = {
     "name": "my-workflow",
@@ -32,6 +40,26 @@ EXAMPLE = {
     ],
     "edges": [{"from": "start", "to": "hello"}],
 }
+
+
+def trigger_text(trigger: dict | None) -> str:
+    """Describe a trigger in a few words."""
+    trigger = trigger or {}
+    if trigger.get("type") == "cron":
+        return f"cron {trigger['expression']} ({trigger['timezone']})"
+    if trigger.get("type") == "periodic":
+        return f"every {trigger['every']} {trigger['unit']} from {trigger['start']}"
+    return "manual"
+
+
+def fire_times_html(trigger: dict | None):
+    """Render the next 5 fire times of a trigger (SPEC §5: shown wherever a trigger is edited)."""
+    times = next_fires(trigger, timezone.now())
+    if not times:
+        return "— (manual only)"
+    return format_html(
+        '<ol class="baton-next-fires">{}</ol>', format_html_join("", "<li>{}</li>", ((t.isoformat(),) for t in times))
+    )
 
 
 class MembershipInline(admin.TabularInline):
@@ -92,12 +120,62 @@ class TeamAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
 
 @admin.register(Task)
 class TaskAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "team", "kind", "workflow_link", "queue", "timeout_seconds", "retries"]
+    list_display = [
+        "name",
+        "team",
+        "kind",
+        "workflow_link",
+        "trigger_display",
+        "next_fire",
+        "queue",
+        "timeout_seconds",
+        "retries",
+    ]
     list_filter = ["kind", ("team", ScopedRelatedFilter)]
     search_fields = ["name", "description"]
-    list_select_related = ["team", "node__workflow"]
-    readonly_fields = ["config_masked", "workflow_link", "created_at", "updated_at"]
+    list_select_related = ["team", "node__workflow", "schedule"]
+    readonly_fields = ["config_masked", "workflow_link", "next_fire_times", "runs_link", "created_at", "updated_at"]
     exclude = ["config"]
+    actions = ["run_once"]
+
+    @admin.display(description="trigger")
+    def trigger_display(self, task: Task):
+        return "workflow" if task.workflow is not None else trigger_text(task.trigger)
+
+    @admin.display(description="next fire")
+    def next_fire(self, task: Task):
+        schedule_row = getattr(task, "schedule", None)
+        return schedule_row.next_fire_at if schedule_row else "—"
+
+    @admin.display(description="next 5 fire times")
+    def next_fire_times(self, task: Task):
+        if task.workflow is not None:
+            return "— (fired by its workflow)"
+        return fire_times_html(task.trigger)
+
+    @admin.display(description="runs")
+    def runs_link(self, task: Task):
+        url = reverse("admin:executions_batch_changelist") + f"?task__id__exact={task.pk}"
+        return format_html('<a href="{}">runs of {}</a>', url, task.name)
+
+    @admin.action(description="Run once (standalone tasks)")
+    def run_once(self, request, queryset):
+        from executions.services import BatonError, task_run_start
+
+        for task in queryset:
+            if not has_role(request.user, task.team_id, Role.OPERATOR):
+                messages.error(request, f"You are not an operator of team {task.team}.")
+                continue
+            try:
+                batch = task_run_start(task=task, user=request.user)
+            except BatonError as exc:
+                messages.error(request, str(exc))
+                continue
+            audit_record(
+                user=request.user, action="task.run", obj=task, request=request, via="admin", after={"batch": batch.pk}
+            )
+            url = reverse("admin:executions_batch_change", args=[batch.pk])
+            messages.success(request, format_html('Started run <a href="{}">{}</a> of {}.', url, batch.pk, task.name))
 
     @admin.display(description="workflow")
     def workflow_link(self, task: Task):
@@ -136,12 +214,18 @@ class TaskAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
                 )
                 if becomes_shell and not can_define_shell(user):
                     self.add_error("kind", "Defining shell tasks needs the define_shell_task permission.")
+                if "trigger" in cleaned:
+                    try:
+                        cleaned["trigger"] = parse_trigger(cleaned["trigger"] or {"type": "none"}, now=timezone.now())
+                    except DefinitionError as exc:
+                        self.add_error("trigger", [str(p) for p in exc.problems])
                 return cleaned
 
         return ScopedTaskForm
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
+        schedule_sync(task=obj)
         audit_record(user=request.user, action="task.update" if change else "task.create", obj=obj,
                      request=request, via="admin", after={"kind": obj.kind})  # fmt: skip
 
@@ -173,6 +257,11 @@ class DefinitionForm(forms.ModelForm):
         else:
             initial = EXAMPLE
         self.fields["definition"].initial = json.dumps(initial, indent=2, ensure_ascii=False)
+        if self.instance.pk:
+            self.fields["definition"].help_text = format_html(
+                "{}<br>Next fire times of the saved trigger: {}", self.fields["definition"].help_text,
+                fire_times_html(self.instance.trigger if self.instance.enabled else None),
+            )  # fmt: skip
         self.result = None
 
     def clean_definition(self):
@@ -225,10 +314,10 @@ class DefinitionForm(forms.ModelForm):
 @admin.register(Workflow)
 class WorkflowAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
     form = DefinitionForm
-    list_display = ["name", "team", "enabled", "trigger_display", "version_display", "last_batch"]
+    list_display = ["name", "team", "enabled", "trigger_display", "next_fire", "version_display", "last_batch"]
     list_filter = ["enabled", ("team", ScopedRelatedFilter)]
     search_fields = ["name", "description"]
-    list_select_related = ["team", "current_version"]
+    list_select_related = ["team", "current_version", "schedule"]
     actions = ["run_once", "enable", "disable"]
     change_form_template = "admin/workflows/workflow/change_form.html"
 
@@ -246,12 +335,12 @@ class WorkflowAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="trigger")
     def trigger_display(self, workflow: Workflow):
-        trigger = workflow.trigger or {}
-        if trigger.get("type") == "cron":
-            return f"cron {trigger['expression']} ({trigger['timezone']})"
-        if trigger.get("type") == "periodic":
-            return f"every {trigger['every']} {trigger['unit']}"
-        return "manual"
+        return trigger_text(workflow.trigger)
+
+    @admin.display(description="next fire")
+    def next_fire(self, workflow: Workflow):
+        schedule_row = getattr(workflow, "schedule", None)
+        return schedule_row.next_fire_at if schedule_row else "—"
 
     @admin.display(description="version")
     def version_display(self, workflow: Workflow):

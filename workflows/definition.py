@@ -478,3 +478,12 @@ def parse_task(
     if reader.problems:
         raise DefinitionError(reader.problems)
     return spec, trigger
+
+
+def parse_trigger(raw: Any, *, now: datetime | None = None) -> dict[str, Any]:
+    """Validate a trigger alone (a standalone task's, edited in the admin) and return its canonical form."""
+    reader = _Reader()
+    trigger = _trigger(reader, raw, now)
+    if reader.problems:
+        raise DefinitionError(reader.problems)
+    return trigger

@@ -135,3 +135,14 @@ def plan_fires(
 def seconds_until(moment: datetime | None, now: datetime) -> float:
     """Return how long until `moment` (infinity if never)."""
     return math.inf if moment is None else (moment - now).total_seconds()
+
+
+def next_fires(trigger: dict[str, Any] | None, after: datetime, count: int = 5) -> list[datetime]:
+    """Return the next `count` fire times after `after` (empty for a manual trigger)."""
+    fires: list[datetime] = []
+    moment: datetime | None = after
+    while trigger and len(fires) < count and moment is not None:
+        moment = next_fire(trigger, moment)
+        if moment is not None:
+            fires.append(moment)
+    return fires
