@@ -6,8 +6,27 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from executions import live
+from workflows import editor
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    # The DAG editor's and the live batch page's endpoints, before the admin's catch-all.
+    path("admin/baton/workflows/validate/", admin.site.admin_view(editor.validate), name="baton_workflow_validate"),
+    path("admin/baton/workflows/layout/", admin.site.admin_view(editor.auto_layout), name="baton_workflow_layout"),
+    path("admin/baton/workflows/tasks/", admin.site.admin_view(editor.standalone_tasks), name="baton_standalone_tasks"),
+    path(
+        "admin/baton/workflows/<int:pk>/drawing/", admin.site.admin_view(editor.drawing), name="baton_workflow_drawing"
+    ),
+    path(
+        "admin/baton/workflows/<int:pk>/diff/", admin.site.admin_view(editor.version_diff), name="baton_workflow_diff"
+    ),
+    path("admin/baton/batches/<str:pk>/state/", admin.site.admin_view(live.batch_state), name="baton_batch_state"),
+    path(
+        "admin/baton/batches/<str:pk>/nodes/<str:key>/",
+        admin.site.admin_view(live.node_output),
+        name="baton_batch_node_output",
+    ),
     path("admin/", admin.site.urls),
     path("api/", include("config.api")),
 ]

@@ -1,0 +1,122 @@
+"""JSON endpoints behind the live batch page (wired in `config/urls.py`).
+
+The batch page polls `batch_state` about once a second while the batch runs and redraws the
+DAG coloured by node state, the timeline and the stop / re-run / resume buttons; clicking a
+node fetches its output and attempts from `node_output`. Rows come through the registered
+`BatchAdmin`'s queryset, so its team scoping applies.
+
+Who may operate: with the `access` app installed, at least the operator role in the batch's
+team (SPEC §7); without it, any active staff user (what the admin's stop and re-run views
+allow today).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from executions.models import Batch, NodeRun
+from executions.states import BatchStatus
+from workflows import layout, secrets
+
+OPERATOR = "operator"
+
+
+def _batch(request: HttpRequest, pk: str) -> Batch:
+    model_admin = admin.site._registry[Batch]
+    batch = get_object_or_404(
+        model_admin.get_queryset(request).select_related("workflow__team", "version", "task__team"), pk=pk
+    )
+    if not model_admin.has_view_permission(request, batch):
+        raise PermissionDenied
+    return batch
+
+
+def can_operate(request: HttpRequest, batch: Batch) -> bool:
+    """Tell whether the user may stop, re-run or resume this batch."""
+    user = request.user
+    if user.is_superuser:
+        return True
+    try:
+        from access.scoping import has_role
+    except (ImportError, RuntimeError):  # the access app is not installed
+        return bool(user.is_active and user.is_staff)
+    owner = batch.workflow or batch.task
+    return has_role(user, getattr(owner, "team_id", None), OPERATOR)
+
+
+def batch_definition(batch: Batch) -> dict[str, Any]:
+    """Return the definition the batch runs (its version's, or a task run's snapshot), secrets masked."""
+    if batch.version is not None:
+        return secrets.mask(batch.version.definition)
+    return secrets.mask(batch.snapshot or {"nodes": [], "edges": []})
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _run(run: NodeRun) -> dict[str, Any]:
+    return {
+        "status": run.status,
+        "type": run.node_type,
+        "task": run.task_name,
+        "attempts": run.attempts,
+        "queued_at": _iso(run.queued_at),
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "has_output": bool(run.output),
+    }
+
+
+@require_GET
+def batch_state(request: HttpRequest, pk: str) -> JsonResponse:
+    """Return the batch's status, its drawing (`?drawing=1`) and every node run's state and timings."""
+    batch = _batch(request, pk)
+    runs = {run.node_key: _run(run) for run in batch.node_runs.order_by("id")}
+    running = batch.status == BatchStatus.RUNNING
+    operate = can_operate(request, batch)
+    body: dict[str, Any] = {
+        "batch": {
+            "id": batch.pk,
+            "status": batch.status,
+            "running": running,
+            "stop_requested": batch.stop_requested_at is not None,
+            "created_at": _iso(batch.created_at),
+            "finished_at": _iso(batch.finished_at),
+        },
+        "now": timezone.now().isoformat(),
+        "runs": runs,
+        "actions": {"stop": operate and running, "rerun": operate and not running, "resume": operate and not running},
+    }
+    if request.GET.get("drawing"):
+        document = batch_definition(batch)
+        body["definition"] = {"nodes": document.get("nodes", []), "edges": document.get("edges", [])}
+        body["positions"] = {k: {"x": x, "y": y} for k, (x, y) in layout.positions_for(document).items()}
+    return JsonResponse(body)
+
+
+@require_GET
+def node_output(request: HttpRequest, pk: str, key: str) -> JsonResponse:
+    """Return one node run's output and its attempts (secrets are masked when captured)."""
+    batch = _batch(request, pk)
+    run = batch.node_runs.filter(node_key=key).first()
+    if run is None:
+        raise Http404("no such node in this batch")
+    attempts = [
+        {
+            "number": a.number,
+            "status": a.status,
+            "started_at": _iso(a.started_at),
+            "finished_at": _iso(a.finished_at),
+            "output": a.output,
+        }
+        for a in run.attempt_set.order_by("number")
+    ]
+    return JsonResponse({"key": key, **_run(run), "output": run.output, "detail": run.detail, "attempt_list": attempts})

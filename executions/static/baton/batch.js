@@ -1,0 +1,134 @@
+/* Baton: the live batch page — the DAG coloured by node state, a timeline, node output.
+ * Polls the batch's state endpoint every second while the batch runs (then stops polling).
+ * Hand-written, no dependencies; draws with BatonDag (workflows/static/baton/dag.js).
+ */
+(function () {
+  "use strict";
+  var COLOURS = {
+    pending: "#9e9e9e", queued: "#7e57c2", running: "#1e88e5", retrying: "#fb8c00", succeeded: "#2e7d32",
+    failed: "#c62828", timed_out: "#ad1457", skipped: "#bdbdbd", stopped: "#6d4c41"
+  };
+  var POLL_MS = 1000;
+
+  function h(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function seconds(a, b) { return (Date.parse(b) - Date.parse(a)) / 1000; }
+
+  function Live(root) {
+    var D = window.BatonDag;
+    var svg = document.getElementById("dag-canvas");
+    var view = D.create(svg, { onNodeActivate: showOutput, autoHeight: true });
+    D.zoomControls(document.getElementById("batch-toolbar"), view);
+    var drawing = null;
+    var selected = null;
+    var first = true;
+
+    function poll() {
+      var url = root.dataset.stateUrl + (drawing ? "" : "?drawing=1");
+      D.getJSON(url).then(function (state) {
+        if (state.definition) drawing = state;
+        update(state);
+        if (state.batch.running) setTimeout(poll, POLL_MS);
+        else document.getElementById("batch-live-note").textContent = "";
+      }).catch(function (err) {
+        document.getElementById("batch-live-note").textContent = "(live updates paused: " + err.message + "; retrying)";
+        setTimeout(poll, POLL_MS * 3);
+      });
+    }
+
+    function update(state) {
+      var status = {};
+      Object.keys(state.runs).forEach(function (k) { status[k] = state.runs[k].status; });
+      status.start = "succeeded";
+      view.render({ nodes: drawing.definition.nodes, edges: drawing.definition.edges, positions: drawing.positions,
+        status: status, selected: selected ? { node: selected } : null });
+      if (first) { view.fit(); first = false; }
+      root.dataset.status = state.batch.status;
+      var badge = document.getElementById("batch-status");
+      badge.textContent = state.batch.status + (state.batch.running && state.batch.stop_requested ? " (stopping…)" : "");
+      badge.className = "baton-status status-" + state.batch.status;
+      badge.style.cssText = "background:" + (COLOURS[state.batch.status] || "#607d8b") + ";color:#fff;padding:1px 6px;border-radius:8px";
+      document.getElementById("batch-live-note").textContent = state.batch.running ? "updating live" : "";
+      ["stop", "rerun", "resume"].forEach(function (action) {
+        document.querySelectorAll('[data-action="' + action + '"]').forEach(function (li) {
+          li.hidden = !state.actions[action];
+          li.style.display = state.actions[action] ? "" : "none";  // the admin's CSS overrides [hidden]
+        });
+      });
+      timeline(state);
+      if (selected && state.runs[selected] && state.runs[selected].status !== lastShown) showOutput(selected);
+    }
+
+    function timeline(state) {
+      var box = document.getElementById("batch-timeline");
+      var begin = state.batch.created_at;
+      var end = state.batch.finished_at || state.now;
+      var runs = Object.keys(state.runs).filter(function (k) { return state.runs[k].type === "task"; });
+      runs.forEach(function (k) {
+        var r = state.runs[k];
+        if (r.finished_at && r.finished_at > end) end = r.finished_at;
+      });
+      var total = Math.max(0.001, seconds(begin, end));
+      box.innerHTML = "";
+      runs.forEach(function (k) {
+        var r = state.runs[k];
+        var row = h("div", { class: "gantt-row", role: "listitem", "data-key": k, "data-status": r.status });
+        row.appendChild(h("div", { class: "gantt-label", title: k }, k));
+        var track = h("div", { class: "gantt-track" });
+        if (r.started_at) {
+          var stop = r.finished_at || state.now;
+          var left = Math.max(0, seconds(begin, r.started_at) / total * 100);
+          var width = Math.max(0.3, seconds(r.started_at, stop) / total * 100);
+          var bar = h("div", { class: "gantt-bar", title: k + ": " + r.status + ", " + seconds(r.started_at, stop).toFixed(2) + " s" });
+          bar.style.left = left + "%";
+          bar.style.width = Math.min(width, 100 - left) + "%";
+          bar.style.setProperty("--c", COLOURS[r.status] || "#9e9e9e");
+          track.appendChild(bar);
+        }
+        row.appendChild(track);
+        var took = r.started_at ? seconds(r.started_at, r.finished_at || state.now).toFixed(2) + " s" : r.status;
+        row.appendChild(h("div", { class: "gantt-time" }, took));
+        box.appendChild(row);
+      });
+      if (!runs.length) box.appendChild(h("p", {}, "No task node has run yet."));
+    }
+
+    var lastShown = null;
+    function showOutput(key) {
+      if (key === "start") return;
+      selected = key;
+      view.select({ node: key });
+      var url = root.dataset.outputUrl.replace("NODE_KEY", encodeURIComponent(key));
+      D.getJSON(url).then(function (run) {
+        lastShown = run.status;
+        var panel = document.getElementById("node-output");
+        panel.innerHTML = "";
+        panel.appendChild(h("h3", {}, "Node " + key));
+        panel.appendChild(h("p", { id: "node-output-status" }, run.status + (run.type === "task" ? " · attempts " + run.attempts : "")));
+        if (run.type === "task") {
+          panel.appendChild(h("pre", { id: "node-output-text" }, run.output || "(no output)"));
+          if (run.attempt_list && run.attempt_list.length > 1) {
+            run.attempt_list.forEach(function (a) {
+              panel.appendChild(h("h4", {}, "Attempt " + a.number + " — " + a.status));
+              panel.appendChild(h("pre", {}, a.output || "(no output)"));
+            });
+          }
+        } else {
+          panel.appendChild(h("p", { class: "hint" }, "A logic node has no output."));
+        }
+      });
+    }
+
+    poll();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var root = document.getElementById("batch-live");
+    if (root) new Live(root);
+  });
+})();
