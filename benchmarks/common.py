@@ -51,7 +51,7 @@ class Worker:
             "--without-gossip", "--without-mingle", "-l", "WARNING",
             "-n", f"{name}-{os.getpid()}@%h",
         ]  # fmt: skip
-        self._out = open(log, "wb")  # noqa: SIM115 (closed in stop())
+        self._out = open(log, "wb")
         self.process = subprocess.Popen(
             command, cwd=REPO, env=env, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True
         )

@@ -30,6 +30,7 @@ import contextlib
 import cProfile
 import datetime as dt
 import io
+import itertools
 import json
 import math
 import os
@@ -155,13 +156,13 @@ def micro_benchmark(quick: bool) -> list[dict[str, Any]]:
             c_fresh = timed(lambda: [croniter(cexpr, s).get_next(dt.datetime) for s in starts])
 
             def q_chain():  # 100 successive fires from each of n/100 starts
-                for s in starts[:: 100]:
+                for s in starts[::100]:
                     t = s
                     for _ in range(100):
                         t = cron.next_after(t)
 
             def c_chain():
-                for s in starts[:: 100]:
+                for s in starts[::100]:
                     it = croniter(cexpr, s)
                     for _ in range(100):
                         it.get_next(dt.datetime)
@@ -196,9 +197,7 @@ def bench_env(database_url: str) -> dict[str, str]:
 
 
 def migrate(env: dict[str, str]) -> None:
-    subprocess.run(
-        [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True, timeout=300
-    )
+    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True, timeout=300)
 
 
 def django_setup(env: dict[str, str]) -> None:
@@ -274,13 +273,18 @@ def create_workflows(mix: list[dict[str, Any]]) -> dict[str, Any]:
             for _, d, _, team in rows
         ]  # fmt: skip
         Workflow.objects.bulk_create(workflows, batch_size=2000)
-        versions = [WorkflowVersion(workflow=w, number=1, definition=r[2]) for w, r in zip(workflows, rows)]
+        versions = [
+            WorkflowVersion(workflow=w, number=1, definition=r[2]) for w, r in zip(workflows, rows, strict=False)
+        ]
         WorkflowVersion.objects.bulk_create(versions, batch_size=2000)
-        for w, v in zip(workflows, versions):
+        for w, v in zip(workflows, versions, strict=False):
             w.current_version = v
         Workflow.objects.bulk_update(workflows, ["current_version"], batch_size=2000)
         Node.objects.bulk_create(
-            [Node(workflow=w, key="job", type="task", task=t, core=False) for w, t in zip(workflows, tasks)],
+            [
+                Node(workflow=w, key="job", type="task", task=t, core=False)
+                for w, t in zip(workflows, tasks, strict=False)
+            ],
             batch_size=2000,
         )
         Edge.objects.bulk_create([Edge(workflow=w, source="start", target="job", on="") for w in workflows])
@@ -360,7 +364,9 @@ def baton_phase(mix: list[dict[str, Any]], quick: bool) -> dict[str, Any]:
     wait_for_second(60 - lead - 1.2)
     scheduler.tick()
     window_start = math.floor(time.time()) + 1.0
-    _log(f"window opens {dt.datetime.fromtimestamp(window_start, UTC):%H:%M:%S}; idle ticks {statistics.median(idle_ms):.1f} ms")
+    _log(
+        f"window opens {dt.datetime.fromtimestamp(window_start, UTC):%H:%M:%S}; idle ticks {statistics.median(idle_ms):.1f} ms"
+    )
     window_end = window_start + duration
     ticks: list[dict[str, Any]] = []
     next_at = window_start + TICK_PHASE
@@ -711,10 +717,8 @@ def beat_phase(mix: list[dict[str, Any]], env: dict[str, str], quick: bool, log_
     finally:
         if beat.poll() is None:
             beat.terminate()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 beat.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(beat.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -743,8 +747,8 @@ def beat_phase(mix: list[dict[str, Any]], env: dict[str, str], quick: bool, log_
     if edit:
         times = sorted(t for t, _ in messages)
         in_burst = [t for t in times if boundary <= t < boundary + 59]
-        before = [b - a for a, b in zip(in_burst, in_burst[1:]) if b <= edit["start"]]
-        after = [(a, b - a) for a, b in zip(in_burst, in_burst[1:]) if a >= edit["start"] - 0.5]
+        before = [b - a for a, b in itertools.pairwise(in_burst) if b <= edit["start"]]
+        after = [(a, b - a) for a, b in itertools.pairwise(in_burst) if a >= edit["start"] - 0.5]
         gap = max(after, key=lambda x: x[1]) if after else (math.nan, math.nan)
         edit_result = {
             "edit_ms": (edit["end"] - edit["start"]) * 1000,
@@ -764,9 +768,7 @@ def beat_phase(mix: list[dict[str, Any]], env: dict[str, str], quick: bool, log_
     boundaries = sorted(per_boundary)
     window_cpu = [c for t, c in cpu_samples if t >= boundary - 5]
     window_t = [t for t, c in cpu_samples if t >= boundary - 5]
-    cpu_share = (
-        (window_cpu[-1] - window_cpu[0]) / (window_t[-1] - window_t[0]) if len(window_cpu) > 1 else math.nan
-    )
+    cpu_share = (window_cpu[-1] - window_cpu[0]) / (window_t[-1] - window_t[0]) if len(window_cpu) > 1 else math.nan
     expected = sum(1 for trig in mix for b in boundaries if _cron_matches(trig, b))
     return {
         **setup,
@@ -778,10 +780,14 @@ def beat_phase(mix: list[dict[str, Any]], env: dict[str, str], quick: bool, log_
         "lateness_max": max(lateness) if lateness else math.nan,
         "per_boundary": {
             dt.datetime.fromtimestamp(b, UTC).strftime("%H:%M"): {
-                "n": len(v), "p50": pct(v, 50), "p99": pct(v, 99), "max": max(v)
+                "n": len(v),
+                "p50": pct(v, 50),
+                "p99": pct(v, 99),
+                "max": max(v),
             }
-            for b, v in per_boundary.items() if len(v) > 50
-        },  # fmt: skip
+            for b, v in per_boundary.items()
+            if len(v) > 50
+        },
         "cpu_seconds_total": cpu_end,
         "cpu_share_in_window": cpu_share,
         "startup_to_boundary_s": boundary - started_at,
@@ -878,7 +884,7 @@ def write_doc(r: dict[str, Any]) -> None:
         f"**{'met' if ok else 'MISSED'}**; `next_after` at least as fast as croniter `get_next` — "
         f"**{'met' if micro_ok else 'MISSED'}**.",
         "",
-        f"| | Baton `tick()` | django-celery-beat |",
+        "| | Baton `tick()` | django-celery-beat |",
         "|---|---:|---:|",
         f"| measured window | {b['duration_s']:.0f} s, {b['ticks']} ticks | "
         f"{len(bt['per_boundary'])} minute boundar{'y' if len(bt['per_boundary']) == 1 else 'ies'} |",
@@ -980,7 +986,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-beat", action="store_true", help="Baton only")
     args = parser.parse_args(argv)
 
-    def on_term(signum, frame):  # noqa: ARG001
+    def on_term(signum, frame):
         raise SystemExit(143)
 
     signal.signal(signal.SIGTERM, on_term)

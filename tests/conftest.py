@@ -92,3 +92,13 @@ def run_and_wait(name: str, *args: str, timeout: float = 60) -> dict[str, Any]:
 def example(name: str) -> dict[str, Any]:
     """Return a copy of one of the example definitions."""
     return json.loads((EXAMPLES / name).read_text())
+
+
+@pytest.fixture(autouse=True)
+def _fresh_plan_cache():
+    """Forget cached plans: a rolled-back test can give the next one the same version id (SQLite)."""
+    from executions import runtime
+
+    runtime.plans.clear()
+    yield
+    runtime.plans.clear()

@@ -118,18 +118,26 @@ def test_standalone_task_trigger_edit_is_validated_and_scheduled_and_run_once_wo
 
     monkeypatch.setattr(dispatch, "backend", lambda runs, countdown: None)
     team = Team.objects.create(name="ops")
-    task = Task.objects.create(team=team, name="ping", kind="python", config={"callable": "baton.noop"}, trigger={"type": "none"})
+    task = Task.objects.create(
+        team=team, name="ping", kind="python", config={"callable": "baton.noop"}, trigger={"type": "none"}
+    )
     url = reverse("admin:workflows_task_change", args=[task.pk])
     form = {"team": team.pk, "name": "ping", "description": "", "kind": "python", "timeout_seconds": 60, "retries": 0,
             "retry_interval_seconds": 0, "queue": "default"}  # fmt: skip
-    bad = staff.post(url, {**form, "trigger": json.dumps({"type": "cron", "expression": "0 0 25 * * ?", "timezone": "UTC"})})
+    bad = staff.post(
+        url, {**form, "trigger": json.dumps({"type": "cron", "expression": "0 0 25 * * ?", "timezone": "UTC"})}
+    )
     assert bad.status_code == 200 and "hours" in bad.content.decode()
-    good = staff.post(url, {**form, "trigger": json.dumps({"type": "cron", "expression": "0 0 2 * * ?", "timezone": "UTC"})})
+    good = staff.post(
+        url, {**form, "trigger": json.dumps({"type": "cron", "expression": "0 0 2 * * ?", "timezone": "UTC"})}
+    )
     assert good.status_code == 302, good.content.decode()[:2000]
     assert Schedule.objects.get(task=task).next_fire_at.hour == 2
     page = staff.get(url).content.decode()
     assert "baton-next-fires" in page
-    response = staff.post(reverse("admin:workflows_task_changelist"), {"action": "run_once", "_selected_action": [task.pk]})
+    response = staff.post(
+        reverse("admin:workflows_task_changelist"), {"action": "run_once", "_selected_action": [task.pk]}
+    )
     assert response.status_code == 302
     run = Batch.objects.get(task=task)
     assert run.workflow_id is None

@@ -13,7 +13,7 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -308,7 +308,7 @@ def _task(reader: _Reader, raw: dict, path: str, callables: Collection[str] | No
     name = reader.name(raw, "name", path)
     kind = raw.get("kind")
     config = raw.get("config", {})
-    for sub, message in task_config.config_problems(kind, config, registered_callables=callables):
+    for sub, message in task_config.config_problems(cast(str, kind), config, registered_callables=callables):
         reader.add(_join(path, sub), message)
     spec = TaskSpec(
         name=name or "",
@@ -319,7 +319,7 @@ def _task(reader: _Reader, raw: dict, path: str, callables: Collection[str] | No
         retries=reader.integer(raw, "retries", path, 0, 0, MAX_RETRIES),
         retry_interval_seconds=reader.integer(raw, "retry_interval_seconds", path, 0, 0, MAX_TIMEOUT),
         retry_backoff=reader.boolean(raw, "retry_backoff", path, False),
-        queue=reader.name(raw, "queue", path) if "queue" in raw else "default",
+        queue=(reader.name(raw, "queue", path) or "default") if "queue" in raw else "default",
     )
     return spec
 
