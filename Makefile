@@ -49,8 +49,10 @@ test-faults: install
 faults: install
 	$(BIN)/pytest -q -m faults tests/faults
 
+# Figures go to docs/benchmarks.md and docs/benchmarks-scheduler.md, with the machine and date.
 bench: install
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.scheduler
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
