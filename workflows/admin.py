@@ -62,6 +62,24 @@ def fire_times_html(trigger: dict | None):
     )
 
 
+def run_each(request, objects, start, action: str) -> None:
+    """Start a batch of each workflow (or a run of each standalone task) the user may operate."""
+    from executions.services import BatonError
+
+    for obj in objects:
+        if not has_role(request.user, obj.team_id, Role.OPERATOR):
+            messages.error(request, f"Running {obj.name} needs the operator role in team {obj.team}.")
+            continue
+        try:
+            batch = start(obj)
+        except BatonError as exc:
+            messages.error(request, str(exc))
+            continue
+        audit_record(user=request.user, action=action, obj=obj, request=request, via="admin", after={"batch": batch.pk})
+        url = reverse("admin:executions_batch_change", args=[batch.pk])
+        messages.success(request, format_html('Started batch <a href="{}">{}</a> of {}.', url, batch.pk, obj.name))
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
@@ -160,22 +178,9 @@ class TaskAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Run once (standalone tasks)")
     def run_once(self, request, queryset):
-        from executions.services import BatonError, task_run_start
+        from executions.services import task_run_start
 
-        for task in queryset:
-            if not has_role(request.user, task.team_id, Role.OPERATOR):
-                messages.error(request, f"You are not an operator of team {task.team}.")
-                continue
-            try:
-                batch = task_run_start(task=task, user=request.user)
-            except BatonError as exc:
-                messages.error(request, str(exc))
-                continue
-            audit_record(
-                user=request.user, action="task.run", obj=task, request=request, via="admin", after={"batch": batch.pk}
-            )
-            url = reverse("admin:executions_batch_change", args=[batch.pk])
-            messages.success(request, format_html('Started run <a href="{}">{}</a> of {}.', url, batch.pk, task.name))
+        run_each(request, queryset, lambda task: task_run_start(task=task, user=request.user), "task.run")
 
     @admin.display(description="workflow")
     def workflow_link(self, task: Task):
@@ -384,23 +389,9 @@ class WorkflowAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Run once")
     def run_once(self, request, queryset):
-        from executions.services import BatonError, batch_start
+        from executions.services import batch_start
 
-        for workflow in queryset:
-            if not has_role(request.user, workflow.team_id, Role.OPERATOR):
-                messages.error(request, f"Running {workflow.name} needs the operator role.")
-                continue
-            try:
-                batch = batch_start(workflow=workflow, user=request.user)
-            except BatonError as exc:
-                messages.error(request, str(exc))
-                continue
-            audit_record(user=request.user, action="workflow.run", obj=workflow, request=request, via="admin",
-                         after={"batch": batch.pk})  # fmt: skip
-            url = reverse("admin:executions_batch_change", args=[batch.pk])
-            messages.success(
-                request, format_html('Started batch <a href="{}">{}</a> of {}.', url, batch.pk, workflow.name)
-            )
+        run_each(request, queryset, lambda workflow: batch_start(workflow=workflow, user=request.user), "workflow.run")
 
     @admin.action(description="Enable")
     def enable(self, request, queryset):

@@ -91,13 +91,7 @@ class NodeSpec:
         return self.task.name if isinstance(self.task, TaskSpec) else self.task
 
 
-@dataclass(frozen=True)
-class EdgeSpec:
-    """An edge between node keys."""
-
-    source: str
-    target: str
-    on: str | None = None
+EdgeSpec = graph.Edge  # an edge between node keys is the validator's edge
 
 
 @dataclass(frozen=True)
@@ -124,7 +118,7 @@ def to_graph(nodes: Collection[NodeSpec], edges: Collection[EdgeSpec]) -> graph.
     """Build the validator's graph from node and edge specs."""
     return graph.Graph(
         nodes=tuple(graph.Node(n.key, n.type, n.task_name, n.core) for n in nodes),
-        edges=tuple(graph.Edge(e.source, e.target, e.on) for e in edges),
+        edges=tuple(edges),
     )
 
 
