@@ -123,7 +123,7 @@ LOGGING = {
 }
 
 # --- Celery -----------------------------------------------------------------------------
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "batonfs://")
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "batonfs://localhost//")
 CELERY_BROKER_IS_EMBEDDED = CELERY_BROKER_URL.startswith("batonfs://")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
