@@ -30,8 +30,9 @@ from executions.runtime import Plan, plan_for, plan_of
 from executions.states import NODE_ACTIVE, BatchStatus, NodeStatus, TriggerKind
 from executions.transitions import EventLog, batch_transition, node_transition, nodes_transition
 from workflows import graph, secrets
-from workflows.definition import TaskSpec, task_document
+from workflows.definition import task_document
 from workflows.models import Task, Workflow
+from workflows.services import task_spec_of
 
 N = NodeStatus
 OUTCOME_STATUS = {
@@ -101,17 +102,9 @@ def task_run_definition(task: Task) -> dict[str, Any]:
     """Return the one-node definition a standalone task's run executes."""
     return {
         "timeout_seconds": settings.BATON_DEFAULT_WORKFLOW_TIMEOUT,
-        "nodes": [{"key": task.name, "type": graph.TASK, "task": task_document(_task_spec(task))}],
+        "nodes": [{"key": task.name, "type": graph.TASK, "task": task_document(task_spec_of(task))}],
         "edges": [{"from": graph.START, "to": task.name}],
     }
-
-
-def _task_spec(task: Task) -> TaskSpec:
-    return TaskSpec(
-        name=task.name, kind=task.kind, config=task.config, description=task.description,
-        timeout_seconds=task.timeout_seconds, retries=task.retries,
-        retry_interval_seconds=task.retry_interval_seconds, retry_backoff=task.retry_backoff, queue=task.queue,
-    )  # fmt: skip
 
 
 @dataclass

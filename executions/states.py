@@ -10,15 +10,15 @@ from executions import engine
 class NodeStatus(models.TextChoices):
     """A node run's status."""
 
-    PENDING = "pending"
-    QUEUED = "queued"
-    RUNNING = "running"
-    RETRYING = "retrying"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    TIMED_OUT = "timed_out"
-    SKIPPED = "skipped"
-    STOPPED = "stopped"
+    PENDING = engine.PENDING
+    QUEUED = engine.QUEUED
+    RUNNING = engine.RUNNING
+    RETRYING = engine.RETRYING
+    SUCCEEDED = engine.SUCCEEDED
+    FAILED = engine.FAILED
+    TIMED_OUT = engine.TIMED_OUT
+    SKIPPED = engine.SKIPPED
+    STOPPED = engine.STOPPED
 
 
 class BatchStatus(models.TextChoices):

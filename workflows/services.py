@@ -116,7 +116,7 @@ def _resolve_tasks(
                     Problem(path, f"team {definition.team!r} has no task named {node.task!r}", nodes=(node.key,))
                 )
                 continue
-            stored[node.key] = _spec_of(existing)
+            stored[node.key] = task_spec_of(existing)
             continue
         config, secret_problems = secrets.seal(
             node.task.config, existing.config if existing else None, f"{path}.config"
@@ -126,7 +126,8 @@ def _resolve_tasks(
     return stored
 
 
-def _spec_of(task: Task) -> TaskSpec:
+def task_spec_of(task: Task) -> TaskSpec:
+    """Return a stored task as the format's task object (secrets stay sealed)."""
     return TaskSpec(
         name=task.name, kind=task.kind, config=task.config, description=task.description,
         timeout_seconds=task.timeout_seconds, retries=task.retries,
@@ -296,7 +297,7 @@ def task_save(*, team: Team, document: dict[str, Any], user: Any = None) -> Task
 
 def task_document_of(task: Task) -> dict[str, Any]:
     """Return a standalone task's object with secrets masked and its trigger."""
-    document = task_document(_spec_of(task))
+    document = task_document(task_spec_of(task))
     document["config"] = secrets.mask(document["config"])
     document["trigger"] = {"type": "workflow"} if task.workflow else (task.trigger or NO_TRIGGER)
     return document
