@@ -23,7 +23,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import Q
 from django.utils import timezone
 
-from executions import engine, kinds
+from executions import engine, fastpath, kinds
 from executions.dispatch import dispatch_after_commit
 from executions.models import Attempt, Batch, Event, NodeRun, new_batch_id
 from executions.runtime import Plan, plan_for, plan_of
@@ -311,6 +311,13 @@ def _surviving_db_loss(action, *, attempts: int = 8):
 def _claim(node_run_id: int) -> NodeRun | None:
     """Move QUEUED (or a due RETRYING) → RUNNING; a second delivery finds nothing to move."""
     now = timezone.now()
+    if connection.vendor == "postgresql":
+        claimed = fastpath.claim(node_run_id, now=now, soon=now + timedelta(seconds=1), worker=WORKER)
+        if claimed is None:
+            return None
+        run = NodeRun(**claimed.run)
+        run.batch = Batch(**claimed.batch)
+        return run
     with transaction.atomic():
         run = NodeRun.objects.select_related("batch").filter(pk=node_run_id).first()
         if run is None:
@@ -389,6 +396,9 @@ def node_run_finish(*, run: NodeRun, outcome: kinds.Outcome, retries: int, inter
     now = timezone.now()
     status = OUTCOME_STATUS[outcome.status]
     retry = status in (N.FAILED, N.TIMED_OUT) and run.attempts <= retries
+    if connection.vendor == "postgresql":
+        return _finish_fast(run=run, outcome=outcome, status=status, retry=retry, retries=retries,
+                            interval=interval, now=now)  # fmt: skip
     events = EventLog()
     started_at, worker = run.started_at or now, run.worker
     with transaction.atomic():
@@ -416,6 +426,50 @@ def node_run_finish(*, run: NodeRun, outcome: kinds.Outcome, retries: int, inter
             dispatch_after_commit([(run.pk, run.queue)], countdown=interval)
             return N.RETRYING
         _advance(batch, batch_plan(batch), now, events)
+    return status
+
+
+def _finish_fast(
+    *, run: NodeRun, outcome: kinds.Outcome, status: str, retry: bool, retries: int, interval: float, now: datetime
+) -> str | None:
+    """`node_run_finish` on PostgreSQL: lock, record + read states, apply the decision; 3 statements.
+
+    A stopping or timed-out batch takes the general path (`_advance`) once the result is recorded.
+    """
+    with transaction.atomic():
+        batch_status, stop_at, _reason, deadline = fastpath.lock_batch(run.batch_id)
+        stopping = stop_at is not None or (deadline is not None and deadline <= now)
+        retry = retry and not stopping
+        if retry:
+            to, retry_at = N.RETRYING, now + timedelta(seconds=interval)
+            message = f"attempt {run.attempts} {status}; retry {run.attempts} of {retries} in {interval:g}s"
+        else:
+            to, retry_at, message = status, None, f"attempt {run.attempts} {status}"
+        simple = not retry and not stopping and batch_status == BatchStatus.RUNNING
+        recorded, rows = fastpath.finish(
+            run_id=run.pk, batch_id=run.batch_id, key=run.node_key, attempt=run.attempts, to=to, status=status,
+            message=message, output=outcome.output, detail=outcome.detail, worker=run.worker,
+            started_at=run.started_at or now, now=now, retry_at=retry_at, read_states=simple,
+        )  # fmt: skip
+        if not recorded:
+            return None
+        if retry:
+            dispatch_after_commit([(run.pk, run.queue)], countdown=interval)
+            return N.RETRYING
+        plan = batch_plan(run.batch)
+        if not simple:
+            _advance(_locked_batch(run.batch_id), plan, now)
+            return status
+        states = {key: state for _, key, state, _ in rows}
+        states[run.node_key] = to
+        ids = {key: pk for pk, key, _, _ in rows}
+        decision = engine.advance(plan.graph, states)
+        queued = fastpath.advance(
+            batch_id=run.batch_id, now=now, result=decision.result,
+            queue=[ids[k] for k in decision.queue], satisfy=[ids[k] for k in decision.satisfy],
+            skip=[ids[k] for k in decision.skip],
+        )  # fmt: skip
+        dispatch_after_commit(queued)
     return status
 
 

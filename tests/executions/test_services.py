@@ -224,7 +224,24 @@ def test_a_hop_costs_a_handful_of_queries(recorder):
             if not q["sql"].startswith(("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT"))
         ]
 
-    # claim: read the run, guarded update, one event; finish: lock the batch, guarded update,
-    # the attempt, read the states, queue the successor, the events in one insert.
-    assert statements(claim.captured_queries) == ["SELECT", "UPDATE", "INSERT"]
-    assert statements(finish.captured_queries) == ["SELECT", "UPDATE", "INSERT", "SELECT", "UPDATE", "INSERT"]
+    if connection.vendor == "postgresql":
+        # claim: one statement (guarded update + event); finish: lock the batch, then the
+        # guarded update + attempt + event + state read, then the successor + its event.
+        assert statements(claim.captured_queries) == ["WITH"]
+        assert statements(finish.captured_queries) == ["SELECT", "WITH", "WITH"]
+    else:
+        # claim: read the run, guarded update, one event; finish: lock the batch, guarded update,
+        # the attempt, read the states, queue the successor, the events in one insert.
+        assert statements(claim.captured_queries) == ["SELECT", "UPDATE", "INSERT"]
+        assert statements(finish.captured_queries) == ["SELECT", "UPDATE", "INSERT", "SELECT", "UPDATE", "INSERT"]
+    # Both paths leave the same record: a's attempt and events, b queued.
+    a = NodeRun.objects.get(pk=run_id)
+    assert (a.status, a.attempts, a.attempt_set.get().status) == ("succeeded", 1, "succeeded")
+    assert list(a.events.values_list("from_status", "to_status")) == [
+        ("", "pending"),
+        ("pending", "queued"),
+        ("queued", "running"),
+        ("running", "succeeded"),
+    ]
+    b = NodeRun.objects.get(batch=a.batch, node_key="n1")
+    assert b.status == "queued" and b.events.last().from_status == "pending"
