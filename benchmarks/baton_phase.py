@@ -24,28 +24,26 @@ from benchmarks.common import Worker, summary, terminate_as_exit, wait_for, work
 
 CHAIN = 20
 FAN = 18
+BROKER_QUEUE = "bench-broker"
 
 
 # --- workflow documents -------------------------------------------------------------------
 
 
-def _task(name: str, key: str) -> dict[str, Any]:
-    return {
-        "key": key,
-        "type": "task",
-        "task": {"name": f"{name}-{key}", "kind": "python", "config": {"callable": "baton.noop"}},
-    }
+def _task(name: str, key: str, queue: str = "default") -> dict[str, Any]:
+    task = {"name": f"{name}-{key}", "kind": "python", "config": {"callable": "baton.noop"}, "queue": queue}
+    return {"key": key, "type": "task", "task": task}
 
 
 def _doc(name: str, nodes: list, edges: list) -> dict[str, Any]:
     return {"name": name, "team": "bench", "timeout_seconds": 600, "nodes": nodes, "edges": edges}
 
 
-def chain_doc(name: str, length: int) -> dict[str, Any]:
+def chain_doc(name: str, length: int, queue: str = "default") -> dict[str, Any]:
     keys = [f"n{i:02d}" for i in range(1, length + 1)]
     edges = [{"from": "start", "to": keys[0]}]
     edges += [{"from": a, "to": b, "on": "success"} for a, b in pairwise(keys)]
-    return _doc(name, [_task(name, k) for k in keys], edges)
+    return _doc(name, [_task(name, k, queue) for k in keys], edges)
 
 
 def fan_doc(name: str, width: int) -> dict[str, Any]:
@@ -290,6 +288,10 @@ def main() -> None:
         "fan": workflow_save_definition(document=fan_doc(f"bench-fan-{tag}", FAN)).workflow,
         "wide": workflow_save_definition(document=wide_doc(f"bench-wide-{tag}", 20)).workflow,
         "single": workflow_save_definition(document=chain_doc(f"bench-one-{tag}", 1)).workflow,
+        # The same chain on a queue whose worker has continuation off: every hop via the broker.
+        "chain_broker": workflow_save_definition(
+            document=chain_doc(f"bench-chainb-{tag}", CHAIN, BROKER_QUEUE)
+        ).workflow,
     }
     out: dict[str, Any] = {"mode": args.mode, "quick": quick, "reps": reps}
     out["profile"] = profile_in_process(wf["chain"], 1 if quick else 3)
@@ -308,6 +310,8 @@ def main() -> None:
     with workers() as started:
         baton = Worker("config", "default", env, logdir / f"{args.mode}-baton-worker.log", f"bench-{args.mode}")
         started.append(baton)
+        started.append(Worker("config", BROKER_QUEUE, {**env, "BATON_CONTINUATION_SECONDS": "0"},
+                              logdir / f"{args.mode}-baton-broker-worker.log", f"bench-{args.mode}-broker"))  # fmt: skip
         for queue, late in anchors.items():
             started.append(Worker("benchmarks.raw_celery", queue, {**env, **raw_env, "RAW_ACKS_LATE": late},
                                   logdir / f"{args.mode}-{queue}-worker.log", f"bench-{queue}"))  # fmt: skip
@@ -320,14 +324,16 @@ def main() -> None:
         # Warm-up: imports, connections, plan caches, both prefork children.
         for i in range(warm):
             run_batch(wf["chain"], check)
+            run_batch(wf["chain_broker"], check)
             run_batch(wf["fan"], check)
             for queue in anchors:
                 raw.run_chain(queue, CHAIN, f"warm-{tag}-{queue}-{i}", check)
                 if pg:
                     raw.run_chord(queue, FAN, f"warmc-{tag}-{queue}-{i}", check)
 
-        hops: dict[str, list[float]] = {"baton": [], **{q: [] for q in anchors}}
-        chain_e2e: dict[str, list[float]] = {"baton": [], "baton_client": [], **{q: [] for q in anchors}}
+        hops: dict[str, list[float]] = {"baton": [], "baton_broker": [], **{q: [] for q in anchors}}
+        chain_e2e: dict[str, list[float]] = {"baton": [], "baton_broker": [], "baton_client": [],
+                                             **{q: [] for q in anchors}}  # fmt: skip
         fan_e2e: dict[str, list[float]] = {"baton": [], **{q: [] for q in anchors if pg}}
         fan_in: list[float] = []
         fan_spread: list[float] = []
@@ -341,6 +347,9 @@ def main() -> None:
             hops["baton"] += h
             chain_e2e["baton"].append(e)
             chain_e2e["baton_client"].append((batch.finished_at.timestamp() - batch.submitted) * 1000)
+            h, e = chain_figures(run_batch(wf["chain_broker"], check))
+            hops["baton_broker"] += h
+            chain_e2e["baton_broker"].append(e)
             if pg:
                 for queue in anchors:
                     fan_e2e[queue].append(raw.run_chord(queue, FAN, f"f-{tag}-{queue}-{i}", check))

@@ -163,6 +163,12 @@ BATON_HEARTBEAT_SECONDS = float(os.environ.get("BATON_HEARTBEAT_SECONDS", "1"))
 BATON_HTTP_ALLOWED_NETWORKS = tuple(env_list("BATON_HTTP_ALLOWED_NETWORKS"))
 BATON_DEFAULT_TASK_TIMEOUT = int(os.environ.get("BATON_DEFAULT_TASK_TIMEOUT", "3600"))
 BATON_DEFAULT_WORKFLOW_TIMEOUT = int(os.environ.get("BATON_DEFAULT_WORKFLOW_TIMEOUT", "86400"))
+# A worker runs a successor its finish queued on the same queue itself (no broker round trip)
+# for up to this long per message; 0 sends every successor through the broker.
+BATON_CONTINUATION_SECONDS = float(os.environ.get("BATON_CONTINUATION_SECONDS", "5"))
+# The engine's hot statements are prepared on the server; turn off behind a pooler that cannot
+# keep prepared statements (PgBouncer in transaction mode before 1.21).
+BATON_PG_PREPARED = env_bool("BATON_PG_PREPARED", True)
 BATON_REDISPATCH_SECONDS = float(os.environ.get("BATON_REDISPATCH_SECONDS", "30"))
 BATON_WORKER_LOST_SECONDS = float(os.environ.get("BATON_WORKER_LOST_SECONDS", "20"))
 BATON_RECOVERY_INTERVAL_SECONDS = float(os.environ.get("BATON_RECOVERY_INTERVAL_SECONDS", "2"))

@@ -12,6 +12,11 @@ rows) instead of the ORM's one statement per row kind. The rules are those of
   finish of the batch committed — two branches finishing at once see each other;
 * events are written in the statement that makes the change, so they commit together.
 
+The statements are prepared on the server (`BATON_PG_PREPARED`, on by default): planning a CTE
+costs more than running it (0.33 ms against 0.17 ms for the claim). Django itself keeps
+prepared statements off for the sake of connection poolers; PgBouncer in transaction mode
+handles them from 1.21 (`max_prepared_statements`), older poolers need the setting off.
+
 Other databases (SQLite, the embedded default) take the ORM path in `executions.services`;
 round trips cost microseconds there. Why by hand: no library writes PostgreSQL CTEs for
 Django models, and the ORM cannot express an UPDATE … RETURNING feeding an INSERT.
@@ -22,8 +27,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
 from executions.states import NodeStatus
@@ -106,6 +113,38 @@ EVENTS = "ev AS (INSERT INTO executions_event (batch_id, node_run_id, node_key, 
 QUEUED = ("SELECT id, queue FROM q", "SELECT NULL::integer, NULL::varchar WHERE false")
 
 
+_cursor_class: Any = None
+
+
+def _cursor() -> Any:
+    """A server-side-binding cursor that prepares its statements, wrapped as Django wraps cursors.
+
+    Django's wrapper translates driver errors (a lost connection is `OperationalError`, which
+    the worker's retry handles) and logs the statement where Django logs queries.
+    """
+    global _cursor_class
+    if _cursor_class is None:
+        from django.db.backends.postgresql.base import ServerBindingCursor
+
+        class PreparingCursor(ServerBindingCursor):
+            def execute(self, query, params=None, *, prepare=None, binary=None):
+                prepare = settings.BATON_PG_PREPARED if prepare is None else prepare
+                result = super().execute(query, params, prepare=prepare, binary=binary)
+                if self._query is None:  # psycopg keeps no text of a prepared execution; Django's log reads it
+                    self._query = SimpleNamespace(query=query.encode(), params=params)
+                return result
+
+        _cursor_class = PreparingCursor
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        # psycopg prepares nothing, not even on request, without a threshold; a huge one keeps
+        # its automatic preparation of other statements off while `prepare=True` works.
+        raw.prepare_threshold = 1_000_000_000
+    with connection.wrap_database_errors:
+        return connection._prepare_cursor(_cursor_class(raw))
+
+
 @dataclass
 class Claimed:
     """A claimed node run and its batch, as the claim statement returned them."""
@@ -116,7 +155,7 @@ class Claimed:
 
 def claim(node_run_id: int, *, now: datetime, soon: datetime, worker: str) -> Claimed | None:
     """Move QUEUED (or a due RETRYING) → RUNNING with its events; None if nothing moved."""
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(CLAIM, {"id": node_run_id, "now": now, "soon": soon, "worker": worker})
         row = cursor.fetchone()
     if row is None:
@@ -136,7 +175,7 @@ def claim(node_run_id: int, *, now: datetime, soon: datetime, worker: str) -> Cl
 
 def lock_batch(batch_id: str) -> tuple[str, datetime | None, str, datetime | None]:
     """Lock the batch row for this transaction; return (status, stop requested at, reason, deadline)."""
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(LOCK_BATCH, [batch_id])
         return cursor.fetchone()
 
@@ -156,7 +195,7 @@ def finish(
         "message": message, "output": output, "detail": json.dumps(detail), "worker": worker,
         "started_at": started_at, "now": now, "retry_at": retry_at, "read_states": read_states,
     }  # fmt: skip
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(FINISH, params)
         rows = cursor.fetchall()
     recorded = bool(rows and rows[0][4])
@@ -175,6 +214,6 @@ def advance(
     ctes = ",\n".join(MOVES[name][0] for name in used)
     events = " UNION ALL ".join(MOVES[name][1] for name in used)
     sql = "\n".join(["WITH", ctes, ",", EVENTS, events, ")", QUEUED[0] if queue else QUEUED[1]])
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, params)
         return [(pk, q) for pk, q in cursor.fetchall()]

@@ -23,7 +23,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import Q
 from django.utils import timezone
 
-from executions import engine, fastpath, kinds
+from executions import dispatch, engine, fastpath, kinds
 from executions.dispatch import dispatch_after_commit
 from executions.models import Attempt, Batch, Event, NodeRun, new_batch_id
 from executions.runtime import Plan, plan_for, plan_of
@@ -273,11 +273,40 @@ def _locked_batch(batch_id: str) -> Batch:
 # --- running a node -----------------------------------------------------------------------
 
 
-def node_run_execute(*, node_run_id: int) -> str | None:
-    """Claim a queued node run, execute its task, record the result; None if not claimed."""
+def node_run_execute(*, node_run_id: int, continue_for: float = 0) -> str | None:
+    """Claim a queued node run, execute its task, record the result; None if not claimed.
+
+    With `continue_for` > 0 (the worker's task does this), a successor the finish queued on
+    the same queue is claimed and run here at once, skipping a broker round trip, and so on
+    while less than `continue_for` seconds have passed since the first claim; after that the
+    chain goes back through the broker, so other work waiting in the queue gets its turn.
+    """
+    deadline = time.monotonic() + continue_for
+    status, next_id = _execute_one(node_run_id, keep_next=continue_for > 0)
+    while next_id is not None:
+        if time.monotonic() >= deadline:
+            dispatch.backend([(next_id, _queue_of(next_id))], None)
+            break
+        try:
+            status, next_id = _execute_one(next_id, keep_next=True)
+        except (OperationalError, InterfaceError):
+            # Not claimed (the claim is one statement): let the broker, or else the sweep, deliver it.
+            connection.close()
+            with contextlib.suppress(Exception):
+                dispatch.backend([(next_id, _queue_of(next_id))], None)
+            raise
+    return status
+
+
+def _queue_of(node_run_id: int) -> str:
+    return NodeRun.objects.filter(pk=node_run_id).values_list("queue", flat=True).first() or ""
+
+
+def _execute_one(node_run_id: int, *, keep_next: bool) -> tuple[str | None, int | None]:
+    """Run one node run; return its end status and the successor kept for this worker, if any."""
     run = _claim(node_run_id)
     if run is None:
-        return None
+        return None, None
     plan = batch_plan(run.batch)
     task = plan.tasks[run.node_key]
     if run.batch.stop_requested_at is not None:
@@ -285,9 +314,11 @@ def node_run_execute(*, node_run_id: int) -> str | None:
     else:
         outcome = _execute(run, task)
     interval = _retry_interval(task, run.attempts)
-    return _surviving_db_loss(
-        lambda: node_run_finish(run=run, outcome=outcome, retries=task["retries"], interval=interval)
-    )
+    with dispatch.continuation(run.queue if keep_next else None) as kept:
+        status = _surviving_db_loss(
+            lambda: node_run_finish(run=run, outcome=outcome, retries=task["retries"], interval=interval)
+        )
+    return status, (kept[0] if kept else None)
 
 
 def _surviving_db_loss(action, *, attempts: int = 8):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from executions import services
@@ -21,7 +22,7 @@ from executions import services
 )
 def run_node(node_run_id: int) -> str | None:
     """Run one node run; a duplicate delivery finds it already claimed and does nothing."""
-    return services.node_run_execute(node_run_id=node_run_id)
+    return services.node_run_execute(node_run_id=node_run_id, continue_for=settings.BATON_CONTINUATION_SECONDS)
 
 
 @shared_task(name="baton.recover", ignore_result=True)

@@ -204,36 +204,42 @@ def test_a_finished_task_survives_a_database_blip(monkeypatch):
 
 
 def test_a_hop_costs_a_handful_of_queries(recorder):
+    from contextlib import contextmanager
+
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     from executions import kinds
 
+    @contextmanager
+    def statements():
+        seen: list[str] = []
+
+        def wrapper(execute, sql, params, many, context):
+            if not sql.lstrip().startswith(("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT")):
+                seen.append(sql.split()[0])
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(wrapper):
+            yield seen
+
     start(chain_document("w", shell("a", "true"), shell("b", "true")))
     run_id, _, _ = recorder.sent.popleft()
-    with CaptureQueriesContext(connection) as claim:
+    with statements() as claim:
         run = services._claim(run_id)
     outcome = kinds.Outcome(status="succeeded", output="", detail={})
-    with CaptureQueriesContext(connection) as finish:
+    with statements() as finish:
         services.node_run_finish(run=run, outcome=outcome, retries=0, interval=0)
-
-    def statements(captured):
-        return [
-            q["sql"].split()[0]
-            for q in captured
-            if not q["sql"].startswith(("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT"))
-        ]
 
     if connection.vendor == "postgresql":
         # claim: one statement (guarded update + event); finish: lock the batch, then the
         # guarded update + attempt + event + state read, then the successor + its event.
-        assert statements(claim.captured_queries) == ["WITH"]
-        assert statements(finish.captured_queries) == ["SELECT", "WITH", "WITH"]
+        assert claim == ["WITH"]
+        assert finish == ["SELECT", "WITH", "WITH"]
     else:
         # claim: read the run, guarded update, one event; finish: lock the batch, guarded update,
         # the attempt, read the states, queue the successor, the events in one insert.
-        assert statements(claim.captured_queries) == ["SELECT", "UPDATE", "INSERT"]
-        assert statements(finish.captured_queries) == ["SELECT", "UPDATE", "INSERT", "SELECT", "UPDATE", "INSERT"]
+        assert claim == ["SELECT", "UPDATE", "INSERT"]
+        assert finish == ["SELECT", "UPDATE", "INSERT", "SELECT", "UPDATE", "INSERT"]
     # Both paths leave the same record: a's attempt and events, b queued.
     a = NodeRun.objects.get(pk=run_id)
     assert (a.status, a.attempts, a.attempt_set.get().status) == ("succeeded", 1, "succeeded")
@@ -245,3 +251,63 @@ def test_a_hop_costs_a_handful_of_queries(recorder):
     ]
     b = NodeRun.objects.get(batch=a.batch, node_key="n1")
     assert b.status == "queued" and b.events.last().from_status == "pending"
+
+
+# --- continuation: a worker runs the successor it queued itself ---------------------------
+
+
+def test_a_chain_continues_in_the_same_worker_without_broker_messages(recorder):
+    batch = start(chain_document("w", python("a", "baton.noop"), python("b", "baton.noop"), python("c", "baton.noop")))
+    first, _, _ = recorder.sent.popleft()
+    assert services.node_run_execute(node_run_id=first, continue_for=5) == "succeeded"
+    batch.refresh_from_db()
+    assert batch.status == "succeeded"
+    assert states(batch) == {"n0": "succeeded", "n1": "succeeded", "n2": "succeeded"}
+    assert recorder.history == [first]  # n1 and n2 never went through the broker
+    # The record is the same as through the broker: queued, then claimed, one attempt each.
+    n2 = batch.node_runs.get(node_key="n2")
+    assert list(n2.events.values_list("to_status", flat=True)) == ["pending", "queued", "running", "succeeded"]
+    assert n2.attempt_set.count() == 1
+
+
+def test_without_continuation_every_successor_goes_through_the_broker(recorder):
+    batch = start(chain_document("w", python("a", "baton.noop"), python("b", "baton.noop")))
+    first, _, _ = recorder.sent.popleft()
+    services.node_run_execute(node_run_id=first, continue_for=0)
+    n1 = batch.node_runs.get(node_key="n1")
+    assert n1.status == "queued" and [run_id for run_id, _, _ in recorder.sent] == [n1.pk]
+
+
+def test_continuation_hands_back_to_the_broker_when_its_time_is_up(recorder):
+    batch = start(chain_document("w", python("a", "baton.noop"), python("b", "baton.noop"), python("c", "baton.noop")))
+    first, _, _ = recorder.sent.popleft()
+    services.node_run_execute(node_run_id=first, continue_for=1e-9)  # a has run: the budget is spent
+    n1 = batch.node_runs.get(node_key="n1")
+    assert n1.status == "queued" and [run_id for run_id, _, _ in recorder.sent] == [n1.pk]
+    recorder.drain()
+    batch.refresh_from_db()
+    assert batch.status == "succeeded"
+
+
+def test_a_fan_out_keeps_one_branch_and_sends_the_others(recorder):
+    document = {
+        "name": "fan", "team": "t",
+        "nodes": [{"key": k, "type": "task", "task": python(k, "baton.noop")} for k in ("a", "b", "c", "d")],
+        "edges": [{"from": "start", "to": "a"}, *({"from": "a", "to": k, "on": "success"} for k in ("b", "c", "d"))],
+    }  # fmt: skip
+    batch = start(document)
+    first, _, _ = recorder.sent.popleft()
+    services.node_run_execute(node_run_id=first, continue_for=5)
+    sent = [run_id for run_id, _, _ in recorder.sent]
+    ran_here = [r for r in batch.node_runs.filter(node_key__in=["b", "c", "d"]) if r.status == "succeeded"]
+    assert len(sent) == 2 and len(ran_here) == 1 and ran_here[0].pk not in sent
+    recorder.drain()
+    assert set(states(batch).values()) == {"succeeded"}
+
+
+def test_a_successor_on_another_queue_is_sent_to_that_queue(recorder):
+    batch = start(chain_document("w", python("a", "baton.noop"), {**python("b", "baton.noop"), "queue": "deploy"}))
+    first, _, _ = recorder.sent.popleft()
+    services.node_run_execute(node_run_id=first, continue_for=5)
+    n1 = batch.node_runs.get(node_key="n1")
+    assert n1.status == "queued" and list(recorder.sent) == [(n1.pk, "deploy", None)]
