@@ -113,6 +113,28 @@ def advance(graph: Graph, states: Mapping[str, str]) -> Decision:
     )
 
 
+def straight_successors(graph: Graph, key: str, status: str) -> tuple[str, ...] | None:
+    """Return what `advance` decides when task `key` ends with `status`, if it needs no other state.
+
+    That is the case when every node right after `key` is a task whose only upstream edge comes
+    from `key`, and `status` fires every one of those edges: exactly those tasks are queued and
+    the batch cannot end (they are unfinished). Anything else (a join, a logic node, a dead edge
+    that skips and cascades, no successor) returns None: the caller reads the batch's states and
+    calls `advance`. It holds because the batch was at a fixpoint before `key` ended: `key` is
+    the only change, so only nodes right after it can move.
+    """
+    after = graph.downstream(key)
+    if not after or status not in FINISHED:
+        return None
+    succeeded = status == SUCCEEDED
+    for edge in after:
+        node = graph.node(edge.target)
+        fired = (succeeded and edge.on == SUCCESS) or (status in FAILED_STATES and edge.on == FAILURE)
+        if node.type != TASK or len(graph.upstream(edge.target)) != 1 or not fired:
+            return None
+    return tuple(edge.target for edge in after)
+
+
 def batch_result(graph: Graph, states: Mapping[str, str]) -> str | None:
     """Return SUCCEEDED or FAILED once every node is finished (§4.4), else None."""
     if any(states[key] not in FINISHED for key in graph.keys):

@@ -86,6 +86,37 @@ UNION ALL
 SELECT NULL, NULL, NULL, NULL, EXISTS (SELECT 1 FROM fin) WHERE NOT %(read_states)s
 """
 
+# A finish whose decision needs no other state (`engine.straight_successors`): lock, record,
+# queue the successors and write the events in one statement. The batch row is locked with
+# its conditions re-checked on the newest version, so a stop that committed while we waited
+# empties `b`, and nothing else runs: the caller then takes the general path.
+FINISH_STRAIGHT = """
+WITH b AS (
+    SELECT id FROM executions_batch
+     WHERE id = %(batch)s AND status = 'running' AND stop_requested_at IS NULL
+       AND (deadline_at IS NULL OR deadline_at > %(now)s)
+       FOR NO KEY UPDATE
+), fin AS (
+    UPDATE executions_noderun
+       SET status = %(to)s, output = %(output)s, detail = %(detail)s::jsonb, finished_at = %(now)s
+     WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND EXISTS (SELECT 1 FROM b)
+ RETURNING id
+), att AS (
+    INSERT INTO executions_attempt (node_run_id, number, status, worker, started_at, finished_at, output, detail)
+    SELECT id, %(attempt)s, %(to)s, %(worker)s, %(started_at)s, %(now)s, %(output)s, %(detail)s::jsonb FROM fin
+), q AS (
+    UPDATE executions_noderun SET status = 'queued', queued_at = %(now)s
+     WHERE batch_id = %(batch)s AND node_key = ANY(%(next)s) AND status = 'pending' AND EXISTS (SELECT 1 FROM fin)
+ RETURNING id, node_key, queue
+), ev AS (
+    INSERT INTO executions_event (batch_id, node_run_id, node_key, from_status, to_status, message, at)
+    SELECT %(batch)s, id, %(key)s, 'running', %(to)s, %(message)s, %(now)s FROM fin
+    UNION ALL
+    SELECT %(batch)s, id, node_key, 'pending', 'queued', '', %(now)s FROM q
+)
+SELECT EXISTS (SELECT 1 FROM b), EXISTS (SELECT 1 FROM fin), array_agg(q.id), array_agg(q.queue) FROM q
+"""
+
 # One CTE per kind of move an engine decision makes (pending nodes only), with its event rows.
 MOVES = {
     "q": (
@@ -200,6 +231,26 @@ def finish(
         rows = cursor.fetchall()
     recorded = bool(rows and rows[0][4])
     return recorded, [(pk, k, s, q) for pk, k, s, q, _ in rows if pk is not None]
+
+
+def finish_straight(
+    *, run_id: int, batch_id: str, key: str, attempt: int, to: str, message: str, output: str,
+    detail: dict[str, Any], worker: str, started_at: datetime, now: datetime, successors: tuple[str, ...],
+) -> tuple[bool, bool, list[tuple[int, str]]]:  # fmt: skip
+    """Lock, record the end and queue `successors` in one statement; (locked, recorded, queued runs).
+
+    Not locked means the batch is stopping, past its deadline or no longer running: nothing
+    was written and the caller takes the general path.
+    """
+    params = {
+        "id": run_id, "batch": batch_id, "key": key, "attempt": attempt, "to": to, "message": message,
+        "output": output, "detail": json.dumps(detail), "worker": worker, "started_at": started_at,
+        "now": now, "next": list(successors),
+    }  # fmt: skip
+    with _cursor() as cursor:
+        cursor.execute(FINISH_STRAIGHT, params)
+        locked, recorded, ids, queues = cursor.fetchone()
+    return locked, recorded, list(zip(ids or [], queues or [], strict=True))
 
 
 def advance(

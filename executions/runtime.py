@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from executions import engine
 from workflows import graph
 from workflows.models import WorkflowVersion
 
@@ -19,6 +20,15 @@ class Plan:
     graph: graph.Graph
     tasks: dict[str, dict[str, Any]]  # node key -> task object (secrets sealed)
     timeout_seconds: int
+    _straight: dict[tuple[str, str], tuple[str, ...] | None] = field(default_factory=dict, compare=False, repr=False)
+
+    def straight_successors(self, key: str, status: str) -> tuple[str, ...] | None:
+        """`engine.straight_successors`, remembered per (node, status) for the life of the plan."""
+        try:
+            return self._straight[key, status]
+        except KeyError:
+            found = self._straight[key, status] = engine.straight_successors(self.graph, key, status)
+            return found
 
 
 def plan_of(definition: dict[str, Any], version_id: int = 0) -> Plan:

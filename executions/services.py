@@ -466,8 +466,22 @@ def _finish_fast(
     """`node_run_finish` on PostgreSQL: lock, record + read states, apply the decision; 3 statements.
 
     A stopping or timed-out batch takes the general path (`_advance`) once the result is recorded.
+    A finish whose successors depend on nothing else (a chain, a fan-out) is one statement.
     """
+    plan = batch_plan(run.batch)
+    straight = None if retry else plan.straight_successors(run.node_key, status)
     with transaction.atomic():
+        if straight:
+            locked, recorded, queued = fastpath.finish_straight(
+                run_id=run.pk, batch_id=run.batch_id, key=run.node_key, attempt=run.attempts, to=status,
+                message=f"attempt {run.attempts} {status}", output=outcome.output, detail=outcome.detail,
+                worker=run.worker, started_at=run.started_at or now, now=now, successors=straight,
+            )  # fmt: skip
+            if locked:
+                if recorded and len(queued) != len(straight):  # not the expected states: let the engine look
+                    _advance(_locked_batch(run.batch_id), plan, now)
+                dispatch_after_commit(queued)
+                return status if recorded else None
         batch_status, stop_at, _reason, deadline = fastpath.lock_batch(run.batch_id)
         stopping = stop_at is not None or (deadline is not None and deadline <= now)
         retry = retry and not stopping
@@ -487,7 +501,6 @@ def _finish_fast(
         if retry:
             dispatch_after_commit([(run.pk, run.queue)], countdown=interval)
             return N.RETRYING
-        plan = batch_plan(run.batch)
         if not simple:
             _advance(_locked_batch(run.batch_id), plan, now)
             return status

@@ -31,6 +31,7 @@ from executions.engine import (
     initial_states,
     resume_states,
     stop_states,
+    straight_successors,
 )
 from workflows.graph import (
     AND,
@@ -496,3 +497,42 @@ def test_nothing_is_queued_after_a_stop(run: tuple[Graph, dict[str, str]], data:
     states |= {key: STOPPED for key, state in states.items() if state == RUNNING}
     decision = advance(built, states)
     assert decision == Decision(result=decision.result) and decision.result is not None
+
+
+# --- the shortcut a finish takes when no other state matters --------------------------------
+
+
+@settings(deadline=None)
+@given(runs(), st.data())
+def test_straight_successors_agree_with_advance_whenever_they_answer(
+    run: tuple[Graph, dict[str, str]], data: st.DataObject
+) -> None:
+    built, outcomes = run
+    states = apply(initial_states(built), advance(built, initial_states(built)))
+    while True:
+        active = sorted(key for key, state in states.items() if state in ACTIVE)
+        if not active:
+            break
+        key = data.draw(st.sampled_from(active))
+        if states[key] != RUNNING:
+            states[key] = RUNNING
+            continue
+        states[key] = outcomes[key]
+        shortcut = straight_successors(built, key, outcomes[key])
+        decision = advance(built, states)
+        if shortcut is not None:
+            assert decision == Decision(queue=shortcut)
+        states = apply(states, decision)
+    assert batch_result(built, states) is not None
+
+
+def test_straight_successors_cases() -> None:
+    chain = build("start-a a>b b>c")
+    assert straight_successors(chain, "a", SUCCEEDED) == ("b",)
+    assert straight_successors(chain, "a", FAILED) is None  # b is skipped, and c after it
+    assert straight_successors(chain, "c", SUCCEEDED) is None  # the last node: the batch may end
+    assert straight_successors(build("start-a a>b a>c a!d"), "a", SUCCEEDED) is None  # d's edge is dead
+    assert straight_successors(build("start-a a>b a>c"), "a", SUCCEEDED) == ("b", "c")
+    assert straight_successors(build("start-a a!r"), "a", TIMED_OUT) == ("r",)  # a rollback
+    assert straight_successors(build("start-a start-b g&:a,b g-c"), "a", SUCCEEDED) is None  # a join
+    assert straight_successors(build("start-a start-b o|:a,b o-c"), "a", SUCCEEDED) is None  # an OR

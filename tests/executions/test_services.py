@@ -231,10 +231,10 @@ def test_a_hop_costs_a_handful_of_queries(recorder):
         services.node_run_finish(run=run, outcome=outcome, retries=0, interval=0)
 
     if connection.vendor == "postgresql":
-        # claim: one statement (guarded update + event); finish: lock the batch, then the
-        # guarded update + attempt + event + state read, then the successor + its event.
+        # claim: one statement (guarded update + event); a finish whose successor depends on
+        # nothing else: one statement (lock, guarded update, attempt, successor, events).
         assert claim == ["WITH"]
-        assert finish == ["SELECT", "WITH", "WITH"]
+        assert finish == ["WITH"]
     else:
         # claim: read the run, guarded update, one event; finish: lock the batch, guarded update,
         # the attempt, read the states, queue the successor, the events in one insert.
@@ -311,3 +311,48 @@ def test_a_successor_on_another_queue_is_sent_to_that_queue(recorder):
     services.node_run_execute(node_run_id=first, continue_for=5)
     n1 = batch.node_runs.get(node_key="n1")
     assert n1.status == "queued" and list(recorder.sent) == [(n1.pk, "deploy", None)]
+
+
+def test_a_finish_into_a_join_reads_the_batch_and_asks_the_engine(recorder):
+    from django.db import connection
+
+    from executions import kinds
+
+    document = {
+        "name": "join", "team": "t",
+        "nodes": [*({"key": k, "type": "task", "task": python(k, "baton.noop")} for k in ("a", "b", "c")),
+                  {"key": "j", "type": "and"}],
+        "edges": [{"from": "start", "to": "a"}, {"from": "start", "to": "b"}, {"from": "a", "to": "j", "on": "success"},
+                  {"from": "b", "to": "j", "on": "success"}, {"from": "j", "to": "c"}],
+    }  # fmt: skip
+    batch = start(document)
+    runs = [services._claim(run_id) for run_id, _, _ in list(recorder.sent)]
+    recorder.sent.clear()
+    seen: list[str] = []
+
+    def wrapper(execute, sql, params, many, context):
+        seen.append(sql.split()[0])
+        return execute(sql, params, many, context)
+
+    outcome = kinds.Outcome(status="succeeded", output="", detail={})
+    with connection.execute_wrapper(wrapper):
+        services.node_run_finish(run=runs[0], outcome=outcome, retries=0, interval=0)
+    assert states(batch)["c"] == "pending"
+    if connection.vendor == "postgresql":
+        assert seen == ["SELECT", "WITH"]  # lock; record + read the states; nothing to apply yet
+    services.node_run_finish(run=runs[1], outcome=outcome, retries=0, interval=0)
+    assert states(batch) == {"a": "succeeded", "b": "succeeded", "j": "succeeded", "c": "queued"}
+    assert [run_id for run_id, _, _ in recorder.sent] == [batch.node_runs.get(node_key="c").pk]
+
+
+def test_a_chain_finish_after_a_stop_request_queues_nothing(recorder):
+    from executions import kinds
+
+    batch = start(chain_document("w", python("a", "baton.noop"), python("b", "baton.noop")))
+    run = services._claim(recorder.sent.popleft()[0])
+    services.batch_stop(batch_id=batch.pk)
+    outcome = kinds.Outcome(status="succeeded", output="", detail={})
+    assert services.node_run_finish(run=run, outcome=outcome, retries=0, interval=0) == "succeeded"
+    batch.refresh_from_db()
+    assert batch.status == "stopped" and states(batch) == {"n0": "succeeded", "n1": "stopped"}
+    assert not recorder.sent
