@@ -47,7 +47,29 @@ def continuation(queue: str | None) -> Iterator[list[int]]:
 
 def dispatch_after_commit(runs: Iterable[tuple[int, str]], *, countdown: float | None = None) -> None:
     """Send (node-run id, queue) wake-ups once the current transaction commits."""
-    runs = list(runs)
+    runs = _keep_one(list(runs), countdown)
+    if runs:
+        transaction.on_commit(lambda: backend(runs, countdown))
+
+
+def dispatch_before_commit(runs: Iterable[tuple[int, str]]) -> None:
+    """Send wake-ups now, inside the transaction that queued the runs, so the commit overlaps their transit.
+
+    Only for runs whose claim waits for the queuing transaction: the PostgreSQL claim locks the
+    row first (`executions.fastpath.CLAIM`), so it sees the committed `queued` status, or, if
+    the transaction rolled back, `pending` and drops the message. A send that fails does not
+    fail the transaction: it is tried again after the commit (and else the sweep sends it).
+    """
+    runs = _keep_one(list(runs), None)
+    if runs:
+        try:
+            backend(runs, None)
+        except Exception:  # the broker is down: the database still records the result
+            transaction.on_commit(lambda: backend(runs, None))
+
+
+def _keep_one(runs: list[tuple[int, str]], countdown: float | None) -> list[tuple[int, str]]:
+    """Hand the first run for the continuation's queue to it (after commit); return the others."""
     held = getattr(_held, "slot", None)
     if held is not None and countdown is None:
         queue, slot = held
@@ -56,5 +78,4 @@ def dispatch_after_commit(runs: Iterable[tuple[int, str]], *, countdown: float |
             _held.slot = None  # one run per finish
             kept = runs.pop(mine)[0]
             transaction.on_commit(lambda: slot.append(kept))
-    if runs:
-        transaction.on_commit(lambda: backend(runs, countdown))
+    return runs

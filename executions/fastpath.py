@@ -37,17 +37,22 @@ from executions.states import NodeStatus
 
 N = NodeStatus
 
+# The run's row is locked first and the guard reads the locked (newest) version: a wake-up
+# sent before the queuing transaction committed (`dispatch.dispatch_before_commit`) waits
+# here for that commit and then sees `queued`. The UPDATE filters on nothing of its own row
+# version: the version in the statement's snapshot may be the older `pending` one, and a
+# filter on it would skip the row instead of waiting. The lock makes `old` the current state.
 CLAIM = """
 WITH old AS (
-    SELECT id, status FROM executions_noderun WHERE id = %(id)s
+    SELECT id, status, retry_at FROM executions_noderun WHERE id = %(id)s FOR NO KEY UPDATE
 ), run AS (
     UPDATE executions_noderun r
        SET status = 'running', attempts = r.attempts + 1, started_at = %(now)s, finished_at = NULL,
            heartbeat_at = %(now)s, worker = %(worker)s,
            queued_at = CASE WHEN old.status = 'retrying' THEN %(now)s ELSE r.queued_at END
       FROM old
-     WHERE r.id = old.id AND r.status = old.status
-       AND (old.status = 'queued' OR (old.status = 'retrying' AND (r.retry_at IS NULL OR r.retry_at <= %(soon)s)))
+     WHERE r.id = old.id
+       AND (old.status = 'queued' OR (old.status = 'retrying' AND (old.retry_at IS NULL OR old.retry_at <= %(soon)s)))
  RETURNING r.id, r.batch_id, r.node_key, r.node_type, r.task_name, r.queue, r.attempts, old.status AS was
 ), ev AS (
     INSERT INTO executions_event (batch_id, node_run_id, node_key, from_status, to_status, message, at)

@@ -480,7 +480,7 @@ def _finish_fast(
             if locked:
                 if recorded and len(queued) != len(straight):  # not the expected states: let the engine look
                     _advance(_locked_batch(run.batch_id), plan, now)
-                dispatch_after_commit(queued)
+                dispatch.dispatch_before_commit(queued)
                 return status if recorded else None
         batch_status, stop_at, _reason, deadline = fastpath.lock_batch(run.batch_id)
         stopping = stop_at is not None or (deadline is not None and deadline <= now)
@@ -513,7 +513,7 @@ def _finish_fast(
             queue=[ids[k] for k in decision.queue], satisfy=[ids[k] for k in decision.satisfy],
             skip=[ids[k] for k in decision.skip],
         )  # fmt: skip
-        dispatch_after_commit(queued)
+        dispatch.dispatch_before_commit(queued)
     return status
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 import pytest
@@ -356,3 +357,48 @@ def test_a_chain_finish_after_a_stop_request_queues_nothing(recorder):
     batch.refresh_from_db()
     assert batch.status == "stopped" and states(batch) == {"n0": "succeeded", "n1": "stopped"}
     assert not recorder.sent
+
+
+@pytest.mark.parametrize("commits", [True, False])
+def test_a_wake_up_sent_before_the_commit_is_claimed_only_once_it_commits(recorder, commits):
+    """On PostgreSQL a finish sends its successors' wake-ups before it commits: the claim waits."""
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    from executions import kinds
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the SQLite path sends wake-ups after the commit")
+    batch = start(chain_document("w", python("a", "baton.noop"), python("b", "baton.noop")))
+    run = services._claim(recorder.sent.popleft()[0])
+    result: dict = {}
+
+    def claimer(run_id: int) -> None:
+        try:
+            t0 = time.monotonic()
+            result["claimed"] = services._claim(run_id)
+            result["waited"] = time.monotonic() - t0
+        finally:
+            connection.close()
+
+    class Abort(Exception):
+        pass
+
+    outcome = kinds.Outcome(status="succeeded", output="", detail={})
+    with pytest.raises(Abort) if not commits else contextlib.nullcontext(), transaction.atomic():
+        services.node_run_finish(run=run, outcome=outcome, retries=0, interval=0)
+        ((run_id, _, _),) = recorder.sent  # sent, not yet committed
+        thread = threading.Thread(target=claimer, args=(run_id,))
+        thread.start()
+        time.sleep(0.4)
+        assert thread.is_alive()  # the claim waits for this transaction
+        if not commits:
+            raise Abort
+    thread.join(10)
+    b = batch.node_runs.get(node_key="n1")
+    if commits:
+        assert result["claimed"] is not None and result["waited"] >= 0.3 and b.status == "running"
+    else:
+        assert result["claimed"] is None and b.status == "pending"  # the stray wake-up is dropped
