@@ -147,10 +147,17 @@ class Attempt(models.Model):
 
 
 class Event(models.Model):
-    """An append-only record of one status transition of a batch or a node run."""
+    """An append-only record of one status transition of a batch or a node run.
 
-    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="events")
-    node_run = models.ForeignKey(NodeRun, on_delete=models.CASCADE, null=True, blank=True, related_name="events")
+    Its references have no database constraint (`db_constraint=False`; deletes still cascade,
+    in Django): a log row is written only beside the row it names, and a checked reference
+    cost every start and every hop a deferred check at COMMIT that locks the named row.
+    """
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="events", db_constraint=False)
+    node_run = models.ForeignKey(
+        NodeRun, on_delete=models.CASCADE, null=True, blank=True, related_name="events", db_constraint=False
+    )
     node_key = models.CharField(max_length=64, blank=True)
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16)
@@ -182,13 +189,23 @@ class FireOutcome(models.TextChoices):
 
 
 class Fire(models.Model):
-    """A record of one scheduled fire (or of a run of missed ones) and what became of it."""
+    """A record of one scheduled fire (or of a run of missed ones) and what became of it.
 
-    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, null=True, blank=True, related_name="fires")
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, null=True, blank=True, related_name="fires")
+    A log, like Event: its references have no database constraint (deletes still cascade or
+    set null, in Django), so a minute boundary's thousand fires pay no check at COMMIT.
+    """
+
+    workflow = models.ForeignKey(
+        Workflow, on_delete=models.CASCADE, null=True, blank=True, related_name="fires", db_constraint=False
+    )
+    task = models.ForeignKey(
+        Task, on_delete=models.CASCADE, null=True, blank=True, related_name="fires", db_constraint=False
+    )
     scheduled_for = models.DateTimeField()
     outcome = models.CharField(max_length=16, choices=FireOutcome.choices)
-    batch = models.ForeignKey(Batch, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    batch = models.ForeignKey(
+        Batch, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_constraint=False
+    )
     missed_count = models.PositiveIntegerField(default=0)
     missed_until = models.DateTimeField(null=True, blank=True)
     recorded_at = models.DateTimeField(auto_now_add=True)
