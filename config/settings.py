@@ -173,6 +173,8 @@ BATON_REDISPATCH_SECONDS = float(os.environ.get("BATON_REDISPATCH_SECONDS", "30"
 BATON_WORKER_LOST_SECONDS = float(os.environ.get("BATON_WORKER_LOST_SECONDS", "20"))
 BATON_RECOVERY_INTERVAL_SECONDS = float(os.environ.get("BATON_RECOVERY_INTERVAL_SECONDS", "2"))
 BATON_MISFIRE_THRESHOLD_SECONDS = float(os.environ.get("BATON_MISFIRE_THRESHOLD_SECONDS", "60"))
+# A tick claims and prepares the fires due this far ahead, then starts them at their instant.
+BATON_SCHEDULER_LOOKAHEAD_SECONDS = float(os.environ.get("BATON_SCHEDULER_LOOKAHEAD_SECONDS", "1.0"))
 
 # --- REST API (docs/api.md) ---------------------------------------------------------------
 BATON_API_MAX_BODY_BYTES = int(os.environ.get("BATON_API_MAX_BODY_BYTES", str(1024 * 1024)))

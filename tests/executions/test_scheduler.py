@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -225,3 +226,97 @@ def test_a_fire_another_scheduler_already_started_is_left_out_of_the_chunk(recor
     for workflow in workflows:
         assert list(Batch.objects.filter(workflow=workflow).values_list("scheduled_for", flat=True)) == [at(0)]
     assert Fire.objects.filter(outcome=FireOutcome.STARTED).count() == 2
+
+
+# --- the lookahead: claimed ahead of the fire, started at it --------------------------------
+
+
+def _tick_timed() -> tuple[float, object]:
+    began = time.monotonic()
+    result = tick()
+    return time.monotonic() - began, result
+
+
+def test_a_fire_due_within_the_lookahead_is_claimed_now_and_started_no_earlier_than_its_time(recorder, clock):
+    workflow = save(every_minute(overlap_policy="parallel"))
+    clock.move_to(at(0, -0.4), tick=True)  # 0.4 s before the fire; the clock runs
+    elapsed, result = _tick_timed()
+    assert result.started == 1 and result.waited > 0.2 and elapsed < 1.0
+    batch = Batch.objects.get(workflow=workflow)
+    assert batch.scheduled_for == at(0)
+    # Everything it recorded says when it really started: at or after the fire, never before.
+    assert batch.created_at >= at(0) and batch.deadline_at >= at(0) + timedelta(seconds=1)
+    assert all(moment >= at(0) for moment in batch.events.values_list("at", flat=True))
+    assert all(moment >= at(0) for moment in batch.node_runs.values_list("queued_at", flat=True))
+    fire = Fire.objects.get()
+    assert (fire.outcome, fire.batch_id) == (FireOutcome.STARTED, batch.pk) and fire.recorded_at >= at(0)
+    assert 0 <= result.lateness[0] < 0.5
+    assert Schedule.objects.get().next_fire_at == at(1)
+
+
+def test_two_schedulers_looking_ahead_at_the_same_fire_start_it_once(recorder, clock):
+    for index in range(3):
+        save(every_minute(f"w{index}", overlap_policy="parallel"))
+    clock.move_to(at(0, -0.4), tick=True)
+    errors: list[BaseException] = []
+    results = []
+
+    def scheduler() -> None:
+        try:
+            results.append(tick())
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=scheduler) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sum(r.started for r in results) == 3
+    for index in range(3):
+        batches = list(Batch.objects.filter(workflow__name=f"w{index}").values_list("scheduled_for", "created_at"))
+        assert len(batches) == 1 and batches[0][0] == at(0) and batches[0][1] >= at(0), index
+    assert Fire.objects.count() == 3
+
+
+def test_a_fire_beyond_the_lookahead_is_not_claimed(recorder, clock, settings):
+    settings.BATON_SCHEDULER_LOOKAHEAD_SECONDS = 1.0
+    save(every_minute(overlap_policy="parallel"))
+    clock.move_to(at(0, -1.5), tick=False)
+    elapsed, result = _tick_timed()
+    assert (result.started, result.waited) == (0, 0.0) and elapsed < 0.5
+    assert not Batch.objects.exists() and not Fire.objects.exists()
+    row = Schedule.objects.get()
+    assert (row.next_fire_at, row.last_fire_at) == (at(0), None)
+
+
+def test_a_clock_that_does_not_reach_the_fire_within_the_lookahead_leaves_the_row_due(recorder, clock, settings):
+    settings.BATON_SCHEDULER_LOOKAHEAD_SECONDS = 0.3
+    workflow = save(every_minute(overlap_policy="parallel"))
+    clock.move_to(at(0, -0.2), tick=False)  # the clock stands still: the fire never comes
+    elapsed, result = _tick_timed()
+    assert result.started == 0 and elapsed < 0.3 + 0.25  # waited no longer than the lookahead
+    assert not Batch.objects.exists() and not Fire.objects.exists()
+    assert Schedule.objects.get().next_fire_at == at(0)  # rolled back: still due
+    clock.move_to(at(0, 0.1), tick=False)
+    assert tick().started == 1
+    assert Batch.objects.get(workflow=workflow).scheduled_for == at(0)
+
+
+def test_the_overlap_policy_is_decided_after_the_wait(recorder, clock):
+    workflow = save(every_minute())  # skip
+    clock.move_to(at(0, 1), tick=False)
+    tick()
+    first = Batch.objects.get(workflow=workflow)
+    clock.move_to(at(1, -0.5), tick=True)
+    # The running batch ends while the tick waits for the 09:01 fire: that fire starts.
+    stopper = threading.Timer(0.15, lambda: (batch_stop(batch_id=first.pk), connection.close()))
+    stopper.start()
+    result = tick()
+    stopper.join()
+    assert (result.started, result.skipped) == (1, 0)
+    assert sorted(Batch.objects.filter(workflow=workflow).values_list("scheduled_for", flat=True)) == [at(0), at(1)]
+    assert not Fire.objects.filter(outcome=FireOutcome.SKIPPED_OVERLAP).exists()
