@@ -545,15 +545,10 @@ def node_run_finish(*, run: NodeRun, outcome: kinds.Outcome, retries: int, inter
         batch = _locked_batch(run.batch_id)
         if batch.stop_requested_at is not None or (batch.deadline_at and batch.deadline_at <= now):
             retry = False
+        to, retry_at, message = _finish_target(run, status, retry=retry, retries=retries, interval=interval, now=now)
         fields: dict[str, Any] = {"output": outcome.output, "detail": outcome.detail, "finished_at": now}
-        if retry:
-            fields["retry_at"] = now + timedelta(seconds=interval)
-            to, message = (
-                N.RETRYING,
-                f"attempt {run.attempts} {status}; retry {run.attempts} of {retries} in {interval:g}s",
-            )
-        else:
-            to, message = status, f"attempt {run.attempts} {status}"
+        if retry_at is not None:
+            fields["retry_at"] = retry_at
         if not node_transition(run, to=to, now=now, message=message, events=events, **fields):
             return None
         # The attempt's row is written once, when it ends (the running attempt lives on the node run).
@@ -569,6 +564,16 @@ def node_run_finish(*, run: NodeRun, outcome: kinds.Outcome, retries: int, inter
     return status
 
 
+def _finish_target(
+    run: NodeRun, status: str, *, retry: bool, retries: int, interval: float, now: datetime
+) -> tuple[str, datetime | None, str]:
+    """The node run's next status, its retry time and the event's message for an attempt's end."""
+    if retry:
+        message = f"attempt {run.attempts} {status}; retry {run.attempts} of {retries} in {interval:g}s"
+        return N.RETRYING, now + timedelta(seconds=interval), message
+    return status, None, f"attempt {run.attempts} {status}"
+
+
 def _finish_fast(
     *, run: NodeRun, outcome: kinds.Outcome, status: str, retry: bool, retries: int, interval: float, now: datetime
 ) -> str | None:
@@ -581,9 +586,10 @@ def _finish_fast(
     straight = None if retry else plan.straight_successors(run.node_key, status)
     with transaction.atomic():
         if straight:
+            _, _, message = _finish_target(run, status, retry=False, retries=retries, interval=interval, now=now)
             locked, recorded, queued = fastpath.finish_straight(
                 run_id=run.pk, batch_id=run.batch_id, key=run.node_key, attempt=run.attempts, to=status,
-                message=f"attempt {run.attempts} {status}", output=outcome.output, detail=outcome.detail,
+                message=message, output=outcome.output, detail=outcome.detail,
                 worker=run.worker, started_at=run.started_at or now, now=now, successors=straight,
             )  # fmt: skip
             if locked:
@@ -594,11 +600,7 @@ def _finish_fast(
         batch_status, stop_at, _reason, deadline = fastpath.lock_batch(run.batch_id)
         stopping = stop_at is not None or (deadline is not None and deadline <= now)
         retry = retry and not stopping
-        if retry:
-            to, retry_at = N.RETRYING, now + timedelta(seconds=interval)
-            message = f"attempt {run.attempts} {status}; retry {run.attempts} of {retries} in {interval:g}s"
-        else:
-            to, retry_at, message = status, None, f"attempt {run.attempts} {status}"
+        to, retry_at, message = _finish_target(run, status, retry=retry, retries=retries, interval=interval, now=now)
         simple = not retry and not stopping and batch_status == BatchStatus.RUNNING
         recorded, rows = fastpath.finish(
             run_id=run.pk, batch_id=run.batch_id, key=run.node_key, attempt=run.attempts, to=to, status=status,
