@@ -48,7 +48,9 @@ def _log(message: str) -> None:
 
 def _base_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "BATON_VAR_DIR")}
-    env.update({"PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "config.settings"})
+    # Production settings: with DEBUG on, Django's debug cursor logs every statement of every node run.
+    env.update({"PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "config.settings",
+                "DEBUG": "0", "SECRET_KEY": "benchmark-only-secret-key"})  # fmt: skip
     return env
 
 

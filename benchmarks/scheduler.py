@@ -194,7 +194,8 @@ def bench_env(database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("BATON_VAR_DIR",)}
     env.update({
         "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": database_url, "CELERY_BROKER_URL": f"{REDIS}/{REDIS_DB}", "DEBUG": "1",
+        "DATABASE_URL": database_url, "CELERY_BROKER_URL": f"{REDIS}/{REDIS_DB}",
+        "DEBUG": "0", "SECRET_KEY": "benchmark-only-secret-key",  # production settings
     })  # fmt: skip
     return env
 
