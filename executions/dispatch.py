@@ -20,10 +20,15 @@ from django.db import transaction
 
 
 def _send(run_ids_and_queues: list[tuple[int, str]], countdown: float | None) -> None:
+    from django.db import connection
+
     from executions.tasks import run_node
 
+    # Inside a transaction (a send before its commit) a broker that is down must not keep the
+    # transaction's locks through kombu's connection retries: fail at once, the caller resends.
+    retry = not connection.in_atomic_block
     for run_id, queue in run_ids_and_queues:
-        run_node.apply_async(args=(run_id,), queue=queue or "default", countdown=countdown)
+        run_node.apply_async(args=(run_id,), queue=queue or "default", countdown=countdown, retry=retry)
 
 
 backend: Callable[[list[tuple[int, str]], float | None], None] = _send

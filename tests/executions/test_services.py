@@ -402,3 +402,40 @@ def test_a_wake_up_sent_before_the_commit_is_claimed_only_once_it_commits(record
         assert result["claimed"] is not None and result["waited"] >= 0.3 and b.status == "running"
     else:
         assert result["claimed"] is None and b.status == "pending"  # the stray wake-up is dropped
+
+
+def test_a_broker_down_at_a_finish_does_not_lose_the_result_or_the_wake_up(monkeypatch):
+    """The send before the commit fails: the finish still commits and the wake-up goes after it."""
+    from django.db import connection
+
+    from executions import dispatch, kinds
+
+    calls: list[tuple[bool, list]] = []
+
+    def flaky(runs, countdown):
+        calls.append((connection.in_atomic_block, list(runs)))
+        if connection.in_atomic_block:
+            raise ConnectionError("broker down")
+
+    monkeypatch.setattr(dispatch, "backend", flaky)
+    batch = start(chain_document("w", python("a", "baton.noop"), python("b", "baton.noop")))
+    run = services._claim(calls[-1][1][0][0])
+    outcome = kinds.Outcome(status="succeeded", output="", detail={})
+    assert services.node_run_finish(run=run, outcome=outcome, retries=0, interval=0) == "succeeded"
+    b = batch.node_runs.get(node_key="n1")
+    assert states(batch) == {"n0": "succeeded", "n1": "queued"}
+    assert calls[-1] == (False, [(b.pk, b.queue)])  # sent again once committed
+
+
+def test_a_send_inside_a_transaction_does_not_retry_the_broker(monkeypatch):
+    from django.db import transaction
+
+    from executions import dispatch
+    from executions.tasks import run_node
+
+    sent: list[dict] = []
+    monkeypatch.setattr(run_node, "apply_async", lambda **kwargs: sent.append(kwargs))
+    dispatch._send([(1, "")], None)
+    with transaction.atomic():
+        dispatch._send([(2, "deploy")], None)
+    assert [(s["args"], s["queue"], s["retry"]) for s in sent] == [((1,), "default", True), ((2,), "deploy", False)]
