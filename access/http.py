@@ -12,10 +12,11 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import DisallowedHost, PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404, JsonResponse
+from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
@@ -205,6 +206,27 @@ class ApiGuardMiddleware:
             if b"\x00" in unquote_to_bytes(raw) or "\x00" in request.path_info:
                 return JsonResponse(_error(400, "parse_error", "The URL contains a NUL character."), status=400)
         return self.get_response(request)
+
+
+def bad_request(request, exception=None):
+    """Django's own 400 (a Host header outside ALLOWED_HOSTS, a malformed request) in the API's error shape.
+
+    Outside /api/ it is Django's page. The offending value is not echoed back.
+    """
+    if not request.path_info.startswith("/api/"):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, DisallowedHost):
+        detail = "The Host header names a host this server does not answer to (ALLOWED_HOSTS)."
+    else:
+        detail = "The request is malformed."
+    return JsonResponse(_error(400, "bad_request", detail), status=400)
+
+
+def server_error(request):
+    """An unhandled error under /api/ in the API's error shape; Django's page elsewhere."""
+    if not request.path_info.startswith("/api/"):
+        return defaults.server_error(request)
+    return JsonResponse(_error(500, "server_error", "An internal error occurred; it has been logged."), status=500)
 
 
 @csrf_exempt

@@ -30,3 +30,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("config.api")),
 ]
+
+# Django's own 400 and 500 answers keep the API's JSON error shape under /api/.
+handler400 = "access.http.bad_request"
+handler500 = "access.http.server_error"

@@ -145,3 +145,24 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize("host", ["jO:", "evil.example.com", "bad host"])
+def test_a_host_outside_allowed_hosts_gets_the_api_error_shape(client_for, carol, host):
+    response = client_for(carol).get("/api/v1/tasks/", HTTP_HOST=host)
+    assert response.status_code == 400 and response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["code"] == "bad_request" and "ALLOWED_HOSTS" in body["detail"] and host not in body["detail"]
+
+
+def test_a_bad_host_outside_the_api_keeps_django_s_page(client):
+    response = client.get("/admin/login/", HTTP_HOST="evil.example.com")
+    assert response.status_code == 400 and response["Content-Type"].startswith("text/html")
+
+
+def test_an_unhandled_error_under_the_api_is_json(rf):
+    from access.http import server_error
+
+    response = server_error(rf.get("/api/v1/tasks/"))
+    assert response.status_code == 500 and json.loads(response.content)["code"] == "server_error"
+    assert server_error(rf.get("/admin/")).status_code == 500
