@@ -7,9 +7,12 @@ rows) instead of the ORM's one statement per row kind. The rules are those of
 
 * every status change is a compare-and-set on the row's current status (and, for a finish,
   on the attempt number, so a worker declared lost cannot overwrite its successor attempt);
-* a finish first locks the batch row (FOR NO KEY UPDATE) in its own statement, so the
-  statement that then reads the batch's node states takes its snapshot after every earlier
-  finish of the batch committed — two branches finishing at once see each other;
+* a finish that reads the batch's node states first locks the batch row (FOR NO KEY UPDATE)
+  in its own statement, so the statement that reads them takes its snapshot after every
+  earlier finish of the batch committed — two branches finishing at once see each other; a
+  finish that needs no other state (`engine.straight_successors`) locks and writes in one;
+* a claim locks the run's row before it reads it, so it also waits for a transaction that
+  queued the run and sent its wake-up before committing;
 * events are written in the statement that makes the change, so they commit together.
 
 The statements are prepared on the server (`BATON_PG_PREPARED`, on by default): planning a CTE
