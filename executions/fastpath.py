@@ -51,7 +51,7 @@ WITH old AS (
 ), run AS (
     UPDATE executions_noderun r
        SET status = 'running', attempts = r.attempts + 1, started_at = %(now)s, finished_at = NULL,
-           heartbeat_at = %(now)s, worker = %(worker)s,
+           heartbeat_at = %(now)s, worker = %(worker)s, resent = 0, resend_at = NULL,
            queued_at = CASE WHEN old.status = 'retrying' THEN %(now)s ELSE r.queued_at END
       FROM old
      WHERE r.id = old.id

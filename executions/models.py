@@ -102,6 +102,10 @@ class NodeRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     retry_at = models.DateTimeField(null=True, blank=True)
+    # The recovery sweep's re-sends of this wait's wake-up, and when it may send one again
+    # (the gap doubles: a long backlog is not flooded with duplicates). A claim resets both.
+    resent = models.PositiveIntegerField(default=0)
+    resend_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=255, blank=True)
     output = models.TextField(blank=True)
     detail = models.JSONField(default=dict, blank=True)

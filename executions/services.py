@@ -470,7 +470,7 @@ def _claim(node_run_id: int) -> NodeRun | None:
         attempts = run.attempts + 1
         if run.status != N.QUEUED or not node_transition(
             run, to=N.RUNNING, now=now, attempts=attempts, started_at=now, finished_at=None,
-            heartbeat_at=now, worker=WORKER, message=f"attempt {attempts} on {WORKER}",
+            heartbeat_at=now, worker=WORKER, message=f"attempt {attempts} on {WORKER}", resent=0, resend_at=None,
         ):  # fmt: skip
             return None
     return run
@@ -742,19 +742,27 @@ def _time_out_overdue(now: datetime) -> int:
 def _redispatch_lost(now: datetime) -> int:
     """Send again the wake-ups of runs queued (or due for retry) for too long.
 
-    Rows a worker is claiming right now are skipped (SKIP LOCKED), so the sweep never waits
-    on, or deadlocks with, a claim.
+    A run waiting in a long backlog (its message is not lost, the workers are busy) would get
+    a duplicate every round; instead its re-sends back off: after `BATON_REDISPATCH_SECONDS`,
+    then 2, 4, … up to 32 times that. Rows a worker is claiming right now are skipped (SKIP
+    LOCKED), so the sweep never waits on, or deadlocks with, a claim.
     """
-    threshold = now - timedelta(seconds=settings.BATON_REDISPATCH_SECONDS)
+    wait = settings.BATON_REDISPATCH_SECONDS
+    threshold = now - timedelta(seconds=wait)
     lost = Q(status=N.QUEUED, queued_at__lte=threshold) | Q(status=N.RETRYING, retry_at__lte=threshold)
+    due = Q(resend_at__isnull=True) | Q(resend_at__lte=now)
     with transaction.atomic():
         rows = list(
             NodeRun.objects.select_for_update(skip_locked=True, no_key=True, of=("self",))
-            .filter(lost, batch__status=BatchStatus.RUNNING)
-            .values_list("pk", "queue", "status")[:500]
+            .filter(lost, due, batch__status=BatchStatus.RUNNING)
+            .values_list("pk", "queue", "resent")[:500]
         )
-        NodeRun.objects.filter(pk__in=[pk for pk, _, status in rows if status == N.QUEUED]).update(queued_at=now)
-        NodeRun.objects.filter(pk__in=[pk for pk, _, status in rows if status == N.RETRYING]).update(retry_at=now)
+        by_count: dict[int, list[int]] = {}
+        for pk, _, resent in rows:
+            by_count.setdefault(resent, []).append(pk)
+        for resent, ids in by_count.items():  # the next re-send waits twice as long, up to 32 waits
+            later = now + timedelta(seconds=wait * 2 ** min(resent, 5))
+            NodeRun.objects.filter(pk__in=ids).update(resent=resent + 1, resend_at=later)
         dispatch_after_commit((pk, queue) for pk, queue, _ in rows)
     return len(rows)
 

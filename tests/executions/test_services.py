@@ -133,6 +133,28 @@ def test_lost_message_is_redispatched_by_the_sweep(recorder, settings):
     assert batch.status == BatchStatus.SUCCEEDED
 
 
+def test_the_sweep_backs_off_resending_a_run_that_waits_in_a_backlog(recorder, settings):
+    settings.BATON_REDISPATCH_SECONDS = 30
+    batch = start(chain_document("w", python("a", "baton.noop")))
+    run = NodeRun.objects.get(batch=batch)
+    recorder.sent.clear()
+    t0 = run.queued_at
+
+    def resent_at(seconds: float) -> int:
+        recorder.sent.clear()
+        services.recover(now=t0 + timedelta(seconds=seconds))
+        return len(recorder.sent)
+
+    # Re-sent after 30 s of waiting, then after gaps of 30, 60, 120 s; queued_at stays the real one.
+    assert [resent_at(s) for s in (29, 31, 60, 62, 121, 123, 242, 244)] == [0, 1, 0, 1, 0, 1, 0, 1]
+    run.refresh_from_db()
+    assert run.queued_at == t0 and run.resent == 4
+    # A claim resets the back-off: the next wait (a retry) starts again at 30 s.
+    claimed = services._claim(run.pk)
+    run.refresh_from_db()
+    assert claimed is not None and (run.resent, run.resend_at) == (0, None)
+
+
 def test_dead_worker_is_detected_and_the_retry_policy_applies(recorder, settings):
     batch = start(chain_document("w", shell("a", "true", retries=1)))
     run = NodeRun.objects.get(batch=batch)
