@@ -12,6 +12,7 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from access.audit import audit_denied
+from access.http import UtcIsoDateTimeFilter
 from access.models import AuditEntry
 from access.scoping import exists_unscoped, has_role, scoped, team_of
 from workflows.models import Team
@@ -177,8 +178,8 @@ class AuditEntryFilter(django_filters.FilterSet):
     object_type = django_filters.CharFilter()
     object_id = django_filters.CharFilter()
     actor = django_filters.CharFilter(field_name="actor_label")
-    after = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
-    before = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
+    after = UtcIsoDateTimeFilter(field_name="at", lookup_expr="gte")
+    before = UtcIsoDateTimeFilter(field_name="at", lookup_expr="lt")
 
     class Meta:
         model = AuditEntry

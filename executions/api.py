@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from access.api import ScopedModelChoiceFilter, ScopedViewSetMixin, StrictSerializer
 from access.audit import audit_record
-from access.http import TriggerThrottle
+from access.http import TriggerThrottle, UtcIsoDateTimeFilter
 from executions import services
 from executions.models import Attempt, Batch, Event, NodeRun, normalize_batch_id
 from executions.selectors import batches_matching
@@ -135,10 +135,10 @@ class BatchFilter(django_filters.FilterSet):
     trigger = django_filters.MultipleChoiceFilter(choices=TriggerKind.choices, help_text="What started the batch.")
     workflow = ScopedModelChoiceFilter(model=Workflow, help_text="A workflow id (of your teams).")
     task = ScopedModelChoiceFilter(model=Task, help_text="A standalone task id (of your teams).")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    finished_after = django_filters.IsoDateTimeFilter(field_name="finished_at", lookup_expr="gte")
-    finished_before = django_filters.IsoDateTimeFilter(field_name="finished_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    finished_after = UtcIsoDateTimeFilter(field_name="finished_at", lookup_expr="gte")
+    finished_before = UtcIsoDateTimeFilter(field_name="finished_at", lookup_expr="lt")
 
     class Meta:
         model = Batch

@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, timedelta, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -108,6 +110,12 @@ def test_nul_in_the_query_string_is_400(client_for, carol):
         "/api/v1/cron-preview/?expression=0+0+0+*+*+%3F&timezone=../../etc/passwd",
         "/api/v1/batches/" + "Z" * 30 + "/",
         "/api/v1/node-runs/" + "9" * 40 + "/",
+        # Offsets PostgreSQL cannot store (±16:00 and beyond), and instants that leave the range in UTC.
+        "/api/v1/batches/?page_size=4000&created_before=4387-01-23T18%3A05%3A53.9006-16%3A23",
+        "/api/v1/batches/?finished_after=2026-01-01T00:00:00%2B23:59",
+        "/api/v1/batches/?created_after=0001-01-01T00:00:00%2B05:00",
+        "/api/v1/batches/?created_before=9999-12-31T23:59:59-05:00",
+        "/api/v1/audit/?after=2026-01-01T00:00:00-20:00",
     ],
 )
 def test_odd_query_values_are_never_500(client_for, carol, url):
@@ -166,3 +174,18 @@ def test_an_unhandled_error_under_the_api_is_json(rf):
     response = server_error(rf.get("/api/v1/tasks/"))
     assert response.status_code == 500 and json.loads(response.content)["code"] == "server_error"
     assert server_error(rf.get("/admin/")).status_code == 500
+
+
+def test_a_date_filter_with_a_far_offset_means_the_same_instant(client_for, alice, workflow):
+    from executions.services import batch_start
+
+    batch = batch_start(workflow=workflow, user=alice)
+    instant = batch.created_at.astimezone(UTC)
+    before = (instant + timedelta(seconds=1)).astimezone(timezone(timedelta(hours=-16, minutes=-23)))
+    after = (instant + timedelta(seconds=1)).astimezone(timezone(timedelta(hours=20)))
+    client = client_for(alice)
+    ids = lambda query: [b["id"] for b in client.get(f"/api/v1/batches/?{query}").json()["results"]]  # noqa: E731
+    assert batch.pk in ids("created_before=" + quote(before.isoformat()))
+    assert batch.pk not in ids("created_after=" + quote(after.isoformat()))
+    response = client.get("/api/v1/batches/?created_after=" + quote("0001-01-01T00:00:00+05:00"))
+    assert response.status_code == 400 and "created_after" in response.content.decode()
