@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,6 +23,7 @@ from workflows import graph, quartz, task_config
 OVERLAP_POLICIES = ("skip", "parallel", "queue")
 MISFIRE_POLICIES = ("fire_once_now", "skip")
 PERIOD_UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+MAX_PERIOD_DAYS = 36_500  # a periodic trigger fires at least once a century (Quartz's search horizon)
 TOP_FIELDS = {
     "name", "team", "description", "enabled", "trigger", "timeout_seconds",
     "overlap_policy", "misfire_policy", "nodes", "edges",
@@ -363,6 +364,9 @@ def _trigger(reader: _Reader, raw: Any, now: datetime | None) -> dict[str, Any]:
         unit = raw.get("unit")
         if unit not in PERIOD_UNITS:
             reader.add(_join(path, "unit"), f"must be one of {', '.join(PERIOD_UNITS)}, not {unit!r}")
+        if every is not None and unit in PERIOD_UNITS and every * PERIOD_UNITS[unit] > MAX_PERIOD_DAYS * 86400:
+            limit = MAX_PERIOD_DAYS * 86400 // PERIOD_UNITS[unit]
+            reader.add(_join(path, "every"), f"must be at most {limit} {unit} (100 years), not {every}")
         zone = _zone(reader, raw.get("timezone", "UTC"), path)
         start = raw.get("start")
         try:
@@ -371,9 +375,21 @@ def _trigger(reader: _Reader, raw: Any, now: datetime | None) -> dict[str, Any]:
             parsed = None
         if parsed is None:
             reader.add(_join(path, "start"), f"must be an ISO-8601 date-time, not {start!r}")
+        elif not _representable(parsed, zone):
+            reader.add(_join(path, "start"), f"must lie between the years 1 and 9999 in UTC, not {start!r}")
         return {"type": "periodic", "every": every, "unit": unit, "start": start, "timezone": zone}
     reader.add(_join(path, "type"), f"must be one of none, cron, periodic, not {kind!r}")
     return {"type": "none"}
+
+
+def _representable(moment: datetime, zone: str | None) -> bool:
+    """Tell whether a date-time (naive: in `zone`) has a UTC instant a datetime can hold."""
+    try:
+        aware = moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(zone or "UTC"))
+        aware.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return False
+    return True
 
 
 def _zone(reader: _Reader, value: Any, path: str) -> str | None:

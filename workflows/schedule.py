@@ -37,7 +37,10 @@ def next_fire(trigger: dict[str, Any], after: datetime) -> datetime | None:
     if trigger.get("type") == "cron":
         return _cron(trigger["expression"], trigger.get("timezone") or "UTC").next_after(after)
     if trigger.get("type") == "periodic":
-        return _next_periodic(trigger, after)
+        try:
+            return _next_periodic(trigger, after)
+        except OverflowError:  # the next one would fall after the year 9999: there is none
+            return None
     return None
 
 

@@ -88,6 +88,28 @@ def test_cron_without_a_future_fire_time_is_refused():
     assert "no fire time" in problem
 
 
+@pytest.mark.parametrize(
+    "trigger, needle",
+    [
+        ({"every": 10**9, "unit": "days"}, "trigger.every: must be at most 36500 days"),
+        ({"every": 876_001, "unit": "hours"}, "trigger.every: must be at most 876000 hours"),
+        ({"every": 10, "unit": "seconds", "start": "9999-12-31T23:59:59-05:00"}, "trigger.start: must lie between"),
+        ({"every": 10, "unit": "seconds", "start": "0001-01-01T00:00:00+05:00"}, "trigger.start: must lie between"),
+    ],
+)
+def test_a_periodic_trigger_out_of_range_is_refused(trigger, needle):
+    document = example("release-pipeline.json")
+    document["trigger"] = {"type": "periodic", "every": 1, "unit": "hours", "start": "2026-01-01T00:00:00Z", **trigger}
+    (problem,) = problems_of(document)
+    assert problem.startswith(needle)
+
+
+def test_a_periodic_trigger_at_the_limits_is_accepted():
+    document = example("release-pipeline.json")
+    document["trigger"] = {"type": "periodic", "every": 36_500, "unit": "days", "start": "9999-01-01T00:00:00Z"}
+    assert parse(document, now=NOW).trigger["every"] == 36_500
+
+
 def test_unknown_timezone_is_refused():
     document = example("release-pipeline.json")
     document["trigger"]["timezone"] = "Mars/Olympus"

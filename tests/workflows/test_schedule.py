@@ -109,3 +109,12 @@ def test_a_fire_within_the_threshold_is_on_time():
         misfire_policy="skip", threshold=timedelta(seconds=60),
     )  # fmt: skip
     assert len(plan.on_time) == 1 and plan.missed_count == 0
+
+
+def test_a_periodic_trigger_whose_next_fire_is_after_the_year_9999_has_none():
+    trigger = {"type": "periodic", "every": 36_500, "unit": "days", "start": "9999-01-01T00:00:00Z", "timezone": "UTC"}
+    first = next_fire(trigger, datetime(2026, 1, 1, tzinfo=UTC))
+    assert first == datetime(9999, 1, 1, tzinfo=UTC)
+    assert next_fire(trigger, first) is None
+    hourly = {**trigger, "every": 876_000, "unit": "hours"}
+    assert next_fire(hourly, first) is None
