@@ -425,7 +425,7 @@ def _execute_one(node_run_id: int, *, keep_next: bool) -> tuple[str | None, int 
     interval = _retry_interval(task, run.attempts)
     with dispatch.continuation(run.queue if keep_next else None) as kept:
         status = _surviving_db_loss(
-            lambda: node_run_finish(run=run, outcome=outcome, retries=task["retries"], interval=interval)
+            lambda: node_run_finish(run=run, outcome=outcome, retries=task["retries"], interval=interval, plan=plan)
         )
     return status, (kept[0] if kept else None)
 
@@ -531,14 +531,19 @@ def _retry_interval(task: dict[str, Any], attempt: int) -> float:
     return interval * 2 ** (attempt - 1) if task.get("retry_backoff") else interval
 
 
-def node_run_finish(*, run: NodeRun, outcome: kinds.Outcome, retries: int, interval: float) -> str | None:
-    """Record an attempt's outcome; retry, or end the node run and advance the batch."""
+def node_run_finish(
+    *, run: NodeRun, outcome: kinds.Outcome, retries: int, interval: float, plan: Plan | None = None
+) -> str | None:
+    """Record an attempt's outcome; retry, or end the node run and advance the batch.
+
+    `plan` is the batch's plan when the caller already has it (the worker read it to run the task).
+    """
     now = timezone.now()
     status = OUTCOME_STATUS[outcome.status]
     retry = status in (N.FAILED, N.TIMED_OUT) and run.attempts <= retries
     if connection.vendor == "postgresql":
         return _finish_fast(run=run, outcome=outcome, status=status, retry=retry, retries=retries,
-                            interval=interval, now=now)  # fmt: skip
+                            interval=interval, now=now, plan=plan or batch_plan(run.batch))  # fmt: skip
     events = EventLog()
     started_at, worker = run.started_at or now, run.worker
     with transaction.atomic():
@@ -560,7 +565,7 @@ def node_run_finish(*, run: NodeRun, outcome: kinds.Outcome, retries: int, inter
             events.flush()
             dispatch_after_commit([(run.pk, run.queue)], countdown=interval)
             return N.RETRYING
-        _advance(batch, batch_plan(batch), now, events)
+        _advance(batch, plan or batch_plan(batch), now, events)
     return status
 
 
@@ -575,14 +580,21 @@ def _finish_target(
 
 
 def _finish_fast(
-    *, run: NodeRun, outcome: kinds.Outcome, status: str, retry: bool, retries: int, interval: float, now: datetime
+    *,
+    run: NodeRun,
+    outcome: kinds.Outcome,
+    status: str,
+    retry: bool,
+    retries: int,
+    interval: float,
+    now: datetime,
+    plan: Plan,
 ) -> str | None:
     """`node_run_finish` on PostgreSQL: lock, record + read states, apply the decision; 3 statements.
 
     A stopping or timed-out batch takes the general path (`_advance`) once the result is recorded.
     A finish whose successors depend on nothing else (a chain, a fan-out) is one statement.
     """
-    plan = batch_plan(run.batch)
     straight = None if retry else plan.straight_successors(run.node_key, status)
     with transaction.atomic():
         if straight:
