@@ -48,7 +48,7 @@ from workflows.graph import (
 )
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-EXAMPLE_DIRS = [REPOSITORY / "workflows" / "demo"]  # copies of ../shared/examples
+EXAMPLE_DIRS = [REPOSITORY / "workflows" / "demo"]  # the two demo definitions
 
 
 def build(spec: str, core: str = "") -> Graph:

@@ -30,7 +30,7 @@ from workflows.graph import (
 )
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-EXAMPLE_DIRS = [REPOSITORY / "workflows" / "demo"]  # copies of ../shared/examples
+EXAMPLE_DIRS = [REPOSITORY / "workflows" / "demo"]  # the two demo definitions
 EXAMPLE_NAMES = ["release-pipeline", "end-of-day-cutover"]
 
 
