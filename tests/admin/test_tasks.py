@@ -116,9 +116,11 @@ def test_add_an_http_task_with_its_config_and_trigger_then_run_it(as_user, platf
     task = Task.objects.get()
     assert task.config["url"] == "https://deploy.internal/hook" and "sealed" in task.config["headers"]["Authorization"]
     assert Schedule.objects.get(task=task).next_fire_at.hour == 2
-    page = client.get(reverse("admin:workflows_task_change", args=[task.pk])).content.decode()
-    assert "{\n  &quot;secret&quot;: &quot;***&quot;\n}" in page.replace("\n    ", "\n  ") or "***" in page
-    assert "s3" not in page and "sealed" not in page
+    change = client.get(reverse("admin:workflows_task_change", args=[task.pk]))
+    assert json.loads(change.context["adminform"].form.initial["config"])["headers"] == {
+        "Authorization": {"secret": "***"}
+    }
+    assert "s3" not in change.content.decode() and "sealed" not in change.content.decode()
     operator = as_user("olga")
     run = operator.post(reverse("admin:workflows_task_run", args=[task.pk]))
     batch = Batch.objects.get(task=task)
