@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def chain(script_b: str = "echo b", name: str = "chain"):
-    """A workflow of two shell tasks: `a` (echo, then a short sleep) then `b`."""
+    """A workflow of two shell tasks: `a` (echo, then 3 s: long enough to watch it run) then `b`."""
     document = {
         "name": name,
         "team": "platform",
@@ -24,7 +24,7 @@ def chain(script_b: str = "echo b", name: str = "chain"):
             {
                 "key": "a",
                 "type": "task",
-                "task": {"name": f"{name}-a", "kind": "shell", "config": {"script": "echo a-was-here; sleep 1.5"}},
+                "task": {"name": f"{name}-a", "kind": "shell", "config": {"script": "echo a-was-here; sleep 3"}},
             },
             {
                 "key": "b",
