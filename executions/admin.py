@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
 from access.admin import ScopedRelatedFilter, TeamScopedAdminMixin
 from access.audit import audit_record
-from access.scoping import has_role, team_of
 from executions import services
+from executions.live import batch_actions, outcome_text
 from executions.models import Batch, Event, Fire, NodeRun, normalize_batch_id
-from executions.states import BatchStatus
+from executions.states import NODE_FINISHED
+from workflows.admin import role_allows
 from workflows.models import Role
 
 COLOURS = {
@@ -63,6 +64,7 @@ class NodeRunInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
         "started_at",
         "finished_at",
         "duration",
+        "outcome",
         "output_head",
     ]
     readonly_fields = fields
@@ -79,10 +81,14 @@ class NodeRunInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
         seconds = run.duration_seconds
         return "—" if seconds is None else f"{seconds:.2f} s"
 
+    @admin.display(description="result")
+    def outcome(self, run: NodeRun):
+        return outcome_text(run.detail) if run.status in NODE_FINISHED else ""
+
     @admin.display(description="output")
     def output_head(self, run: NodeRun):
         if not run.output:
-            return ""
+            return _("(no output)") if run.node_type == "task" and run.status in NODE_FINISHED else ""
         return format_html('<pre style="max-height:12em;overflow:auto;margin:0">{}</pre>', run.output[:4000])
 
 
@@ -146,10 +152,8 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    def _require_operator(self, request, batch: Batch) -> None:
-        team = team_of(batch)
-        if not has_role(request.user, team.pk if team else None, Role.OPERATOR):
-            raise PermissionDenied("stopping and re-running need the operator role")
+    def _may_operate(self, request, batch: Batch, action: str) -> bool:
+        return role_allows(request, batch, Role.OPERATOR, action % {"batch": batch.pk})
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -164,38 +168,63 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
 
     def stop_view(self, request, pk):
         batch = self.scoped_object_or_404(request, pk)
-        if request.method == "POST":
-            self._require_operator(request, batch)
-            try:
-                stopped = services.batch_stop(batch_id=batch.pk, user=request.user)
-                audit_record(user=request.user, action="batch.stop", obj=batch, request=request, via="admin",
-                             before={"status": batch.status}, after={"status": stopped.status, "stop_requested": True})  # fmt: skip
-                messages.success(request, f"Stop requested for batch {batch.pk}.")
-            except services.BatonError as exc:
-                messages.error(request, str(exc))
+        if request.method != "POST" or not self._may_operate(request, batch, _("Stopping batch %(batch)s")):
+            return self._back(batch.pk)
+        try:
+            stopped = services.batch_stop(batch_id=batch.pk, user=request.user)
+            audit_record(
+                user=request.user,
+                action="batch.stop",
+                obj=batch,
+                request=request,
+                via="admin",
+                before={"status": batch.status},
+                after={"status": stopped.status, "stop_requested": True},
+            )
+            messages.success(request, f"Stop requested for batch {batch.pk}.")
+        except services.BatonError as exc:
+            messages.error(request, str(exc))
         return self._back(batch.pk)
 
     def rerun_view(self, request, pk):
+        """Confirm (GET) and start (POST) a re-run or a resume; a refusal is a message on the batch's page."""
         batch = self.scoped_object_or_404(request, pk)
         resume = request.GET.get("resume") == "1" or request.POST.get("resume") == "1"
-        if request.method != "POST":
-            plan = services.rerun_plan(batch=batch, resume=resume)
-            context = {**self.admin_site.each_context(request), "batch": batch, "plan": plan, "resume": resume,
-                       "opts": self.model._meta, "title": f"{'Resume' if resume else 'Re-run'} batch {batch.pk}"}  # fmt: skip
-            return TemplateResponse(request, "admin/executions/batch/rerun_confirm.html", context)
-        self._require_operator(request, batch)
+        verb = _("Resuming batch %(batch)s") if resume else _("Re-running batch %(batch)s")
+        if not self._may_operate(request, batch, verb):
+            return self._back(batch.pk)
         try:
+            services.batch_rerun_check(batch=batch, resume=resume)
+            if request.method != "POST":
+                plan = services.rerun_plan(batch=batch, resume=resume)
+                context = {
+                    **self.admin_site.each_context(request),
+                    "batch": batch,
+                    "plan": plan,
+                    "resume": resume,
+                    "opts": self.model._meta,
+                    "title": f"{'Resume' if resume else 'Re-run'} batch {batch.pk}",
+                }
+                return TemplateResponse(request, "admin/executions/batch/rerun_confirm.html", context)
             new = services.batch_rerun(batch_id=batch.pk, resume=resume, user=request.user)
         except services.BatonError as exc:
             messages.error(request, str(exc))
             return self._back(batch.pk)
-        audit_record(user=request.user, action="batch.resume" if resume else "batch.rerun", obj=batch,
-                     request=request, via="admin", after={"batch": new.pk})  # fmt: skip
+        audit_record(
+            user=request.user,
+            action="batch.resume" if resume else "batch.rerun",
+            obj=batch,
+            request=request,
+            via="admin",
+            after={"batch": new.pk},
+        )
         messages.success(request, f"Started batch {new.pk} ({'resume' if resume else 're-run'} of {batch.pk}).")
         return self._back(new.pk)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        context["batch_running"] = obj is not None and obj.status == BatchStatus.RUNNING
+        if obj is not None:
+            context["batch_actions"] = batch_actions(request.user, obj)
+            context["can_operate"] = any(context["batch_actions"].values())
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 

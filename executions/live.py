@@ -1,13 +1,13 @@
 """JSON endpoints behind the live batch page (wired in `config/urls.py`).
 
 The batch page polls `batch_state` about once a second while the batch runs and redraws the
-DAG coloured by node state, the timeline and the stop / re-run / resume buttons; clicking a
-node fetches its output and attempts from `node_output`. Rows come through the registered
+DAG coloured by node state, the timeline and the stop / re-run / resume buttons; when the batch
+ends it reloads once, so every field and table on it shows the final state. Clicking a node
+fetches its output and attempts from `node_output`. Rows come through the registered
 `BatchAdmin`'s queryset, so its team scoping applies.
 
-Who may operate: with the `access` app installed, at least the operator role in the batch's
-team (SPEC §7); without it, any active staff user (what the admin's stop and re-run views
-allow today).
+Who may operate: the operator role (or higher) in the batch's team (SPEC §7), through
+`access.scoping.has_role`; `batch_actions` is the one place that says which buttons show.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from access.scoping import has_role, team_of
 from executions.models import Batch, NodeRun
-from executions.states import BatchStatus
+from executions.states import BATCH_RESUMABLE, NODE_FINISHED, BatchStatus
 from workflows import layout, secrets
-
-OPERATOR = "operator"
+from workflows.models import Role
 
 
 def _batch(request: HttpRequest, pk: str) -> Batch:
@@ -38,17 +39,35 @@ def _batch(request: HttpRequest, pk: str) -> Batch:
     return batch
 
 
-def can_operate(request: HttpRequest, batch: Batch) -> bool:
-    """Tell whether the user may stop, re-run or resume this batch."""
-    user = request.user
-    if user.is_superuser:
-        return True
-    try:
-        from access.scoping import has_role
-    except (ImportError, RuntimeError):  # the access app is not installed
-        return bool(user.is_active and user.is_staff)
-    owner = batch.workflow or batch.task
-    return has_role(user, getattr(owner, "team_id", None), OPERATOR)
+def batch_actions(user: Any, batch: Batch) -> dict[str, bool]:
+    """Tell which of stop, re-run and resume the user may press on this batch now."""
+    team = team_of(batch)
+    operate = has_role(user, team.pk if team else None, Role.OPERATOR)
+    running = batch.status == BatchStatus.RUNNING
+    return {
+        "stop": operate and running,
+        "rerun": operate and not running,
+        "resume": operate and batch.status in BATCH_RESUMABLE,
+    }
+
+
+def outcome_text(detail: Any) -> str:
+    """Say how a task attempt ended beyond its status: kept, its exit status or signal, its error."""
+    if not isinstance(detail, dict):
+        return ""
+    if detail.get("kept_from"):
+        return _("kept from batch %(batch)s") % {"batch": detail["kept_from"]}
+    error = str(detail.get("error") or "")
+    code, signal = detail.get("exit_code"), detail.get("signal")
+    if signal:
+        ended = _("killed by signal %(signal)s") % {"signal": signal}
+    elif code is not None:
+        ended = _("exit status %(code)s") % {"code": code}
+    else:
+        return error
+    if not error or error in (f"exited with status {code}", f"killed by signal {signal}"):  # the shell runner's words
+        return ended
+    return f"{error} ({ended})"
 
 
 def batch_definition(batch: Batch) -> dict[str, Any]:
@@ -72,6 +91,8 @@ def _run(run: NodeRun) -> dict[str, Any]:
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),
         "has_output": bool(run.output),
+        "kept_from": run.detail.get("kept_from") if isinstance(run.detail, dict) else None,
+        "outcome": outcome_text(run.detail) if run.status in NODE_FINISHED else "",
     }
 
 
@@ -81,7 +102,6 @@ def batch_state(request: HttpRequest, pk: str) -> JsonResponse:
     batch = _batch(request, pk)
     runs = {run.node_key: _run(run) for run in batch.node_runs.order_by("id")}
     running = batch.status == BatchStatus.RUNNING
-    operate = can_operate(request, batch)
     body: dict[str, Any] = {
         "batch": {
             "id": batch.pk,
@@ -93,7 +113,7 @@ def batch_state(request: HttpRequest, pk: str) -> JsonResponse:
         },
         "now": timezone.now().isoformat(),
         "runs": runs,
-        "actions": {"stop": operate and running, "rerun": operate and not running, "resume": operate and not running},
+        "actions": batch_actions(request.user, batch),
     }
     if request.GET.get("drawing"):
         document = batch_definition(batch)
@@ -116,6 +136,7 @@ def node_output(request: HttpRequest, pk: str, key: str) -> JsonResponse:
             "started_at": _iso(a.started_at),
             "finished_at": _iso(a.finished_at),
             "output": a.output,
+            "outcome": outcome_text(a.detail),
         }
         for a in run.attempt_set.order_by("number")
     ]

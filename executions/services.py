@@ -27,7 +27,7 @@ from executions import dispatch, engine, fastpath, kinds
 from executions.dispatch import dispatch_after_commit
 from executions.models import Attempt, Batch, Event, NodeRun, new_batch_id
 from executions.runtime import Plan, plan_for, plan_of
-from executions.states import NODE_ACTIVE, BatchStatus, NodeStatus, TriggerKind
+from executions.states import BATCH_RESUMABLE, NODE_ACTIVE, BatchStatus, NodeStatus, TriggerKind
 from executions.transitions import EventLog, batch_transition, node_transition, nodes_transition
 from workflows import graph, secrets
 from workflows.definition import task_document
@@ -702,11 +702,20 @@ def rerun_plan(*, batch: Batch, resume: bool) -> RerunPlan:
     return RerunPlan(kept=kept, will_run=tuple(k for k in plan.tasks if k not in kept))
 
 
+def batch_rerun_check(*, batch: Batch, resume: bool) -> None:
+    """Refuse a re-run of a running batch, and a resume of one that did not fail, time out or stop."""
+    if batch.status == BatchStatus.RUNNING:
+        raise TransitionNotPossible(f"batch {batch.pk} is still running; stop it or wait for it to end")
+    if resume and batch.status not in BATCH_RESUMABLE:
+        raise TransitionNotPossible(
+            f"batch {batch.pk} {batch.status}: only a failed, timed-out or stopped batch can be resumed; re-run it"
+        )
+
+
 def batch_rerun(*, batch_id: str, resume: bool = False, user: Any = None) -> Batch:
     """Start a new batch on the same version as a finished one, linked to it."""
     original = Batch.objects.select_related("workflow", "version", "task").get(pk=batch_id)
-    if original.status == BatchStatus.RUNNING:
-        raise TransitionNotPossible(f"batch {original.pk} is still running; stop it or wait for it to end")
+    batch_rerun_check(batch=original, resume=resume)
     keep: dict[str, NodeRun] = {}
     if resume:
         kept = set(rerun_plan(batch=original, resume=True).kept)

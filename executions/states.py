@@ -46,6 +46,8 @@ B = BatchStatus
 NODE_FINISHED = frozenset(engine.FINISHED)
 NODE_ACTIVE = frozenset(engine.ACTIVE)
 BATCH_FINISHED = frozenset({B.SUCCEEDED, B.FAILED, B.TIMED_OUT, B.STOPPED})
+# A batch that can be resumed from failure: it ended without every node succeeding on its way.
+BATCH_RESUMABLE = frozenset({B.FAILED, B.TIMED_OUT, B.STOPPED})
 
 NODE_TRANSITIONS: dict[str, frozenset[str]] = {
     N.PENDING: frozenset({N.QUEUED, N.SUCCEEDED, N.SKIPPED, N.STOPPED}),

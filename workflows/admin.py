@@ -1,27 +1,50 @@
-"""Admin for definitions: teams, tasks, workflows (edited as a validated definition), versions."""
+"""Admin for definitions: teams, tasks, workflows (edited as a validated definition), versions.
+
+Every write goes through the services the API and the CLI call (`task_save`,
+`workflow_save_definition`, `workflow_delete`, `batch_start`…), so the admin refuses exactly
+what they refuse. Who may do what comes from the roles (`access.scoping.has_role`): buttons
+follow the user's role, and an action the role does not allow says which role it needs.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from access.admin import ScopedRelatedFilter, TeamScopedAdminMixin
 from access.audit import audit_denied, audit_record
-from access.scoping import can_define_shell, definition_tasks, has_role, scoped, shell_change_denied, teams_with
+from access.scoping import (
+    definition_tasks,
+    has_role,
+    scoped,
+    shell_change_denied,
+    team_of,
+    teams_with,
+)
 from workflows import secrets
-from workflows.definition import DefinitionError, load_text, parse_trigger
+from workflows.definition import DEFAULT_TASK_TIMEOUT, DefinitionError, Problem, load_text
 from workflows.models import Membership, Role, Task, TaskKind, Team, Workflow, WorkflowVersion
 from workflows.schedule import next_fires
 from workflows.services import (
-    schedule_sync,
+    task_delete_refusal,
+    task_document_of,
+    task_save,
     version_export,
+    workflow_delete,
     workflow_export,
     workflow_save_definition,
     workflow_set_enabled,
@@ -40,6 +63,7 @@ EXAMPLE = {
     ],
     "edges": [{"from": "start", "to": "hello"}],
 }
+SHELL_DENIED = gettext_lazy("Defining shell tasks needs the define_shell_task permission.")
 
 
 def trigger_text(trigger: dict | None) -> str:
@@ -62,22 +86,163 @@ def fire_times_html(trigger: dict | None):
     )
 
 
-def run_each(request, objects, start, action: str) -> None:
-    """Start a batch of each workflow (or a run of each standalone task) the user may operate."""
+def json_text(value: Any) -> str:
+    """Return a value as indented JSON, as the admin's text areas show it."""
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def role_refusal(user: Any, obj: Any, role: str, action: str) -> str | None:
+    """Say which role `action` on the object needs when the user does not hold it in the object's team."""
+    team = team_of(obj)
+    if has_role(user, team.pk if team else None, role):
+        return None
+    return _("%(action)s needs the %(role)s role in team %(team)s.") % {"action": action, "role": role, "team": team}
+
+
+def role_allows(request, obj: Any, role: str, action: str) -> bool:
+    """Tell whether the user holds `role` in the object's team; if not, say (as a message) which role it needs."""
+    refusal = role_refusal(request.user, obj, role, action)
+    if refusal is not None:
+        messages.error(request, refusal)
+    return refusal is None
+
+
+def run_one(request, obj: Workflow | Task, start: Callable[[Any], Any], action: str):
+    """Start a batch of a workflow (or a run of a standalone task) if the user may operate it; return it."""
     from executions.services import BatonError
 
+    if not role_allows(request, obj, Role.OPERATOR, _("Running %(name)s") % {"name": obj.name}):
+        return None
+    try:
+        batch = start(obj)
+    except BatonError as exc:
+        messages.error(request, str(exc))
+        return None
+    audit_record(user=request.user, action=action, obj=obj, request=request, via="admin", after={"batch": batch.pk})
+    url = reverse("admin:executions_batch_change", args=[batch.pk])
+    messages.success(request, format_html(_('Started batch <a href="{}">{}</a> of {}.'), url, batch.pk, obj.name))
+    return batch
+
+
+def run_each(request, objects: Iterable[Workflow | Task], start: Callable[[Any], Any], action: str) -> None:
+    """Start a batch of each workflow (or a run of each standalone task) the user may operate."""
     for obj in objects:
-        if not has_role(request.user, obj.team_id, Role.OPERATOR):
-            messages.error(request, f"Running {obj.name} needs the operator role in team {obj.team}.")
-            continue
-        try:
-            batch = start(obj)
-        except BatonError as exc:
-            messages.error(request, str(exc))
-            continue
-        audit_record(user=request.user, action=action, obj=obj, request=request, via="admin", after={"batch": batch.pk})
-        url = reverse("admin:executions_batch_change", args=[batch.pk])
-        messages.success(request, format_html('Started batch <a href="{}">{}</a> of {}.', url, batch.pk, obj.name))
+        run_one(request, obj, start, action)
+
+
+def definition_html(document: dict[str, Any], next_fire_times: Any = None) -> SafeString:
+    """Render a masked definition read-only: settings, each node with its task, the edges, the JSON."""
+    settings_rows = [
+        (_("description"), document.get("description") or "—"),
+        (_("enabled"), _("yes") if document.get("enabled") else _("no")),
+        (_("trigger"), trigger_text(document.get("trigger"))),
+        (_("timeout"), f"{document.get('timeout_seconds')} s"),
+        (_("overlap policy"), document.get("overlap_policy")),
+        (_("misfire policy"), document.get("misfire_policy")),
+    ]
+    if next_fire_times is not None:
+        settings_rows.append((_("next fire times"), next_fire_times))
+    settings = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", settings_rows)
+    nodes = format_html_join("", "<tr>{}</tr>", ((_node_cells(node),) for node in document.get("nodes", [])))
+    edges = format_html_join(
+        "",
+        "<li>{} → {}{}</li>",
+        ((e["from"], e["to"], f" ({e['on']})" if e.get("on") else "") for e in document.get("edges", [])),
+    )
+    return format_html(
+        '<table class="baton-definition-settings">{}</table>'
+        '<table class="baton-definition-nodes"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>'
+        "<tbody>{}</tbody></table>"
+        '<h4>{}</h4><ul class="baton-definition-edges">{}</ul>'
+        "<details><summary>{}</summary><pre>{}</pre></details>",
+        settings,
+        _("node"),
+        _("task"),
+        _("runs with"),
+        _("config"),
+        nodes,
+        _("edges"),
+        edges,
+        _("the definition as JSON"),
+        json_text(document),
+    )
+
+
+def _node_cells(node: dict[str, Any]) -> SafeString:
+    """Render one node's cells: key and type, its task, how the task runs, its masked config."""
+    task = node.get("task")
+    kind = f"{node['type']}, core" if node.get("core") else node["type"]
+    if not isinstance(task, dict):
+        return format_html("<td>{} ({})</td><td>{}</td><td></td><td></td>", node["key"], kind, task or "—")
+    runs_with = _("%(kind)s · timeout %(timeout)s s · retries %(retries)s · queue %(queue)s") % {
+        "kind": task.get("kind"),
+        "timeout": task.get("timeout_seconds"),
+        "retries": task.get("retries"),
+        "queue": task.get("queue"),
+    }
+    return format_html(
+        "<td>{} ({})</td><td>{}</td><td>{}</td><td><pre>{}</pre></td>",
+        node["key"],
+        kind,
+        task.get("name"),
+        runs_with,
+        json_text(task.get("config", {})),
+    )
+
+
+class RoleAwareAdminMixin:
+    """Buttons and actions that follow the user's role; a refused one says which role it needs (never a bare 403)."""
+
+    run_audit_action = ""
+    operator_actions: tuple[str, ...] = ("run_once",)
+    delete_confirmation_template = "admin/workflows/baton_delete_confirmation.html"
+    delete_selected_confirmation_template = "admin/workflows/baton_delete_selected_confirmation.html"
+
+    def start_run(self, request, obj):
+        raise NotImplementedError
+
+    def change_url(self, pk: Any) -> str:
+        return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[pk])
+
+    def delete_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        refusals = self.delete_refusals(request, obj) if obj is not None else []
+        if refusals:  # a viewer who typed the URL: say why on the object's page instead of a bare 403
+            messages.error(request, refusals[0])
+            return HttpResponseRedirect(self.change_url(obj.pk))
+        return super().delete_view(request, object_id, extra_context)
+
+    def delete_refusals(self, request, obj) -> list[str]:
+        """Say why the user may not delete this row (their role in its team), or nothing."""
+        refusal = role_refusal(request.user, obj, Role.EDITOR, _("Deleting %(name)s") % {"name": obj})
+        return [] if refusal is None else [refusal]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not teams_with(request.user, Role.OPERATOR) and not request.user.is_superuser:
+            for name in self.operator_actions:
+                actions.pop(name, None)
+        return actions
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_run"
+        return [path("<int:pk>/run/", self.admin_site.admin_view(self.run_view), name=name), *super().get_urls()]
+
+    def run_view(self, request, pk):
+        """Run once from the change page's button (POST; operator)."""
+        obj = self.scoped_object_or_404(request, pk)
+        if request.method != "POST":
+            messages.info(request, _("Run once starts from the button on this page."))
+            return HttpResponseRedirect(self.change_url(pk))
+        batch = run_one(request, obj, lambda o: self.start_run(request, o), self.run_audit_action)
+        if batch is None:
+            return HttpResponseRedirect(self.change_url(pk))
+        return HttpResponseRedirect(reverse("admin:executions_batch_change", args=[batch.pk]))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        team = team_of(obj) if obj is not None else None
+        context["can_operate"] = obj is not None and has_role(request.user, team.pk if team else None, Role.OPERATOR)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
 
 class MembershipInline(admin.TabularInline):
@@ -136,8 +301,136 @@ class TeamAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
             )  # fmt: skip
 
 
+# --- standalone tasks ----------------------------------------------------------------------------
+
+TASK_DOCUMENT_FIELDS = [
+    "name",
+    "kind",
+    "config",
+    "description",
+    "timeout_seconds",
+    "retries",
+    "retry_interval_seconds",
+    "retry_backoff",
+    "queue",
+    "trigger",
+]
+TASK_INFO_FIELDS = ["workflow_link", "next_fire_times", "runs_link", "created_at", "updated_at"]
+JSON_WIDGET_ATTRS = {"rows": 8, "cols": 80, "style": "font-family: monospace", "spellcheck": "false"}
+FIELD_PATH = re.compile(r"([a-z_]+)(?:\.(.*))?", re.DOTALL)
+
+
+def problems_on_fields(form: forms.Form, problems: Iterable[Problem]) -> None:
+    """Show each validator problem on the form field its path starts with (`config.url` on config)."""
+    for problem in problems:
+        match = FIELD_PATH.fullmatch(problem.path)
+        field = match.group(1) if match and match.group(1) in form.fields else None
+        if field is None:
+            form.add_error(None, str(problem))
+        elif field not in form.errors:  # a field that did not parse already says so
+            form.add_error(field, f"{match.group(2)}: {problem.message}" if match.group(2) else problem.message)
+
+
+class TaskForm(forms.ModelForm):
+    """A standalone task as its SPEC §10 object, config and trigger as JSON; `task_save` validates and writes it."""
+
+    team = forms.ModelChoiceField(queryset=Team.objects.none())
+    name = forms.CharField(strip=False)
+    kind = forms.ChoiceField(choices=TaskKind.choices)
+    config = forms.CharField(
+        strip=False,
+        widget=forms.Textarea(attrs=JSON_WIDGET_ATTRS),
+        help_text=gettext_lazy(
+            'JSON (or YAML). shell: "script" or "argv", optional "cwd", "env"; http: "url", optional "method", '
+            '"headers", "body", "expected_status", "verify_tls"; python: "callable", optional "kwargs". '
+            'A secret value is {"secret": "…"}; stored ones show as {"secret": "***"}: leave them so to keep them.'
+        ),
+    )
+    description = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 80}))
+    timeout_seconds = forms.IntegerField(initial=DEFAULT_TASK_TIMEOUT)
+    retries = forms.IntegerField(initial=0)
+    retry_interval_seconds = forms.IntegerField(initial=0)
+    retry_backoff = forms.BooleanField(
+        required=False, help_text=gettext_lazy("Double the retry interval after each failed attempt.")
+    )
+    queue = forms.CharField(strip=False, initial="default")
+    trigger = forms.CharField(
+        required=False,
+        strip=False,
+        initial=json_text({"type": "none"}),
+        widget=forms.Textarea(attrs={**JSON_WIDGET_ATTRS, "rows": 4}),
+        help_text=gettext_lazy(
+            '{"type": "none"}, {"type": "cron", "expression": "0 0 2 ? * MON-FRI", "timezone": "UTC"} or '
+            '{"type": "periodic", "every": 90, "unit": "minutes", "start": "2026-01-01T00:00:00", "timezone": "UTC"}.'
+        ),
+    )
+
+    # Set by TaskAdmin.get_form for the request.
+    user: Any = None
+    editor_teams: Any = Team.objects.none()
+
+    class Meta:
+        model = Task
+        fields: list[str] = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.document: dict[str, Any] = {}
+        if self.instance.pk:
+            for identity in ("team", "name"):  # a task is identified by them; shown read-only
+                self.fields.pop(identity, None)
+            stored = task_document_of(self.instance)
+            for field in TASK_DOCUMENT_FIELDS[1:]:
+                value = stored.get(field)
+                self.initial[field] = json_text(value) if field in ("config", "trigger") else value
+        else:
+            self.fields["team"].queryset = self.editor_teams
+
+    def _post_clean(self) -> None:
+        """Skip the ModelForm's model validation: `task_save` (the one validator) checks and writes the task."""
+
+    def _json(self, field: str, blank: Any) -> Any:
+        text = self.cleaned_data.get(field, "")
+        if not text.strip():
+            return blank
+        try:
+            return load_text(text)
+        except DefinitionError as exc:
+            raise forms.ValidationError([problem.message for problem in exc.problems]) from exc
+
+    def clean_config(self) -> Any:
+        return self._json("config", {})
+
+    def clean_trigger(self) -> Any:
+        return self._json("trigger", {"type": "none"})
+
+    def clean(self):
+        cleaned = super().clean()
+        team = self.instance.team if self.instance.pk else cleaned.get("team")
+        self.document = {f: cleaned[f] for f in TASK_DOCUMENT_FIELDS if f in cleaned}
+        if self.instance.pk:
+            self.document["name"] = self.instance.name
+        if team is None:
+            return cleaned
+        name = self.document.get("name")
+        if not self.instance.pk and Task.objects.filter(team=team, name=name).exists():
+            self.add_error("name", _("Team %(team)s already has a task named %(name)r.") % {"team": team, "name": name})
+        if "kind" in self.document and shell_change_denied(self.user, team, [self.document]):
+            self.add_error("kind", SHELL_DENIED)
+        # Validate and save in a savepoint that is rolled back: every problem is shown, nothing is saved.
+        try:
+            with transaction.atomic():
+                task_save(team=team, document=self.document, user=self.user)
+                transaction.set_rollback(True)
+        except DefinitionError as exc:
+            problems_on_fields(self, exc.problems)
+        self.team = team
+        return cleaned
+
+
 @admin.register(Task)
-class TaskAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
+class TaskAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin):
+    form = TaskForm
     list_display = [
         "name",
         "team",
@@ -152,9 +445,29 @@ class TaskAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
     list_filter = ["kind", ("team", ScopedRelatedFilter)]
     search_fields = ["name", "description"]
     list_select_related = ["team", "node__workflow", "schedule"]
-    readonly_fields = ["config_masked", "workflow_link", "next_fire_times", "runs_link", "created_at", "updated_at"]
-    exclude = ["config"]
     actions = ["run_once"]
+    change_form_template = "admin/workflows/task/change_form.html"
+    run_audit_action = "task.run"
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["team", *TASK_DOCUMENT_FIELDS]
+        if self.has_change_permission(request, obj):
+            return ["team", *TASK_DOCUMENT_FIELDS, *TASK_INFO_FIELDS]
+        # Read-only: the stored config only ever masked, the trigger in words with its next fire times.
+        shown = ["team", *TASK_DOCUMENT_FIELDS, *TASK_INFO_FIELDS]
+        return [{"config": "config_masked", "trigger": "trigger_display"}.get(f, f) for f in shown]
+
+    def get_readonly_fields(self, request, obj=None):
+        identity = ["team", "name"] if obj is not None else []
+        return [*identity, "config_masked", "trigger_display", *TASK_INFO_FIELDS]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # Every field is declared on TaskForm; the model is written by `task_save` only.
+        form = super().get_form(request, obj, change=change, **{**kwargs, "fields": []})
+        form.user = request.user
+        form.editor_teams = self.scoped_teams(request, Role.EDITOR)
+        return form
 
     @admin.display(description="trigger")
     def trigger_display(self, task: Task):
@@ -178,9 +491,12 @@ class TaskAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Run once (standalone tasks)")
     def run_once(self, request, queryset):
+        run_each(request, queryset, lambda task: self.start_run(request, task), self.run_audit_action)
+
+    def start_run(self, request, task: Task):
         from executions.services import task_run_start
 
-        run_each(request, queryset, lambda task: task_run_start(task=task, user=request.user), "task.run")
+        return task_run_start(task=task, user=request.user)
 
     @admin.display(description="workflow")
     def workflow_link(self, task: Task):
@@ -192,52 +508,42 @@ class TaskAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="config")
     def config_masked(self, task: Task):
-        return format_html("<pre>{}</pre>", json.dumps(secrets.mask(task.config), indent=2, ensure_ascii=False))
+        return format_html("<pre>{}</pre>", json_text(secrets.mask(task.config)))
 
     def has_change_permission(self, request, obj=None):
         # A task inside a workflow is edited through the workflow's definition.
         return super().has_change_permission(request, obj) and (obj is None or obj.workflow is None)
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "team":
-            kwargs["queryset"] = self.scoped_teams(request, Role.EDITOR)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        user = request.user
-
-        class ScopedTaskForm(form):
-            def clean(self):
-                cleaned = super().clean()
-                team, kind = cleaned.get("team"), cleaned.get("kind")
-                if team is not None and not has_role(user, team.pk, Role.EDITOR):
-                    self.add_error("team", "You are not an editor of this team.")
-                # The admin form does not edit config, so only turning a task into a shell task defines one.
-                becomes_shell = kind == TaskKind.SHELL and not (
-                    self.instance.pk and self.instance.kind == TaskKind.SHELL
-                )
-                if becomes_shell and not can_define_shell(user):
-                    self.add_error("kind", "Defining shell tasks needs the define_shell_task permission.")
-                if "trigger" in cleaned:
-                    try:
-                        cleaned["trigger"] = parse_trigger(cleaned["trigger"] or {"type": "none"}, now=timezone.now())
-                    except DefinitionError as exc:
-                        self.add_error("trigger", [str(p) for p in exc.problems])
-                return cleaned
-
-        return ScopedTaskForm
-
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        schedule_sync(task=obj)
-        audit_record(user=request.user, action="task.update" if change else "task.create", obj=obj,
-                     request=request, via="admin", after={"kind": obj.kind})  # fmt: skip
+        task = task_save(team=form.team, document=form.document, user=request.user)
+        obj.__dict__.update(task.__dict__)  # the admin redirects and logs with `obj`
+        audit_record(
+            user=request.user,
+            action="task.update" if change else "task.create",
+            obj=task,
+            request=request,
+            via="admin",
+            after={"kind": task.kind},
+        )
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+    def get_deleted_objects(self, objs, request):
+        """Refuse with reasons (role, workflow, runs); a standalone task goes with its schedule and fire log."""
+        tasks = list(objs)
+        refusals = [r for task in tasks for r in self.delete_refusals(request, task)]
+        refusals += [refusal for task in tasks if (refusal := task_delete_refusal(task))]
+        return [str(task) for task in tasks], {}, set(), refusals
 
     def delete_model(self, request, obj):
         audit_record(user=request.user, action="task.delete", obj=obj, request=request, via="admin",
                      before={"name": obj.name, "kind": obj.kind})  # fmt: skip
         super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for task in queryset:
+            self.delete_model(request, task)
 
 
 class DefinitionForm(forms.ModelForm):
@@ -311,13 +617,13 @@ class DefinitionForm(forms.ModelForm):
             self.add_error("definition", f"team: no team named {name!r} where you are an editor")
             return False
         if shell_change_denied(self.user, team, definition_tasks(document)):
-            self.add_error("definition", "Defining shell tasks needs the define_shell_task permission.")
+            self.add_error("definition", SHELL_DENIED)
             return False
         return True
 
 
 @admin.register(Workflow)
-class WorkflowAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
+class WorkflowAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     form = DefinitionForm
     list_display = ["name", "team", "enabled", "trigger_display", "next_fire", "version_display", "last_batch"]
     list_filter = ["enabled", ("team", ScopedRelatedFilter)]
@@ -325,6 +631,8 @@ class WorkflowAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
     list_select_related = ["team", "current_version", "schedule"]
     actions = ["run_once", "enable", "disable"]
     change_form_template = "admin/workflows/workflow/change_form.html"
+    run_audit_action = "workflow.run"
+    operator_actions = ("run_once", "enable", "disable")
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(deleted_at__isnull=True)
@@ -336,7 +644,19 @@ class WorkflowAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
         return form
 
     def get_fields(self, request, obj=None):
-        return ["definition"]
+        if obj is None or self.has_change_permission(request, obj):
+            return ["definition"]
+        return ["definition_readonly"]  # viewers and operators read it (SPEC §7)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["definition_readonly"]
+
+    @admin.display(description="definition")
+    def definition_readonly(self, workflow: Workflow):
+        if workflow.current_version_id is None:
+            return "— (no saved definition)"
+        fires = fire_times_html(workflow.trigger) if workflow.enabled else _("— (disabled)")
+        return definition_html(workflow_export(workflow=workflow), next_fire_times=fires)
 
     @admin.display(description="trigger")
     def trigger_display(self, workflow: Workflow):
@@ -376,12 +696,23 @@ class WorkflowAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         pass
 
-    def delete_model(self, request, obj):
-        from workflows.services import workflow_delete
+    def get_deleted_objects(self, objs, request):
+        """Describe a soft delete (`workflow_delete`): nothing related is deleted, so nothing is collected."""
+        workflows = list(objs)
+        refusals = [r for workflow in workflows for r in self.delete_refusals(request, workflow)]
+        return [str(workflow) for workflow in workflows], {}, set(), refusals
 
+    def delete_model(self, request, obj):
         workflow_delete(workflow=obj)
-        audit_record(user=request.user, action="workflow.delete", obj=obj, request=request, via="admin",
-                     before={"deleted": False}, after={"deleted": True})  # fmt: skip
+        audit_record(
+            user=request.user,
+            action="workflow.delete",
+            obj=obj,
+            request=request,
+            via="admin",
+            before={"deleted": False},
+            after={"deleted": True},
+        )
 
     def delete_queryset(self, request, queryset):
         for workflow in queryset:
@@ -389,9 +720,12 @@ class WorkflowAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Run once")
     def run_once(self, request, queryset):
+        run_each(request, queryset, lambda workflow: self.start_run(request, workflow), self.run_audit_action)
+
+    def start_run(self, request, workflow: Workflow):
         from executions.services import batch_start
 
-        run_each(request, queryset, lambda workflow: batch_start(workflow=workflow, user=request.user), "workflow.run")
+        return batch_start(workflow=workflow, user=request.user)
 
     @admin.action(description="Enable")
     def enable(self, request, queryset):
@@ -401,43 +735,45 @@ class WorkflowAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
     def disable(self, request, queryset):
         self._set_enabled(request, queryset, False)
 
-    def _set_enabled(self, request, queryset, enabled: bool) -> None:
-        for workflow in queryset:
-            if not has_role(request.user, workflow.team_id, Role.OPERATOR):
-                messages.error(request, f"Enabling or disabling {workflow.name} needs the operator role.")
+    def _set_enabled(self, request, workflows: Iterable[Workflow], enabled: bool) -> None:
+        for workflow in workflows:
+            verb = _("Enabling %(name)s") if enabled else _("Disabling %(name)s")
+            if not role_allows(request, workflow, Role.OPERATOR, verb % {"name": workflow.name}):
                 continue
             before = workflow.enabled
             workflow_set_enabled(workflow=workflow, enabled=enabled, user=request.user)
-            audit_record(user=request.user, action="workflow.enable" if enabled else "workflow.disable", obj=workflow,
-                         request=request, via="admin", before={"enabled": before}, after={"enabled": enabled})  # fmt: skip
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        if not request.user.is_superuser and not teams_with(request.user, Role.OPERATOR):
-            for name in ("run_once", "enable", "disable"):
-                actions.pop(name, None)
-        return actions
+            audit_record(
+                user=request.user,
+                action="workflow.enable" if enabled else "workflow.disable",
+                obj=workflow,
+                request=request,
+                via="admin",
+                before={"enabled": before},
+                after={"enabled": enabled},
+            )
+            done = _("Enabled %(name)s.") if enabled else _("Disabled %(name)s: no scheduled fire starts it.")
+            messages.success(request, done % {"name": workflow.name})
 
     def get_urls(self):
-        urls = super().get_urls()
-        extra = [path("<int:pk>/run/", self.admin_site.admin_view(self.run_view), name="workflows_workflow_run")]
-        return extra + urls
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/enable/", view(self.enable_view), name="workflows_workflow_enable"),
+            path("<int:pk>/disable/", view(self.disable_view), name="workflows_workflow_disable"),
+            *super().get_urls(),
+        ]
 
-    def run_view(self, request, pk):
-        from executions.services import BatonError, batch_start
+    def enable_view(self, request, pk):
+        return self._enabled_view(request, pk, True)
 
+    def disable_view(self, request, pk):
+        return self._enabled_view(request, pk, False)
+
+    def _enabled_view(self, request, pk, enabled: bool):
+        """Enable or disable from the change page's button (POST; operator)."""
         workflow = self.scoped_object_or_404(request, pk)
-        if request.method != "POST" or not has_role(request.user, workflow.team_id, Role.OPERATOR):
-            return HttpResponseRedirect(reverse("admin:workflows_workflow_change", args=[pk]))
-        try:
-            batch = batch_start(workflow=workflow, user=request.user)
-        except BatonError as exc:
-            messages.error(request, str(exc))
-            return HttpResponseRedirect(reverse("admin:workflows_workflow_change", args=[pk]))
-        audit_record(user=request.user, action="workflow.run", obj=workflow, request=request, via="admin",
-                     after={"batch": batch.pk})  # fmt: skip
-        messages.success(request, f"Started batch {batch.pk}.")
-        return HttpResponseRedirect(reverse("admin:executions_batch_change", args=[batch.pk]))
+        if request.method == "POST":
+            self._set_enabled(request, [workflow], enabled)
+        return HttpResponseRedirect(self.change_url(pk))
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
@@ -455,9 +791,7 @@ class WorkflowVersionAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="definition")
     def definition_masked(self, version: WorkflowVersion):
-        document = version_export(version=version)
-        rows = format_html_join("", "<li>{}</li>", ((f"{n['key']} ({n['type']})",) for n in document["nodes"]))
-        return format_html("<ul>{}</ul><pre>{}</pre>", rows, json.dumps(document, indent=2, ensure_ascii=False))
+        return definition_html(version_export(version=version))
 
     def has_add_permission(self, request):
         return False

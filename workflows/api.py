@@ -28,6 +28,7 @@ from access.scoping import definition_tasks, scoped, shell_change_denied
 from workflows import secrets
 from workflows.models import MisfirePolicy, OverlapPolicy, Role, Task, TaskKind, Team, Workflow, WorkflowVersion
 from workflows.services import (
+    task_delete_refusal,
     task_document_of,
     task_save,
     version_export,
@@ -398,10 +399,9 @@ class TaskViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
     def destroy(self, request: Request, *args, **kwargs) -> Response:
         task = self.get_object()
         self.require_role(task, Role.EDITOR)
-        if task.workflow is not None:
-            raise Conflict(f"Task {task.name!r} belongs to workflow {task.workflow.name!r}; remove it there first.")
-        if task.runs.exists():
-            raise Conflict(f"Task {task.name!r} has runs; its records stay, so it cannot be deleted.")
+        refusal = task_delete_refusal(task)
+        if refusal is not None:
+            raise Conflict(refusal)
         try:
             with transaction.atomic():
                 audit_record(user=request.user, action="task.delete", obj=task, request=request,

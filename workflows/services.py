@@ -8,6 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from workflows import registry, schedule, secrets
 from workflows.definition import (
@@ -301,3 +303,23 @@ def task_document_of(task: Task) -> dict[str, Any]:
     document["config"] = secrets.mask(document["config"])
     document["trigger"] = {"type": "workflow"} if task.workflow else (task.trigger or NO_TRIGGER)
     return document
+
+
+def task_delete_refusal(task: Task) -> str | None:
+    """Say why a task cannot be deleted (it is in a workflow, or its runs' records stay), or None."""
+    workflow = task.workflow
+    if workflow is not None:
+        return _("Task %(task)s belongs to workflow %(workflow)s; remove it there first.") % {
+            "task": task.name,
+            "workflow": workflow.name,
+        }
+    runs = task.runs.count()
+    if runs:
+        return ngettext(
+            "Task %(task)s has %(runs)d run; its record stays, so the task cannot be deleted "
+            "(set its trigger to none to stop it firing).",
+            "Task %(task)s has %(runs)d runs; their records stay, so the task cannot be deleted "
+            "(set its trigger to none to stop it firing).",
+            runs,
+        ) % {"task": task.name, "runs": runs}
+    return None

@@ -1,5 +1,8 @@
 /* Baton: the live batch page — the DAG coloured by node state, a timeline, node output.
- * Polls the batch's state endpoint every second while the batch runs (then stops polling).
+ * Polls the batch's state endpoint every second while the batch runs. When a batch that was
+ * running at page load ends, the page reloads once, so the fields and tables the admin drew
+ * at load (status, finished at, node runs, events) show the final state too; the selected
+ * node is kept in the URL's fragment (#node=KEY) and shown again after the reload.
  * Hand-written, no dependencies; draws with BatonDag (workflows/static/baton/dag.js).
  */
 (function () {
@@ -27,6 +30,8 @@
     var drawing = null;
     var selected = null;
     var first = true;
+    var loadedRunning = root.dataset.status === "running";
+    var fragment = /^#node=(.+)$/.exec(window.location.hash);
 
     function poll() {
       var url = root.dataset.stateUrl + (drawing ? "" : "?drawing=1");
@@ -34,6 +39,7 @@
         if (state.definition) drawing = state;
         update(state);
         if (state.batch.running) setTimeout(poll, POLL_MS);
+        else if (loadedRunning) window.location.reload();  // once: the reloaded page was drawn finished
         else document.getElementById("batch-live-note").textContent = "";
       }).catch(function (err) {
         document.getElementById("batch-live-note").textContent = "(live updates paused: " + err.message + "; retrying)";
@@ -47,7 +53,11 @@
       status.start = "succeeded";
       view.render({ nodes: drawing.definition.nodes, edges: drawing.definition.edges, positions: drawing.positions,
         status: status, selected: selected ? { node: selected } : null });
-      if (first) { view.fit(); first = false; }
+      if (first) {
+        view.fit();
+        first = false;
+        if (fragment && state.runs[decodeURIComponent(fragment[1])]) showOutput(decodeURIComponent(fragment[1]));
+      }
       root.dataset.status = state.batch.status;
       var badge = document.getElementById("batch-status");
       badge.textContent = state.batch.status + (state.batch.running && state.batch.stop_requested ? " (stopping…)" : "");
@@ -71,7 +81,7 @@
       var runs = Object.keys(state.runs).filter(function (k) { return state.runs[k].type === "task"; });
       runs.forEach(function (k) {
         var r = state.runs[k];
-        if (r.finished_at && r.finished_at > end) end = r.finished_at;
+        if (!r.kept_from && r.finished_at && r.finished_at > end) end = r.finished_at;
       });
       var total = Math.max(0.001, seconds(begin, end));
       box.innerHTML = "";
@@ -80,6 +90,15 @@
         var row = h("div", { class: "gantt-row", role: "listitem", "data-key": k, "data-status": r.status });
         row.appendChild(h("div", { class: "gantt-label", title: k }, k));
         var track = h("div", { class: "gantt-track" });
+        if (r.kept_from) {
+          // Kept by a resume: it ran in the original batch, before this one's time axis begins.
+          row.classList.add("gantt-kept");
+          track.appendChild(h("div", { class: "gantt-kept-note" }, "kept from " + r.kept_from));
+          row.appendChild(track);
+          row.appendChild(h("div", { class: "gantt-time" }, "kept"));
+          box.appendChild(row);
+          return;
+        }
         if (r.started_at) {
           var stop = r.finished_at || state.now;
           var left = Math.max(0, seconds(begin, r.started_at) / total * 100);
@@ -98,11 +117,14 @@
       if (!runs.length) box.appendChild(h("p", {}, "No task node has run yet."));
     }
 
+    function noOutput(run) { return "(no output)" + (run.outcome ? " — " + run.outcome : ""); }
+
     var lastShown = null;
     function showOutput(key) {
       if (key === "start") return;
       selected = key;
       view.select({ node: key });
+      history.replaceState(null, "", "#node=" + encodeURIComponent(key));
       var url = root.dataset.outputUrl.replace("NODE_KEY", encodeURIComponent(key));
       D.getJSON(url).then(function (run) {
         lastShown = run.status;
@@ -111,11 +133,13 @@
         panel.appendChild(h("h3", {}, "Node " + key));
         panel.appendChild(h("p", { id: "node-output-status" }, run.status + (run.type === "task" ? " · attempts " + run.attempts : "")));
         if (run.type === "task") {
-          panel.appendChild(h("pre", { id: "node-output-text" }, run.output || "(no output)"));
+          // How it ended beyond the status: exit status or signal, the error, or where a resume kept it from.
+          if (run.outcome) panel.appendChild(h("p", { id: "node-output-outcome", class: "outcome" }, run.outcome));
+          panel.appendChild(h("pre", { id: "node-output-text" }, run.output || noOutput(run)));
           if (run.attempt_list && run.attempt_list.length > 1) {
             run.attempt_list.forEach(function (a) {
-              panel.appendChild(h("h4", {}, "Attempt " + a.number + " — " + a.status));
-              panel.appendChild(h("pre", {}, a.output || "(no output)"));
+              panel.appendChild(h("h4", {}, "Attempt " + a.number + " — " + a.status + (a.outcome ? " (" + a.outcome + ")" : "")));
+              panel.appendChild(h("pre", {}, a.output || noOutput(a)));
             });
           }
         } else {
