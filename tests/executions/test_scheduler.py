@@ -320,3 +320,46 @@ def test_the_overlap_policy_is_decided_after_the_wait(recorder, clock):
     assert (result.started, result.skipped) == (1, 0)
     assert sorted(Batch.objects.filter(workflow=workflow).values_list("scheduled_for", flat=True)) == [at(0), at(1)]
     assert not Fire.objects.filter(outcome=FireOutcome.SKIPPED_OVERLAP).exists()
+
+
+# --- misfires: Quartz judges the earliest missed fire -----------------------------------------
+
+
+def every_5_seconds(**extra) -> dict:
+    trigger = {"type": "cron", "expression": "0/5 * * * * ?", "timezone": "UTC"}
+    return chain_document("w", shell("w-a", "true"), trigger=trigger, overlap_policy="parallel", **extra)
+
+
+@pytest.mark.parametrize(("policy", "batches"), [("fire_once_now", 1), ("skip", 0)])
+def test_a_90_second_outage_of_a_5_second_trigger_is_one_misfire(recorder, clock, settings, policy, batches):
+    settings.BATON_MISFIRE_THRESHOLD_SECONDS = 60
+    clock.move_to(at(0, -2), tick=False)
+    workflow = save(every_5_seconds(misfire_policy=policy))
+    clock.move_to(at(0, 0.5), tick=False)
+    assert tick().started == 1  # the 09:00:00 fire, on time
+    clock.move_to(at(1, 30.5), tick=False)  # the scheduler was down from 09:00:01 to 09:01:30.5
+    result = tick()
+    late = list(
+        Batch.objects.filter(workflow=workflow, scheduled_for__gt=at(0)).values_list("scheduled_for", flat=True)
+    )
+    assert (result.started, len(late)) == (batches, batches)
+    if batches:
+        assert late == [at(1, 30)]  # once, now: as the latest missed fire
+        assert Fire.objects.get(outcome=FireOutcome.STARTED_LATE).batch.scheduled_for == at(1, 30)
+    missed = Fire.objects.get(outcome=FireOutcome.MISSED)
+    assert (missed.missed_count, missed.scheduled_for, missed.missed_until) == (18, at(0, 5), at(1, 30))
+    assert Schedule.objects.get().next_fire_at == at(1, 35)  # the first fire after now
+
+
+def test_a_30_second_outage_of_a_5_second_trigger_fires_each_late_fire(recorder, clock, settings):
+    settings.BATON_MISFIRE_THRESHOLD_SECONDS = 60
+    clock.move_to(at(0, -2), tick=False)
+    workflow = save(every_5_seconds())
+    clock.move_to(at(0, 0.5), tick=False)
+    tick()
+    clock.move_to(at(0, 30.5), tick=False)
+    assert tick().started == 6
+    fires = sorted(Batch.objects.filter(workflow=workflow).values_list("scheduled_for", flat=True))
+    assert fires == [at(0, seconds) for seconds in range(0, 31, 5)]
+    assert not Fire.objects.filter(outcome=FireOutcome.MISSED).exists()
+    assert Schedule.objects.get().next_fire_at == at(0, 35)
