@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from executions import dispatch, engine, fastpath, kinds
 from executions.dispatch import dispatch_after_commit
@@ -73,8 +74,8 @@ def batch_start(
     version = rerun_of.version if rerun_of else workflow.current_version
     if version is None:
         raise NotRunnable(f"workflow {workflow.name!r} has no saved definition")
-    if workflow.deleted_at is not None and rerun_of is None:
-        raise NotRunnable(f"workflow {workflow.name!r} is deleted")
+    if workflow.deleted_at is not None:  # SPEC §6: a deleted workflow starts nothing new, re-runs included
+        raise NotRunnable(_("workflow %(name)s is deleted; it starts no new batch") % {"name": repr(workflow.name)})
     return _start(
         Batch(workflow=workflow, version=version), plan_for(version.pk),
         trigger=trigger, user=user, scheduled_for=scheduled_for, rerun_of=rerun_of, keep=keep,
