@@ -20,7 +20,8 @@ from workflows.definition import (
     task_document,
     to_document,
 )
-from workflows.models import Edge, Node, Schedule, Task, Team, Workflow, WorkflowVersion
+from workflows.models import Edge, Node, OverlapPolicy, Schedule, Task, Team, Workflow, WorkflowVersion
+from workflows.signals import fire_queue_closed
 
 NO_TRIGGER = {"type": "none"}
 
@@ -216,7 +217,7 @@ def version_export(*, version: WorkflowVersion, workflow: Workflow | None = None
 
 
 def workflow_delete(*, workflow: Workflow) -> None:
-    """Disable and hide a workflow; release its tasks as manual standalone tasks; keep records."""
+    """Disable and hide a workflow; release its tasks as manual standalone tasks; drop its queued fires; keep records."""
     with transaction.atomic():
         Task.objects.filter(node__workflow=workflow).update(trigger=NO_TRIGGER)
         workflow.nodes.all().delete()
@@ -228,7 +229,7 @@ def workflow_delete(*, workflow: Workflow) -> None:
 
 
 def workflow_set_enabled(*, workflow: Workflow, enabled: bool, user: Any = None) -> Workflow:
-    """Enable or disable scheduled fires of a workflow ("run once" works either way)."""
+    """Enable or disable scheduled fires of a workflow (disabling drops its queued fires; "run once" works either way)."""
     with transaction.atomic():
         Workflow.objects.filter(pk=workflow.pk).update(enabled=enabled, updated_at=timezone.now())
         workflow.enabled = enabled
@@ -246,12 +247,24 @@ def schedule_sync(*, workflow: Workflow | None = None, task: Task | None = None)
         return _schedule_sync(workflow, task)
 
 
+def workflow_fires(workflow: Workflow) -> bool:
+    """Tell whether the scheduler fires the workflow: enabled, not deleted, with a cron or periodic trigger."""
+    return workflow.enabled and workflow.deleted_at is None and schedule.is_active(workflow.trigger)
+
+
+def workflow_queues_fires(workflow: Workflow) -> bool:
+    """Tell whether the workflow's queued fires may still start (it fires, with the `queue` overlap policy)."""
+    return workflow_fires(workflow) and workflow.overlap_policy == OverlapPolicy.QUEUE
+
+
 def _schedule_sync(workflow: Workflow | None, task: Task | None) -> Schedule | None:
     now = timezone.now()
     if workflow is not None:
         owner = {"workflow": workflow}
-        active = workflow.enabled and workflow.deleted_at is None and schedule.is_active(workflow.trigger)
+        active = workflow_fires(workflow)
         trigger, misfire, overlap = workflow.trigger, workflow.misfire_policy, workflow.overlap_policy
+        if not workflow_queues_fires(workflow):
+            fire_queue_closed.send(sender=Workflow, workflow=workflow)
     else:
         assert task is not None
         owner = {"task": task}

@@ -363,3 +363,68 @@ def test_a_30_second_outage_of_a_5_second_trigger_fires_each_late_fire(recorder,
     assert fires == [at(0, seconds) for seconds in range(0, 31, 5)]
     assert not Fire.objects.filter(outcome=FireOutcome.MISSED).exists()
     assert Schedule.objects.get().next_fire_at == at(0, 35)
+
+
+# --- the `queue` overlap backlog --------------------------------------------------------------
+
+
+def queue_four_fires(clock) -> object:
+    """A `queue` workflow whose first batch runs on while four more fires come."""
+    workflow = save(every_minute(overlap_policy="queue"))
+    for minute in range(5):
+        clock.move_to(at(minute, 1), tick=False)
+        tick()
+    return workflow
+
+
+def outcomes(workflow) -> list[tuple[datetime, str]]:
+    return sorted(Fire.objects.filter(workflow=workflow).values_list("scheduled_for", "outcome"))
+
+
+def test_the_queue_backlog_is_bounded_and_fires_past_it_are_skipped(recorder, clock, settings):
+    settings.BATON_OVERLAP_QUEUE_LIMIT = 2
+    workflow = queue_four_fires(clock)
+    assert outcomes(workflow) == [
+        (at(0), "started"), (at(1), "queued"), (at(2), "queued"), (at(3), "skipped_backlog"), (at(4), "skipped_backlog"),
+    ]  # fmt: skip
+    recorder.drain()
+    clock.move_to(at(4, 2), tick=False)
+    tick()  # the oldest queued fire starts; the backlog has room again
+    clock.move_to(at(5, 1), tick=False)
+    tick()
+    assert [outcome for _, outcome in outcomes(workflow)][1:] == [
+        "started_late", "queued", "skipped_backlog", "skipped_backlog", "queued",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "close",
+    [
+        lambda workflow: workflow_set_enabled(workflow=workflow, enabled=False),
+        lambda workflow: workflow_delete(workflow=workflow),
+        lambda workflow: save(every_minute(overlap_policy="skip")),
+        lambda workflow: save({**every_minute(overlap_policy="queue"), "trigger": {"type": "none"}}),
+    ],
+    ids=["disabled", "deleted", "policy-no-longer-queue", "trigger-removed"],
+)
+def test_queued_fires_are_dropped_when_the_workflow_can_no_longer_fire(recorder, clock, close):
+    workflow = queue_four_fires(clock)
+    close(workflow)
+    # Dropped in the same transaction, kept as a record.
+    assert [outcome for _, outcome in outcomes(workflow)] == ["started"] + ["dropped"] * 4
+    recorder.drain()  # the running batch ends
+    clock.move_to(at(4, 30), tick=False)
+    tick()
+    assert Batch.objects.filter(workflow=workflow).count() == 1
+
+
+def test_the_tick_drops_a_queued_fire_of_a_workflow_disabled_behind_its_back(recorder, clock):
+    from workflows.models import Workflow
+
+    workflow = queue_four_fires(clock)
+    Workflow.objects.filter(pk=workflow.pk).update(enabled=False)  # e.g. a fire queued before this rule
+    recorder.drain()
+    clock.move_to(at(4, 30), tick=False)
+    assert tick().started == 0
+    assert Batch.objects.filter(workflow=workflow).count() == 1
+    assert [outcome for _, outcome in outcomes(workflow)] == ["started"] + ["dropped"] * 4
