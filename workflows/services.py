@@ -50,17 +50,23 @@ def workflow_save_definition(*, document: Any, user: Any = None, create_team: bo
     """Validate a definition against the rules and the database, then save it atomically.
 
     1. Parse and validate the document (shape and topology) without touching the database.
-    2. In one transaction, lock the workflow and the tasks it names, check what only the
-       database knows (teams, standalone tasks, stored secrets), and collect every problem.
-    3. Only when there is none, write tasks, the graph and a new version; else raise
-       DefinitionError and roll back, so nothing is half-saved.
+    2. In one transaction, lock the workflow and the tasks it names (FOR NO KEY UPDATE, in id
+       order), check what only the database knows (teams, standalone tasks, stored secrets),
+       and collect every problem.
+    3. Only when there is none, write tasks, the graph and a new version, then the Schedule
+       row; else raise DefinitionError and roll back, so nothing is half-saved.
+
+    The lock order (docs/architecture.md, "Lock order"): definition rows, then Schedule rows.
+    NO KEY UPDATE, not UPDATE: the scheduler tick holds Schedule rows while its batches'
+    foreign keys take KEY SHARE on these rows at commit; a FOR UPDATE here made the two wait
+    for each other (a deadlock).
     """
     definition = definition_parse(document)
     with transaction.atomic():
         team = _team(definition.team, create_team)
         workflow = (
             Workflow.objects.alive()
-            .select_for_update(of=("self",))
+            .select_for_update(of=("self",), no_key=True)
             .filter(team=team, name=definition.name)
             .order_by("pk")
             .first()
@@ -68,7 +74,7 @@ def workflow_save_definition(*, document: Any, user: Any = None, create_team: bo
         names = [n.task_name for n in definition.nodes if n.task_name]
         tasks = {
             t.name: t
-            for t in Task.objects.select_for_update(of=("self",))
+            for t in Task.objects.select_for_update(of=("self",), no_key=True)
             .filter(team=team, name__in=names)
             .order_by("pk")
             .select_related("node__workflow")
@@ -293,7 +299,8 @@ def task_save(*, team: Team, document: dict[str, Any], user: Any = None) -> Task
 
     spec, trigger = parse_task(document, registered_callables=registry.names(), now=timezone.now())
     with transaction.atomic():
-        task = Task.objects.select_for_update().filter(team=team, name=spec.name).first()
+        # NO KEY UPDATE: a tick starting this task's run takes KEY SHARE on it while holding its Schedule row.
+        task = Task.objects.select_for_update(no_key=True).filter(team=team, name=spec.name).first()
         if task is not None and task.workflow is not None:
             raise DefinitionError(
                 [Problem("name", f"task {spec.name!r} belongs to workflow {task.workflow.name!r}; edit it there")]
