@@ -385,16 +385,24 @@ def test_the_queue_backlog_is_bounded_and_fires_past_it_are_skipped(recorder, cl
     settings.BATON_OVERLAP_QUEUE_LIMIT = 2
     workflow = queue_four_fires(clock)
     assert outcomes(workflow) == [
-        (at(0), "started"), (at(1), "queued"), (at(2), "queued"), (at(3), "skipped_backlog"), (at(4), "skipped_backlog"),
-    ]  # fmt: skip
+        (at(0), "started"),
+        (at(1), "queued"),
+        (at(2), "queued"),
+        (at(3), "skipped_backlog"),
+        (at(4), "skipped_backlog"),
+    ]
     recorder.drain()
     clock.move_to(at(4, 2), tick=False)
     tick()  # the oldest queued fire starts; the backlog has room again
     clock.move_to(at(5, 1), tick=False)
     tick()
     assert [outcome for _, outcome in outcomes(workflow)][1:] == [
-        "started_late", "queued", "skipped_backlog", "skipped_backlog", "queued",
-    ]  # fmt: skip
+        "started_late",
+        "queued",
+        "skipped_backlog",
+        "skipped_backlog",
+        "queued",
+    ]
 
 
 @pytest.mark.parametrize(
