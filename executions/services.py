@@ -29,6 +29,7 @@ from executions.dispatch import dispatch_after_commit
 from executions.models import Attempt, Batch, Event, NodeRun, new_batch_id
 from executions.runtime import Plan, plan_for, plan_of
 from executions.states import NODE_ACTIVE, BatchStatus, NodeStatus, TriggerKind
+from executions.storable import storable
 from executions.transitions import EventLog, batch_transition, node_transition, nodes_transition
 from workflows import graph, secrets
 from workflows.definition import task_document
@@ -538,13 +539,20 @@ def node_run_finish(
     """Record an attempt's outcome; retry, or end the node run and advance the batch.
 
     `plan` is the batch's plan when the caller already has it (the worker read it to run the task).
+    The output and details are made storable first (`executions.storable`), so whatever bytes
+    the task printed, the finish can be written, on every database alike.
     """
+    return _finish(run, storable(outcome), retries=retries, interval=interval, plan=plan or batch_plan(run.batch))
+
+
+def _finish(run: NodeRun, outcome: kinds.Outcome, *, retries: int, interval: float, plan: Plan) -> str | None:
+    """Write an attempt's end in one transaction: the PostgreSQL statements or the ORM's."""
     now = timezone.now()
     status = OUTCOME_STATUS[outcome.status]
     retry = status in (N.FAILED, N.TIMED_OUT) and run.attempts <= retries
     if connection.vendor == "postgresql":
         return _finish_fast(run=run, outcome=outcome, status=status, retry=retry, retries=retries,
-                            interval=interval, now=now, plan=plan or batch_plan(run.batch))  # fmt: skip
+                            interval=interval, now=now, plan=plan)  # fmt: skip
     events = EventLog()
     started_at, worker = run.started_at or now, run.worker
     with transaction.atomic():
@@ -566,7 +574,7 @@ def node_run_finish(
             events.flush()
             dispatch_after_commit([(run.pk, run.queue)], countdown=interval)
             return N.RETRYING
-        _advance(batch, plan or batch_plan(batch), now, events)
+        _advance(batch, plan, now, events)
     return status
 
 
