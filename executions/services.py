@@ -8,6 +8,7 @@ The pure engine (`executions.engine`) decides; this module applies the decision.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import signal
@@ -29,7 +30,7 @@ from executions.dispatch import dispatch_after_commit
 from executions.models import Attempt, Batch, Event, NodeRun, new_batch_id
 from executions.runtime import Plan, plan_for, plan_of
 from executions.states import NODE_ACTIVE, BatchStatus, NodeStatus, TriggerKind
-from executions.storable import storable
+from executions.storable import storable, unrecorded
 from executions.transitions import EventLog, batch_transition, node_transition, nodes_transition
 from workflows import graph, secrets
 from workflows.definition import task_document
@@ -539,10 +540,25 @@ def node_run_finish(
     """Record an attempt's outcome; retry, or end the node run and advance the batch.
 
     `plan` is the batch's plan when the caller already has it (the worker read it to run the task).
-    The output and details are made storable first (`executions.storable`), so whatever bytes
-    the task printed, the finish can be written, on every database alike.
+
+    1. The output and details are made storable first (`executions.storable`), so whatever
+       bytes the task printed, the finish can be written, on every database alike.
+    2. A finish that still cannot be written (the database refuses a value, a bug on the way)
+       is rolled back and recorded again with the attempt's real status and a short note instead
+       of its output: the command did run, and an unwritten finish would leave the run to the
+       sweep as "worker lost", whose retry would run the command a second time. Each try works
+       on a copy of `run`, so the second starts from the claimed state.
+    3. A lost database is not caught here: the worker retries the whole finish (`_surviving_db_loss`).
     """
-    return _finish(run, storable(outcome), retries=retries, interval=interval, plan=plan or batch_plan(run.batch))
+    outcome = storable(outcome)
+    plan = plan or batch_plan(run.batch)
+    try:
+        return _finish(copy.copy(run), outcome, retries=retries, interval=interval, plan=plan)
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        logger.exception("could not record the end of node run %s; recording its status with a note", run.pk)
+        return _finish(copy.copy(run), unrecorded(outcome, exc), retries=retries, interval=interval, plan=plan)
 
 
 def _finish(run: NodeRun, outcome: kinds.Outcome, *, retries: int, interval: float, plan: Plan) -> str | None:

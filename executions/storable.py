@@ -9,6 +9,7 @@ database alike): a surrogate pair becomes the character it encodes, NUL and lone
 become U+FFFD (what undecodable bytes already become), a non-finite number becomes its JSON-ish
 name (`"NaN"`, `"Infinity"`, `"-Infinity"`), and a `[baton]` line at the end of the output says
 how many characters were replaced. Clean text, the usual case, is returned as it is.
+`unrecorded` is what a finish records when even that could not be written.
 
 Pure: no Django import.
 """
@@ -70,3 +71,19 @@ def storable(outcome: Outcome) -> Outcome:
     if replaced:
         output += ("" if not output or output.endswith("\n") else "\n") + replacement_note(replaced)
     return replace(outcome, output=output, detail=detail)
+
+
+def unrecorded(outcome: Outcome, error: BaseException) -> Outcome:
+    """Return what to record when `outcome` could not be: its status, its numbers and a note saying why."""
+    lines = str(error).strip().splitlines()
+    reason, _ = storable_text(f"{type(error).__name__}: {lines[0] if lines else ''}"[:300])
+    note = f"[baton] the attempt {outcome.status}; its output and details could not be stored ({reason})\n"
+    detail: dict[str, Any] = {
+        key: value
+        for key, value in outcome.detail.items()
+        if isinstance(key, str) and (value is None or isinstance(value, bool | int | float))
+    }
+    detail["record_error"] = reason
+    if outcome.status != "succeeded":
+        detail["error"] = f"the attempt {outcome.status}; its output could not be stored"
+    return Outcome(status=outcome.status, output=note, detail=storable_json(detail)[0])

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -168,6 +169,61 @@ def test_a_binary_http_body_is_stored(recorder, binary_server, path, settings):
     run = assert_stored_once(batch)
     assert "HTTP/1.1 200 OK" in run.output or "HTTP/1.0 200 OK" in run.output
     assert run.detail["status_code"] == 200
+
+
+# --- a finish the database refuses: recorded with a note, never run again ---------------------------
+
+
+REFUSE = "refuse-me"
+
+
+@pytest.fixture
+def database_refuses_marked_output() -> Iterator[None]:
+    """Make the database refuse any node run whose output holds REFUSE (a write that fails for a reason of its own)."""
+    if connection.vendor == "postgresql":
+        create = [
+            f"""CREATE FUNCTION baton_test_refuse() RETURNS trigger AS $$ BEGIN
+                  IF NEW.output LIKE '%{REFUSE}%' THEN
+                    RAISE EXCEPTION 'this row is refused' USING ERRCODE = 'data_exception';
+                  END IF; RETURN NEW; END $$ LANGUAGE plpgsql""",
+            """CREATE TRIGGER baton_test_refuse BEFORE UPDATE ON executions_noderun
+                  FOR EACH ROW EXECUTE FUNCTION baton_test_refuse()""",
+        ]
+        drop = [
+            "DROP TRIGGER IF EXISTS baton_test_refuse ON executions_noderun",
+            "DROP FUNCTION IF EXISTS baton_test_refuse()",
+        ]
+    else:
+        create = [
+            f"""CREATE TRIGGER baton_test_refuse BEFORE UPDATE ON executions_noderun
+                  WHEN NEW.output LIKE '%{REFUSE}%' BEGIN SELECT RAISE(ABORT, 'this row is refused'); END"""
+        ]
+        drop = ["DROP TRIGGER IF EXISTS baton_test_refuse"]
+    with connection.cursor() as cursor:
+        for statement in create:
+            cursor.execute(statement)
+    yield
+    with connection.cursor() as cursor:
+        for statement in drop:
+            cursor.execute(statement)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("script", "status"), [("exit 0", "succeeded"), ("exit 3", "failed")])
+def test_a_finish_the_database_refuses_is_recorded_with_a_note_and_not_run_again(
+    recorder, tmp_path, database_refuses_marked_output, script, status
+):
+    counter = tmp_path / "counter"
+    task = shell("deploy", f"echo {REFUSE}; echo ran >> {counter}; {script}", retries=2, retry_interval_seconds=0)
+    batch = start(chain_document("w", task))
+    recorder.drain()
+    run = only_run(batch)
+    attempts = 3 if status == "failed" else 1  # a failed attempt keeps its retry policy; a success is final
+    assert (batch.status, run.status, run.attempts) == (status, status, attempts)
+    assert counter.read_text() == "ran\n" * attempts
+    assert REFUSE not in run.output and run.output.startswith(f"[baton] the attempt {status}")
+    assert "could not be stored" in run.output and "this row is refused" in run.detail["record_error"]
+    assert Attempt.objects.filter(node_run=run).count() == attempts
 
 
 # --- on a real worker ----------------------------------------------------------------------------
