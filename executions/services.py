@@ -36,6 +36,7 @@ from workflows import graph, secrets
 from workflows.definition import task_document
 from workflows.models import Task, Workflow
 from workflows.services import task_spec_of
+from workflows.task_config import is_reserved_queue
 
 N = NodeStatus
 OUTCOME_STATUS = {
@@ -385,14 +386,23 @@ def _locked_batch(batch_id: str) -> Batch:
 # --- running a node -----------------------------------------------------------------------
 
 
-def node_run_execute(*, node_run_id: int, continue_for: float = 0) -> str | None:
+def node_run_execute(*, node_run_id: int, continue_for: float = 0, delivered_on: str = "") -> str | None:
     """Claim a queued node run, execute its task, record the result; None if not claimed.
 
     With `continue_for` > 0 (the worker's task does this), a successor the finish queued on
     the same queue is claimed and run here at once, skipping a broker round trip, and so on
     while less than `continue_for` seconds have passed since the first claim; after that the
     chain goes back through the broker, so other work waiting in the queue gets its turn.
+
+    `delivered_on` is the queue the message came from. A reserved queue (`baton-…`: the
+    scheduler tick's and the sweep's) never runs a task of another queue: such a message
+    (forged, or misrouted) is dropped unclaimed, and the run's own message, or the sweep's
+    re-send to its own queue, runs it where it belongs. A run whose own queue is reserved
+    fails without running (`_execute_one`).
     """
+    if is_reserved_queue(delivered_on) and not is_reserved_queue(_queue_of(node_run_id)):
+        logger.warning("node run %s: its message on the reserved queue %r was dropped", node_run_id, delivered_on)
+        return None
     deadline = time.monotonic() + continue_for
     status, next_id = _execute_one(node_run_id, keep_next=continue_for > 0)
     while next_id is not None:
@@ -421,14 +431,20 @@ def _execute_one(node_run_id: int, *, keep_next: bool) -> tuple[str | None, int 
         return None, None
     plan = batch_plan(run.batch)
     task = plan.tasks[run.node_key]
+    retries = task["retries"]
     if run.batch.stop_requested_at is not None:
         outcome = kinds.Outcome(status="cancelled", output="", detail={"error": "the batch was stopping"})
+    elif is_reserved_queue(run.queue):  # stored before the validator refused it: never run it, not even retried
+        error = _("queue %(queue)s is reserved for Baton's scheduler and recovery sweep; the task did not run") % {
+            "queue": repr(run.queue)
+        }
+        outcome, retries = kinds.Outcome(status="failed", output=f"[baton] {error}\n", detail={"error": error}), 0
     else:
         outcome = _execute(run, task)
     interval = _retry_interval(task, run.attempts)
     with dispatch.continuation(run.queue if keep_next else None) as kept:
         status = _surviving_db_loss(
-            lambda: node_run_finish(run=run, outcome=outcome, retries=task["retries"], interval=interval, plan=plan)
+            lambda: node_run_finish(run=run, outcome=outcome, retries=retries, interval=interval, plan=plan)
         )
     return status, (kept[0] if kept else None)
 
