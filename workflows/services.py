@@ -269,14 +269,14 @@ def _schedule_sync(workflow: Workflow | None, task: Task | None) -> Schedule | N
         owner = {"workflow": workflow}
         active = workflow_fires(workflow)
         trigger, misfire, overlap = workflow.trigger, workflow.misfire_policy, workflow.overlap_policy
-        if not workflow_queues_fires(workflow):
-            fire_queue_closed.send(sender=Workflow, workflow=workflow)
     else:
         assert task is not None
         owner = {"task": task}
         active = schedule.is_active(task.trigger) and not Node.objects.filter(task=task).exists()
         trigger, misfire, overlap = task.trigger, "fire_once_now", "parallel"
     current = Schedule.objects.select_for_update().filter(**owner).first()
+    if workflow is not None and not workflow_queues_fires(workflow):  # after the Schedule row: the lock order
+        fire_queue_closed.send(sender=Workflow, workflow=workflow)
     if not active:
         if current is not None:
             current.delete()
