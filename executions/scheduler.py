@@ -225,7 +225,7 @@ def _start(intents: list[_Intent], fires: list[Fire], rows: list[Schedule], resu
         if watched
         else ()
     )
-    backlog = _backlog({i.row.workflow_id for i in intents if i.row.workflow_id in busy})
+    backlog = _backlog({i.row.workflow_id for i in intents if i.row.overlap_policy == OverlapPolicy.QUEUE} & busy)
     new: list[NewBatch] = []
     outcomes: dict[int, str] = {}
     for intent in intents:
@@ -259,7 +259,10 @@ def _start(intents: list[_Intent], fires: list[Fire], rows: list[Schedule], resu
 
 
 def _backlog(workflow_ids: set[int]) -> dict[int, int]:
-    """How many fires of each workflow wait under the `queue` policy (its row is ours: no one adds to it)."""
+    """How many fires of each workflow wait under the `queue` policy.
+
+    The tick holds these workflows' Schedule rows, so no other tick queues fires for them meanwhile.
+    """
     if not workflow_ids:
         return {}
     waiting = Fire.objects.filter(outcome=FireOutcome.QUEUED, workflow_id__in=workflow_ids)
