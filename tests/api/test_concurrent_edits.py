@@ -25,13 +25,16 @@ def every_second() -> dict:
 
 
 def test_editing_workflows_and_tasks_on_one_second_triggers_while_ticking_never_deadlocks(client_for, alice, platform):
-    urls = {}
+    urls = []
     for index in range(3):
         document = definition(f"fast-{index}", trigger=every_second(), overlap_policy="parallel")
-        urls[f"/api/v1/workflows/{workflow_save_definition(document=document, user=alice).workflow.pk}/"] = index
+        urls.append(f"/api/v1/workflows/{workflow_save_definition(document=document, user=alice).workflow.pk}/")
     for index in range(2):
         document = {"name": f"ping-{index}", "kind": "python", "config": {"callable": "baton.noop"}}
-        urls[f"/api/v1/tasks/{task_save(team=platform, document={**document, 'trigger': every_second()}).pk}/"] = index
+        urls.append(f"/api/v1/tasks/{task_save(team=platform, document={**document, 'trigger': every_second()}).pk}/")
+    toggled = workflow_save_definition(
+        document=definition("toggled", trigger=every_second(), overlap_policy="queue"), user=alice
+    ).workflow
     deadline = time.monotonic() + SECONDS
     errors: list[str] = []
     statuses: list[int] = []
@@ -51,6 +54,20 @@ def test_editing_workflows_and_tasks_on_one_second_triggers_while_ticking_never_
         finally:
             connection.close()
 
+    def toggler() -> None:
+        client = client_for(alice)
+        try:
+            while time.monotonic() < deadline:
+                for action in ("disable", "enable"):
+                    try:
+                        response = client.post(f"/api/v1/workflows/{toggled.pk}/{action}/")
+                        statuses.append(response.status_code)
+                    except Exception as exc:
+                        errors.append(f"{action}: {exc!r}")
+                    time.sleep(0.2)
+        finally:
+            connection.close()
+
     def scheduler() -> None:
         try:
             while time.monotonic() < deadline:
@@ -62,7 +79,7 @@ def test_editing_workflows_and_tasks_on_one_second_triggers_while_ticking_never_
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=editor, args=(url,)) for url in urls]
+    threads = [threading.Thread(target=editor, args=(url,)) for url in urls] + [threading.Thread(target=toggler)]
     threads += [threading.Thread(target=scheduler) for _ in range(2)]
     for thread in threads:
         thread.start()
@@ -70,9 +87,10 @@ def test_editing_workflows_and_tasks_on_one_second_triggers_while_ticking_never_
         thread.join()
     assert errors == [], f"{len(errors)} failures, first: {errors[:3]}"
     assert statuses and set(statuses) == {200}, set(statuses)
-    assert len(ticks) > SECONDS and sum(ticks) >= len(urls) * (SECONDS - 2)  # the fires went on
+    always_on = Batch.objects.exclude(workflow=toggled)
+    assert len(ticks) > SECONDS and always_on.count() >= len(urls) * (SECONDS - 2)  # the fires went on
     assert Batch.objects.count() == sum(ticks)
-    assert set(Batch.objects.values_list("workflow__name", "task__name").distinct()) == {
+    assert set(always_on.values_list("workflow__name", "task__name").distinct()) == {
         *((f"fast-{index}", None) for index in range(3)),
         *((None, f"ping-{index}") for index in range(2)),
     }
