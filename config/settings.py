@@ -173,6 +173,8 @@ BATON_REDISPATCH_SECONDS = float(os.environ.get("BATON_REDISPATCH_SECONDS", "30"
 BATON_WORKER_LOST_SECONDS = float(os.environ.get("BATON_WORKER_LOST_SECONDS", "20"))
 BATON_RECOVERY_INTERVAL_SECONDS = float(os.environ.get("BATON_RECOVERY_INTERVAL_SECONDS", "2"))
 BATON_MISFIRE_THRESHOLD_SECONDS = float(os.environ.get("BATON_MISFIRE_THRESHOLD_SECONDS", "60"))
+# At most this many fires of one workflow wait under the `queue` overlap policy; later ones are skipped.
+BATON_OVERLAP_QUEUE_LIMIT = max(0, int(os.environ.get("BATON_OVERLAP_QUEUE_LIMIT", "10")))
 # A tick claims and prepares the fires due this far ahead, then starts them at their instant.
 BATON_SCHEDULER_LOOKAHEAD_SECONDS = float(os.environ.get("BATON_SCHEDULER_LOOKAHEAD_SECONDS", "1.0"))
 

@@ -13,5 +13,9 @@ class ExecutionsConfig(AppConfig):
     verbose_name = "Executions"
 
     def ready(self) -> None:
-        """Register the built-in python callables."""
+        """Register the built-in python callables; drop queued fires when a workflow's queue closes."""
         from executions import builtins  # noqa: F401
+        from executions.scheduler import queued_fires_drop
+        from workflows.signals import fire_queue_closed
+
+        fire_queue_closed.connect(queued_fires_drop, dispatch_uid="executions.queued_fires_drop")

@@ -188,7 +188,9 @@ class FireOutcome(models.TextChoices):
     STARTED = "started"
     STARTED_LATE = "started_late"
     SKIPPED_OVERLAP = "skipped_overlap"
-    QUEUED = "queued"
+    QUEUED = "queued"  # overlap `queue`: starts once the running batch has ended
+    SKIPPED_BACKLOG = "skipped_backlog"  # overlap `queue`, but BATON_OVERLAP_QUEUE_LIMIT fires already wait
+    DROPPED = "dropped"  # was queued; the workflow was disabled, deleted or left the `queue` policy
     MISSED = "missed"
 
 

@@ -47,7 +47,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Min
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from executions import runtime
@@ -63,7 +63,8 @@ from executions.services import (
 )
 from executions.states import BatchStatus, TriggerKind
 from workflows import schedule
-from workflows.models import OverlapPolicy, Schedule
+from workflows.models import OverlapPolicy, Schedule, Workflow
+from workflows.services import workflow_queues_fires
 
 CLAIM = 250  # due rows per transaction; each chunk commits (becomes visible) on its own
 AHEAD_CLAIM = 2000  # rows of one fire instant, prepared before it and started in one transaction
@@ -224,16 +225,23 @@ def _start(intents: list[_Intent], fires: list[Fire], rows: list[Schedule], resu
         if watched
         else ()
     )
+    backlog = _backlog({i.row.workflow_id for i in intents if i.row.overlap_policy == OverlapPolicy.QUEUE} & busy)
     new: list[NewBatch] = []
     outcomes: dict[int, str] = {}
     for intent in intents:
         row = intent.row
         if row.workflow_id and row.overlap_policy != OverlapPolicy.PARALLEL and row.workflow_id in busy:
-            queue = row.overlap_policy == OverlapPolicy.QUEUE
-            fires.append(Fire(workflow_id=row.workflow_id, scheduled_for=intent.fire_at,
-                              outcome=FireOutcome.QUEUED if queue else FireOutcome.SKIPPED_OVERLAP))  # fmt: skip
-            result.queued += queue
-            result.skipped += not queue
+            outcome = FireOutcome.SKIPPED_OVERLAP
+            if row.overlap_policy == OverlapPolicy.QUEUE:
+                outcome = FireOutcome.QUEUED
+                if backlog.get(row.workflow_id, 0) >= settings.BATON_OVERLAP_QUEUE_LIMIT:
+                    outcome = FireOutcome.SKIPPED_BACKLOG
+            fires.append(Fire(workflow_id=row.workflow_id, scheduled_for=intent.fire_at, outcome=outcome))
+            if outcome == FireOutcome.QUEUED:
+                backlog[row.workflow_id] = backlog.get(row.workflow_id, 0) + 1
+                result.queued += 1
+            else:
+                result.skipped += 1
             continue
         if intent.batch is not None:
             new.append(intent.batch)
@@ -248,6 +256,17 @@ def _start(intents: list[_Intent], fires: list[Fire], rows: list[Schedule], resu
     result.missed += sum(fire.missed_count for fire in fires if fire.outcome == FireOutcome.MISSED)
     result.started += len(started)
     return started
+
+
+def _backlog(workflow_ids: set[int]) -> dict[int, int]:
+    """How many fires of each workflow wait under the `queue` policy.
+
+    The tick holds these workflows' Schedule rows, so no other tick queues fires for them meanwhile.
+    """
+    if not workflow_ids:
+        return {}
+    waiting = Fire.objects.filter(outcome=FireOutcome.QUEUED, workflow_id__in=workflow_ids)
+    return dict(waiting.values("workflow_id").annotate(count=Count("pk")).values_list("workflow_id", "count"))
 
 
 def _move_rows(rows: list[Schedule], now: datetime) -> None:
@@ -280,7 +299,12 @@ def _busy(workflow_id: int) -> bool:
 
 
 def _start_queued(now: datetime, result: TickResult) -> None:
-    """Start the oldest queued fire of each workflow that has no running batch."""
+    """Start the oldest queued fire of each workflow that has no running batch.
+
+    A fire of a workflow that can no longer fire with the `queue` policy is dropped instead:
+    the disable (or delete, or edit) drops them in its own transaction, and this catches what
+    it could not see (fires queued before that rule, a change made behind the services' back).
+    """
     with transaction.atomic():
         queued = list(
             Fire.objects.select_for_update(skip_locked=True, of=("self",))
@@ -288,7 +312,9 @@ def _start_queued(now: datetime, result: TickResult) -> None:
             .select_related("workflow")
             .order_by("scheduled_for")[:CLAIM]
         )
-        seen: set[int] = set()
+        closed = [fire.pk for fire in queued if not workflow_queues_fires(fire.workflow)]
+        Fire.objects.filter(pk__in=closed).update(outcome=FireOutcome.DROPPED)
+        seen = {fire.workflow_id for fire in queued if fire.pk in closed}
         for fire in queued:
             if fire.workflow_id in seen or _busy(fire.workflow_id):
                 seen.add(fire.workflow_id)
@@ -303,3 +329,12 @@ def _start_queued(now: datetime, result: TickResult) -> None:
             fire.outcome = FireOutcome.STARTED_LATE
             fire.save(update_fields=["batch", "outcome"])
             result.started += fire.batch is not None
+
+
+def queued_fires_drop(*, workflow: Workflow, **_: object) -> int:
+    """Mark the workflow's queued fires dropped (kept as records); the caller's transaction commits it.
+
+    Connected to `workflows.signals.fire_queue_closed`. A fire the tick is starting right now
+    is locked by it: this waits for that commit, after which the fire is no longer queued.
+    """
+    return Fire.objects.filter(workflow=workflow, outcome=FireOutcome.QUEUED).update(outcome=FireOutcome.DROPPED)

@@ -8,6 +8,7 @@ The pure engine (`executions.engine`) decides; this module applies the decision.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import signal
@@ -22,17 +23,20 @@ from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from executions import dispatch, engine, fastpath, kinds
 from executions.dispatch import dispatch_after_commit
 from executions.models import Attempt, Batch, Event, NodeRun, new_batch_id
 from executions.runtime import Plan, plan_for, plan_of
 from executions.states import BATCH_RESUMABLE, NODE_ACTIVE, BatchStatus, NodeStatus, TriggerKind
+from executions.storable import storable, unrecorded
 from executions.transitions import EventLog, batch_transition, node_transition, nodes_transition
 from workflows import graph, secrets
 from workflows.definition import task_document
 from workflows.models import Task, Workflow
 from workflows.services import task_spec_of
+from workflows.task_config import is_reserved_queue
 
 N = NodeStatus
 OUTCOME_STATUS = {
@@ -73,8 +77,8 @@ def batch_start(
     version = rerun_of.version if rerun_of else workflow.current_version
     if version is None:
         raise NotRunnable(f"workflow {workflow.name!r} has no saved definition")
-    if workflow.deleted_at is not None and rerun_of is None:
-        raise NotRunnable(f"workflow {workflow.name!r} is deleted")
+    if workflow.deleted_at is not None:  # SPEC §6: a deleted workflow starts nothing new, re-runs included
+        raise NotRunnable(_("workflow %(name)s is deleted; it starts no new batch") % {"name": repr(workflow.name)})
     return _start(
         Batch(workflow=workflow, version=version), plan_for(version.pk),
         trigger=trigger, user=user, scheduled_for=scheduled_for, rerun_of=rerun_of, keep=keep,
@@ -382,14 +386,23 @@ def _locked_batch(batch_id: str) -> Batch:
 # --- running a node -----------------------------------------------------------------------
 
 
-def node_run_execute(*, node_run_id: int, continue_for: float = 0) -> str | None:
+def node_run_execute(*, node_run_id: int, continue_for: float = 0, delivered_on: str = "") -> str | None:
     """Claim a queued node run, execute its task, record the result; None if not claimed.
 
     With `continue_for` > 0 (the worker's task does this), a successor the finish queued on
     the same queue is claimed and run here at once, skipping a broker round trip, and so on
     while less than `continue_for` seconds have passed since the first claim; after that the
     chain goes back through the broker, so other work waiting in the queue gets its turn.
+
+    `delivered_on` is the queue the message came from. A reserved queue (`baton-…`: the
+    scheduler tick's and the sweep's) never runs a task of another queue: such a message
+    (forged, or misrouted) is dropped unclaimed, and the run's own message, or the sweep's
+    re-send to its own queue, runs it where it belongs. A run whose own queue is reserved
+    fails without running (`_execute_one`).
     """
+    if is_reserved_queue(delivered_on) and not is_reserved_queue(_queue_of(node_run_id)):
+        logger.warning("node run %s: its message on the reserved queue %r was dropped", node_run_id, delivered_on)
+        return None
     deadline = time.monotonic() + continue_for
     status, next_id = _execute_one(node_run_id, keep_next=continue_for > 0)
     while next_id is not None:
@@ -418,14 +431,20 @@ def _execute_one(node_run_id: int, *, keep_next: bool) -> tuple[str | None, int 
         return None, None
     plan = batch_plan(run.batch)
     task = plan.tasks[run.node_key]
+    retries = task["retries"]
     if run.batch.stop_requested_at is not None:
         outcome = kinds.Outcome(status="cancelled", output="", detail={"error": "the batch was stopping"})
+    elif is_reserved_queue(run.queue):  # stored before the validator refused it: never run it, not even retried
+        error = _("queue %(queue)s is reserved for Baton's scheduler and recovery sweep; the task did not run") % {
+            "queue": repr(run.queue)
+        }
+        outcome, retries = kinds.Outcome(status="failed", output=f"[baton] {error}\n", detail={"error": error}), 0
     else:
         outcome = _execute(run, task)
     interval = _retry_interval(task, run.attempts)
     with dispatch.continuation(run.queue if keep_next else None) as kept:
         status = _surviving_db_loss(
-            lambda: node_run_finish(run=run, outcome=outcome, retries=task["retries"], interval=interval, plan=plan)
+            lambda: node_run_finish(run=run, outcome=outcome, retries=retries, interval=interval, plan=plan)
         )
     return status, (kept[0] if kept else None)
 
@@ -537,13 +556,35 @@ def node_run_finish(
     """Record an attempt's outcome; retry, or end the node run and advance the batch.
 
     `plan` is the batch's plan when the caller already has it (the worker read it to run the task).
+
+    1. The output and details are made storable first (`executions.storable`), so whatever
+       bytes the task printed, the finish can be written, on every database alike.
+    2. A finish that still cannot be written (the database refuses a value, a bug on the way)
+       is rolled back and recorded again with the attempt's real status and a short note instead
+       of its output: the command did run, and an unwritten finish would leave the run to the
+       sweep as "worker lost", whose retry would run the command a second time. Each try works
+       on a copy of `run`, so the second starts from the claimed state.
+    3. A lost database is not caught here: the worker retries the whole finish (`_surviving_db_loss`).
     """
+    outcome = storable(outcome)
+    plan = plan or batch_plan(run.batch)
+    try:
+        return _finish(copy.copy(run), outcome, retries=retries, interval=interval, plan=plan)
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        logger.exception("could not record the end of node run %s; recording its status with a note", run.pk)
+        return _finish(copy.copy(run), unrecorded(outcome, exc), retries=retries, interval=interval, plan=plan)
+
+
+def _finish(run: NodeRun, outcome: kinds.Outcome, *, retries: int, interval: float, plan: Plan) -> str | None:
+    """Write an attempt's end in one transaction: the PostgreSQL statements or the ORM's."""
     now = timezone.now()
     status = OUTCOME_STATUS[outcome.status]
     retry = status in (N.FAILED, N.TIMED_OUT) and run.attempts <= retries
     if connection.vendor == "postgresql":
         return _finish_fast(run=run, outcome=outcome, status=status, retry=retry, retries=retries,
-                            interval=interval, now=now, plan=plan or batch_plan(run.batch))  # fmt: skip
+                            interval=interval, now=now, plan=plan)  # fmt: skip
     events = EventLog()
     started_at, worker = run.started_at or now, run.worker
     with transaction.atomic():
@@ -565,7 +606,7 @@ def node_run_finish(
             events.flush()
             dispatch_after_commit([(run.pk, run.queue)], countdown=interval)
             return N.RETRYING
-        _advance(batch, plan or batch_plan(batch), now, events)
+        _advance(batch, plan, now, events)
     return status
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from executions import services
+from workflows.task_config import is_reserved_queue
 
 
 @shared_task(
     name="baton.run_node",
+    bind=True,
     ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -20,9 +24,24 @@ from executions import services
     retry_backoff_max=30,
     max_retries=10,
 )
-def run_node(node_run_id: int) -> str | None:
+def run_node(self, node_run_id: int) -> str | None:
     """Run one node run; a duplicate delivery finds it already claimed and does nothing."""
-    return services.node_run_execute(node_run_id=node_run_id, continue_for=settings.BATON_CONTINUATION_SECONDS)
+    return services.node_run_execute(
+        node_run_id=node_run_id, continue_for=settings.BATON_CONTINUATION_SECONDS, delivered_on=delivery_queue(self)
+    )
+
+
+def delivery_queue(task: Any) -> str:
+    """Name the queue the current message came from.
+
+    A worker that consumes only reserved queues (the control worker) got it from one of them,
+    whatever the message says; otherwise its routing key names the queue (Celery routes a
+    queue's messages by the queue's name).
+    """
+    consumed = list(task.app.amqp.queues.consume_from or ())
+    if consumed and all(is_reserved_queue(name) for name in consumed):
+        return consumed[0]
+    return str((task.request.delivery_info or {}).get("routing_key") or "")
 
 
 @shared_task(name="baton.recover", ignore_result=True)

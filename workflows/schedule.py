@@ -100,39 +100,50 @@ def _localize(wall: datetime, zone: ZoneInfo) -> datetime:
 class FirePlan:
     """What a tick does with a trigger that was due at `due`."""
 
-    on_time: tuple[datetime, ...]  # fire each, as scheduled
-    missed_first: datetime | None  # the first fire missed past the threshold
-    missed_last: datetime | None  # the last one
-    missed_count: int
-    late_fire: datetime | None  # fire_once_now: the missed fire to run now
+    on_time: tuple[datetime, ...]  # fire each, as scheduled (a short outage: late, within the threshold)
+    missed_first: datetime | None  # a misfire: the earliest missed fire (`due`)
+    missed_last: datetime | None  # the latest one, at or before now
+    missed_count: int  # how many were missed (counting stops at MAX_MISSED)
+    late_fire: datetime | None  # fire_once_now: the latest missed fire, run once, now
     next_at: datetime | None  # the trigger's next fire time after now
 
 
 def plan_fires(
     trigger: dict[str, Any], due: datetime, now: datetime, *, misfire_policy: str, threshold: timedelta
 ) -> FirePlan:
-    """Split the fires from `due` up to `now` into on-time and missed (SPEC §5's misfire rule).
+    """Split the fires from `due` up to `now` by Quartz's misfire rule (SPEC §5).
 
-    A fire is on time while `now - fire <= threshold`; older ones were missed (no scheduler
-    ran). `fire_once_now` runs the latest missed fire once, now; `skip` runs none. Either way
-    every missed fire is counted.
+    Quartz judges a misfire on the trigger's earliest missed fire, `due`. Late by no more than
+    the threshold, it is no misfire: every fire up to now fires on its own. Older, every fire
+    up to now was missed (and counted): `fire_once_now` runs the latest of them once, now;
+    `skip` runs none. Either way the next fire is the first after now.
     """
-    on_time: list[datetime] = []
-    first: datetime | None = None
-    last: datetime | None = None
-    count = 0
-    fire: datetime | None = due
-    while fire is not None and fire <= now and count < MAX_MISSED:
-        if now - fire <= threshold:
+    if now - due <= threshold:
+        on_time: list[datetime] = []
+        fire: datetime | None = due
+        while fire is not None and fire <= now:
             on_time.append(fire)
-        else:
-            count += 1
-            first, last = first or fire, fire
+            fire = next_fire(trigger, fire)
+        return FirePlan(tuple(on_time), None, None, 0, None, fire)
+    count, last, fire = 0, due, due
+    while fire is not None and fire <= now and count < MAX_MISSED:
+        count, last = count + 1, fire
         fire = next_fire(trigger, fire)
-    if fire is not None and fire <= now:
-        fire = next_fire(trigger, now)  # gave up counting; resume after now
-    late = last if (last is not None and misfire_policy == "fire_once_now") else None
-    return FirePlan(tuple(on_time), first, last, count, late, fire)
+    if fire is not None and fire <= now:  # gave up counting: find the latest fire, resume after now
+        last = _latest_fire(trigger, now)
+        fire = next_fire(trigger, now)
+    late = last if misfire_policy == "fire_once_now" else None
+    return FirePlan((), due, last, count, late, fire)
+
+
+def _latest_fire(trigger: dict[str, Any], now: datetime) -> datetime:
+    """Return the latest fire at or before `now` (there is one): look back 1 s, 2 s, 4 s … then forward."""
+    back = timedelta(seconds=1)
+    while (fire := next_fire(trigger, now - back)) is None or fire > now:
+        back *= 2
+    while (later := next_fire(trigger, fire)) is not None and later <= now:
+        fire = later
+    return fire
 
 
 def seconds_until(moment: datetime | None, now: datetime) -> float:

@@ -22,7 +22,8 @@ from workflows.definition import (
     task_document,
     to_document,
 )
-from workflows.models import Edge, Node, Schedule, Task, Team, Workflow, WorkflowVersion
+from workflows.models import Edge, Node, OverlapPolicy, Schedule, Task, Team, Workflow, WorkflowVersion
+from workflows.signals import fire_queue_closed
 
 NO_TRIGGER = {"type": "none"}
 
@@ -51,17 +52,23 @@ def workflow_save_definition(*, document: Any, user: Any = None, create_team: bo
     """Validate a definition against the rules and the database, then save it atomically.
 
     1. Parse and validate the document (shape and topology) without touching the database.
-    2. In one transaction, lock the workflow and the tasks it names, check what only the
-       database knows (teams, standalone tasks, stored secrets), and collect every problem.
-    3. Only when there is none, write tasks, the graph and a new version; else raise
-       DefinitionError and roll back, so nothing is half-saved.
+    2. In one transaction, lock the workflow and the tasks it names (FOR NO KEY UPDATE, in id
+       order), check what only the database knows (teams, standalone tasks, stored secrets),
+       and collect every problem.
+    3. Only when there is none, write tasks, the graph and a new version, then the Schedule
+       row; else raise DefinitionError and roll back, so nothing is half-saved.
+
+    The lock order (docs/architecture.md, "Lock order"): definition rows, then Schedule rows.
+    NO KEY UPDATE, not UPDATE: the scheduler tick holds Schedule rows while its batches'
+    foreign keys take KEY SHARE on these rows at commit; a FOR UPDATE here made the two wait
+    for each other (a deadlock).
     """
     definition = definition_parse(document)
     with transaction.atomic():
         team = _team(definition.team, create_team)
         workflow = (
             Workflow.objects.alive()
-            .select_for_update(of=("self",))
+            .select_for_update(of=("self",), no_key=True)
             .filter(team=team, name=definition.name)
             .order_by("pk")
             .first()
@@ -69,7 +76,7 @@ def workflow_save_definition(*, document: Any, user: Any = None, create_team: bo
         names = [n.task_name for n in definition.nodes if n.task_name]
         tasks = {
             t.name: t
-            for t in Task.objects.select_for_update(of=("self",))
+            for t in Task.objects.select_for_update(of=("self",), no_key=True)
             .filter(team=team, name__in=names)
             .order_by("pk")
             .select_related("node__workflow")
@@ -218,7 +225,7 @@ def version_export(*, version: WorkflowVersion, workflow: Workflow | None = None
 
 
 def workflow_delete(*, workflow: Workflow) -> None:
-    """Disable and hide a workflow; release its tasks as manual standalone tasks; keep records."""
+    """Disable and hide a workflow; release its tasks as manual standalone tasks; drop its queued fires; keep records."""
     with transaction.atomic():
         Task.objects.filter(node__workflow=workflow).update(trigger=NO_TRIGGER)
         workflow.nodes.all().delete()
@@ -230,7 +237,7 @@ def workflow_delete(*, workflow: Workflow) -> None:
 
 
 def workflow_set_enabled(*, workflow: Workflow, enabled: bool, user: Any = None) -> Workflow:
-    """Enable or disable scheduled fires of a workflow ("run once" works either way)."""
+    """Enable or disable scheduled fires of a workflow (disabling drops its queued fires; "run once" works either way)."""
     with transaction.atomic():
         Workflow.objects.filter(pk=workflow.pk).update(enabled=enabled, updated_at=timezone.now())
         workflow.enabled = enabled
@@ -248,11 +255,21 @@ def schedule_sync(*, workflow: Workflow | None = None, task: Task | None = None)
         return _schedule_sync(workflow, task)
 
 
+def workflow_fires(workflow: Workflow) -> bool:
+    """Tell whether the scheduler fires the workflow: enabled, not deleted, with a cron or periodic trigger."""
+    return workflow.enabled and workflow.deleted_at is None and schedule.is_active(workflow.trigger)
+
+
+def workflow_queues_fires(workflow: Workflow) -> bool:
+    """Tell whether the workflow's queued fires may still start (it fires, with the `queue` overlap policy)."""
+    return workflow_fires(workflow) and workflow.overlap_policy == OverlapPolicy.QUEUE
+
+
 def _schedule_sync(workflow: Workflow | None, task: Task | None) -> Schedule | None:
     now = timezone.now()
     if workflow is not None:
         owner = {"workflow": workflow}
-        active = workflow.enabled and workflow.deleted_at is None and schedule.is_active(workflow.trigger)
+        active = workflow_fires(workflow)
         trigger, misfire, overlap = workflow.trigger, workflow.misfire_policy, workflow.overlap_policy
     else:
         assert task is not None
@@ -260,6 +277,8 @@ def _schedule_sync(workflow: Workflow | None, task: Task | None) -> Schedule | N
         active = schedule.is_active(task.trigger) and not Node.objects.filter(task=task).exists()
         trigger, misfire, overlap = task.trigger, "fire_once_now", "parallel"
     current = Schedule.objects.select_for_update().filter(**owner).first()
+    if workflow is not None and not workflow_queues_fires(workflow):  # after the Schedule row: the lock order
+        fire_queue_closed.send(sender=Workflow, workflow=workflow)
     if not active:
         if current is not None:
             current.delete()
@@ -282,7 +301,8 @@ def task_save(*, team: Team, document: dict[str, Any], user: Any = None) -> Task
 
     spec, trigger = parse_task(document, registered_callables=registry.names(), now=timezone.now())
     with transaction.atomic():
-        task = Task.objects.select_for_update().filter(team=team, name=spec.name).first()
+        # NO KEY UPDATE: a tick starting this task's run takes KEY SHARE on it while holding its Schedule row.
+        task = Task.objects.select_for_update(no_key=True).filter(team=team, name=spec.name).first()
         if task is not None and task.workflow is not None:
             raise DefinitionError(
                 [Problem("name", f"task {spec.name!r} belongs to workflow {task.workflow.name!r}; edit it there")]

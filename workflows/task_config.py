@@ -264,3 +264,11 @@ def _is_json(value: object) -> bool:
     if isinstance(value, dict):
         return all(isinstance(key, str) and _is_json(item) for key, item in value.items())
     return False
+
+
+RESERVED_QUEUE_PREFIX = "baton-"
+
+
+def is_reserved_queue(name: str) -> bool:
+    """Tell whether a queue name belongs to Baton's own machinery (the scheduler tick, the sweep)."""
+    return name.startswith(RESERVED_QUEUE_PREFIX)

@@ -4,6 +4,9 @@ Masking happens before truncation, so a secret can never be cut in half by the t
 marker and leak its other half. Both work on a stream too (``OutputCollector``): captured
 output of any size passes through in constant memory, keeping only the head and the tail.
 
+Text becomes UTF-8 bytes here: an invalid byte sequence (``write_bytes``) and a lone surrogate
+in a str (a callable's return value, say) become U+FFFD, as a terminal shows them.
+
 Truncation keeps the first ``limit // 2`` bytes and the last ``limit - limit // 2`` bytes of
 the UTF-8 encoded (masked) text and puts the marker ``…[N bytes truncated]…`` between them,
 on its own line, where N is the number of bytes left out. The kept parts add up to at most
@@ -32,6 +35,14 @@ def mask(text: str, secrets: Iterable[str]) -> str:
     """Replace every occurrence of each non-empty secret in ``text`` with ``***``."""
     pattern = _pattern(secrets)
     return text if pattern is None else pattern.sub(MASK, text)
+
+
+def _utf8(text: str) -> bytes:
+    """Encode text as UTF-8; a lone surrogate (a str may hold one, bytes cannot) becomes U+FFFD, a pair its character."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace").encode("utf-8")
 
 
 def truncation_marker(omitted: int) -> str:
@@ -141,7 +152,7 @@ class OutputCollector:
             out = "".join(pieces)
         self._pending = pending[safe:]
         if out:
-            self._keep_bytes(out.encode("utf-8"))
+            self._keep_bytes(_utf8(out))
 
     def _keep_bytes(self, data: bytes) -> None:
         self.total_bytes += len(data)

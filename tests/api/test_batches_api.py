@@ -105,6 +105,15 @@ def test_resume_keeps_succeeded_nodes(client_for, bob, batches):
     assert runs["a"] == "succeeded" and response.json()["trigger"] == "resume"
 
 
+def test_rerun_of_a_deleted_workflows_batch_is_a_conflict(client_for, alice, bob, batches, workflow):
+    assert client_for(alice).delete(f"/api/v1/workflows/{workflow.pk}/").status_code == 204
+    client = client_for(bob)
+    for action in ("rerun", "resume"):
+        response = post_json(client, f"{URL}{batches['failed'].pk}/{action}/")
+        assert response.status_code == 409 and "is deleted" in response.json()["detail"], response.json()
+    assert Batch.objects.count() == 3
+
+
 def test_viewer_cannot_stop_or_rerun(client_for, carol, batches):
     client = client_for(carol)
     assert post_json(client, f"{URL}{batches['running'].pk}/stop/").status_code == 403

@@ -320,3 +320,119 @@ def test_the_overlap_policy_is_decided_after_the_wait(recorder, clock):
     assert (result.started, result.skipped) == (1, 0)
     assert sorted(Batch.objects.filter(workflow=workflow).values_list("scheduled_for", flat=True)) == [at(0), at(1)]
     assert not Fire.objects.filter(outcome=FireOutcome.SKIPPED_OVERLAP).exists()
+
+
+# --- misfires: Quartz judges the earliest missed fire -----------------------------------------
+
+
+def every_5_seconds(**extra) -> dict:
+    trigger = {"type": "cron", "expression": "0/5 * * * * ?", "timezone": "UTC"}
+    return chain_document("w", shell("w-a", "true"), trigger=trigger, overlap_policy="parallel", **extra)
+
+
+@pytest.mark.parametrize(("policy", "batches"), [("fire_once_now", 1), ("skip", 0)])
+def test_a_90_second_outage_of_a_5_second_trigger_is_one_misfire(recorder, clock, settings, policy, batches):
+    settings.BATON_MISFIRE_THRESHOLD_SECONDS = 60
+    clock.move_to(at(0, -2), tick=False)
+    workflow = save(every_5_seconds(misfire_policy=policy))
+    clock.move_to(at(0, 0.5), tick=False)
+    assert tick().started == 1  # the 09:00:00 fire, on time
+    clock.move_to(at(1, 30.5), tick=False)  # the scheduler was down from 09:00:01 to 09:01:30.5
+    result = tick()
+    late = list(
+        Batch.objects.filter(workflow=workflow, scheduled_for__gt=at(0)).values_list("scheduled_for", flat=True)
+    )
+    assert (result.started, len(late)) == (batches, batches)
+    if batches:
+        assert late == [at(1, 30)]  # once, now: as the latest missed fire
+        assert Fire.objects.get(outcome=FireOutcome.STARTED_LATE).batch.scheduled_for == at(1, 30)
+    missed = Fire.objects.get(outcome=FireOutcome.MISSED)
+    assert (missed.missed_count, missed.scheduled_for, missed.missed_until) == (18, at(0, 5), at(1, 30))
+    assert Schedule.objects.get().next_fire_at == at(1, 35)  # the first fire after now
+
+
+def test_a_30_second_outage_of_a_5_second_trigger_fires_each_late_fire(recorder, clock, settings):
+    settings.BATON_MISFIRE_THRESHOLD_SECONDS = 60
+    clock.move_to(at(0, -2), tick=False)
+    workflow = save(every_5_seconds())
+    clock.move_to(at(0, 0.5), tick=False)
+    tick()
+    clock.move_to(at(0, 30.5), tick=False)
+    assert tick().started == 6
+    fires = sorted(Batch.objects.filter(workflow=workflow).values_list("scheduled_for", flat=True))
+    assert fires == [at(0, seconds) for seconds in range(0, 31, 5)]
+    assert not Fire.objects.filter(outcome=FireOutcome.MISSED).exists()
+    assert Schedule.objects.get().next_fire_at == at(0, 35)
+
+
+# --- the `queue` overlap backlog --------------------------------------------------------------
+
+
+def queue_four_fires(clock) -> object:
+    """A `queue` workflow whose first batch runs on while four more fires come."""
+    workflow = save(every_minute(overlap_policy="queue"))
+    for minute in range(5):
+        clock.move_to(at(minute, 1), tick=False)
+        tick()
+    return workflow
+
+
+def outcomes(workflow) -> list[tuple[datetime, str]]:
+    return sorted(Fire.objects.filter(workflow=workflow).values_list("scheduled_for", "outcome"))
+
+
+def test_the_queue_backlog_is_bounded_and_fires_past_it_are_skipped(recorder, clock, settings):
+    settings.BATON_OVERLAP_QUEUE_LIMIT = 2
+    workflow = queue_four_fires(clock)
+    assert outcomes(workflow) == [
+        (at(0), "started"),
+        (at(1), "queued"),
+        (at(2), "queued"),
+        (at(3), "skipped_backlog"),
+        (at(4), "skipped_backlog"),
+    ]
+    recorder.drain()
+    clock.move_to(at(4, 2), tick=False)
+    tick()  # the oldest queued fire starts; the backlog has room again
+    clock.move_to(at(5, 1), tick=False)
+    tick()
+    assert [outcome for _, outcome in outcomes(workflow)][1:] == [
+        "started_late",
+        "queued",
+        "skipped_backlog",
+        "skipped_backlog",
+        "queued",
+    ]
+
+
+@pytest.mark.parametrize(
+    "close",
+    [
+        lambda workflow: workflow_set_enabled(workflow=workflow, enabled=False),
+        lambda workflow: workflow_delete(workflow=workflow),
+        lambda workflow: save(every_minute(overlap_policy="skip")),
+        lambda workflow: save({**every_minute(overlap_policy="queue"), "trigger": {"type": "none"}}),
+    ],
+    ids=["disabled", "deleted", "policy-no-longer-queue", "trigger-removed"],
+)
+def test_queued_fires_are_dropped_when_the_workflow_can_no_longer_fire(recorder, clock, close):
+    workflow = queue_four_fires(clock)
+    close(workflow)
+    # Dropped in the same transaction, kept as a record.
+    assert [outcome for _, outcome in outcomes(workflow)] == ["started"] + ["dropped"] * 4
+    recorder.drain()  # the running batch ends
+    clock.move_to(at(4, 30), tick=False)
+    tick()
+    assert Batch.objects.filter(workflow=workflow).count() == 1
+
+
+def test_the_tick_drops_a_queued_fire_of_a_workflow_disabled_behind_its_back(recorder, clock):
+    from workflows.models import Workflow
+
+    workflow = queue_four_fires(clock)
+    Workflow.objects.filter(pk=workflow.pk).update(enabled=False)  # e.g. a fire queued before this rule
+    recorder.drain()
+    clock.move_to(at(4, 30), tick=False)
+    assert tick().started == 0
+    assert Batch.objects.filter(workflow=workflow).count() == 1
+    assert [outcome for _, outcome in outcomes(workflow)] == ["started"] + ["dropped"] * 4

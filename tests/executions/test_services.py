@@ -209,6 +209,18 @@ def test_rerun_of_a_running_batch_is_refused(recorder):
         services.batch_rerun(batch_id=batch.pk)
 
 
+@pytest.mark.parametrize("resume", [False, True])
+def test_rerun_of_a_deleted_workflows_batch_is_refused(recorder, resume):
+    from workflows.services import workflow_delete
+
+    first = start(chain_document("w", shell("a", "true"), shell("b", "exit 1")))
+    recorder.drain()
+    workflow_delete(workflow=first.workflow)
+    with pytest.raises(services.NotRunnable, match="'w' is deleted"):
+        services.batch_rerun(batch_id=first.pk, resume=resume)
+    assert list(Batch.objects.values_list("pk", flat=True)) == [first.pk]
+
+
 def test_a_finished_task_survives_a_database_blip(monkeypatch):
     from django.db import OperationalError
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workflows.schedule import next_fire, plan_fires
+from workflows.schedule import MAX_MISSED, next_fire, plan_fires
 
 
 def periodic(every: int, unit: str, start: str, zone: str = "UTC") -> dict:
@@ -83,32 +84,87 @@ def test_cron_trigger_uses_quartz():
     assert next_fire({"type": "none"}, datetime(2031, 1, 1, tzinfo=UTC)) is None
 
 
-def test_misfire_split_fire_once_now_runs_the_latest_missed_fire():
-    trigger = periodic(1, "minutes", "2031-01-01T00:00:00+00:00")
-    due = datetime(2031, 1, 1, 0, 0, tzinfo=UTC)
-    now = datetime(2031, 1, 1, 0, 10, 30, tzinfo=UTC)
-    plan = plan_fires(trigger, due, now, misfire_policy="fire_once_now", threshold=timedelta(seconds=60))
-    assert [f.minute for f in plan.on_time] == [10]
-    assert plan.missed_count == 10 and plan.missed_first.minute == 0 and plan.missed_last.minute == 9
-    assert plan.late_fire == plan.missed_last and plan.next_at.minute == 11
+EVERY_MINUTE = periodic(1, "minutes", "2031-01-01T00:00:00+00:00")
+EVERY_5_SECONDS = {"type": "cron", "expression": "0/5 * * * * ?", "timezone": "UTC"}
+MIDNIGHT = datetime(2031, 1, 1, tzinfo=UTC)
 
 
-def test_misfire_split_skip_runs_nothing_missed():
-    trigger = periodic(1, "minutes", "2031-01-01T00:00:00+00:00")
-    plan = plan_fires(
-        trigger, datetime(2031, 1, 1, tzinfo=UTC), datetime(2031, 1, 1, 5, 0, 30, tzinfo=UTC),
-        misfire_policy="skip", threshold=timedelta(seconds=60),
-    )  # fmt: skip
-    assert plan.late_fire is None and plan.missed_count == 300 and [f.hour for f in plan.on_time] == [5]
+def clock(text: str | None) -> datetime | None:
+    """`"0:10:30"` is 00:10:30 on 2031-01-01 (UTC); None stays None."""
+    if text is None:
+        return None
+    hours, minutes, seconds = (float(part) for part in text.split(":"))
+    return MIDNIGHT + timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
 
-def test_a_fire_within_the_threshold_is_on_time():
-    trigger = periodic(1, "minutes", "2031-01-01T00:00:00+00:00")
-    plan = plan_fires(
-        trigger, datetime(2031, 1, 1, 0, 1, tzinfo=UTC), datetime(2031, 1, 1, 0, 1, 5, tzinfo=UTC),
-        misfire_policy="skip", threshold=timedelta(seconds=60),
-    )  # fmt: skip
-    assert len(plan.on_time) == 1 and plan.missed_count == 0
+# Quartz judges a misfire on the trigger's earliest missed fire (`due`): older than the
+# threshold, the whole run is a misfire (fire_once_now fires once, now; skip fires nothing; the
+# next fire is the first after now); otherwise every late fire fires on its own.
+# name: (trigger, due, now, policy, on-time fires, "missed count, first, last", late fire, next fire)
+S5 = EVERY_5_SECONDS
+M1 = EVERY_MINUTE
+MISFIRE_CASES = {
+    "on time": (M1, "0:01:00", "0:01:00.5", "fire_once_now", "0:01:00", "", None, "0:02:00"),
+    "late within the threshold": (M1, "0:01:00", "0:01:05", "skip", "0:01:00", "", None, "0:02:00"),
+    "at the threshold": (M1, "0:01:00", "0:02:00", "skip", "0:01:00 0:02:00", "", None, "0:03:00"),
+    "a short outage": (S5, "0:00:05", "0:00:16", "fire_once_now", "0:00:05 0:00:10 0:00:15", "", None, "0:00:20"),
+    "a long outage": (S5, "0:00:05", "0:01:30.5", "fire_once_now", "", "18 0:00:05 0:01:30", "0:01:30", "0:01:35"),
+    "a long outage, skip": (S5, "0:00:05", "0:01:30.5", "skip", "", "18 0:00:05 0:01:30", None, "0:01:35"),
+    "just past": (M1, "0:01:00", "0:02:00.5", "fire_once_now", "", "2 0:01:00 0:02:00", "0:02:00", "0:03:00"),
+    "ten minutes": (M1, "0:00:00", "0:10:30", "fire_once_now", "", "11 0:00:00 0:10:00", "0:10:00", "0:11:00"),
+    "five hours, skip": (M1, "0:00:00", "5:00:30", "skip", "", "301 0:00:00 5:00:00", None, "5:01:00"),
+}
+
+
+@pytest.mark.parametrize("case", MISFIRE_CASES.values(), ids=MISFIRE_CASES.keys())
+def test_misfire_is_judged_on_the_earliest_missed_fire(case):
+    trigger, due, now, policy, on_time, missed, late, next_at = case
+    plan = plan_fires(trigger, clock(due), clock(now), misfire_policy=policy, threshold=timedelta(seconds=60))
+    assert plan.on_time == tuple(clock(fire) for fire in on_time.split())
+    count, first, last = missed.split() if missed else ("0", None, None)
+    assert (plan.missed_count, plan.missed_first, plan.missed_last) == (int(count), clock(first), clock(last))
+    assert (plan.late_fire, plan.next_at) == (clock(late), clock(next_at))
+
+
+def fires_between(trigger: dict, due: datetime, now: datetime) -> list[datetime]:
+    """Every fire in [due, now], `due` being a fire time."""
+    found, fire = [], due
+    while fire is not None and fire <= now:
+        found.append(fire)
+        fire = next_fire(trigger, fire)
+    return found
+
+
+@given(
+    every=st.integers(1, 600),
+    due_index=st.integers(0, 50),
+    down=st.floats(0, 7200, allow_nan=False),
+    threshold=st.integers(0, 600),
+    policy=st.sampled_from(["fire_once_now", "skip"]),
+)
+def test_misfire_plan_follows_quartz(every, due_index, down, threshold, policy):
+    trigger = periodic(every, "seconds", MIDNIGHT.isoformat())
+    due = MIDNIGHT + timedelta(seconds=every * due_index)
+    now = due + timedelta(seconds=down)
+    plan = plan_fires(trigger, due, now, misfire_policy=policy, threshold=timedelta(seconds=threshold))
+    every_fire = fires_between(trigger, due, now)
+    assert plan.next_at == next_fire(trigger, now) and plan.next_at > now
+    if now - due > timedelta(seconds=threshold):  # a misfire: the earliest missed fire is too old
+        assert plan.on_time == ()
+        assert (plan.missed_count, plan.missed_first, plan.missed_last) == (len(every_fire), due, every_fire[-1])
+        assert plan.late_fire == (every_fire[-1] if policy == "fire_once_now" else None)
+    else:  # late by less than the threshold (or on time): every fire fires on its own
+        assert plan.on_time == tuple(every_fire)
+        assert (plan.missed_count, plan.missed_first, plan.missed_last, plan.late_fire) == (0, None, None, None)
+    assert len(plan.on_time) + (plan.late_fire is not None) <= max(1, len(every_fire))
+
+
+def test_an_outage_longer_than_the_count_limit_still_resumes_after_now():
+    trigger = periodic(1, "seconds", MIDNIGHT.isoformat())
+    now = MIDNIGHT + timedelta(days=2, seconds=0.5)
+    plan = plan_fires(trigger, MIDNIGHT, now, misfire_policy="fire_once_now", threshold=timedelta(seconds=60))
+    assert plan.missed_count == MAX_MISSED and plan.missed_first == MIDNIGHT and plan.on_time == ()
+    assert plan.late_fire == now - timedelta(seconds=0.5) and plan.next_at == now + timedelta(seconds=0.5)
 
 
 def test_a_periodic_trigger_whose_next_fire_is_after_the_year_9999_has_none():
