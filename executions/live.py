@@ -24,7 +24,8 @@ from django.views.decorators.http import require_GET
 
 from access.scoping import has_role, team_of
 from executions.models import Batch, NodeRun
-from executions.states import BATCH_RESUMABLE, NODE_FINISHED, BatchStatus
+from executions.services import batch_rerun_refusal
+from executions.states import NODE_FINISHED, BatchStatus
 from workflows import layout, secrets
 from workflows.models import Role
 
@@ -46,8 +47,8 @@ def batch_actions(user: Any, batch: Batch) -> dict[str, bool]:
     running = batch.status == BatchStatus.RUNNING
     return {
         "stop": operate and running,
-        "rerun": operate and not running,
-        "resume": operate and batch.status in BATCH_RESUMABLE,
+        "rerun": operate and batch_rerun_refusal(batch=batch, resume=False) is None,
+        "resume": operate and batch_rerun_refusal(batch=batch, resume=True) is None,
     }
 
 

@@ -743,14 +743,25 @@ def rerun_plan(*, batch: Batch, resume: bool) -> RerunPlan:
     return RerunPlan(kept=kept, will_run=tuple(k for k in plan.tasks if k not in kept))
 
 
-def batch_rerun_check(*, batch: Batch, resume: bool) -> None:
-    """Refuse a re-run of a running batch, and a resume of one that did not fail, time out or stop."""
+def batch_rerun_refusal(*, batch: Batch, resume: bool) -> str | None:
+    """Say why the batch cannot be re-run (or resumed) now, or None if it can."""
     if batch.status == BatchStatus.RUNNING:
-        raise TransitionNotPossible(f"batch {batch.pk} is still running; stop it or wait for it to end")
+        return _("batch %(batch)s is still running; stop it or wait for it to end") % {"batch": batch.pk}
     if resume and batch.status not in BATCH_RESUMABLE:
-        raise TransitionNotPossible(
-            f"batch {batch.pk} {batch.status}: only a failed, timed-out or stopped batch can be resumed; re-run it"
-        )
+        return _("batch %(batch)s %(status)s: only a failed, timed-out or stopped batch can be resumed; re-run it") % {
+            "batch": batch.pk,
+            "status": batch.status,
+        }
+    if batch.workflow_id is not None and batch.workflow.deleted_at is not None:
+        return _("workflow %(name)s is deleted; it starts no new batch") % {"name": repr(batch.workflow.name)}
+    return None
+
+
+def batch_rerun_check(*, batch: Batch, resume: bool) -> None:
+    """Refuse a re-run or resume that `batch_rerun_refusal` names a reason against."""
+    refusal = batch_rerun_refusal(batch=batch, resume=resume)
+    if refusal is not None:
+        raise TransitionNotPossible(refusal)
 
 
 def batch_rerun(*, batch_id: str, resume: bool = False, user: Any = None) -> Batch:

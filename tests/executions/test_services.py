@@ -216,7 +216,7 @@ def test_rerun_of_a_deleted_workflows_batch_is_refused(recorder, resume):
     first = start(chain_document("w", shell("a", "true"), shell("b", "exit 1")))
     recorder.drain()
     workflow_delete(workflow=first.workflow)
-    with pytest.raises(services.NotRunnable, match="'w' is deleted"):
+    with pytest.raises(services.BatonError, match="'w' is deleted"):
         services.batch_rerun(batch_id=first.pk, resume=resume)
     assert list(Batch.objects.values_list("pk", flat=True)) == [first.pk]
 
