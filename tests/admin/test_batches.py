@@ -148,3 +148,19 @@ def test_a_python_failure_shows_its_error(as_user, platform, recorder):
     node = as_user("victor").get(reverse("baton_batch_node_output", args=[batch.pk, "p"])).json()
     assert node["status"] == "failed" and "failed on purpose" in node["outcome"]
     assert "failed on purpose" in as_user("victor").get(batch_url(batch)).content.decode()
+
+
+def test_a_deleted_workflows_batch_offers_no_rerun_and_refuses_one(as_user, failed):
+    from workflows.services import workflow_delete
+
+    workflow_delete(workflow=failed.workflow)
+    client = as_user("olga")
+    assert shown(client.get(batch_url(failed)).content.decode()) == set()
+    assert client.get(reverse("baton_batch_state", args=[failed.pk])).json()["actions"] == {
+        "stop": False,
+        "rerun": False,
+        "resume": False,
+    }
+    response = client.get(reverse("admin:executions_batch_rerun", args=[failed.pk]), follow=True)
+    assert any("'chain' is deleted; it starts no new batch" in m for m in messages_of(response))
+    assert Batch.objects.count() == 1
