@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -314,9 +313,22 @@ def _task(reader: _Reader, raw: dict, path: str, callables: Collection[str] | No
         retries=reader.integer(raw, "retries", path, 0, 0, MAX_RETRIES),
         retry_interval_seconds=reader.integer(raw, "retry_interval_seconds", path, 0, 0, MAX_TIMEOUT),
         retry_backoff=reader.boolean(raw, "retry_backoff", path, False),
-        queue=(reader.name(raw, "queue", path) or "default") if "queue" in raw else "default",
+        queue=_queue(reader, raw, path),
     )
     return spec
+
+
+def _queue(reader: _Reader, raw: dict, path: str) -> str:
+    """Read a task's queue: a name, and none of Baton's own (the scheduler tick's and the sweep's)."""
+    queue = (reader.name(raw, "queue", path) or "default") if "queue" in raw else "default"
+    if task_config.is_reserved_queue(queue):
+        reader.add(
+            _join(path, "queue"),
+            f"the queue {queue!r} is reserved for Baton's scheduler and sweep (queues starting with "
+            f"{task_config.RESERVED_QUEUE_PREFIX!r} are Baton's own); pick another queue",
+        )
+        return "default"
+    return queue
 
 
 def _edges(reader: _Reader, raw: Any) -> list[EdgeSpec] | None:
@@ -369,38 +381,26 @@ def _trigger(reader: _Reader, raw: Any, now: datetime | None) -> dict[str, Any]:
             reader.add(_join(path, "every"), f"must be at most {limit} {unit} (100 years), not {every}")
         zone = _zone(reader, raw.get("timezone", "UTC"), path)
         start = raw.get("start")
-        try:
-            parsed = datetime.fromisoformat(start) if isinstance(start, str) else None
-        except ValueError:
-            parsed = None
-        if parsed is None:
+        if not isinstance(start, str):
             reader.add(_join(path, "start"), f"must be an ISO-8601 date-time, not {start!r}")
-        elif not _representable(parsed, zone):
-            reader.add(_join(path, "start"), f"must lie between the years 1 and 9999 in UTC, not {start!r}")
+        else:
+            try:
+                quartz.parse_start(start, quartz.load_zone(zone or "UTC"))
+            except ValueError as exc:
+                reader.add(_join(path, "start"), str(exc))
         return {"type": "periodic", "every": every, "unit": unit, "start": start, "timezone": zone}
     reader.add(_join(path, "type"), f"must be one of none, cron, periodic, not {kind!r}")
     return {"type": "none"}
 
 
-def _representable(moment: datetime, zone: str | None) -> bool:
-    """Tell whether a date-time (naive: in `zone`) has a UTC instant a datetime can hold."""
-    try:
-        aware = moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(zone or "UTC"))
-        aware.astimezone(UTC)
-    except (OverflowError, ValueError):
-        return False
-    return True
-
-
 def _zone(reader: _Reader, value: Any, path: str) -> str | None:
-    if isinstance(value, str) and value:
-        try:
-            ZoneInfo(value)
-            return value
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    reader.add(_join(path, "timezone"), f"must be an IANA time zone such as Europe/Berlin, not {value!r}")
-    return None
+    """Read an IANA time zone name (never `localtime`, `posixrules`, a path or a file only this machine has)."""
+    try:
+        quartz.load_zone(value)
+    except quartz.InvalidCronExpression:
+        reader.add(_join(path, "timezone"), f"must be an IANA time zone such as Europe/Berlin, not {value!r}")
+        return None
+    return cast(str, value)
 
 
 def cron_problem(expression: str, timezone: str, now: datetime | None = None) -> str | None:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.conftest import EXAMPLES, example
-from workflows.definition import DefinitionError, load_text, parse, to_document
+from workflows.definition import DefinitionError, load_text, parse, parse_task, to_document
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -135,3 +135,46 @@ def test_deep_nesting_is_a_problem_not_a_crash():
     text = "[" * 100000 + "]" * 100000
     with pytest.raises(DefinitionError):
         parse(load_text(text), now=NOW)
+
+
+# --------------------------------------------------------------------------- reserved queues (issue 10, item 2)
+
+
+@pytest.mark.parametrize("queue", ["baton-control", "baton-anything"])
+def test_a_reserved_queue_is_refused_with_a_clear_message(queue):
+    document = example("release-pipeline.json")
+    document["nodes"][0]["task"]["queue"] = queue
+    (problem,) = problems_of(document)
+    assert problem.startswith("nodes[0].task.queue: ")
+    assert f"the queue {queue!r} is reserved for Baton's scheduler and sweep" in problem
+    assert problem.endswith("pick another queue")
+
+
+def test_a_standalone_task_on_a_reserved_queue_is_refused_too():
+    with pytest.raises(DefinitionError, match=r"^queue: the queue 'baton-control' is reserved"):
+        parse_task({"name": "t", "kind": "python", "config": {"callable": "baton.echo"}, "queue": "baton-control"})
+
+
+def test_queues_that_only_look_like_baton_s_are_fine():
+    document = example("release-pipeline.json")
+    document["nodes"][0]["task"]["queue"] = "batons-control"
+    assert parse(document, now=NOW).nodes[0].task.queue == "batons-control"
+
+
+# --------------------------------------------------------------------------- time zones (item 11)
+
+
+@pytest.mark.parametrize(
+    "zone", ["localtime", "posixrules", "/usr/share/zoneinfo/UTC", "right/UTC", "posix/Europe/Berlin", "", "utc", 5]
+)
+def test_a_time_zone_must_be_an_iana_name(zone):
+    document = example("release-pipeline.json")
+    document["trigger"]["timezone"] = zone
+    assert problems_of(document) == [f"trigger.timezone: must be an IANA time zone such as Europe/Berlin, not {zone!r}"]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Etc/UTC", "Europe/Berlin", "US/Eastern", "Asia/Shanghai", "Etc/GMT-14"])
+def test_iana_names_are_accepted(zone):
+    document = example("release-pipeline.json")
+    document["trigger"]["timezone"] = zone
+    assert parse(document, now=NOW).trigger["timezone"] == zone
