@@ -18,7 +18,8 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost, PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
+from django.utils.translation import gettext as _
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.fields import IsoDateTimeField
@@ -191,13 +192,21 @@ class TriggerThrottle(ScopedRateThrottle):
 
 
 class ApiGuardMiddleware:
-    """Answer /api/ requests that no view should see: bodies over the limit (413) and NUL in the URL (400)."""
+    """Answer requests no view should see: NUL anywhere in the URL (400) and /api/ bodies over the limit (413).
+
+    No database column holds a NUL, so an admin view that looked one up (`/admin/…/%00/change/`) failed with a 500.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path_info.startswith("/api/"):
+        api = request.path_info.startswith("/api/")
+        if "\x00" in request.path_info or b"\x00" in unquote_to_bytes(request.META.get("QUERY_STRING", "")):
+            if api:
+                return JsonResponse(_error(400, "parse_error", "The URL contains a NUL character."), status=400)
+            return HttpResponseBadRequest(_("The URL contains a NUL character."), content_type="text/plain")
+        if api:
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
@@ -206,9 +215,6 @@ class ApiGuardMiddleware:
                 return JsonResponse(
                     _error(413, "too_large", f"The request body is larger than {max_body_bytes()} bytes."), status=413
                 )
-            raw = request.META.get("QUERY_STRING", "")
-            if b"\x00" in unquote_to_bytes(raw) or "\x00" in request.path_info:
-                return JsonResponse(_error(400, "parse_error", "The URL contains a NUL character."), status=400)
         return self.get_response(request)
 
 

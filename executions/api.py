@@ -29,7 +29,7 @@ from executions.models import Attempt, Batch, Event, NodeRun, normalize_batch_id
 from executions.selectors import batches_matching
 from executions.states import BatchStatus, NodeStatus, TriggerKind
 from workflows.models import Role, Task, Workflow
-from workflows.quartz import InvalidCronExpression, QuartzCron
+from workflows.quartz import InvalidCronExpression, QuartzCron, parse_start
 
 MAX_PREVIEW = 100
 
@@ -338,10 +338,9 @@ def _parse_after(text: str | None, zone: ZoneInfo) -> datetime:
     if not text:
         return timezone.now().astimezone(zone)
     try:
-        after = datetime.fromisoformat(text)
+        return parse_start(text, zone)
     except ValueError as exc:
-        raise ValidationError({"after": [f"not an ISO-8601 date-time: {text!r}"]}) from exc
-    return after.replace(tzinfo=zone) if after.tzinfo is None else after.astimezone(zone)
+        raise ValidationError({"after": [str(exc)]}) from exc
 
 
 class CronPreviewView(APIView):

@@ -5,16 +5,23 @@ listing every problem with its path; `to_document` writes the canonical document
 `to_document(parse(to_document(d)))` is `to_document(d)`: export ∘ import is the identity.
 Pure: no Django import; what needs the database (teams, existing tasks, sealed secrets) is
 checked by `workflows.services`.
+
+Every entry point reads a document through `load_text` (text) or `parse`/`parse_task`/
+`parse_trigger` (a value), and each runs `check_document` first: a document is a JSON value
+nested at most `MAX_DEPTH` levels, of at most `MAX_VALUES` values and `MAX_ENCODED_BYTES`
+as JSON (a YAML alias counts at each use, so an alias bomb or a recursive alias is refused
+after at most `MAX_VALUES` steps), with finite numbers, integers of 64 bits, and text
+without NUL or unpaired surrogates (what PostgreSQL's jsonb refuses).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -38,6 +45,13 @@ DEFAULT_TASK_TIMEOUT = 3600
 DEFAULT_WORKFLOW_TIMEOUT = 86400
 MAX_TIMEOUT = 7 * 86400
 MAX_RETRIES = 100
+MAX_DEPTH = 32  # nesting levels of a document (the API's JSON parser allows as many)
+MAX_VALUES = 100_000  # values in a document, every use of a YAML alias counted
+MAX_ENCODED_BYTES = 1024 * 1024  # a document as compact JSON (the API's default body limit)
+MAX_TEXT_BYTES = 2 * MAX_ENCODED_BYTES  # a document's text as written: indentation, comments, YAML
+MAX_INTEGER = 2**63 - 1  # integers are 64-bit, as in most JSON readers and PostgreSQL's bigint
+MAX_POSITION = 1_000_000  # the largest editor coordinate on either axis
+MAX_LISTED_PROBLEMS = 20  # odd values reported at once
 
 
 @dataclass(frozen=True)
@@ -124,7 +138,9 @@ def to_graph(nodes: Collection[NodeSpec], edges: Collection[EdgeSpec]) -> graph.
 
 
 def load_text(text: str | bytes) -> Any:
-    """Read a JSON or YAML document (JSON is YAML's subset; JSON is tried first for speed)."""
+    """Read a JSON or YAML document (JSON is YAML's subset; JSON is tried first for speed) and check it."""
+    if len(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+        raise DefinitionError([Problem("", f"the document is larger than {MAX_TEXT_BYTES // 1024} KiB")])
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -133,13 +149,107 @@ def load_text(text: str | bytes) -> Any:
     if "\x00" in text:
         raise DefinitionError([Problem("", "the document contains a NUL character")])
     try:
-        return json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        pass
+        document = json.loads(text)
+    except RecursionError as exc:
+        raise DefinitionError([Problem("", _too_deep())]) from exc
+    except json.JSONDecodeError:
+        document = _load_yaml(text)
+    except ValueError as exc:  # an integer past Python's 4300-digit limit
+        raise DefinitionError([Problem("", f"a number is too long to read ({_integer_range()})")]) from exc
+    check_document(document)
+    return document
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """YAML's safe loader, which also refuses, with its line, an integer too long to read."""
+
+    def construct_yaml_int(self, node: Any) -> Any:
+        if len(node.value) > 100:  # Python refuses past 4300 digits; anything this long is out of range anyway
+            message = f"a number is too long to read ({_integer_range()})"
+            raise yaml.constructor.ConstructorError(None, None, message, node.start_mark)
+        return super().construct_yaml_int(node)
+
+
+_YamlLoader.add_constructor("tag:yaml.org,2002:int", _YamlLoader.construct_yaml_int)
+
+
+def _load_yaml(text: str) -> Any:
     try:
-        return yaml.safe_load(text)
-    except (yaml.YAMLError, RecursionError) as exc:
+        return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader
+    except RecursionError as exc:
+        raise DefinitionError([Problem("", _too_deep())]) from exc
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a value Python cannot hold, such as 2031-02-30
         raise DefinitionError([Problem("", f"neither valid JSON nor valid YAML: {exc}")]) from exc
+
+
+def check_document(document: Any) -> None:
+    """Raise DefinitionError unless the value is a JSON document within the caps (see the module's docstring).
+
+    The walk keeps its own stack and counts a container's values before it pushes them, so it
+    stops within `MAX_VALUES` steps whatever the shape: YAML's shared (or recursive) aliases are
+    followed once per use.
+    """
+    problems: list[Problem] = []
+    stack: list[tuple[Any, str, int]] = [(document, "", 0)]
+    values, size = 1, 0
+    while stack and len(problems) < MAX_LISTED_PROBLEMS:
+        value, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise DefinitionError([Problem(path, _too_deep())])
+        if isinstance(value, dict | list):
+            values += len(value)
+            if values > MAX_VALUES:
+                raise DefinitionError([Problem("", f"the document has more than {MAX_VALUES} values{_ALIASES}")])
+            size += 1 + len(value)
+        if isinstance(value, dict):
+            for key, child in reversed(value.items()):
+                where = _join(path, str(key))
+                if isinstance(key, str):
+                    size += _text_size(key, where, problems)
+                stack.append((child, where, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((value[index], f"{path}[{index}]", depth + 1) for index in range(len(value) - 1, -1, -1))
+        elif isinstance(value, str):
+            size += _text_size(value, path, problems)
+        elif isinstance(value, bool) or value is None:
+            size += 5
+        elif isinstance(value, int):
+            if not -MAX_INTEGER - 1 <= value <= MAX_INTEGER:
+                problems.append(Problem(path, f"is out of range ({_integer_range()})"))
+            size += 20
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                problems.append(Problem(path, f"must be a finite number, not {value}"))
+            size += 24
+        if size > MAX_ENCODED_BYTES:
+            raise DefinitionError(
+                [Problem("", f"the document is larger than {MAX_ENCODED_BYTES // 1024} KiB as JSON{_ALIASES}")]
+            )
+    if problems:
+        raise DefinitionError(problems)
+
+
+def _text_size(text: str, path: str, problems: list[Problem]) -> int:
+    """Return a string's size in JSON; note a NUL or an unpaired surrogate (PostgreSQL refuses both)."""
+    try:
+        size = len(text.encode("utf-8")) + 3
+    except UnicodeEncodeError:
+        problems.append(Problem(path, "contains an unpaired surrogate (not Unicode text)"))
+        return len(text) + 3
+    if "\x00" in text:
+        problems.append(Problem(path, "contains a NUL character"))
+    return size
+
+
+_ALIASES = " (a YAML alias counts at each use)"
+
+
+def _too_deep() -> str:
+    return f"the document is nested deeper than {MAX_DEPTH} levels (or a YAML alias contains itself)"
+
+
+def _integer_range() -> str:
+    return f"integers must lie between {-MAX_INTEGER - 1} and {MAX_INTEGER}"
 
 
 class _Reader:
@@ -209,6 +319,8 @@ def parse(
     """
     if isinstance(document, (str, bytes)):
         document = load_text(document)
+    else:
+        check_document(document)
     reader = _Reader()
     if not isinstance(document, dict):
         raise DefinitionError([Problem("", f"the definition must be an object, not {_type(document)}")])
@@ -292,9 +404,10 @@ def _position(reader: _Reader, raw: Any, path: str) -> tuple[float, float] | Non
     if (
         isinstance(raw, dict) and set(raw) == {"x", "y"}
         and all(isinstance(raw[a], (int, float)) and not isinstance(raw[a], bool) for a in "xy")
+        and all(abs(raw[a]) <= MAX_POSITION for a in "xy")
     ):  # fmt: skip
         return (raw["x"], raw["y"])
-    reader.add(path, 'must be {"x": number, "y": number}')
+    reader.add(path, f'must be {{"x": number, "y": number}}, each between {-MAX_POSITION} and {MAX_POSITION}')
     return None
 
 
@@ -314,9 +427,22 @@ def _task(reader: _Reader, raw: dict, path: str, callables: Collection[str] | No
         retries=reader.integer(raw, "retries", path, 0, 0, MAX_RETRIES),
         retry_interval_seconds=reader.integer(raw, "retry_interval_seconds", path, 0, 0, MAX_TIMEOUT),
         retry_backoff=reader.boolean(raw, "retry_backoff", path, False),
-        queue=(reader.name(raw, "queue", path) or "default") if "queue" in raw else "default",
+        queue=_queue(reader, raw, path),
     )
     return spec
+
+
+def _queue(reader: _Reader, raw: dict, path: str) -> str:
+    """Read a task's queue: a name, and none of Baton's own (the scheduler tick's and the sweep's)."""
+    queue = (reader.name(raw, "queue", path) or "default") if "queue" in raw else "default"
+    if task_config.is_reserved_queue(queue):
+        reader.add(
+            _join(path, "queue"),
+            f"the queue {queue!r} is reserved for Baton's scheduler and sweep (queues starting with "
+            f"{task_config.RESERVED_QUEUE_PREFIX!r} are Baton's own); pick another queue",
+        )
+        return "default"
+    return queue
 
 
 def _edges(reader: _Reader, raw: Any) -> list[EdgeSpec] | None:
@@ -369,38 +495,26 @@ def _trigger(reader: _Reader, raw: Any, now: datetime | None) -> dict[str, Any]:
             reader.add(_join(path, "every"), f"must be at most {limit} {unit} (100 years), not {every}")
         zone = _zone(reader, raw.get("timezone", "UTC"), path)
         start = raw.get("start")
-        try:
-            parsed = datetime.fromisoformat(start) if isinstance(start, str) else None
-        except ValueError:
-            parsed = None
-        if parsed is None:
+        if not isinstance(start, str):
             reader.add(_join(path, "start"), f"must be an ISO-8601 date-time, not {start!r}")
-        elif not _representable(parsed, zone):
-            reader.add(_join(path, "start"), f"must lie between the years 1 and 9999 in UTC, not {start!r}")
+        else:
+            try:
+                quartz.parse_start(start, quartz.load_zone(zone or "UTC"))
+            except ValueError as exc:
+                reader.add(_join(path, "start"), str(exc))
         return {"type": "periodic", "every": every, "unit": unit, "start": start, "timezone": zone}
     reader.add(_join(path, "type"), f"must be one of none, cron, periodic, not {kind!r}")
     return {"type": "none"}
 
 
-def _representable(moment: datetime, zone: str | None) -> bool:
-    """Tell whether a date-time (naive: in `zone`) has a UTC instant a datetime can hold."""
-    try:
-        aware = moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(zone or "UTC"))
-        aware.astimezone(UTC)
-    except (OverflowError, ValueError):
-        return False
-    return True
-
-
 def _zone(reader: _Reader, value: Any, path: str) -> str | None:
-    if isinstance(value, str) and value:
-        try:
-            ZoneInfo(value)
-            return value
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    reader.add(_join(path, "timezone"), f"must be an IANA time zone such as Europe/Berlin, not {value!r}")
-    return None
+    """Read an IANA time zone name (never `localtime`, `posixrules`, a path or a file only this machine has)."""
+    try:
+        quartz.load_zone(value)
+    except quartz.InvalidCronExpression:
+        reader.add(_join(path, "timezone"), f"must be an IANA time zone such as Europe/Berlin, not {value!r}")
+        return None
+    return cast(str, value)
 
 
 def cron_problem(expression: str, timezone: str, now: datetime | None = None) -> str | None:
@@ -479,6 +593,7 @@ def parse_task(
     document: Any, *, registered_callables: Collection[str] | None = None, now: datetime | None = None
 ) -> tuple[TaskSpec, dict[str, Any]]:
     """Validate a standalone task's object (task fields plus an optional `trigger`)."""
+    check_document(document)
     reader = _Reader()
     if not isinstance(document, dict):
         raise DefinitionError([Problem("", f"a task must be an object, not {_type(document)}")])
@@ -492,6 +607,7 @@ def parse_task(
 
 def parse_trigger(raw: Any, *, now: datetime | None = None) -> dict[str, Any]:
     """Validate a trigger alone (a standalone task's, edited in the admin) and return its canonical form."""
+    check_document(raw)
     reader = _Reader()
     trigger = _trigger(reader, raw, now)
     if reader.problems:

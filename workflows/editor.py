@@ -25,15 +25,18 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from workflows import layout
-from workflows.definition import DefinitionError, Problem, load_text
+from workflows.definition import MAX_TEXT_BYTES, DefinitionError, Problem, check_document, load_text
 from workflows.diff import definition_diff
 from workflows.models import Role, Task, Team, Workflow
 from workflows.services import definition_parse, version_export, workflow_save_definition
 
-MAX_BODY = 512 * 1024
+MAX_BODY = MAX_TEXT_BYTES  # a definition posted as text takes as much as an imported file
+MAX_ROW_ID = 2**63 - 1  # a bigint primary key
+MAX_VERSION_NUMBER = 2**31 - 1  # a version's number column
 
 
 def _model_admin(model: type) -> admin.ModelAdmin:
@@ -58,12 +61,32 @@ def _may_edit_team(request: HttpRequest, name: str) -> bool:
 
 
 def _body(request: HttpRequest) -> dict[str, Any]:
+    """Return the JSON object posted, or raise ValueError saying why it cannot be read."""
     if len(request.body) > MAX_BODY:
-        raise ValueError("the definition is too large")
-    body = json.loads(request.body or b"{}")
+        raise ValueError(_("the definition is too large"))
+    try:
+        body = json.loads(request.body or b"{}")
+    except RecursionError as exc:
+        raise ValueError(_("the body is nested too deeply")) from exc
+    except ValueError as exc:  # not JSON, not UTF-8, or an integer past Python's 4300-digit limit
+        raise ValueError(_("the body is not valid JSON: %(reason)s") % {"reason": str(exc)[:200]}) from exc
     if not isinstance(body, dict):
-        raise ValueError("the body must be a JSON object")
+        raise ValueError(_("the body must be a JSON object"))
     return body
+
+
+def _positive_int(raw: Any, largest: int) -> int | None:
+    """Return an id or number given as an integer or a string of digits, if it lies in 1..largest; else None."""
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= len(str(largest)):
+        raw = int(raw)
+    if isinstance(raw, int) and not isinstance(raw, bool) and 1 <= raw <= largest:
+        return raw
+    return None
+
+
+def _rejected(problem: Problem) -> JsonResponse:
+    """Answer a request the editor cannot read (400), in the validate endpoint's shape."""
+    return JsonResponse({"ok": False, "problems": [_problem(problem)]}, status=400)
 
 
 def _problem(problem: Problem) -> dict[str, Any]:
@@ -87,17 +110,22 @@ def validate(request: HttpRequest) -> JsonResponse:
         raise PermissionDenied
     try:
         body = _body(request)
+    except ValueError as exc:
+        return _rejected(Problem("", str(exc)))
+    pk = _positive_int(body.get("workflow"), MAX_ROW_ID)
+    if body.get("workflow") not in (None, "") and pk is None:
+        return _rejected(Problem("workflow", _("must be the id of the edited workflow, or null")))
+    try:
         document = body.get("definition")
         if isinstance(document, str):
             document = load_text(document)
+        else:
+            check_document(document)
     except DefinitionError as exc:
         return JsonResponse({"ok": False, "problems": [_problem(p) for p in exc.problems]})
-    except ValueError as exc:
-        return JsonResponse({"ok": False, "problems": [_problem(Problem("", str(exc)))]})
     problems: list[Problem] = []
-    pk = body.get("workflow")
     if pk and isinstance(document, dict):
-        workflow = _workflow(request, int(pk))
+        workflow = _workflow(request, pk)
         identity = (document.get("name"), document.get("team"))
         if identity != (workflow.name, workflow.team.name):
             problems.append(
@@ -125,7 +153,8 @@ def auto_layout(request: HttpRequest) -> JsonResponse:
     """Return a layered left-to-right position for START and every node of the posted definition."""
     try:
         document = _body(request).get("definition")
-    except ValueError as exc:
+        check_document(document)
+    except ValueError as exc:  # DefinitionError is one
         return HttpResponseBadRequest(str(exc))
     if not isinstance(document, dict):
         return HttpResponseBadRequest("definition must be an object")
@@ -149,12 +178,14 @@ def standalone_tasks(request: HttpRequest) -> JsonResponse:
 
 
 @require_GET
-def drawing(request: HttpRequest, pk: int) -> JsonResponse:
+def drawing(request: HttpRequest, pk: int) -> HttpResponse:
     """Return a version's masked definition (`?version=N`, default the current one) and its positions."""
     workflow = _workflow(request, pk)
-    versions = workflow.versions.all()
     if request.GET.get("version"):
-        version = get_object_or_404(versions, number=request.GET["version"])
+        number = _positive_int(request.GET["version"], MAX_VERSION_NUMBER)
+        if number is None:
+            return HttpResponseBadRequest(_("version must be a version number"))
+        version = get_object_or_404(workflow.versions.all(), number=number)
     else:
         version = workflow.current_version
     if version is None:

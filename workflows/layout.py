@@ -17,6 +17,8 @@ included) in drawing units:
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -33,11 +35,11 @@ def layers(keys: Sequence[str], edges: Iterable[tuple[str, str]]) -> dict[str, i
     """Return each node's layer: the longest path length from START (START is layer 0)."""
     nodes = [START, *(key for key in dict.fromkeys(keys) if key != START)]
     known = set(nodes)
-    forward: dict[str, list[str]] = {key: [] for key in nodes}
+    targets: dict[str, dict[str, None]] = {key: {} for key in nodes}  # ordered sets
     for source, target in edges:
-        usable = source in known and target in known and source != target and target != START
-        if usable and target not in forward[source]:
-            forward[source].append(target)
+        if source in known and target in known and source != target and target != START:
+            targets[source][target] = None
+    forward = {key: list(found) for key, found in targets.items()}
     acyclic = _drop_back_edges(nodes, forward)
     incoming: dict[str, int] = {key: 0 for key in nodes}
     for targets in acyclic.values():
@@ -48,9 +50,9 @@ def layers(keys: Sequence[str], edges: Iterable[tuple[str, str]]) -> dict[str, i
             acyclic[START].append(key)
             incoming[key] = 1
     layer = {key: 0 for key in nodes}
-    ready = [START]
+    ready = deque([START])
     while ready:
-        key = ready.pop(0)
+        key = ready.popleft()
         for target in acyclic[key]:
             layer[target] = max(layer[target], layer[key] + 1)
             incoming[target] -= 1
@@ -109,11 +111,11 @@ def order(layer: dict[str, int], edges: Iterable[tuple[str, str]], sweeps: int =
 def _by_barycentre(row: list[str], fixed: list[str], neighbours: dict[str, list[str]]) -> list[str]:
     """Sort `row` by the mean position of each node's neighbours in `fixed`; others keep their place."""
     position = {key: index for index, key in enumerate(fixed)}
-    weights: dict[str, float] = {}
+    weights: dict[str, tuple[float, int]] = {}
     for index, key in enumerate(row):
         places = [position[n] for n in neighbours[key] if n in position]
-        weights[key] = sum(places) / len(places) if places else float(index)
-    return sorted(row, key=lambda key: (weights[key], row.index(key)))
+        weights[key] = (sum(places) / len(places) if places else float(index), index)
+    return sorted(row, key=weights.__getitem__)
 
 
 def layout(keys: Sequence[str], edges: Iterable[tuple[str, str]]) -> dict[str, Position]:
@@ -144,7 +146,7 @@ def layout_document(document: dict) -> dict[str, Position]:
 
 
 def positions_for(document: dict) -> dict[str, Position]:
-    """Return stored positions where every node has one, else a computed layout; START always placed.
+    """Return stored positions where every node has a usable one, else a computed layout; START always placed.
 
     With stored positions, START sits one layer left of the leftmost node, level with the
     nodes it points at.
@@ -169,6 +171,11 @@ def _list(raw: Any) -> list[Any]:
 
 
 def _position(raw: object) -> Position | None:
-    if isinstance(raw, dict) and all(isinstance(raw.get(a), (int, float)) for a in "xy"):
-        return (float(raw["x"]), float(raw["y"]))
-    return None
+    """Return a stored position, or None where it is missing or odd (a number no float holds, infinite, not a number)."""
+    if not (isinstance(raw, dict) and all(isinstance(raw.get(a), (int, float)) for a in "xy")):
+        return None
+    try:
+        x, y = float(raw["x"]), float(raw["y"])
+    except OverflowError:
+        return None
+    return (x, y) if math.isfinite(x) and math.isfinite(y) else None

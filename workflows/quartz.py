@@ -5,6 +5,13 @@ for rule, quirks included (trailing characters after a value are ignored, a step
 is ignored, ``98`` means ``?`` and ``99`` means ``*``, ...). Anything Quartz rejects, or on which
 Quartz's ``getTimeAfter`` would fail or never terminate, raises :class:`InvalidCronExpression`.
 
+``n#k`` needs a day-of-week ``n`` of 1-7 (and ``k`` of 1-5), as Quartz 2.3.2 answers when run:
+``0#1`` and ``8#1`` are refused (older ``checkNext`` sources store ``n`` unchecked, so ``0#1``
+would fire on Saturdays and ``8#1`` never).
+
+Time zones are IANA names (``load_zone``): the list the tzdata package ships, the same on
+every machine, never a file that only exists on this one (``localtime``, ``posixrules``).
+
 Fire times follow Quartz's ``getTimeAfter`` walk on the zone's wall clock, field by field.
 Daylight saving follows SPEC §5, not Quartz: a matching wall time inside a spring-forward gap
 fires once, at the first instant after the gap; a wall time that occurs twice fires once, at
@@ -14,11 +21,13 @@ its first (fold=0) occurrence. No Django here.
 from __future__ import annotations
 
 import bisect
+import functools
 import unicodedata
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from importlib import resources
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-__all__ = ["InvalidCronExpression", "QuartzCron"]
+__all__ = ["InvalidCronExpression", "QuartzCron", "load_zone", "parse_start"]
 
 SECOND, MINUTE, HOUR, DAY_OF_MONTH, MONTH, DAY_OF_WEEK, YEAR = range(7)
 FIELD_NAMES = ("seconds", "minutes", "hours", "day-of-month", "month", "day-of-week", "year")
@@ -337,6 +346,8 @@ class _Parser:
         elif c == "#":
             if kind != DAY_OF_WEEK:
                 raise self.fail(f"'#' is not valid here ({s!r})")
+            if not 1 <= val <= 7:  # Quartz does not check; see the module's docstring
+                raise self.fail(f"{val} is out of range 1-7 (the day before '#' in {s!r})")
             self.nthday_of_week = self.parse_nth(s[i + 1 :])
             self.sets[kind].add(val)
         elif c == "-":
@@ -448,12 +459,39 @@ def _check_runnable(parser: _Parser) -> None:
         raise parser.fail("no value (Quartz fails at run time)", DAY_OF_WEEK)
 
 
-def _load_zone(name: str) -> ZoneInfo:
-    """Return the ZoneInfo called name, or raise InvalidCronExpression."""
+@functools.cache
+def _iana_zone_names() -> frozenset[str]:
+    """Return the IANA time zone names: the tzdata package's list (a dependency), the same on every machine."""
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
-        raise InvalidCronExpression(f"timezone: unknown time zone {name!r}") from None
+        names = set(resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split())
+    except ModuleNotFoundError:  # this module runs outside Baton's environment too: the system's, less its own link
+        names = available_timezones() - {"localtime"}
+    return frozenset(names | {"UTC"})
+
+
+def load_zone(name: object) -> ZoneInfo:
+    """Return the zone of an IANA name such as Europe/Berlin, or raise InvalidCronExpression."""
+    if isinstance(name, str) and name in _iana_zone_names():
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            pass
+    raise InvalidCronExpression(f"timezone: unknown time zone {name!r} (an IANA name such as Europe/Berlin)")
+
+
+def parse_start(text: str, zone: ZoneInfo) -> datetime:
+    """Read an ISO-8601 date-time (a naive one is wall time in zone) as an aware time in zone, or raise ValueError."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"must be an ISO-8601 date-time, not {text!r}") from None
+    try:
+        aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+        aware.astimezone(UTC)
+        return aware.astimezone(zone)
+    except (OverflowError, ValueError):
+        where = "UTC" if zone.key == "UTC" else f"UTC and in {zone.key}"
+        raise ValueError(f"must lie between the years 1 and 9999 in {where}, not {text!r}") from None
 
 
 def _weekday_near(y: int, mon: int, day: int) -> int:
@@ -487,7 +525,7 @@ class QuartzCron:
             raise InvalidCronExpression(f"seconds: expression must be a string, not {type(expression).__name__}")
         self.expression = expression
         self.timezone = timezone
-        self.zone = _load_zone(timezone)
+        self.zone = load_zone(timezone)
         parser = _Parser()
         parser.build(expression)
         _check_runnable(parser)

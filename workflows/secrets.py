@@ -3,7 +3,12 @@
 A definition writes a secret as `{"secret": "value"}`. It is stored sealed,
 `{"sealed": "<Fernet token>"}`, keyed by `BATON_SECRET_KEY` (default: `SECRET_KEY`), shown
 as `{"secret": "***"}` by every export and response, and unsealed only in the worker that
-runs the task. Importing `{"secret": "***"}` keeps the value already stored at that place.
+runs the task. Importing `{"secret": "***"}` keeps the value already stored at that place,
+unless the task is an HTTP task whose destination (scheme, host and port of its URL, default
+ports filled in) changed: a kept secret would then go to a server its writer never chose, so
+the save asks for it again (the rule Grafana and CI systems apply to stored credentials).
+A shell task's `env` secrets are kept when its script changes: whoever may change a shell
+task may run any code on the worker, which reads the secret just as well (see docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
+from django.utils.translation import gettext as _
+
+from workflows.task_config import url_destination
 
 MASK = "***"
 
@@ -61,17 +69,21 @@ def _dotted(prefix: str, path: tuple[str | int, ...]) -> str:
 
 
 def seal(config: dict, previous: dict | None, prefix: str) -> tuple[dict, list[tuple[str, str]]]:
-    """Seal written secrets; `***` keeps the value stored at the same place in `previous`."""
+    """Seal written secrets; `***` keeps the value stored at the same place in `previous`, at the same destination."""
     problems: list[tuple[str, str]] = []
+    moved = _destination_change(config, previous)
 
     def leaf(value: dict, path: tuple) -> Any:
         if is_sealed(value):
             return value
         if value["secret"] == MASK:
             stored = _at(previous or {}, path)
-            if is_sealed(stored):
+            if not is_sealed(stored):
+                problems.append((_dotted(prefix, path), "is masked (***) but no secret is stored here to keep"))
+            elif moved:
+                problems.append((_dotted(prefix, path), moved))
+            else:
                 return stored
-            problems.append((_dotted(prefix, path), "is masked (***) but no secret is stored here to keep"))
             return value
         if not isinstance(value["secret"], str) or not value["secret"]:
             problems.append((_dotted(prefix, path), "a secret must be a non-empty string"))
@@ -79,6 +91,18 @@ def seal(config: dict, previous: dict | None, prefix: str) -> tuple[dict, list[t
         return {"sealed": _fernet().encrypt(value["secret"].encode()).decode()}
 
     return _walk(config, (), leaf), problems
+
+
+def _destination_change(config: dict, previous: dict | None) -> str | None:
+    """Say how the destination of an HTTP task's URL changed from `previous` to `config`, or None if it did not."""
+    before = url_destination(previous.get("url")) if isinstance(previous, dict) else None
+    after = url_destination(config.get("url")) if isinstance(config, dict) else None
+    if before == after:
+        return None
+    return _("the destination changed from %(before)s to %(after)s: enter this secret again") % {
+        "before": before or _("no URL"),
+        "after": after or _("no URL"),
+    }
 
 
 def mask(config: Any) -> Any:

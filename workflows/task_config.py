@@ -11,7 +11,8 @@ Rules, and the decisions taken where the spec is silent:
   ``env`` (object: variable name → string or ``{"secret": string}``). Variable names must be
   non-empty and contain neither ``=`` nor NUL; no string may contain NUL (``exec`` refuses it).
 - ``http``: ``method`` one of GET POST PUT PATCH DELETE HEAD OPTIONS, case-insensitive,
-  default GET; ``url`` absolute http/https URL with a host; ``headers`` (object: header name
+  default GET; ``url`` absolute http/https URL with a host, which must not be an ambiguous
+  number (see ``url_problem``); ``headers`` (object: header name
   token → string without CR/LF, or ``{"secret": string}``); ``body`` (string sent as is, or a
   JSON object/array sent as JSON); ``expected_status`` (non-empty list of integers 100–599;
   default: any 2xx); ``verify_tls`` (boolean, default true); ``connect_timeout_seconds`` and
@@ -20,13 +21,18 @@ Rules, and the decisions taken where the spec is silent:
   unknown name is a problem listing close matches or the known names) and ``kwargs`` (a JSON
   object, default ``{}``; finite numbers only).
 - Any other key in ``config`` is a problem ("unknown field"), as is an unknown ``kind``.
+- A task's ``queue`` must not be one of Baton's own (``is_reserved_queue``): the definition
+  parser refuses it.
 """
 
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import math
 import re
+import string
+import unicodedata
 from collections.abc import Callable, Collection, Mapping
 from urllib.parse import urlsplit
 
@@ -48,6 +54,8 @@ _FIELDS: dict[str, tuple[str, ...]] = {
     "python": ("callable", "kwargs"),
 }
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_FULL_STOPS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})  # what IDNA reads as a dot
 _MAX_LISTED_CALLABLES = 20
 
 Problems = list[tuple[str, str]]
@@ -194,7 +202,7 @@ def _http_problems(config: Mapping[str, object]) -> Problems:
 
 
 def url_problem(url: object) -> str | None:
-    """Return why ``url`` is not an absolute http(s) URL with a host, or ``None``."""
+    """Return why ``url`` is not an absolute http(s) URL with an unambiguous host, or ``None``."""
     if not isinstance(url, str) or not url:
         return "must be a non-empty string"
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
@@ -208,7 +216,62 @@ def url_problem(url: object) -> str | None:
         return f"must use http or https, not {parts.scheme or 'no scheme'!r}"
     if not parts.hostname:
         return "must include a host name"
-    return None
+    return _host_problem(parts.hostname)
+
+
+def _host_problem(host: str) -> str | None:
+    """Return why a URL's host is ambiguous, or ``None``.
+
+    Resolvers disagree on numeric hosts that are not plain dotted decimal: ``0177.0.0.1`` is
+    127.0.0.1 for inet_aton and browsers but a host name for others, likewise hexadecimal
+    (``0x7f.0.0.1``), zero-padded (``127.000.000.001``), short (``127.1``) and single-number
+    (``2130706433``) forms, a trailing dot, and names that become digits only after Unicode
+    normalisation (fullwidth ``１２７.０.０.１``, digits of other scripts). A host whose last
+    label reads as a number (the WHATWG URL rule) must therefore be a canonical IPv4 address.
+    """
+    if ":" in host:  # an IPv6 literal; urlsplit removed the brackets
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return f"host {host!r} is not a valid IPv6 address"
+        return None
+    folded = unicodedata.normalize("NFKC", host).translate(_FULL_STOPS).lower()
+    labels = folded.split(".")
+    if len(labels) > 1 and not labels[-1]:
+        labels.pop()
+    last = labels[-1]
+    hexadecimal = last.startswith("0x") and all(c in string.hexdigits for c in last[2:])
+    if not (last.isdecimal() or hexadecimal):
+        return None
+    try:
+        canonical = str(ipaddress.IPv4Address(host)) == host
+    except ValueError:
+        canonical = False
+    if canonical:
+        return None
+    if not host.isascii():
+        return (
+            f"host {host!r} reads as the number {folded!r} once Unicode is normalised, and resolvers disagree "
+            "on such hosts; write the address in ASCII dotted decimal (such as 127.0.0.1) or use a host name"
+        )
+    return (
+        f"host {host!r} is an ambiguous numeric address: resolvers read octal, hexadecimal, zero-padded and "
+        "short forms differently; write four decimal numbers without leading zeros (such as 127.0.0.1)"
+    )
+
+
+def url_destination(url: object) -> str | None:
+    """Return where an http(s) URL sends requests, ``scheme://host:port`` with the default port filled in."""
+    if not isinstance(url, str):
+        return None
+    try:
+        parts = urlsplit(url)
+        scheme, host, port = parts.scheme.lower(), parts.hostname, parts.port
+    except ValueError:
+        return None
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port or _DEFAULT_PORTS[scheme]}"
 
 
 def _expected_status_problems(value: object) -> Problems:

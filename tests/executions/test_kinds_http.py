@@ -265,8 +265,6 @@ def test_localhost_allowed_by_name_connects_to_a_checked_address(server: str) ->
         ),
         ("http://[2002:a00:1::]/", "2002:a00:1::", "private, embedded in IPv6"),
         ("http://[64:ff9b::7f00:1]/", "64:ff9b::7f00:1", "loopback, embedded in IPv6"),
-        ("http://2130706433/", "127.0.0.1", "loopback"),
-        ("http://127.1/", "127.0.0.1", "loopback"),
     ],
 )
 def test_non_public_addresses_are_refused_naming_the_setting(
@@ -279,6 +277,17 @@ def test_non_public_addresses_are_refused_naming_the_setting(
     assert f"{address}/" in error
     assert SETTING in error
     assert outcome.output == error
+    assert mock_transport == []
+
+
+@pytest.mark.parametrize("url", ["http://2130706433/", "http://127.1/"])
+def test_an_ambiguous_numeric_host_is_invalid_config_and_the_guard_still_refuses_it(
+    url: str, mock_transport: list[httpx.Request]
+) -> None:
+    outcome = execute("http", {"url": url}, ctx(http_allowed_networks=()))
+    assert outcome.status == "failed" and "is an ambiguous numeric address" in outcome.detail["error"]
+    guarded = http_kind.run_http({"url": url}, ctx(http_allowed_networks=()))  # past the validator, as stored before it
+    assert guarded.detail["error"].startswith("refused: 127.0.0.1 (loopback) for host ")
     assert mock_transport == []
 
 

@@ -104,3 +104,68 @@ def test_import_exits_non_zero_as_a_process(tmp_path):
     )
     assert result.returncode != 0
     assert "team: is required" in result.stderr and "nodes: is required" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(
+            json.dumps(example("release-pipeline.json")).replace(
+                '"timeout_seconds": 600', '"timeout_seconds": 1' + "0" * 5000
+            ),
+            "a number is too long to read (integers must lie between -9223372036854775808 and 9223372036854775807)",
+            id="5000-digit-json",
+        ),
+        pytest.param(
+            yaml.safe_dump(example("release-pipeline.json")).replace(
+                "\ntimeout_seconds: 600\n", "\ntimeout_seconds: .inf\n"
+            ),
+            "timeout_seconds: must be a finite number, not inf",
+            id="yaml-inf",
+        ),
+        pytest.param("a: &a [*a]", "the document is nested deeper than 32 levels", id="recursive-alias"),
+    ],
+)
+def test_odd_input_is_a_command_error_naming_the_problem(tmp_path, text, message):
+    path = tmp_path / "odd.yaml"
+    path.write_text(text)
+    with pytest.raises(CommandError) as caught:
+        call_command("import_workflow", str(path), stdout=StringIO(), stderr=StringIO())
+    assert "nothing saved" in str(caught.value) and message in str(caught.value)
+    assert not Workflow.objects.exists()
+
+
+def test_an_alias_bomb_exits_1_quickly_with_a_message_not_a_traceback(tmp_path):
+    levels = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    levels += [f"{n}: &{n} [" + ", ".join([f"*{p}"] * 9) + "]" for p, n in zip("abcdef", "bcdefg", strict=True)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(levels) + "\n")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "import_workflow", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "the document has more than 100000 values (a YAML alias counts at each use)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["show_batch", "\udcff"], "the batch id is not UTF-8 text: '\\udcff'"),  # `show_batch $'\xff'` in a shell
+        (["stop_batch", "\udcff"], "the batch id is not UTF-8 text: '\\udcff'"),
+        (["run_workflow", "\udcff"], "the workflow name is not UTF-8 text: '\\udcff'"),
+        (["export_workflow", "release", "--team", "\udcff"], "--team is not UTF-8 text: '\\udcff'"),
+    ],
+)
+def test_an_argument_that_is_not_utf8_is_a_command_error(args, message):
+    with pytest.raises(CommandError) as caught:
+        call_command(*args, stdout=StringIO(), stderr=StringIO())
+    assert str(caught.value) == message
+
+
+def test_import_reads_no_more_than_the_size_limit():
+    with pytest.raises(CommandError, match="the document is larger than 2048 KiB"):
+        call_command("import_workflow", "/dev/zero", stdout=StringIO(), stderr=StringIO())

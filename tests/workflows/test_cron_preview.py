@@ -69,3 +69,28 @@ def test_no_fire_time_is_a_command_error() -> None:
 def test_bad_after_is_a_command_error() -> None:
     with pytest.raises(CommandError, match="--after"):
         preview("0 0 12 * * ?", "--after", "next tuesday")
+
+
+@pytest.mark.parametrize(
+    ("after", "message"),
+    [
+        (
+            "9999-12-31T23:59:59-05:00",
+            "--after: must lie between the years 1 and 9999 in UTC, not '9999-12-31T23:59:59-05:00'",
+        ),
+        (
+            "0001-01-01T00:00:00+05:00",
+            "--after: must lie between the years 1 and 9999 in UTC, not '0001-01-01T00:00:00+05:00'",
+        ),
+    ],
+)
+def test_an_after_outside_the_representable_years_is_a_command_error(after: str, message: str) -> None:
+    with pytest.raises(CommandError) as caught:
+        preview("0 0 12 * * ?", "--after", after)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("zone", ["localtime", "posixrules", "right/UTC"])
+def test_a_zone_that_is_not_an_iana_name_is_a_command_error(zone: str) -> None:
+    with pytest.raises(CommandError, match=r"^timezone: unknown time zone"):
+        preview("0 0 12 * * ?", "--tz", zone)

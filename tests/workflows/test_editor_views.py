@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from tests.conftest import example
-from workflows.models import Membership, Role, Task, Team, Workflow
+from workflows import layout
+from workflows.models import Membership, Role, Task, Team, Workflow, WorkflowVersion
 from workflows.services import task_save, workflow_save_definition
 
 pytestmark = pytest.mark.django_db
@@ -146,3 +149,115 @@ def test_version_page_draws_that_version(alice, workflow):
     body = alice.get(reverse("baton_workflow_drawing", args=[workflow.pk]), {"version": 1}).json()
     assert body["version"] == 1
     assert alice.get(reverse("baton_workflow_drawing", args=[workflow.pk]), {"version": 9}).status_code == 404
+
+
+# --------------------------------------------------------------------------- odd input is a 4xx (issue 10, item 8)
+
+
+@pytest.mark.parametrize("workflow_id", ["abc", [1], 10**30, True, 0, -1, "1e3", 1.5])
+def test_validate_answers_400_to_a_workflow_that_is_not_an_id(alice, workflow_id):
+    response = post(alice, "baton_workflow_validate", {"definition": {}, "workflow": workflow_id})
+    assert response.status_code == 400
+    assert response.json()["problems"][0]["text"] == "workflow: must be the id of the edited workflow, or null"
+
+
+def test_validate_takes_the_id_as_the_editor_sends_it(alice, workflow):
+    body = post(
+        alice, "baton_workflow_validate", {"definition": example("release-pipeline.json"), "workflow": str(workflow.pk)}
+    )
+    assert body.json() == {"ok": True, "problems": []}
+
+
+@pytest.mark.parametrize("name", ["baton_workflow_validate", "baton_workflow_layout"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param("[" * 100_000 + "]" * 100_000, id="100000-deep"),
+        pytest.param('{"definition": 1' + "0" * 5000 + "}", id="5000-digit-number"),
+        pytest.param("{not json", id="not-json"),
+    ],
+)
+def test_an_unreadable_body_is_400(alice, name, body):
+    response = alice.post(reverse(name), body, content_type="application/json")
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: &a [*a]", "the document is nested deeper than 32 levels (or a YAML alias contains itself)"),
+        ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+            f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]\n" for i in range(6)
+        ), "the document has more than 100000 values (a YAML alias counts at each use)"),
+        ('{"name": "w", "team": "t", "nodes": [{"key": "a", "position": {"x": 1e999, "y": 0}}]}',
+         "nodes[0].position.x: must be a finite number, not inf"),
+    ],
+)  # fmt: skip
+def test_validate_reports_a_bomb_a_recursive_alias_and_infinity_as_problems(alice, text, message):
+    started = time.monotonic()
+    response = post(alice, "baton_workflow_validate", {"definition": text})
+    assert response.status_code == 200 and time.monotonic() - started < 3
+    (problem,) = response.json()["problems"]
+    assert problem["text"].endswith(message)
+
+
+def test_validate_checks_a_posted_document_before_looking_anything_up(client):
+    bob = get_user_model().objects.create_user("bob", password="pw-bob-123", is_staff=True)
+    Membership.objects.create(team=Team.objects.create(name="other"), user=bob, role=Role.EDITOR)
+    client.force_login(bob)
+    document = {**example("release-pipeline.json"), "team": "plat\u0000form"}
+    response = post(client, "baton_workflow_validate", {"definition": document})
+    assert response.status_code == 200
+    assert [p["text"] for p in response.json()["problems"]] == ["team: contains a NUL character"]
+
+
+def test_layout_answers_400_to_a_definition_nested_too_deeply(alice):
+    deep = functools.reduce(lambda inner, _: [inner], range(40), [])
+    response = post(alice, "baton_workflow_layout", {"definition": {"nodes": deep}})
+    assert response.status_code == 400 and b"nested deeper than 32 levels" in response.content
+
+
+@pytest.mark.parametrize("version", ["abc", "-1", "1.0", "99999999999999999999"])
+def test_drawing_answers_400_to_a_version_that_is_not_a_number(alice, workflow, version):
+    response = alice.get(reverse("baton_workflow_drawing", args=[workflow.pk]), {"version": version})
+    assert response.status_code == 400
+
+
+def store_odd_position(workflow):
+    """Write a 4000-digit position into the stored version, as a save before the parser's bounds could."""
+    definition = workflow.current_version.definition
+    definition["nodes"][0]["position"] = {"x": 10**4000, "y": 0}
+    WorkflowVersion.objects.filter(pk=workflow.current_version.pk).update(definition=definition)
+
+
+def test_drawing_lays_out_a_stored_odd_position_instead_of_failing(alice, workflow):
+    store_odd_position(workflow)
+    response = alice.get(reverse("baton_workflow_drawing", args=[workflow.pk]))
+    assert response.status_code == 200
+    laid_out = layout.layout_document(workflow.current_version.definition)
+    assert response.json()["positions"] == {key: {"x": x, "y": y} for key, (x, y) in laid_out.items()}
+
+
+def test_the_live_poll_lays_out_a_stored_odd_position_instead_of_failing(alice, workflow, monkeypatch):
+    from executions import dispatch
+    from executions.services import batch_start
+
+    store_odd_position(workflow)
+    monkeypatch.setattr(dispatch, "backend", lambda runs, countdown: None)
+    batch = batch_start(workflow=workflow)
+    response = alice.get(reverse("baton_batch_state", args=[batch.pk]), {"drawing": 1})
+    assert response.status_code == 200 and set(response.json()["positions"]) >= {"start", "pull"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/executions/batch/%00/change/",
+        "/admin/workflows/workflow/1%00/change/",
+        "/admin/executions/batch/?q=%00",
+        "/admin/baton/batches/%00/state/",
+    ],
+)
+def test_nul_anywhere_in_an_admin_url_is_400(alice, url):
+    response = alice.get(url)
+    assert response.status_code == 400 and response.content == b"The URL contains a NUL character."

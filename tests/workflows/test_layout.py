@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.conftest import example
@@ -80,3 +82,29 @@ def test_positions_for_lays_out_when_a_node_has_no_position():
 def test_layout_document_tolerates_broken_documents():
     assert layout.layout_document({"nodes": "x", "edges": None}) == {"start": (layout.MARGIN, layout.MARGIN)}
     assert set(layout.layout_document({"nodes": [{"key": "a"}, 3], "edges": [{"from": "start"}]})) == {"start", "a"}
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        pytest.param({"x": 10**4000, "y": 0}, id="4000-digit"),
+        pytest.param({"x": float("inf"), "y": 0}, id="infinite"),
+        pytest.param({"x": 0, "y": float("nan")}, id="nan"),
+    ],
+)
+def test_an_odd_stored_position_counts_as_missing(odd):
+    document = {
+        "nodes": [
+            {"key": "a", "type": "task", "position": {"x": 9, "y": 9}},
+            {"key": "b", "type": "task", "position": odd},
+        ],
+        "edges": [{"from": "start", "to": "a"}, {"from": "a", "to": "b"}],
+    }
+    assert layout.positions_for(document) == layout.layout_document(document)
+
+
+def test_a_wide_layer_is_laid_out_in_linear_time():
+    keys = [f"n{i}" for i in range(30_000)]
+    started = time.monotonic()
+    positions = layout.layout(keys, [("start", key) for key in keys])
+    assert len(positions) == 30_001 and time.monotonic() - started < 5  # a sanity bound; it was quadratic (minutes)

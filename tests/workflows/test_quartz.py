@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workflows.quartz import InvalidCronExpression, QuartzCron
+from workflows.quartz import InvalidCronExpression, QuartzCron, load_zone, parse_start
 
 # Fire times computed by real Quartz 2.3.2 (with SPEC §5's DST rule applied where a DST change is involved).
 ORACLE = Path(__file__).resolve().parent / "data" / "quartz_sample.jsonl"
@@ -210,6 +210,8 @@ INVALID = [
     ("0 0 12 ? * 6#6", "day-of-week"),
     ("0 0 12 ? * 6#0", "day-of-week"),
     ("0 0 12 ? * 6#5,2#1", "day-of-week"),
+    ("0 0 0 ? * 0#1", "day-of-week"),  # Quartz stores 0 unchecked and fires on Saturdays; see the module docstring
+    ("0 0 0 ? * 8#1", "day-of-week"),  # Quartz stores 8 unchecked and never fires
     ("0 0 12 ? * 5L,6", "day-of-week"),
     ("0 0 12 ? * 8L", "day-of-week"),
     ("0 0 12 ? * 5W", "day-of-week"),
@@ -240,6 +242,58 @@ def test_out_of_range_message() -> None:
 def test_unknown_time_zone() -> None:
     with pytest.raises(InvalidCronExpression, match=r"^timezone: "):
         QuartzCron("0 0 12 * * ?", "Mars/Olympus_Mons")
+
+
+def test_a_day_of_week_before_hash_outside_1_to_7_is_refused() -> None:
+    with pytest.raises(
+        InvalidCronExpression, match=r"^day-of-week: 0 is out of range 1-7 \(the day before '#' in '0#1'\)$"
+    ):
+        QuartzCron("0 0 0 ? * 0#1")
+    assert QuartzCron("0 0 0 ? * 7#1").next_after(datetime(2031, 1, 1, tzinfo=UTC)) == datetime(2031, 1, 4, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("name", ["localtime", "posixrules", "right/UTC", "posix/Europe/Berlin", "/etc/localtime"])
+def test_a_file_that_is_not_an_iana_zone_is_refused(name: str) -> None:
+    with pytest.raises(
+        InvalidCronExpression, match=r"^timezone: unknown time zone .* \(an IANA name such as Europe/Berlin\)$"
+    ):
+        load_zone(name)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2031-01-01T12:00:00", "2031-01-01T12:00:00-05:00"),  # naive: wall time in the zone
+        ("2031-01-01T12:00:00+00:00", "2031-01-01T07:00:00-05:00"),
+    ],
+)
+def test_a_start_is_read_in_the_zone(text: str, expected: str) -> None:
+    assert parse_start(text, ZoneInfo("America/New_York")).isoformat() == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("next tuesday", "must be an ISO-8601 date-time, not 'next tuesday'"),
+        (
+            "9999-12-31T23:59:59-05:00",
+            "must lie between the years 1 and 9999 in UTC, not '9999-12-31T23:59:59-05:00'",
+        ),
+        (
+            "0001-01-01T00:00:00+05:00",
+            "must lie between the years 1 and 9999 in UTC, not '0001-01-01T00:00:00+05:00'",
+        ),
+    ],
+)
+def test_a_start_outside_what_a_datetime_holds_is_refused(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_start(text, ZoneInfo("UTC"))
+    assert str(info.value) == message
+
+
+def test_a_start_that_leaves_the_range_only_in_its_zone_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"^must lie between the years 1 and 9999 in UTC and in Asia/Tokyo, not"):
+        parse_start("9999-12-31T23:00:00+00:00", ZoneInfo("Asia/Tokyo"))
 
 
 def test_naive_start_is_rejected() -> None:

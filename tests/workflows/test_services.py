@@ -9,7 +9,8 @@ import pytest
 from tests.conftest import example
 from workflows.definition import DefinitionError
 from workflows.models import Node, Task, Team, Workflow, WorkflowVersion
-from workflows.services import workflow_delete, workflow_export, workflow_save_definition
+from workflows.secrets import unseal
+from workflows.services import task_save, workflow_delete, workflow_export, workflow_save_definition
 
 pytestmark = pytest.mark.django_db
 
@@ -127,6 +128,79 @@ def test_secrets_are_sealed_masked_on_export_and_kept_on_reimport():
     assert exported["nodes"][0]["task"]["config"]["env"]["TOKEN"] == {"secret": "***"}
     result = save(exported)
     assert not result.changed
+    assert Task.objects.get(name="shop-pull").config["env"]["TOKEN"] == stored
+
+
+def http_task(url: str, token: object) -> dict:
+    return {
+        "name": "notify",
+        "kind": "http",
+        "config": {"method": "POST", "url": url, "headers": {"Authorization": token, "X-Plain": "p"}},
+    }
+
+
+@pytest.fixture
+def stored_token():
+    team = Team.objects.create(name="platform")
+    task = task_save(team=team, document=http_task("https://hooks.example/v1/notify", {"secret": "Bearer s3cr3t"}))
+    return team, task.config["headers"]["Authorization"]
+
+
+@pytest.mark.parametrize(
+    ("url", "moved"),
+    [
+        ("https://attacker.example/v1/notify", "https://hooks.example:443 to https://attacker.example:443"),
+        ("http://hooks.example/v1/notify", "https://hooks.example:443 to http://hooks.example:80"),
+        ("https://hooks.example:8443/v1/notify", "https://hooks.example:443 to https://hooks.example:8443"),
+    ],
+)
+def test_a_kept_secret_is_refused_when_the_destination_changes(stored_token, url, moved):
+    team, sealed = stored_token
+    with pytest.raises(DefinitionError) as caught:
+        task_save(team=team, document=http_task(url, {"secret": "***"}))
+    assert [str(p) for p in caught.value.problems] == [
+        f"config.headers.Authorization: the destination changed from {moved}: enter this secret again"
+    ]
+    assert Task.objects.get(name="notify").config["headers"]["Authorization"] == sealed
+
+
+@pytest.mark.parametrize("url", ["https://hooks.example/v2/other?x=1", "https://HOOKS.example:443/v1/notify"])
+def test_a_kept_secret_stays_while_the_destination_is_the_same(stored_token, url):
+    team, sealed = stored_token
+    task = task_save(team=team, document=http_task(url, {"secret": "***"}))
+    assert task.config["headers"]["Authorization"] == sealed and task.config["url"] == url
+
+
+def test_a_secret_written_again_goes_to_the_new_destination(stored_token):
+    team, sealed = stored_token
+    task = task_save(team=team, document=http_task("https://other.example/", {"secret": "Bearer n3w"}))
+    assert task.config["headers"]["Authorization"] != sealed
+    assert unseal(task.config)[1] == ["Bearer n3w"]
+
+
+def test_a_workflow_s_http_task_follows_the_same_rule():
+    document = example("release-pipeline.json")
+    deploy = next(n for n in document["nodes"] if n["key"] == "deploy")
+    deploy["task"] = {**http_task("https://deploy.internal/api/rollout", {"secret": "Bearer s3cr3t"}), "name": "deploy"}
+    save(document)
+    exported = workflow_export(workflow=Workflow.objects.get())
+    index, deploy = next((i, n) for i, n in enumerate(exported["nodes"]) if n["key"] == "deploy")
+    deploy["task"]["config"]["url"] = "https://attacker.example/rollout"
+    with pytest.raises(DefinitionError) as caught:
+        save(exported)
+    (problem,) = caught.value.problems
+    assert problem.path == f"nodes[{index}].task.config.headers.Authorization" and problem.nodes == ("deploy",)
+    assert problem.message.startswith("the destination changed from https://deploy.internal:443 to")
+
+
+def test_a_shell_task_keeps_its_env_secrets_when_its_script_changes():
+    document = example("release-pipeline.json")
+    document["nodes"][0]["task"]["config"]["env"] = {"TOKEN": {"secret": "s3cr3t-value"}}
+    save(document)
+    stored = Task.objects.get(name="shop-pull").config["env"]["TOKEN"]
+    exported = workflow_export(workflow=Workflow.objects.get())
+    exported["nodes"][0]["task"]["config"]["script"] = 'curl -H "X-Token: $TOKEN" https://elsewhere.example/'
+    assert save(exported).changed
     assert Task.objects.get(name="shop-pull").config["env"]["TOKEN"] == stored
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from workflows import registry
-from workflows.task_config import KINDS, config_problems, secret_paths
+from workflows.task_config import KINDS, config_problems, secret_paths, url_destination
 
 
 def paths(kind: str, config: object, **kwargs: Any) -> list[str]:
@@ -172,6 +172,56 @@ def ok_url(**extra: Any) -> dict[str, Any]:
 )
 def test_http_rules(config: dict[str, Any], expected: tuple[str, str]) -> None:
     assert expected in config_problems("http", config)
+
+
+AMBIGUOUS = "is an ambiguous numeric address: resolvers read octal, hexadecimal, zero-padded and short forms"
+
+
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [
+        ("0177.0.0.1", f"host '0177.0.0.1' {AMBIGUOUS}"),  # octal
+        ("127.000.000.001", f"host '127.000.000.001' {AMBIGUOUS}"),  # zero-padded
+        ("0x7f.0.0.1", f"host '0x7f.0.0.1' {AMBIGUOUS}"),  # hexadecimal
+        ("0X7F000001", f"host '0x7f000001' {AMBIGUOUS}"),
+        ("127.1", f"host '127.1' {AMBIGUOUS}"),  # short
+        ("2130706433", f"host '2130706433' {AMBIGUOUS}"),  # one number
+        ("127.0.0.1.", f"host '127.0.0.1.' {AMBIGUOUS}"),  # trailing dot
+        ("intranet.10", f"host 'intranet.10' {AMBIGUOUS}"),  # a last label that is a number makes it an address
+        ("１２７.０.０.１", "host '１２７.０.０.１' reads as the number '127.0.0.1' once Unicode is normalised"),
+        ("①②⑦.0.0.1", "host '①②⑦.0.0.1' reads as the number '127.0.0.1' once Unicode is normalised"),
+        ("127。0。0。1", "host '127。0。0。1' reads as the number '127.0.0.1' once Unicode is normalised"),
+        ("١٢٧.٠.٠.١", "host '١٢٧.٠.٠.١' reads as the number '١٢٧.٠.٠.١' once Unicode is normalised"),
+        ("[::ffff:0177.0.0.1]", "is not a valid URL"),
+    ],
+)
+def test_an_ambiguous_numeric_host_is_refused(host: str, message: str) -> None:
+    ((path, problem),) = config_problems("http", {"url": f"http://{host}/hook"})
+    assert path == "config.url" and problem.startswith(message), problem
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "10.0.0.1:8080", "[::1]", "[fe80::1%25eth0]", "example.com", "1.example.com", "bücher.example"],
+)
+def test_canonical_addresses_and_host_names_are_fine(host: str) -> None:
+    assert config_problems("http", {"url": f"https://{host}/hook"}) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "destination"),
+    [
+        ("https://Example.COM/a?b=1", "https://example.com:443"),
+        ("HTTP://example.com:80/", "http://example.com:80"),
+        ("http://example.com:8080/", "http://example.com:8080"),
+        ("https://user:pw@[::1]:8443/x", "https://[::1]:8443"),
+        ("ftp://example.com/", None),
+        ("https://example.com:99999/", None),
+        (None, None),
+    ],
+)
+def test_a_url_s_destination_is_scheme_host_and_port(url: object, destination: str | None) -> None:
+    assert url_destination(url) == destination
 
 
 # -- python -----------------------------------------------------------------------------------

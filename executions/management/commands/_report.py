@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 from executions.models import Batch
 from executions.selectors import batch_find, batch_report
 from executions.states import BatchStatus
+from workflows.management.commands.export_workflow import argument_text
 
 
 def add_report_arguments(parser) -> None:
@@ -21,7 +22,7 @@ def add_report_arguments(parser) -> None:
 
 def get_batch(batch_id: str) -> Batch:
     """Return the batch or fail with a clear message."""
-    batch = batch_find(batch_id)
+    batch = batch_find(argument_text(batch_id, "the batch id"))
     if batch is None:
         raise CommandError(f"no batch {batch_id!r}")
     return batch

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from django.core.management.base import BaseCommand, CommandError
 
-from workflows.quartz import InvalidCronExpression, QuartzCron
+from workflows.quartz import InvalidCronExpression, QuartzCron, parse_start
 
 
 class Command(BaseCommand):
@@ -39,9 +39,6 @@ def parse_after(text: str | None, zone: ZoneInfo) -> datetime:
     if text is None:
         return datetime.now(zone)
     try:
-        after = datetime.fromisoformat(text)
+        return parse_start(text, zone)
     except ValueError as exc:
-        raise CommandError(f"--after: not an ISO-8601 date-time: {text!r}") from exc
-    if after.tzinfo is None:
-        after = after.replace(tzinfo=zone)
-    return after
+        raise CommandError(f"--after: {exc}") from exc

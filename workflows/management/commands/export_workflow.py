@@ -32,11 +32,23 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(document, ensure_ascii=False, indent=2))
 
 
+def argument_text(value: str, what: str) -> str:
+    """Return a command-line argument as text, or fail with a clear message (bytes that are not UTF-8, NUL)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CommandError(f"{what} is not UTF-8 text: {value!r}") from exc
+    if "\x00" in value:
+        raise CommandError(f"{what} contains a NUL character: {value!r}")
+    return value
+
+
 def find_workflow(name: str, team: str | None) -> Workflow:
     """Return the one live workflow of this name (in this team), or fail with a clear message."""
-    workflows = Workflow.objects.alive().select_related("team", "current_version").filter(name=name)
+    workflows = Workflow.objects.alive().select_related("team", "current_version")
+    workflows = workflows.filter(name=argument_text(name, "the workflow name"))
     if team:
-        workflows = workflows.filter(team__name=team)
+        workflows = workflows.filter(team__name=argument_text(team, "--team"))
     found = list(workflows[:10])
     if not found:
         raise CommandError(f"no workflow named {name!r}" + (f" in team {team!r}" if team else ""))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from workflows.definition import DefinitionError, load_text
+from workflows.definition import MAX_TEXT_BYTES, DefinitionError, load_text
 from workflows.services import workflow_save_definition
 
 
@@ -19,8 +19,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         path = options["path"]
-        try:
-            raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        try:  # one byte past the limit is enough to refuse a larger file (or /dev/zero)
+            if path == "-":
+                raw = sys.stdin.buffer.read(MAX_TEXT_BYTES + 1)
+            else:
+                with Path(path).open("rb") as file:
+                    raw = file.read(MAX_TEXT_BYTES + 1)
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
         try:
