@@ -14,11 +14,21 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from access.audit import audit_denied, audit_record
-from access.authentication import token_generate
-from access.models import ApiToken, AuditEntry, token_hash
-from access.scoping import SCOPED_MODELS, exists_unscoped, has_role, scoped, team_of, teams_with
+from access.models import ApiToken, AuditEntry
+from access.scoping import (
+    SCOPED_MODELS,
+    exists_unscoped,
+    has_role,
+    scoped,
+    team_of,
+    teams_with,
+    token_grant_problems,
+    token_orphaned_because,
+)
+from access.services import token_issue
 from workflows.models import Role, Team
 
 
@@ -102,9 +112,22 @@ class ScopedRelatedFilter(admin.RelatedFieldListFilter):
 
 
 class ApiTokenForm(forms.ModelForm):
+    """A new token's team, name, role and shell flag; nobody may grant a right they do not hold."""
+
+    creator: Any = None  # the user making the token (set per request by the admin)
+
     class Meta:
         model = ApiToken
         fields = ["team", "name", "role", "can_define_shell"]
+
+    def clean(self):
+        cleaned = super().clean()
+        team, role = cleaned.get("team"), cleaned.get("role")
+        if team is not None and role and self.creator is not None:
+            problems = token_grant_problems(self.creator, team, role, bool(cleaned.get("can_define_shell")))
+            for field, message in problems.items():
+                self.add_error(field, message)
+        return cleaned
 
 
 @admin.register(ApiToken)
@@ -113,12 +136,32 @@ class ApiTokenAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
 
     form = ApiTokenForm
     view_role = change_role = add_role = delete_role = Role.ADMIN
-    list_display = ["name", "team", "role", "can_define_shell", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "name",
+        "team",
+        "role",
+        "can_define_shell",
+        "state",
+        "prefix",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     list_filter = ["role", ("team", ScopedRelatedFilter)]
     search_fields = ["name", "prefix"]
-    list_select_related = ["team"]
     readonly_fields = ["prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_creator_rights()
+
+    @admin.display(description=_("state"))
+    def state(self, token: ApiToken) -> str:
+        if token.revoked_at is not None:
+            return _("revoked")
+        orphaned = token_orphaned_because(token)
+        return _("orphaned: %(reason)s; replace it") % {"reason": orphaned} if orphaned else _("active")
 
     def has_module_permission(self, request):
         return _is_superuser(request) or (_is_staff(request) and bool(teams_with(request.user, Role.ADMIN)))
@@ -134,19 +177,16 @@ class ApiTokenAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
             kwargs["queryset"] = self.scoped_teams(request, Role.ADMIN)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"creator": request.user})
+
     def save_model(self, request, obj: ApiToken, form, change):
         if change:
             return
-        if not has_role(request.user, obj.team_id, Role.ADMIN):
-            raise PermissionError("not an admin of this team")
-        raw = token_generate()
-        obj.key_hash, obj.prefix = token_hash(raw), raw[:12]
-        obj.created_by = request.user
-        with transaction.atomic():
-            obj.save()
-            audit_record(user=request.user, action="token.create", obj=obj, request=request, via="admin",
-                         after={"name": obj.name, "role": obj.role, "can_define_shell": obj.can_define_shell})  # fmt: skip
-        messages.warning(request, f"Token for {obj.name}: {raw} — copy it now; it is not shown again.")
+        raw = token_issue(user=request.user, token=obj, request=request, via="admin")
+        shown = _("Token for %(name)s: %(raw)s — copy it now; it is not shown again.")
+        messages.warning(request, shown % {"name": obj.name, "raw": raw})
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
