@@ -11,6 +11,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
@@ -106,6 +107,51 @@ class ScopedRelatedFilter(admin.RelatedFieldListFilter):
 
     def field_choices(self, field, request, model_admin):
         return [(obj.pk, str(obj)) for obj in scoped(request.user, field.related_model)]
+
+
+# --- members ------------------------------------------------------------------------------------
+
+
+class MemberField(forms.Field):
+    """A new member typed as an exact username or e-mail address; it never lists or names other users.
+
+    Team admins are not shown the user table: a raw id is read as a username, so the page can
+    only ever show the users already in the team.
+    """
+
+    widget = forms.TextInput(attrs={"placeholder": _("exact username or e-mail"), "autocomplete": "off"})
+    default_error_messages = {
+        "unknown": _("No such user: type an exact username or e-mail address."),
+        "ambiguous": _("Several users have this e-mail address: type the username."),
+    }
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, int):  # the user of an existing membership of this team
+            return get_user_model().objects.filter(pk=value).values_list("username", flat=True).first() or ""
+        return value.get_username() if hasattr(value, "get_username") else value
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, int):  # a disabled row's initial value (posted data is always text)
+            return get_user_model().objects.filter(pk=value).first()
+        text = value.strip() if isinstance(value, str) else ""
+        if not text:
+            return None
+        users = get_user_model().objects.filter(is_active=True)
+        matches = list(users.filter(email__iexact=text)[:2] if "@" in text else users.filter(username=text)[:1])
+        if not matches:
+            raise forms.ValidationError(self.error_messages["unknown"], code="unknown")
+        if len(matches) > 1:
+            raise forms.ValidationError(self.error_messages["ambiguous"], code="ambiguous")
+        return matches[0]
+
+
+class MembershipForm(forms.ModelForm):
+    """A membership row: the member is fixed once added (remove and add to change it); the role changes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None and "user" in self.fields:
+            self.fields["user"].disabled = True
 
 
 # --- tokens -------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from access.admin import ScopedRelatedFilter, TeamScopedAdminMixin
+from access.admin import MemberField, MembershipForm, ScopedRelatedFilter, TeamScopedAdminMixin
 from access.audit import audit_denied, audit_record
 from access.scoping import can_define_shell, definition_tasks, has_role, scoped, shell_change_denied, teams_with
 from workflows import secrets
@@ -81,9 +81,19 @@ def run_each(request, objects, start, action: str) -> None:
 
 
 class MembershipInline(admin.TabularInline):
+    """A team's members; superusers pick users from the user table, team admins type an exact name."""
+
     model = Membership
+    form = MembershipForm
     extra = 0
-    autocomplete_fields = ["user"]
+
+    def get_autocomplete_fields(self, request):
+        return ["user"] if request.user.is_superuser else []
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not request.user.is_superuser:
+            return MemberField(label=db_field.verbose_name)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     # Members are managed by the team's admins (SPEC §7); obj is the team.
     def has_view_permission(self, request, obj=None):
