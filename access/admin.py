@@ -59,9 +59,15 @@ class TeamScopedAdminMixin:
         obj = super().get_object(request, object_id, from_field)
         if obj is None and not _is_superuser(request) and self.model in SCOPED_MODELS:
             foreign = exists_unscoped(self.model, pk=object_id)
-            team = team_of(foreign) if foreign is not None else None
-            if team is not None and not has_role(request.user, team.pk, Role.VIEWER):
-                audit_denied(user=request.user, obj=foreign, request=request, via="admin", what="admin page")
+            if foreign is not None:
+                audit_denied(
+                    user=request.user,
+                    obj=foreign,
+                    request=request,
+                    via="admin",
+                    what="admin page",
+                    unless_role=Role.VIEWER,
+                )
         return obj
 
     def scoped_object_or_404(self, request, object_id):
@@ -272,6 +278,7 @@ class AuditEntryAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
         "actor_label",
         "team",
         "action",
+        "count",
         "object_type",
         "object_id",
         "object_repr",

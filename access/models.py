@@ -83,7 +83,10 @@ class ApiToken(models.Model):
 
 
 class AuditEntry(models.Model):
-    """One state-changing action or denied cross-team attempt; insert only."""
+    """One state-changing action, or the denied cross-team attempts of one actor, team and minute.
+
+    Insert only; the one change a row ever sees is its `count` growing while its minute lasts.
+    """
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
@@ -99,6 +102,9 @@ class AuditEntry(models.Model):
     after = models.JSONField(null=True, blank=True)
     source_address = models.GenericIPAddressField(null=True, blank=True)
     via = models.CharField(max_length=16, blank=True, help_text="api, admin or cli")
+    count = models.PositiveIntegerField(
+        default=1, help_text="Attempts this row stands for: denied attempts are one row per actor, team and minute."
+    )
 
     class Meta:
         ordering = ["-at", "-id"]

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "access.audit.DeferredAuditMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -154,6 +155,43 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         "visibility_timeout": int(os.environ.get("BATON_VISIBILITY_TIMEOUT", "3600")),
         "health_check_interval": 10,
     }
+
+# --- Cache (the API throttle, the denied-attempt audit) -------------------------------------
+# Shared by every web process: CACHE_URL if set (redis://…, locmem://, file://…), else the Redis broker
+# (under its own key prefix; clearing it leaves the queues alone), else files under VAR_DIR,
+# which every process on the one machine of the embedded default shares.
+
+
+def cache_settings(url: str) -> dict[str, object]:
+    """Return the default cache for a URL: redis:// or rediss:// (shared), locmem:// (this process), file://PATH."""
+    if url.startswith(("redis://", "rediss://")):
+        return {
+            "BACKEND": "access.cache.SharedRedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": "baton-cache",
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    if url.startswith("locmem://"):
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if url.startswith("file://"):
+        return {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": url.removeprefix("file://"),
+            "OPTIONS": {"MAX_ENTRIES": 10000},
+        }
+    raise RuntimeError(f"CACHE_URL must start with redis://, rediss://, locmem:// or file://, not {url[:16]!r}…")
+
+
+CACHES = {
+    "default": cache_settings(
+        os.environ.get("CACHE_URL")
+        or (
+            CELERY_BROKER_URL
+            if CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+            else f"file://{VAR_DIR / 'cache'}"
+        )
+    )
+}
 
 # --- Baton ------------------------------------------------------------------------------
 BATON_MAX_TASKS_PER_WORKFLOW = int(os.environ.get("BATON_MAX_TASKS_PER_WORKFLOW", "20"))
