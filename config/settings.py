@@ -8,6 +8,7 @@ filesystem broker (see `config/broker.py`). Production sets `DATABASE_URL` (Post
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "workflows",
     "executions",
     "access",
@@ -63,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "access.http.ApiGuardMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into a 429 page
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -252,6 +255,19 @@ SPECTACULAR_SETTINGS = {
         "NodeStatusEnum": "executions.states.NodeStatus",
     },
 }
+
+# --- Admin login throttle (django-axes) ----------------------------------------------------
+# Failed logins are counted per client address and per username (each locks on its own) in the
+# database; a locked login answers 429 until the cool-off ends or `manage.py axes_reset` runs.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = int(os.environ.get("BATON_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("BATON_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # no row per successful login: Django keeps `last_login`
+AXES_CLIENT_IP_CALLABLE = "access.audit.source_address"  # REMOTE_ADDR, as the audit trail records it
+AXES_VERBOSE = False
 
 # --- Production security (docs/deployment.md); each one is env-driven and off while DEBUG=1 --
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL_HEADER", False) else None

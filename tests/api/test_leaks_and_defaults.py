@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
+from django.contrib.auth.models import User
 from django.core.cache import cache, caches
 from django.core.handlers.base import BaseHandler
 from django.core.signals import request_finished
 from django.db import close_old_connections, connection
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -101,3 +102,28 @@ def test_clearing_the_shared_cache_leaves_the_brokers_keys():
         assert cache.get("throttle") is None and client.get("baton-test-broker-key") == b"queued"
     finally:
         client.delete("baton-test-broker-key")
+
+
+def test_the_admin_login_locks_out_after_repeated_failures(settings):
+    User.objects.create_user("olga", password="pw-olga-123", is_staff=True)
+    prober = Client(REMOTE_ADDR="192.0.2.7")
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert prober.post("/admin/login/", {"username": "olga", "password": "guess"}).status_code == 200
+    locked = prober.post("/admin/login/", {"username": "olga", "password": "guess"})
+    assert locked.status_code == 429 and "too many" in locked.content.decode().lower()
+    # The right password does not get in while the lock lasts, from this address or (for olga) any other.
+    assert prober.post("/admin/login/", {"username": "olga", "password": "pw-olga-123"}).status_code == 429
+    owner = Client(REMOTE_ADDR="198.51.100.1")
+    assert owner.post("/admin/login/", {"username": "olga", "password": "pw-olga-123"}).status_code == 429
+    User.objects.create_user("petra", password="pw-petra-123", is_staff=True)
+    assert owner.post("/admin/login/", {"username": "petra", "password": "pw-petra-123"}).status_code == 302
+
+
+def test_a_successful_login_forgets_earlier_failures(settings):
+    User.objects.create_user("olga", password="pw-olga-123", is_staff=True)
+    client = Client(REMOTE_ADDR="192.0.2.8")
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        client.post("/admin/login/", {"username": "olga", "password": "typo"})
+    assert client.post("/admin/login/", {"username": "olga", "password": "pw-olga-123"}).status_code == 302
+    client.logout()
+    assert client.post("/admin/login/", {"username": "olga", "password": "typo"}).status_code == 200
