@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -127,3 +128,16 @@ def test_a_successful_login_forgets_earlier_failures(settings):
     assert client.post("/admin/login/", {"username": "olga", "password": "pw-olga-123"}).status_code == 302
     client.logout()
     assert client.post("/admin/login/", {"username": "olga", "password": "typo"}).status_code == 200
+
+
+def test_the_api_docs_forbid_other_hosts_and_inline_scripts(client):
+    for url in ("/api/docs/", "/api/redoc/"):
+        response = client.get(url)
+        policy = response["Content-Security-Policy"]
+        assert "default-src 'none'" in policy and "script-src 'self';" in policy
+        assert "http" not in policy and "*" not in policy
+        html = response.content.decode()
+        assert not re.search(r"<script(?![^>]*\bsrc=)", html), html  # the policy would refuse an inline script
+        assert not re.search(r"(src|href)=\"(https?:)?//", html), html
+    script = client.get("/api/docs/", {"script": ""})
+    assert script.status_code == 200 and "SwaggerUIBundle" in script.content.decode()
