@@ -8,6 +8,7 @@ filesystem broker (see `config/broker.py`). Production sets `DATABASE_URL` (Post
 from __future__ import annotations
 
 import os
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,8 +31,37 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def local_secret_key(var_dir: Path) -> str:
+    """Return this installation's own key, made on first start in `var_dir/secret_key` (mode 0600).
+
+    Every process of `make run` may start at once: each writes a candidate to a file of its own
+    and links it into place, which fails if another got there first; all then read the one file.
+    """
+    path = var_dir / "secret_key"
+    if not path.exists():
+        candidate = var_dir / f".secret_key.{os.getpid()}"
+        descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(secrets.token_urlsafe(64))
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(candidate, path)
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink()
+    key = path.read_text().strip()
+    if len(key) < 50:
+        raise RuntimeError(f"{path} holds no usable key: delete it to make a new one, or set SECRET_KEY")
+    return key
+
+
 DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = os.environ.get("SECRET_KEY") or ("insecure-embedded-default-key-change-me" if DEBUG else "")
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+# With DEBUG=1 and no SECRET_KEY, a key of this installation's own (never a default that is
+# public, never in the repository): it signs sessions and, unless BATON_SECRET_KEY is set, seals secrets.
+SECRET_KEY = os.environ.get("SECRET_KEY") or (local_secret_key(VAR_DIR) if DEBUG else "")
 if not SECRET_KEY:
     raise RuntimeError("SECRET_KEY must be set when DEBUG is off")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
@@ -85,7 +115,6 @@ TEMPLATES = [
     }
 ]
 
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'baton.sqlite3'}"),
