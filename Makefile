@@ -21,6 +21,7 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_admin
 	$(BIN)/python manage.py load_demo
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo "Baton: http://localhost:$(PORT)/admin/  (Ctrl-C stops web, worker and scheduler)"
 	$(BIN)/honcho start -f Procfile
 

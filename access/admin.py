@@ -11,14 +11,25 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from access.audit import audit_denied, audit_record
-from access.authentication import token_generate
-from access.models import ApiToken, AuditEntry, token_hash
-from access.scoping import SCOPED_MODELS, exists_unscoped, has_role, scoped, team_of, teams_with
+from access.models import ApiToken, AuditEntry
+from access.scoping import (
+    SCOPED_MODELS,
+    exists_unscoped,
+    has_role,
+    scoped,
+    team_of,
+    teams_with,
+    token_grant_problems,
+    token_orphaned_because,
+)
+from access.services import token_issue
 from workflows.models import Role, Team
 
 
@@ -48,9 +59,15 @@ class TeamScopedAdminMixin:
         obj = super().get_object(request, object_id, from_field)
         if obj is None and not _is_superuser(request) and self.model in SCOPED_MODELS:
             foreign = exists_unscoped(self.model, pk=object_id)
-            team = team_of(foreign) if foreign is not None else None
-            if team is not None and not has_role(request.user, team.pk, Role.VIEWER):
-                audit_denied(user=request.user, obj=foreign, request=request, via="admin", what="admin page")
+            if foreign is not None:
+                audit_denied(
+                    user=request.user,
+                    obj=foreign,
+                    request=request,
+                    via="admin",
+                    what="admin page",
+                    unless_role=Role.VIEWER,
+                )
         return obj
 
     def scoped_object_or_404(self, request, object_id):
@@ -98,13 +115,71 @@ class ScopedRelatedFilter(admin.RelatedFieldListFilter):
         return [(obj.pk, str(obj)) for obj in scoped(request.user, field.related_model)]
 
 
+# --- members ------------------------------------------------------------------------------------
+
+
+class MemberField(forms.Field):
+    """A new member typed as an exact username or e-mail address; it never lists or names other users.
+
+    Team admins are not shown the user table: a raw id is read as a username, so the page can
+    only ever show the users already in the team.
+    """
+
+    widget = forms.TextInput(attrs={"placeholder": _("exact username or e-mail"), "autocomplete": "off"})
+    default_error_messages = {
+        "unknown": _("No such user: type an exact username or e-mail address."),
+        "ambiguous": _("Several users have this e-mail address: type the username."),
+    }
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, int):  # the user of an existing membership of this team
+            return get_user_model().objects.filter(pk=value).values_list("username", flat=True).first() or ""
+        return value.get_username() if hasattr(value, "get_username") else value
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, int):  # a disabled row's initial value (posted data is always text)
+            return get_user_model().objects.filter(pk=value).first()
+        text = value.strip() if isinstance(value, str) else ""
+        if not text:
+            return None
+        users = get_user_model().objects.filter(is_active=True)
+        matches = list(users.filter(email__iexact=text)[:2] if "@" in text else users.filter(username=text)[:1])
+        if not matches:
+            raise forms.ValidationError(self.error_messages["unknown"], code="unknown")
+        if len(matches) > 1:
+            raise forms.ValidationError(self.error_messages["ambiguous"], code="ambiguous")
+        return matches[0]
+
+
+class MembershipForm(forms.ModelForm):
+    """A membership row: the member is fixed once added (remove and add to change it); the role changes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None and "user" in self.fields:
+            self.fields["user"].disabled = True
+
+
 # --- tokens -------------------------------------------------------------------------------------
 
 
 class ApiTokenForm(forms.ModelForm):
+    """A new token's team, name, role and shell flag; nobody may grant a right they do not hold."""
+
+    creator: Any = None  # the user making the token (set per request by the admin)
+
     class Meta:
         model = ApiToken
         fields = ["team", "name", "role", "can_define_shell"]
+
+    def clean(self):
+        cleaned = super().clean()
+        team, role = cleaned.get("team"), cleaned.get("role")
+        if team is not None and role and self.creator is not None:
+            problems = token_grant_problems(self.creator, team, role, bool(cleaned.get("can_define_shell")))
+            for field, message in problems.items():
+                self.add_error(field, message)
+        return cleaned
 
 
 @admin.register(ApiToken)
@@ -113,12 +188,32 @@ class ApiTokenAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
 
     form = ApiTokenForm
     view_role = change_role = add_role = delete_role = Role.ADMIN
-    list_display = ["name", "team", "role", "can_define_shell", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "name",
+        "team",
+        "role",
+        "can_define_shell",
+        "state",
+        "prefix",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     list_filter = ["role", ("team", ScopedRelatedFilter)]
     search_fields = ["name", "prefix"]
-    list_select_related = ["team"]
     readonly_fields = ["prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_creator_rights()
+
+    @admin.display(description=_("state"))
+    def state(self, token: ApiToken) -> str:
+        if token.revoked_at is not None:
+            return _("revoked")
+        orphaned = token_orphaned_because(token)
+        return _("orphaned: %(reason)s; replace it") % {"reason": orphaned} if orphaned else _("active")
 
     def has_module_permission(self, request):
         return _is_superuser(request) or (_is_staff(request) and bool(teams_with(request.user, Role.ADMIN)))
@@ -134,19 +229,16 @@ class ApiTokenAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
             kwargs["queryset"] = self.scoped_teams(request, Role.ADMIN)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"creator": request.user})
+
     def save_model(self, request, obj: ApiToken, form, change):
         if change:
             return
-        if not has_role(request.user, obj.team_id, Role.ADMIN):
-            raise PermissionError("not an admin of this team")
-        raw = token_generate()
-        obj.key_hash, obj.prefix = token_hash(raw), raw[:12]
-        obj.created_by = request.user
-        with transaction.atomic():
-            obj.save()
-            audit_record(user=request.user, action="token.create", obj=obj, request=request, via="admin",
-                         after={"name": obj.name, "role": obj.role, "can_define_shell": obj.can_define_shell})  # fmt: skip
-        messages.warning(request, f"Token for {obj.name}: {raw} — copy it now; it is not shown again.")
+        raw = token_issue(user=request.user, token=obj, request=request, via="admin")
+        shown = _("Token for %(name)s: %(raw)s — copy it now; it is not shown again.")
+        messages.warning(request, shown % {"name": obj.name, "raw": raw})
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
@@ -186,6 +278,7 @@ class AuditEntryAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
         "actor_label",
         "team",
         "action",
+        "count",
         "object_type",
         "object_id",
         "object_repr",

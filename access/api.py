@@ -167,7 +167,7 @@ class AuditEntrySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEntry
-        fields = ["id", "at", "actor", "team", "action", "object_type", "object_id", "object_repr",
+        fields = ["id", "at", "actor", "team", "action", "count", "object_type", "object_id", "object_repr",
                   "before", "after", "source_address", "via"]  # fmt: skip
         read_only_fields = fields
 

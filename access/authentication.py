@@ -6,11 +6,12 @@ import secrets
 from datetime import timedelta
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from access.models import TOKEN_PREFIX, ApiToken, token_hash
-from access.scoping import TokenUser
+from access.scoping import TokenUser, token_orphaned_because
 
 KEYWORDS = ("bearer", "token")
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -29,16 +30,19 @@ class TokenAuthentication(authentication.BaseAuthentication):
         if not header or header[0].lower().decode("latin-1") not in KEYWORDS:
             return None
         if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Malformed Authorization header: expected 'Bearer <token>'.")
+            raise exceptions.AuthenticationFailed(_("Malformed Authorization header: expected 'Bearer <token>'."))
         try:
             raw = header[1].decode("ascii")
         except UnicodeDecodeError as exc:
-            raise exceptions.AuthenticationFailed("Invalid token.") from exc
-        token = (
-            ApiToken.objects.select_related("team").filter(key_hash=token_hash(raw), revoked_at__isnull=True).first()
-        )
+            raise exceptions.AuthenticationFailed(_("Invalid token.")) from exc
+        token = ApiToken.objects.with_creator_rights().filter(key_hash=token_hash(raw), revoked_at__isnull=True).first()
         if token is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+            raise exceptions.AuthenticationFailed(_("Invalid or revoked token."))
+        orphaned = token_orphaned_because(token)
+        if orphaned is not None:
+            raise exceptions.AuthenticationFailed(
+                _("This token no longer works: %(reason)s. A team admin must create a new one.") % {"reason": orphaned}
+            )
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

@@ -181,14 +181,77 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 
 class TriggerThrottle(ScopedRateThrottle):
-    """Throttle the triggering endpoints (run, stop, re-run) per user or per token."""
+    """Throttle the triggering endpoints (run, stop, re-run) per user or per token, exactly, across web processes.
+
+    DRF's own throttle reads a history, decides, then writes it back, so requests arriving at
+    once in several processes all read the same history and all pass. Here every request takes
+    a number from one counter in the shared cache, whose `incr` is atomic (Redis):
+    1. the first request of a window notes its start (`add` keeps an existing one), so all
+       requests of the window name the same counter, `<key>:<start>`;
+    2. each request increments that counter and passes while its number is within the rate;
+    3. the start and the counter expire with the window, and the next request opens a new one;
+       a request that finds its counter expired between `add` and `incr` passes as the first
+       of that (ended) window's counter, which no later request names.
+    """
 
     scope_attr = "throttle_scope"
+    window_start = 0.0
+
+    def allow_request(self, request, view):
+        self.scope = getattr(view, self.scope_attr, None)
+        if not self.scope:
+            return True
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        now = self.timer()
+        self.cache.add(f"{self.key}:start", now, self.duration)
+        self.window_start = self.cache.get(f"{self.key}:start", now)
+        counter = f"{self.key}:{self.window_start}"
+        self.cache.add(counter, 0, self.duration + 1)
+        try:
+            taken = self.cache.incr(counter)
+        except ValueError:  # the window ended between the two calls: this request opens the next one
+            self.cache.set(counter, 1, self.duration + 1)
+            taken = 1
+        return taken <= self.num_requests
+
+    def wait(self):
+        return max(0.0, self.duration - (self.timer() - self.window_start))
 
     def get_cache_key(self, request, view):
         if isinstance(request.user, TokenUser):
             return self.cache_format % {"scope": self.scope, "ident": f"token-{request.user.token.pk}"}
         return super().get_cache_key(request, view)
+
+
+# The interactive API docs load Baton's own assets only: the browser refuses anything else
+# (Redoc's bundle, for one, fetches its sidebar logo from a CDN). No inline script either.
+DOCS_CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",  # both UIs set styles at run time
+        "img-src 'self' data:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "worker-src 'self' blob:",  # Redoc's search index runs in a worker
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+class SelfHostedDocsMixin:
+    """An API docs view whose page may load nothing from another host (a Content-Security-Policy)."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        response["Content-Security-Policy"] = DOCS_CONTENT_SECURITY_POLICY
+        return response
 
 
 class ApiGuardMiddleware:

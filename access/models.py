@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 
 from django.conf import settings
+from django.contrib.auth.models import Permission
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 
-from workflows.models import Role, Team
+from workflows.models import Membership, Role, Team
 
 TOKEN_PREFIX = "baton_"  # noqa: S105 (a marker to recognise leaked tokens, not a secret)
 
@@ -26,8 +27,24 @@ class TokenRole(models.TextChoices):
     EDITOR = Role.EDITOR.value
 
 
+class ApiTokenQuerySet(models.QuerySet):
+    """Token queries."""
+
+    def with_creator_rights(self) -> ApiTokenQuerySet:
+        """Load each token with its team, its creator, the creator's role in the team and shell permission (one query)."""
+        creator = OuterRef("created_by_id")
+        shell = Permission.objects.filter(codename="define_shell_task", content_type__app_label="workflows")
+        return self.select_related("team", "created_by").annotate(
+            creator_role=Subquery(Membership.objects.filter(team=OuterRef("team_id"), user=creator).values("role")[:1]),
+            creator_shell=Exists(shell.filter(Q(user=creator) | Q(group__user=creator))),
+        )
+
+
 class ApiToken(models.Model):
-    """One integration's credential, scoped to one team; only a hash of the secret is stored."""
+    """One integration's credential, scoped to one team; only a hash of the secret is stored.
+
+    A token acts within its creator's current rights in its team (docs/api.md, "Tokens").
+    """
 
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="api_tokens")
     name = models.CharField(max_length=64, help_text="The integration this token is for.")
@@ -43,6 +60,8 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
 
     class Meta:
         ordering = ["team__name", "name"]
@@ -64,7 +83,10 @@ class ApiToken(models.Model):
 
 
 class AuditEntry(models.Model):
-    """One state-changing action or denied cross-team attempt; insert only."""
+    """One state-changing action, or the denied cross-team attempts of one actor, team and minute.
+
+    Insert only; the one change a row ever sees is its `count` growing while its minute lasts.
+    """
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
@@ -80,6 +102,9 @@ class AuditEntry(models.Model):
     after = models.JSONField(null=True, blank=True)
     source_address = models.GenericIPAddressField(null=True, blank=True)
     via = models.CharField(max_length=16, blank=True, help_text="api, admin or cli")
+    count = models.PositiveIntegerField(
+        default=1, help_text="Attempts this row stands for: denied attempts are one row per actor, team and minute."
+    )
 
     class Meta:
         ordering = ["-at", "-id"]

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import Model, Q, QuerySet
+from django.utils.translation import gettext as _
 
 from access.models import ApiToken, AuditEntry
 from executions.models import Attempt, Batch, Event, Fire, NodeRun
@@ -24,7 +25,11 @@ ROLE_RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.EDITOR: 2, Role.ADMIN: 3}
 
 
 class TokenUser:
-    """The principal of a request authenticated by an API token: one team, one role."""
+    """The principal of a request authenticated by an API token: one team, one role.
+
+    It acts with the lesser of the token's rights and its creator's current rights in the team
+    (role, shell permission); `token` must come from `ApiToken.objects.with_creator_rights()`.
+    """
 
     is_authenticated = True
     is_anonymous = False
@@ -37,13 +42,52 @@ class TokenUser:
     def __init__(self, token: ApiToken) -> None:
         self.token = token
         self.username = f"token:{token.name}"
+        creator = token.created_by
+        creator_is_superuser = bool(creator is not None and creator.is_superuser)
+        creator_role = Role.ADMIN if creator_is_superuser else token.creator_role
+        self.role = min(token.role, creator_role or Role.VIEWER, key=lambda role: ROLE_RANK[role])
+        self.may_define_shell = (
+            token.can_define_shell and self.role != Role.VIEWER and (creator_is_superuser or bool(token.creator_shell))
+        )
 
     def __str__(self) -> str:
         return self.username
 
     def has_perm(self, perm: str, obj: Any = None) -> bool:
         """Tell whether the token holds a Django permission (only the shell one exists for tokens)."""
-        return perm == SHELL_PERMISSION and self.token.can_define_shell and self.token.role != Role.VIEWER
+        return perm == SHELL_PERMISSION and self.may_define_shell
+
+
+def token_orphaned_because(token: ApiToken) -> str | None:
+    """Say why a token no longer authenticates (its creator left the team or lost the account), or None."""
+    creator = token.created_by
+    if creator is None:
+        return _("its creator's account was deleted")
+    if not creator.is_active:
+        return _("its creator's account is deactivated")
+    if not creator.is_superuser and token.creator_role is None:
+        return _("its creator is no longer a member of team %(team)s") % {"team": token.team}
+    return None
+
+
+def token_grant_problems(user: Any, team: Team, role: str, shell: bool) -> dict[str, str]:
+    """Return {field: problem} for a token `user` would make: nobody hands out a right they do not hold."""
+    if not has_role(user, team.pk, Role.ADMIN):
+        return {"team": _("You are not an admin of team %(team)s.") % {"team": team}}
+    problems: dict[str, str] = {}
+    roles = team_roles(user)
+    held = Role.ADMIN if roles is None else roles.get(team.pk, Role.VIEWER)
+    if ROLE_RANK.get(role, ROLE_RANK[Role.ADMIN]) > ROLE_RANK[held]:
+        problems["role"] = _("You cannot grant the %(role)s role: yours in team %(team)s is %(held)s.") % {
+            "role": role,
+            "team": team,
+            "held": held,
+        }
+    if shell and not can_define_shell(user):
+        problems["can_define_shell"] = _(
+            "You cannot grant shell rights: you do not hold the permission to define shell tasks yourself."
+        )
+    return problems
 
 
 def team_roles(user: Any) -> dict[int, str] | None:
@@ -56,7 +100,7 @@ def team_roles(user: Any) -> dict[int, str] | None:
     if cached is not None:
         return cached
     if isinstance(user, TokenUser):
-        roles = {user.token.team_id: user.token.role}
+        roles = {user.token.team_id: user.role}
     else:
         roles = dict(Membership.objects.filter(user=user).values_list("team_id", "role"))
     user._baton_team_roles = roles

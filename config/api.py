@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from access.api import AuditEntryViewSet
-from access.http import json_not_found
+from access.http import SelfHostedDocsMixin, json_not_found
 from executions.api import BatchViewSet, CronPreviewView, NodeRunViewSet, TaskRunViewSet, WorkflowRunViewSet
 from workflows.api import TaskViewSet, WorkflowViewSet
 
 
-class RedocView(SpectacularRedocView):
+class RedocView(SelfHostedDocsMixin, SpectacularRedocView):
     """Redoc with local assets only (the stock template preloads web fonts from a CDN)."""
 
     template_name = "access/redoc.html"
+
+
+class SwaggerView(SelfHostedDocsMixin, SpectacularSwaggerSplitView):
+    """Swagger UI with local assets only; its start-up script is a URL of its own (no inline script)."""
 
 
 class Router(DefaultRouter):
@@ -41,7 +45,7 @@ v1 = [
 urlpatterns = [
     path("v1/", include((v1, "api"), namespace="v1")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", RedocView.as_view(url_name="api-schema"), name="api-redoc"),
     re_path(r"^", json_not_found),  # any other /api/ URL: a 404 in the API's error shape
 ]

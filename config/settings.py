@@ -8,6 +8,8 @@ filesystem broker (see `config/broker.py`). Production sets `DATABASE_URL` (Post
 from __future__ import annotations
 
 import os
+import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -29,8 +31,37 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def local_secret_key(var_dir: Path) -> str:
+    """Return this installation's own key, made on first start in `var_dir/secret_key` (mode 0600).
+
+    Every process of `make run` may start at once: each writes a candidate to a file of its own
+    and links it into place, which fails if another got there first; all then read the one file.
+    """
+    path = var_dir / "secret_key"
+    if not path.exists():
+        candidate = var_dir / f".secret_key.{os.getpid()}"
+        descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(secrets.token_urlsafe(64))
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(candidate, path)
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink()
+    key = path.read_text().strip()
+    if len(key) < 50:
+        raise RuntimeError(f"{path} holds no usable key: delete it to make a new one, or set SECRET_KEY")
+    return key
+
+
 DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = os.environ.get("SECRET_KEY") or ("insecure-embedded-default-key-change-me" if DEBUG else "")
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+# With DEBUG=1 and no SECRET_KEY, a key of this installation's own (never a default that is
+# public, never in the repository): it signs sessions and, unless BATON_SECRET_KEY is set, seals secrets.
+SECRET_KEY = os.environ.get("SECRET_KEY") or (local_secret_key(VAR_DIR) if DEBUG else "")
 if not SECRET_KEY:
     raise RuntimeError("SECRET_KEY must be set when DEBUG is off")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
@@ -48,6 +79,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "workflows",
     "executions",
     "access",
@@ -55,6 +87,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files from the app itself (admin, API docs)
+    "access.audit.DeferredAuditMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -62,6 +96,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "access.http.ApiGuardMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into a 429 page
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -81,7 +116,6 @@ TEMPLATES = [
     }
 ]
 
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'baton.sqlite3'}"),
@@ -113,7 +147,14 @@ TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
+# `collectstatic` gathers the admin's, the API docs' and Baton's assets here (compressed);
+# WhiteNoise serves them from the web process. With DEBUG=1 it reads the apps' folders directly.
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 LOGGING = {
     "version": 1,
@@ -154,6 +195,43 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         "visibility_timeout": int(os.environ.get("BATON_VISIBILITY_TIMEOUT", "3600")),
         "health_check_interval": 10,
     }
+
+# --- Cache (the API throttle, the denied-attempt audit) -------------------------------------
+# Shared by every web process: CACHE_URL if set (redis://…, locmem://, file://…), else the Redis broker
+# (under its own key prefix; clearing it leaves the queues alone), else files under VAR_DIR,
+# which every process on the one machine of the embedded default shares.
+
+
+def cache_settings(url: str) -> dict[str, object]:
+    """Return the default cache for a URL: redis:// or rediss:// (shared), locmem:// (this process), file://PATH."""
+    if url.startswith(("redis://", "rediss://")):
+        return {
+            "BACKEND": "access.cache.SharedRedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": "baton-cache",
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    if url.startswith("locmem://"):
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if url.startswith("file://"):
+        return {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": url.removeprefix("file://"),
+            "OPTIONS": {"MAX_ENTRIES": 10000},
+        }
+    raise RuntimeError(f"CACHE_URL must start with redis://, rediss://, locmem:// or file://, not {url[:16]!r}…")
+
+
+CACHES = {
+    "default": cache_settings(
+        os.environ.get("CACHE_URL")
+        or (
+            CELERY_BROKER_URL
+            if CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+            else f"file://{VAR_DIR / 'cache'}"
+        )
+    )
+}
 
 # --- Baton ------------------------------------------------------------------------------
 BATON_MAX_TASKS_PER_WORKFLOW = int(os.environ.get("BATON_MAX_TASKS_PER_WORKFLOW", "20"))
@@ -216,6 +294,19 @@ SPECTACULAR_SETTINGS = {
         "NodeStatusEnum": "executions.states.NodeStatus",
     },
 }
+
+# --- Admin login throttle (django-axes) ----------------------------------------------------
+# Failed logins are counted per client address and per username (each locks on its own) in the
+# database; a locked login answers 429 until the cool-off ends or `manage.py axes_reset` runs.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = int(os.environ.get("BATON_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("BATON_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # no row per successful login: Django keeps `last_login`
+AXES_CLIENT_IP_CALLABLE = "access.audit.source_address"  # REMOTE_ADDR, as the audit trail records it
+AXES_VERBOSE = False
 
 # --- Production security (docs/deployment.md); each one is env-driven and off while DEBUG=1 --
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL_HEADER", False) else None

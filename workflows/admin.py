@@ -25,7 +25,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from access.admin import ScopedRelatedFilter, TeamScopedAdminMixin
+from access.admin import MemberField, MembershipForm, ScopedRelatedFilter, TeamScopedAdminMixin
 from access.audit import audit_denied, audit_record
 from access.scoping import (
     definition_tasks,
@@ -246,9 +246,19 @@ class RoleAwareAdminMixin:
 
 
 class MembershipInline(admin.TabularInline):
+    """A team's members; superusers pick users from the user table, team admins type an exact name."""
+
     model = Membership
+    form = MembershipForm
     extra = 0
-    autocomplete_fields = ["user"]
+
+    def get_autocomplete_fields(self, request):
+        return ["user"] if request.user.is_superuser else []
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not request.user.is_superuser:
+            return MemberField(label=db_field.verbose_name)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     # Members are managed by the team's admins (SPEC §7); obj is the team.
     def has_view_permission(self, request, obj=None):

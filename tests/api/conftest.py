@@ -130,9 +130,16 @@ def rival_workflow(rivals, mallory) -> Workflow:
     return workflow_save_definition(document=definition("heist", "rivals"), user=mallory, create_team=False).workflow
 
 
-def make_token(team: Team, role: str = Role.OPERATOR, name: str = "ci", **extra: Any) -> str:
+def make_token(
+    team: Team, role: str = Role.OPERATOR, name: str = "ci", *, created_by: User | None = None, **extra: Any
+) -> str:
+    """Store a token made by `created_by` (default: a superuser, so the token's own flags are its rights)."""
+    if created_by is None:
+        created_by = User.objects.filter(username="root").first() or User.objects.create_superuser("root")
     raw = token_generate()
-    ApiToken.objects.create(team=team, name=name, role=role, key_hash=token_hash(raw), prefix=raw[:12], **extra)
+    ApiToken.objects.create(
+        team=team, name=name, role=role, key_hash=token_hash(raw), prefix=raw[:12], created_by=created_by, **extra
+    )
     return raw
 
 
