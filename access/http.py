@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.fields import IsoDateTimeField
+from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
@@ -134,7 +135,7 @@ def problems_payload(exc: DefinitionError) -> list[dict[str, Any]]:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Map every known failure to the one error shape and its status (400, 401, 403, 404, 409, 413, 429)."""
+    """Map every known failure to the one error shape and its status (400, 401, 403, 404, 409, 413, 429, 503)."""
     headers: dict[str, str] = {}
     if isinstance(exc, DefinitionError):
         body = _error(400, "invalid", "The definition is not valid.", problems_payload(exc))
@@ -155,6 +156,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body = _error(403, "permission_denied", "You do not have permission to perform this action.")
     elif isinstance(exc, RequestDataTooBig):
         body = _error(413, "too_large", "The request body is too large.")
+    elif isinstance(exc, RedisError):
+        # The shared cache (the trigger throttle's counter) is unreachable: refuse rather than run unthrottled.
+        body = _error(503, "unavailable", "A shared service (the cache) is unreachable; try again shortly.")
+        headers["Retry-After"] = "5"
     elif isinstance(exc, exceptions.APIException):
         code = exc.get_codes() if not isinstance(exc.detail, dict | list) else exc.default_code
         if isinstance(exc, exceptions.ValidationError):

@@ -158,3 +158,15 @@ def test_cron_preview_explains_a_bad_expression_and_zone(client_for, carol):
     assert zone["errors"][0]["field"] == "timezone"
     never = client.get("/api/v1/cron-preview/", {"expression": "0 0 0 30 2 ?"}).json()
     assert never["fire_times"] == []
+
+
+def test_a_trigger_without_its_shared_cache_is_refused_with_503(client_for, bob, workflow, monkeypatch):
+    from access.cache import SharedRedisCache
+    from access.http import TriggerThrottle
+
+    unreachable = SharedRedisCache("redis://127.0.0.1:1/0", {"KEY_PREFIX": "baton-cache"})
+    monkeypatch.setattr(TriggerThrottle, "cache", unreachable)
+    response = post_json(client_for(bob), f"/api/v1/workflows/{workflow.pk}/run/")
+    assert response.status_code == 503
+    assert response.json()["code"] == "unavailable" and response["Retry-After"] == "5"
+    assert Batch.objects.count() == 0
