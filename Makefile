@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test test-fast test-embedded test-faults lint faults bench clean
+.PHONY: install run test test-fast test-embedded test-faults test-js lint faults bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,16 @@ run: install
 	@echo "Baton: http://localhost:$(PORT)/admin/  (Ctrl-C stops web, worker and scheduler)"
 	$(BIN)/honcho start -f Procfile
 
-lint: install
+lint: install test-js
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# The admin's scripts parse, and the DAG editor's document model passes its tests (Node's own
+# runner, no npm package: Debian's nodejs).
+test-js:
+	for script in workflows/static/baton/*.js executions/static/baton/*.js; do node --check $$script || exit 1; done
+	node --test --test-reporter=dot tests/js/*.test.js
 
 # The whole suite on the configured database and broker (PostgreSQL + Redis in CI), then the
 # end-to-end examples once more on the embedded default (SQLite + the filesystem broker).

@@ -4,7 +4,8 @@
  *   view.render(model)   model = {nodes: [{key, type, task, core}], edges: [{from, to, on}],
  *                                 positions: {key: {x, y}}, status: {key: status}}
  *   view.fit(), view.zoomBy(factor), view.toModel(clientX, clientY)
- *   view.highlight(problems)  marks nodes/edges named by problems as .invalid
+ *   view.highlight(marks)  marks = {nodes: {key: [message]}, edges: [{from, to, messages}]}
+ *                          (BatonDagModel.problemMarks): marks them .invalid, messages in their tooltips
  * Positions are a node's top-left corner; START is always drawn (key "start").
  * options.onNodeDown(key, event), onPortDown(key, event), onEdgeClick(from, to, event),
  * onNodeActivate(key, event), onBackgroundDown(event) let the editor and the batch page react;
@@ -30,6 +31,16 @@
   }
 
   function truncate(text, n) { return text.length > n ? text.slice(0, n - 1) + "…" : text; }
+
+  // A copy of a map keyed by node key, without a prototype: a node may be called "constructor".
+  function byKey(map) { return Object.assign(Object.create(null), map || {}); }
+
+  // A tooltip keeps its own text, so highlight() can replace the messages it appends.
+  function title(parent, text) {
+    var t = el("title", { "data-text": text }, parent);
+    t.textContent = text;
+    return t;
+  }
 
   function create(svg, options) {
     options = options || {};
@@ -124,11 +135,12 @@
       return "M " + a.x + " " + a.y + " C " + (a.x + dx) + " " + a.y + ", " + (b.x - dx) + " " + b.y + ", " + b.x + " " + b.y;
     };
 
-    view.render = function (model) {
+    view.render = function (input) {
+      var model = { nodes: input.nodes, edges: input.edges, positions: byKey(input.positions), status: byKey(input.status) };
       view.model = model;
       edgeLayer.innerHTML = "";
       nodeLayer.innerHTML = "";
-      var status = model.status || {};
+      var status = model.status;
       (model.edges || []).forEach(function (edge) {
         if (!model.positions[edge.from] || !model.positions[edge.to]) return;
         var on = edge.on || "plain";
@@ -143,7 +155,7 @@
           var tag = el("text", { class: "tag", x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 - 6, "text-anchor": "middle" }, g);
           tag.textContent = edge.on === "success" ? "✓ success" : "✗ failure";
         }
-        el("title", {}, g).textContent = edge.from + " → " + edge.to + (edge.on ? " (" + edge.on + ")" : "");
+        title(g, edge.from + " → " + edge.to + (edge.on ? " (" + edge.on + ")" : ""));
         if (options.onEdgeClick) {
           g.addEventListener("pointerdown", function (ev) { ev.stopPropagation(); });
           g.addEventListener("click", function (ev) { options.onEdgeClick(edge.from, edge.to, ev); });
@@ -178,8 +190,7 @@
           if (node.core) label(g, "CORE", s[0] - 8, 14, "core-mark", "end");
         }
         if (status[node.key]) label(g, status[node.key], s[0] / 2, -5, "sub");
-        var title = el("title", {}, g);
-        title.textContent = node.key + (status[node.key] ? " — " + status[node.key] : "");
+        title(g, node.key + (status[node.key] ? " — " + status[node.key] : ""));
         if (options.editable) {
           var port = el("circle", { class: "dag-port", cx: s[0], cy: s[1] / 2, r: 6, "data-key": node.key }, g);
           port.addEventListener("pointerdown", function (ev) {
@@ -196,7 +207,7 @@
           if (options.onKey) options.onKey(ev, { node: node.key });
         });
       });
-      if (model.selected) view.select(model.selected);
+      if (input.selected) view.select(input.selected);
     };
 
     function label(parent, text, x, y, cls, anchor) {
@@ -214,23 +225,23 @@
       if (target) target.classList.add("selected");
     };
 
-    view.highlight = function (problems) {
+    view.highlight = function (marks) {
       svg.querySelectorAll(".invalid").forEach(function (n) { n.classList.remove("invalid"); });
-      (problems || []).forEach(function (problem) {
-        (problem.nodes || []).forEach(function (key) {
-          var n = svg.querySelector('.dag-node[data-key="' + cssEscape(key) + '"]');
-          if (n) { n.classList.add("invalid"); appendTitle(n, problem.message); }
-        });
-        (problem.edges || []).forEach(function (pair) {
-          var e = svg.querySelector('.dag-edge[data-from="' + cssEscape(pair[0]) + '"][data-to="' + cssEscape(pair[1]) + '"]');
-          if (e) { e.classList.add("invalid"); appendTitle(e, problem.message); }
-        });
+      svg.querySelectorAll("title[data-text]").forEach(function (t) { t.textContent = t.getAttribute("data-text"); });
+      marks = marks || {};
+      Object.keys(marks.nodes || {}).forEach(function (key) {
+        mark(svg.querySelector('.dag-node[data-key="' + cssEscape(key) + '"]'), marks.nodes[key]);
+      });
+      (marks.edges || []).forEach(function (edge) {
+        mark(svg.querySelector('.dag-edge[data-from="' + cssEscape(edge.from) + '"][data-to="' + cssEscape(edge.to) + '"]'), edge.messages);
       });
     };
 
-    function appendTitle(node, message) {
-      var title = node.querySelector("title");
-      if (title && title.textContent.indexOf(message) < 0) title.textContent += "\n⚠ " + message;
+    function mark(item, messages) {
+      if (!item) return;
+      item.classList.add("invalid");
+      var t = item.querySelector("title");
+      if (t) t.textContent += (messages || []).map(function (m) { return "\n⚠ " + m; }).join("");
     }
 
     // Pan by dragging the background; zoom with the wheel.

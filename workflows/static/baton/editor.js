@@ -6,6 +6,10 @@
  * After each change the definition is checked by the server's validator (dry run, debounced)
  * and the offending nodes and edges are highlighted with its messages.
  *
+ * This file is the DOM half: the widget, pointer and keyboard input, the side panel and the
+ * server calls. The definition, the positions and every edit of them are the pure model's
+ * (dag-model.js, BatonDagModel, tested under tests/js/); drawing is dag.js's (BatonDag).
+ *
  * Mouse: drag a node to move it; drag from a node's right-hand port onto another node to
  * connect; click an edge to select it (switch success/failure or delete in the panel);
  * drag the background to pan; the wheel zooms.
@@ -16,7 +20,11 @@
 (function () {
   "use strict";
   var D = window.BatonDag;
-  var DEFAULT_CONFIG = {
+  var M = window.BatonDagModel;
+
+  // The task kinds the editor offers, each with the config a new task of that kind starts with;
+  // the first is the kind of a task added with "+ Task". The Editor receives it (bottom of file).
+  var TASK_KINDS = {
     shell: { script: "echo hello" },
     http: { method: "GET", url: "https://example.com/", expected_status: [200] },
     python: { callable: "", kwargs: {} }
@@ -38,7 +46,7 @@
     return node;
   }
 
-  function Editor(root) {
+  function Editor(root, taskKinds) {
     var self = this;
     var textarea = document.querySelector('textarea[name="definition"]');
     if (!textarea) return;
@@ -46,8 +54,7 @@
     var csrf = form.querySelector('input[name="csrfmiddlewaretoken"]').value;
     var urls = { validate: root.dataset.validateUrl, layout: root.dataset.layoutUrl, tasks: root.dataset.tasksUrl };
     var workflowId = root.dataset.workflow || null;
-    var doc = null;
-    var pos = {};
+    var model = new M.DagModel();
     var selection = null;
     var problems = [];
 
@@ -88,120 +95,62 @@
     D.toolbarButton(toolbar, "dag-layout", "Auto-layout", "Arrange in layers from left to right").addEventListener("click", autoLayout);
     D.zoomControls(toolbar, view);
 
-    // --- model -------------------------------------------------------------------------
-    function nodes() { return doc.nodes || (doc.nodes = []); }
-    function edges() { return doc.edges || (doc.edges = []); }
-    function node(key) { return nodes().filter(function (n) { return n.key === key; })[0]; }
-    function typeOf(key) { return key === "start" ? "start" : (node(key) || {}).type; }
-
-    function uniqueKey(base) {
-      base = (base || "node").replace(/[^\p{L}\p{M}0-9._-]+/gu, "-").slice(0, 56) || "node";
-      var key = base, i = 1;
-      while (key === "start" || node(key)) key = base + "-" + (++i);
-      return key;
-    }
-
+    // --- edits: each is one model call, then the textarea, the drawing and the panel follow ----
     function freeSpot() {
-      // The first free cell of a grid over the visible canvas, left to right, top to bottom;
-      // when the visible part is full, zoom out a little and look again.
+      // A free spot in the visible part of the canvas; when it is full, zoom out a little and look again.
       for (var attempt = 0; attempt < 6; attempt++) {
-        var spot = visibleFreeSpot();
+        var rect = svg.getBoundingClientRect();
+        var topLeft = view.toModel(rect.left + 20, rect.top + 20);
+        var bottomRight = view.toModel(rect.right - 20, rect.bottom - 20);
+        var spot = model.freeSpot({ left: topLeft.x, top: topLeft.y, right: bottomRight.x, bottom: bottomRight.y });
         if (spot) return spot;
         view.zoomBy(0.85);
       }
-      var lowest = Math.max.apply(null, Object.keys(pos).map(function (k) { return pos[k].y; }));
-      return { x: 40, y: Math.round(lowest + 80) };
+      return model.spotBelow();
     }
 
-    function visibleFreeSpot() {
-      var rect = svg.getBoundingClientRect();
-      var topLeft = view.toModel(rect.left + 20, rect.top + 20);
-      var bottomRight = view.toModel(rect.right - 20, rect.bottom - 20);
-      var taken = function (x, y) {
-        return Object.keys(pos).some(function (k) { return Math.abs(pos[k].x - x) < 170 && Math.abs(pos[k].y - y) < 70; });
-      };
-      for (var y = topLeft.y; y + 48 <= bottomRight.y; y += 80) {
-        for (var x = topLeft.x; x + 150 <= bottomRight.x; x += 190) {
-          if (!taken(x, y)) return { x: Math.round(x), y: Math.round(y) };
-        }
-      }
-      return null;
-    }
-
-    function addNode(item) {
-      nodes().push(item);
-      pos[item.key] = freeSpot();
+    function added(key) {
       changed();
-      select({ node: item.key });
+      select({ node: key });
     }
 
     function addTask() {
-      var key = uniqueKey("task-" + (nodes().length + 1));
-      var name = ((doc.name || "task") + "-" + key).slice(0, 64);
-      addNode({ key: key, type: "task", task: { name: name, kind: "shell", config: { script: "echo hello" } } });
+      var kind = Object.keys(taskKinds)[0];
+      added(model.addTask(kind, taskKinds[kind], freeSpot()));
       var input = panel.querySelector("#node-key");
       if (input) { input.focus(); input.select(); }
     }
 
-    function addLogic(type) { addNode({ key: uniqueKey(type), type: type }); }
+    function addLogic(type) { added(model.addLogic(type, freeSpot())); }
 
     function removeNode(key) {
-      if (key === "start") return;
-      doc.nodes = nodes().filter(function (n) { return n.key !== key; });
-      doc.edges = edges().filter(function (e) { return e.from !== key && e.to !== key; });
-      delete pos[key];
+      if (!model.removeNode(key)) return;
       selection = null;
       changed();
-    }
-
-    function renameNode(oldKey, newKey) {
-      newKey = newKey.trim();
-      if (!newKey || newKey === oldKey) return true;
-      if (newKey === "start" || node(newKey)) return false;
-      node(oldKey).key = newKey;
-      edges().forEach(function (e) { if (e.from === oldKey) e.from = newKey; if (e.to === oldKey) e.to = newKey; });
-      pos[newKey] = pos[oldKey];
-      delete pos[oldKey];
-      selection = { node: newKey };
-      changed();
-      return true;
+      renderPanel();
     }
 
     function connect(from, to) {
-      if (!to || from === to || to === "start") return;
-      var existing = edges().filter(function (e) { return e.from === from && e.to === to; })[0];
-      if (!existing) {
-        var edge = { from: from, to: to };
-        if (typeOf(from) === "task") edge.on = "success";
-        edges().push(edge);
-        changed();
-      }
-      select({ edge: [from, to] });
+      if (model.connect(from, to)) changed();
+      if (model.edge(from, to)) select({ edge: [from, to] });
     }
 
-    function edge(pair) { return edges().filter(function (e) { return e.from === pair[0] && e.to === pair[1]; })[0]; }
-
-    function toggleEdge(pair) {
-      var e = edge(pair);
-      if (!e || typeOf(e.from) !== "task") return;
-      e.on = e.on === "failure" ? "success" : "failure";
+    function switchTrigger(pair) {
+      if (!model.switchTrigger(pair[0], pair[1])) return;
+      selection = { edge: pair };
       changed();
-      select({ edge: pair });
+      renderPanel();
     }
 
     function removeEdge(pair) {
-      doc.edges = edges().filter(function (e) { return !(e.from === pair[0] && e.to === pair[1]); });
+      if (!model.removeEdge(pair[0], pair[1])) return;
       selection = null;
       changed();
+      renderPanel();
     }
 
     // --- sync --------------------------------------------------------------------------
-    function writeTextarea() {
-      nodes().forEach(function (n) {
-        if (pos[n.key]) n.position = { x: Math.round(pos[n.key].x), y: Math.round(pos[n.key].y) };
-      });
-      textarea.value = JSON.stringify(doc, null, 2);
-    }
+    function writeTextarea() { textarea.value = model.serialize(); }
 
     function changed() {
       writeTextarea();
@@ -213,8 +162,8 @@
     function draw() {
       var focused = document.activeElement;
       var refocus = focused && svg.contains(focused) ? focused.getAttribute("data-key") || focused.getAttribute("data-from") : null;
-      view.render({ nodes: nodes(), edges: edges(), positions: pos, selected: selection });
-      view.highlight(problems);
+      view.render({ nodes: model.nodes(), edges: model.edges(), positions: model.positions, selected: selection });
+      view.highlight(M.problemMarks(problems));
       if (refocus && selection) {
         var target = selection.node
           ? svg.querySelector('.dag-node[data-key="' + D.cssEscape(selection.node) + '"]')
@@ -224,61 +173,29 @@
     }
 
     function readTextarea(initial) {
-      var parsed;
-      try {
-        parsed = JSON.parse(textarea.value);
-      } catch (err) {
-        doc = doc || { nodes: [], edges: [] };
-        showProblems([{ text: "Edit as JSON: " + err.message, nodes: [], edges: [] }], true);
+      var result = model.read(textarea.value);
+      if (result.error) {
+        showProblems([{ text: "Edit as JSON: " + result.error, nodes: [], edges: [] }], true);
+        renderPanel();
         return Promise.resolve(false);
       }
-      if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
-        showProblems([{ text: "the definition must be a JSON object", nodes: [], edges: [] }], true);
-        return Promise.resolve(false);
-      }
-      doc = parsed;
-      var missing = false;
-      var keep = {};
-      nodes().forEach(function (n) {
-        if (!n || typeof n.key !== "string") return;
-        var p = n.position;
-        if (p && typeof p.x === "number" && typeof p.y === "number") keep[n.key] = { x: p.x, y: p.y };
-        else if (pos[n.key]) keep[n.key] = pos[n.key];
-        else missing = true;
-      });
-      keep.start = pos.start;
-      pos = keep;
-      if (selection && selection.node && !node(selection.node) && selection.node !== "start") selection = null;
-      var ready = missing || !pos.start ? fetchLayout(missing) : Promise.resolve();
+      if (!model.contains(selection)) selection = null;
+      var ready = result.needsLayout ? fetchLayout() : Promise.resolve();
       return ready.then(function () {
         draw();
         if (initial) view.fit();
+        renderPanel();
         validate();
         return true;
       });
     }
 
-    function fetchLayout(all) {
-      return post(urls.layout, { definition: doc }).then(function (data) {
-        var computed = data.positions;
-        Object.keys(computed).forEach(function (k) { if (all || !pos[k]) pos[k] = computed[k]; });
-        if (!all) placeStart();
-      });
-    }
-
-    function placeStart() {
-      var keys = Object.keys(pos).filter(function (k) { return k !== "start"; });
-      if (!keys.length) { pos.start = { x: 40, y: 40 }; return; }
-      var minX = Math.min.apply(null, keys.map(function (k) { return pos[k].x; }));
-      var kids = edges().filter(function (e) { return e.from === "start" && pos[e.to]; }).map(function (e) { return pos[e.to].y; });
-      var ys = kids.length ? kids : keys.map(function (k) { return pos[k].y; });
-      pos.start = { x: minX - 200, y: ys.reduce(function (a, b) { return a + b; }, 0) / ys.length };
+    function fetchLayout() {
+      return post(urls.layout, { definition: model.doc }).then(function (data) { model.applyLayout(data.positions); });
     }
 
     function autoLayout() {
-      post(urls.layout, { definition: doc }).then(function (data) {
-        pos = {};
-        Object.keys(data.positions).forEach(function (k) { pos[k] = data.positions[k]; });
+      fetchLayout().then(function () {
         changed();
         view.fit();
       });
@@ -298,7 +215,7 @@
       var mine = ++sequence;
       root.dataset.state = "pending";
       status.textContent = "Checking…";
-      return post(urls.validate, { definition: doc, workflow: workflowId }).then(function (data) {
+      return post(urls.validate, { definition: model.doc, workflow: workflowId }).then(function (data) {
         if (mine !== sequence) return;
         showProblems(data.problems, false);
       }).catch(function (err) {
@@ -309,7 +226,7 @@
 
     function showProblems(list, local) {
       problems = list;
-      view.highlight(problems);
+      view.highlight(M.problemMarks(problems));
       problemList.innerHTML = "";
       problemList.className = "dag-problems" + (list.length ? "" : " ok");
       root.dataset.state = list.length ? "invalid" : "valid";
@@ -319,10 +236,8 @@
       if (!list.length) problemList.appendChild(h("li", { text: "✓ No rule violations." }));
       list.forEach(function (p) {
         var li = h("li", { text: p.text || p.message, tabIndex: 0 });
-        var first = (p.nodes || [])[0];
-        var firstEdge = (p.edges || [])[0];
-        if (first || firstEdge) {
-          var go = function () { select(first && first !== "start" && node(first) ? { node: first } : firstEdge ? { edge: firstEdge } : null); };
+        if ((p.nodes || []).length || (p.edges || []).length) {
+          var go = function () { select(model.problemTarget(p)); };
           li.addEventListener("click", go);
           li.addEventListener("keydown", function (ev) { if (ev.key === "Enter") go(); });
         }
@@ -334,20 +249,19 @@
     function startDrag(key, ev) {
       select({ node: key });
       var origin = view.toModel(ev.clientX, ev.clientY);
-      var start = { x: pos[key].x, y: pos[key].y };
+      var start = model.positions[key];
       var moved = false;
       function move(e) {
         var p = view.toModel(e.clientX, e.clientY);
         var dx = p.x - origin.x, dy = p.y - origin.y;
         if (!moved && Math.abs(dx) + Math.abs(dy) < 3) return;
-        moved = true;
-        pos[key] = { x: Math.round(start.x + dx), y: Math.round(start.y + dy) };
+        moved = model.moveTo(key, start.x + dx, start.y + dy);
         draw();
       }
       function up() {
         window.removeEventListener("pointermove", move);
         window.removeEventListener("pointerup", up);
-        if (moved) { writeTextarea(); }
+        if (moved) writeTextarea();
       }
       window.addEventListener("pointermove", move);
       window.addEventListener("pointerup", up);
@@ -380,22 +294,22 @@
         var delta = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] }[ev.key];
         if (delta) {
           ev.preventDefault();
+          if (!model.moveBy(key, delta[0], delta[1])) return;
           selection = { node: key };
-          pos[key] = { x: pos[key].x + delta[0], y: pos[key].y + delta[1] };
           writeTextarea();
           draw();
-        } else if ((ev.key === "Delete" || ev.key === "Backspace") && key !== "start") {
+          renderPanel();
+        } else if ((ev.key === "Delete" || ev.key === "Backspace") && key !== M.START) {
           ev.preventDefault();
           removeNode(key);
-        } else if (ev.key === "c" && typeOf(key) === "task") {
-          node(key).core = !node(key).core;
-          if (!node(key).core) delete node(key).core;
+        } else if (ev.key === "c" && model.toggleCore(key)) {
           selection = { node: key };
           changed();
+          renderPanel();
         }
       } else if (what.edge) {
         if (ev.key === "Delete" || ev.key === "Backspace") { ev.preventDefault(); removeEdge(what.edge); }
-        else if (ev.key === "t") { selection = { edge: what.edge }; toggleEdge(what.edge); }
+        else if (ev.key === "t") switchTrigger(what.edge);
       }
     }
 
@@ -412,9 +326,7 @@
     }
 
     function connectControls(key) {
-      var choices = nodes().filter(function (n) {
-        return n.key !== key && !edges().some(function (e) { return e.from === key && e.to === n.key; });
-      });
+      var choices = model.nodes().filter(function (n) { return n.key !== key && !model.edge(key, n.key); });
       var list = h("select", { id: "connect-target" }, choices.map(function (n) { return h("option", { value: n.key, text: n.key + " (" + n.type + ")" }); }));
       var button = h("button", { type: "button", id: "connect-button", text: "Connect →" });
       button.addEventListener("click", function () { connect(key, list.value); });
@@ -427,80 +339,84 @@
       if (!selection) {
         parts.push(h("h3", { text: "Workflow" }));
         [["name", "wf-name", "Name"], ["team", "wf-team", "Team"], ["description", "wf-description", "Description"]].forEach(function (f) {
-          var input = h("input", { type: "text", id: f[1], value: doc[f[0]] || "", maxLength: f[0] === "description" ? 1000 : 64 });
-          input.addEventListener("input", function () { doc[f[0]] = input.value; changed(); });
+          var input = h("input", { type: "text", id: f[1], value: model.doc[f[0]] || "", maxLength: f[0] === "description" ? 1000 : 64 });
+          input.addEventListener("input", function () { if (model.setSetting(f[0], input.value)) changed(); });
           parts = parts.concat(field(f[2], input));
         });
         parts.push(h("p", { className: "hint", text: "Trigger, timeout and policies: Edit as JSON below." }));
         parts.push(h("p", { className: "hint", text: "Add nodes with the toolbar. Drag a node to move it; drag from its right-hand dot onto another node to connect them; click an edge to switch success/failure or delete it. Tab reaches every node and edge." }));
-      } else if (selection.node === "start") {
+      } else if (selection.node === M.START) {
         parts.push(h("h3", { text: "START" }));
         parts.push(h("p", { className: "hint", text: "The implicit root: every node must be reachable from it." }));
-        parts = parts.concat(connectControls("start"));
+        parts = parts.concat(connectControls(M.START));
       } else if (selection.node) {
-        parts = parts.concat(nodePanel(node(selection.node)));
+        parts = parts.concat(nodePanel(selection.node));
       } else if (selection.edge) {
-        parts = parts.concat(edgePanel(edge(selection.edge)));
+        parts = parts.concat(edgePanel(selection.edge));
       }
       parts.forEach(function (p) { if (p) panel.appendChild(p); });
     }
 
-    function nodePanel(item) {
+    function nodePanel(key) {
+      var item = model.node(key);
       if (!item) return [];
-      var parts = [h("h3", { text: item.type === "task" ? "Task node" : item.type.toUpperCase() + " node" })];
-      var keyInput = h("input", { type: "text", id: "node-key", value: item.key, maxLength: 64 });
+      var parts = [h("h3", { text: item.type === "task" ? "Task node" : String(item.type).toUpperCase() + " node" })];
+      var keyInput = h("input", { type: "text", id: "node-key", value: key, maxLength: 64 });
       keyInput.addEventListener("change", function () {
-        if (!renameNode(item.key, keyInput.value)) { keyInput.setCustomValidity("key is taken or reserved"); keyInput.reportValidity(); }
-        else { keyInput.setCustomValidity(""); renderPanel(); }
+        var renamed = model.renameNode(key, keyInput.value);
+        if (renamed === null) { keyInput.setCustomValidity("key is taken or reserved"); keyInput.reportValidity(); return; }
+        keyInput.setCustomValidity("");
+        if (renamed !== key) { selection = { node: renamed }; changed(); }
+        renderPanel();
       });
       parts = parts.concat(field("Key", keyInput));
       if (item.type === "task") {
         if (typeof item.task === "string") {
           parts.push(h("p", { className: "hint", text: "Runs the standalone task “" + item.task + "” (imported; its own trigger turns off)." }));
         } else {
-          item.task = item.task || { name: "", kind: "shell", config: {} };
-          var name = h("input", { type: "text", id: "task-name", value: item.task.name || "", maxLength: 64 });
-          name.addEventListener("input", function () { item.task.name = name.value; changed(); });
-          var kind = h("select", { id: "task-kind" }, ["shell", "http", "python"].map(function (k) { return h("option", { value: k, text: k }); }));
-          kind.value = item.task.kind || "shell";
-          var config = h("textarea", { id: "task-config", rows: 5, spellcheck: false, value: JSON.stringify(item.task.config || {}, null, 2) });
-          kind.addEventListener("change", function () {
-            item.task.kind = kind.value;
-            item.task.config = JSON.parse(JSON.stringify(DEFAULT_CONFIG[kind.value]));
-            config.value = JSON.stringify(item.task.config, null, 2);
-            changed();
-          });
-          config.addEventListener("input", function () {
-            try {
-              item.task.config = JSON.parse(config.value);
-              config.setCustomValidity("");
-              changed();
-            } catch (err) { config.setCustomValidity("not valid JSON: " + err.message); }
-          });
-          parts = parts.concat(field("Task name", name), field("Kind", kind), field("Config (JSON)", config));
+          parts = parts.concat(taskFields(key, item.task && typeof item.task === "object" ? item.task : {}));
         }
         var core = h("input", { type: "checkbox", id: "node-core", checked: !!item.core });
-        core.addEventListener("change", function () {
-          if (core.checked) item.core = true; else delete item.core;
-          changed();
-        });
+        core.addEventListener("change", function () { if (model.setCore(key, core.checked)) changed(); });
         parts.push(h("label", { htmlFor: "node-core" }, [core, document.createTextNode(" Core node (decides the batch result)")]));
       }
-      parts = parts.concat(connectControls(item.key));
+      parts = parts.concat(connectControls(key));
       var del = h("button", { type: "button", id: "node-delete", text: "Delete node" });
-      del.addEventListener("click", function () { removeNode(item.key); });
+      del.addEventListener("click", function () { removeNode(key); });
       parts.push(h("div", { className: "row" }, [del]));
       return parts;
     }
 
-    function edgePanel(item) {
+    function taskFields(key, task) {
+      var kinds = Object.keys(taskKinds);
+      var name = h("input", { type: "text", id: "task-name", value: task.name || "", maxLength: 64 });
+      name.addEventListener("input", function () { if (model.setTaskName(key, name.value)) changed(); });
+      var kind = h("select", { id: "task-kind" }, kinds.map(function (k) { return h("option", { value: k, text: k }); }));
+      kind.value = task.kind || kinds[0];
+      var config = h("textarea", { id: "task-config", rows: 5, spellcheck: false, value: JSON.stringify(task.config || {}, null, 2) });
+      kind.addEventListener("change", function () {
+        if (!model.setTaskKind(key, kind.value, taskKinds[kind.value])) return;
+        config.value = JSON.stringify(model.inlineTask(key).config, null, 2);
+        config.setCustomValidity("");
+        changed();
+      });
+      config.addEventListener("input", function () {
+        var refusal = model.setTaskConfigText(key, config.value);
+        config.setCustomValidity(refusal || "");
+        if (!refusal) changed();
+      });
+      return [].concat(field("Task name", name), field("Kind", kind), field("Config (JSON)", config));
+    }
+
+    function edgePanel(pair) {
+      var item = model.edge(pair[0], pair[1]);
       if (!item) return [];
       var parts = [h("h3", { text: "Edge " + item.from + " → " + item.to })];
       var buttons = [];
-      if (typeOf(item.from) === "task") {
+      if (model.typeOf(item.from) === "task") {
         parts.push(h("p", { text: "Followed when " + item.from + " " + (item.on === "failure" ? "fails (or times out)" : "succeeds") + "." }));
         var toggle = h("button", { type: "button", id: "edge-toggle", text: "Switch to " + (item.on === "failure" ? "success" : "failure") });
-        toggle.addEventListener("click", function () { toggleEdge([item.from, item.to]); });
+        toggle.addEventListener("click", function () { switchTrigger([item.from, item.to]); });
         buttons.push(toggle);
       } else {
         parts.push(h("p", { className: "hint", text: "Edges leaving START or a logic node carry no trigger." }));
@@ -513,14 +429,15 @@
     }
 
     function showImport() {
+      var team = typeof model.doc.team === "string" ? model.doc.team : "";
       panel.innerHTML = "";
       panel.appendChild(h("h3", { text: "Import a standalone task" }));
       var list = h("select", { id: "import-task-select" });
       var add = h("button", { type: "button", id: "import-task-add", text: "Add node" });
-      panel.appendChild(h("label", { htmlFor: "import-task-select", text: "Tasks of team " + (doc.team || "") + " not in any workflow" }));
+      panel.appendChild(h("label", { htmlFor: "import-task-select", text: "Tasks of team " + team + " not in any workflow" }));
       panel.appendChild(h("div", { className: "row" }, [list, add]));
-      D.getJSON(urls.tasks + "?team=" + encodeURIComponent(doc.team || "")).then(function (data) {
-        var used = nodes().map(function (n) { return typeof n.task === "string" ? n.task : n.task && n.task.name; });
+      D.getJSON(urls.tasks + "?team=" + encodeURIComponent(team)).then(function (data) {
+        var used = model.taskNames();
         data.tasks.filter(function (t) { return used.indexOf(t.name) < 0; }).forEach(function (t) {
           list.appendChild(h("option", { value: t.name, text: t.name + " (" + t.kind + ")" }));
         });
@@ -528,7 +445,7 @@
         list.focus();
       });
       add.addEventListener("click", function () {
-        if (list.value) addNode({ key: uniqueKey(list.value), type: "task", task: list.value });
+        if (list.value) added(model.importTask(list.value, freeSpot()));
       });
     }
 
@@ -540,12 +457,13 @@
       }
     });
     textarea.addEventListener("input", debounce(function () { readTextarea(false); }, 400));
-    readTextarea(true).then(function () { renderPanel(); });
+    readTextarea(true);
     self.view = view;
+    self.model = model;
   }
 
   document.addEventListener("DOMContentLoaded", function () {
     var root = document.getElementById("dag-editor");
-    if (root) window.batonEditor = new Editor(root);
+    if (root) window.batonEditor = new Editor(root, TASK_KINDS);
   });
 })();
