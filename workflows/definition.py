@@ -26,9 +26,8 @@ from typing import Any, cast
 import yaml
 
 from workflows import graph, quartz, task_config
+from workflows.policies import MisfirePolicy, OverlapPolicy
 
-OVERLAP_POLICIES = ("skip", "parallel", "queue")
-MISFIRE_POLICIES = ("fire_once_now", "skip")
 PERIOD_UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 MAX_PERIOD_DAYS = 36_500  # a periodic trigger fires at least once a century (Quartz's search horizon)
 TOP_FIELDS = {
@@ -121,8 +120,8 @@ class Definition:
     enabled: bool = True
     trigger: dict[str, Any] = field(default_factory=lambda: {"type": "none"})
     timeout_seconds: int = DEFAULT_WORKFLOW_TIMEOUT
-    overlap_policy: str = "skip"
-    misfire_policy: str = "fire_once_now"
+    overlap_policy: str = OverlapPolicy.SKIP.value
+    misfire_policy: str = MisfirePolicy.FIRE_ONCE_NOW.value
 
     def graph(self) -> graph.Graph:
         """Return the topology for the validator and the engine."""
@@ -331,8 +330,8 @@ def parse(
     enabled = reader.boolean(document, "enabled", "", True)
     trigger = _trigger(reader, document.get("trigger", {"type": "none"}), now)
     timeout = reader.integer(document, "timeout_seconds", "", DEFAULT_WORKFLOW_TIMEOUT, 1, MAX_TIMEOUT)
-    overlap = reader.choice(document, "overlap_policy", "", OVERLAP_POLICIES)
-    misfire = reader.choice(document, "misfire_policy", "", MISFIRE_POLICIES)
+    overlap = reader.choice(document, "overlap_policy", "", tuple(policy.value for policy in OverlapPolicy))
+    misfire = reader.choice(document, "misfire_policy", "", tuple(policy.value for policy in MisfirePolicy))
     read = _nodes(reader, document.get("nodes"), registered_callables)
     nodes = read[0] if read else None
     edges = _edges(reader, document.get("edges"))

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from workflows import graph
+from workflows import graph, policies
 
 
 class Role(models.TextChoices):
@@ -26,19 +26,9 @@ class TaskKind(models.TextChoices):
     PYTHON = "python"
 
 
-class OverlapPolicy(models.TextChoices):
-    """What a scheduled fire does while an earlier batch still runs (SPEC §4.5)."""
-
-    SKIP = "skip"
-    PARALLEL = "parallel"
-    QUEUE = "queue"
-
-
-class MisfirePolicy(models.TextChoices):
-    """What happens to fires missed while no scheduler ran (SPEC §5)."""
-
-    FIRE_ONCE_NOW = "fire_once_now"
-    SKIP = "skip"
+# The policies' choices, built from their one definition (`workflows.policies`, pure).
+OverlapPolicy = models.TextChoices("OverlapPolicy", [(policy.name, policy.value) for policy in policies.OverlapPolicy])
+MisfirePolicy = models.TextChoices("MisfirePolicy", [(policy.name, policy.value) for policy in policies.MisfirePolicy])
 
 
 class Team(models.Model):

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from workflows import quartz
+from workflows.policies import MisfirePolicy
 
 UNIT_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 MAX_MISSED = 100_000  # stop counting missed fires past this many (an every-second trigger, down for a day)
@@ -132,7 +133,7 @@ def plan_fires(
     if fire is not None and fire <= now:  # gave up counting: find the latest fire, resume after now
         last = _latest_fire(trigger, now)
         fire = next_fire(trigger, now)
-    late = last if misfire_policy == "fire_once_now" else None
+    late = last if misfire_policy == MisfirePolicy.FIRE_ONCE_NOW else None
     return FirePlan((), due, last, count, late, fire)
 
 
