@@ -22,6 +22,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -30,14 +31,14 @@ from access.audit import audit_denied, audit_record
 from access.scoping import (
     definition_tasks,
     has_role,
+    kind_permission_refusal,
     scoped,
-    shell_change_denied,
     team_of,
     teams_with,
 )
-from workflows import secrets
+from workflows import kinds, secrets
 from workflows.definition import DEFAULT_TASK_TIMEOUT, DefinitionError, Problem, load_text
-from workflows.models import Membership, Role, Task, TaskKind, Team, Workflow, WorkflowVersion
+from workflows.models import Membership, Role, Task, Team, Workflow, WorkflowVersion
 from workflows.schedule import next_fires
 from workflows.services import (
     task_delete_refusal,
@@ -63,7 +64,6 @@ EXAMPLE = {
     ],
     "edges": [{"from": "start", "to": "hello"}],
 }
-SHELL_DENIED = gettext_lazy("Defining shell tasks needs the define_shell_task permission.")
 
 
 def trigger_text(trigger: dict | None) -> str:
@@ -346,14 +346,17 @@ class TaskForm(forms.ModelForm):
 
     team = forms.ModelChoiceField(queryset=Team.objects.none())
     name = forms.CharField(strip=False)
-    kind = forms.ChoiceField(choices=TaskKind.choices)
+    kind = forms.ChoiceField(choices=kinds.kind_choices)
     config = forms.CharField(
         strip=False,
         widget=forms.Textarea(attrs=JSON_WIDGET_ATTRS),
-        help_text=gettext_lazy(
-            'JSON (or YAML). shell: "script" or "argv", optional "cwd", "env"; http: "url", optional "method", '
-            '"headers", "body", "expected_status", "verify_tls"; python: "callable", optional "kwargs". '
-            'A secret value is {"secret": "…"}; stored ones show as {"secret": "***"}: leave them so to keep them.'
+        help_text=format_lazy(
+            "{} {}. {}",
+            gettext_lazy("JSON (or YAML) with the fields of its kind:"),
+            "; ".join(f"{kind.name}: {', '.join(kind.fields)}" for kind in kinds.TASK_KINDS.values()),
+            gettext_lazy(
+                'A secret value is {"secret": "…"}; stored ones show as {"secret": "***"}: leave them so to keep them.'
+            ),
         ),
     )
     description = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 80}))
@@ -425,8 +428,8 @@ class TaskForm(forms.ModelForm):
         name = self.document.get("name")
         if not self.instance.pk and Task.objects.filter(team=team, name=name).exists():
             self.add_error("name", _("Team %(team)s already has a task named %(name)r.") % {"team": team, "name": name})
-        if "kind" in self.document and shell_change_denied(self.user, team, [self.document]):
-            self.add_error("kind", SHELL_DENIED)
+        if "kind" in self.document and (refusal := kind_permission_refusal(self.user, team, [self.document])):
+            self.add_error("kind", refusal)
         # Validate and save in a savepoint that is rolled back: every problem is shown, nothing is saved.
         try:
             with transaction.atomic():
@@ -626,8 +629,8 @@ class DefinitionForm(forms.ModelForm):
                              what="team in definition")  # fmt: skip
             self.add_error("definition", f"team: no team named {name!r} where you are an editor")
             return False
-        if shell_change_denied(self.user, team, definition_tasks(document)):
-            self.add_error("definition", SHELL_DENIED)
+        if refusal := kind_permission_refusal(self.user, team, definition_tasks(document)):
+            self.add_error("definition", refusal)
             return False
         return True
 

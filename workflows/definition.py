@@ -415,7 +415,7 @@ def _task(reader: _Reader, raw: dict, path: str, callables: Collection[str] | No
     name = reader.name(raw, "name", path)
     kind = raw.get("kind")
     config = raw.get("config", {})
-    for sub, message in task_config.config_problems(cast(str, kind), config, registered_callables=callables):
+    for sub, message in task_config.config_problems(kind, config, registered_callables=callables):
         reader.add(_join(path, sub), message)
     spec = TaskSpec(
         name=name or "",

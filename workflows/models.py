@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from workflows import graph, policies
+from workflows import graph, kinds, policies
 
 
 class Role(models.TextChoices):
@@ -16,14 +16,6 @@ class Role(models.TextChoices):
     OPERATOR = "operator"
     EDITOR = "editor"
     ADMIN = "admin"
-
-
-class TaskKind(models.TextChoices):
-    """What a task runs (SPEC §2)."""
-
-    SHELL = "shell"
-    HTTP = "http"
-    PYTHON = "python"
 
 
 # The policies' choices, built from their one definition (`workflows.policies`, pure).
@@ -66,7 +58,7 @@ class Task(models.Model):
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="tasks")
     name = models.CharField(max_length=64)
     description = models.TextField(blank=True)
-    kind = models.CharField(max_length=16, choices=TaskKind.choices)
+    kind = models.CharField(max_length=16, choices=kinds.kind_choices)  # the registry's kinds (`workflows.kinds`)
     config = models.JSONField(default=dict, help_text="Kind-specific; secret values are sealed.")
     timeout_seconds = models.PositiveIntegerField(default=3600)
     retries = models.PositiveIntegerField(default=0)
@@ -80,8 +72,8 @@ class Task(models.Model):
     class Meta:
         ordering = ["team__name", "name"]
         constraints = [models.UniqueConstraint(fields=["team", "name"], name="task_name_unique_per_team")]
-        # Defining shell tasks needs this on top of an editor role (SPEC §2, §7).
-        permissions = [("define_shell_task", "Can define shell tasks")]
+        # What defining some kinds needs on top of an editor role, declared by the kinds (SPEC §2, §7).
+        permissions = kinds.permissions()
 
     def __str__(self) -> str:
         return self.name
