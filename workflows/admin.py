@@ -36,7 +36,7 @@ from access.scoping import (
     team_of,
     teams_with,
 )
-from workflows import kinds, secrets
+from workflows import kinds, secrets, triggers
 from workflows.definition import DEFAULT_TASK_TIMEOUT, DefinitionError, Problem, load_text
 from workflows.models import Membership, Role, Task, Team, Workflow, WorkflowVersion
 from workflows.schedule import next_fires
@@ -64,16 +64,6 @@ EXAMPLE = {
     ],
     "edges": [{"from": "start", "to": "hello"}],
 }
-
-
-def trigger_text(trigger: dict | None) -> str:
-    """Describe a trigger in a few words."""
-    trigger = trigger or {}
-    if trigger.get("type") == "cron":
-        return f"cron {trigger['expression']} ({trigger['timezone']})"
-    if trigger.get("type") == "periodic":
-        return f"every {trigger['every']} {trigger['unit']} from {trigger['start']}"
-    return "manual"
 
 
 def fire_times_html(trigger: dict | None):
@@ -135,7 +125,7 @@ def definition_html(document: dict[str, Any], next_fire_times: Any = None) -> Sa
     settings_rows = [
         (_("description"), document.get("description") or "—"),
         (_("enabled"), _("yes") if document.get("enabled") else _("no")),
-        (_("trigger"), trigger_text(document.get("trigger"))),
+        (_("trigger"), triggers.describe(document.get("trigger"))),
         (_("timeout"), f"{document.get('timeout_seconds')} s"),
         (_("overlap policy"), document.get("overlap_policy")),
         (_("misfire policy"), document.get("misfire_policy")),
@@ -372,9 +362,10 @@ class TaskForm(forms.ModelForm):
         strip=False,
         initial=json_text({"type": "none"}),
         widget=forms.Textarea(attrs={**JSON_WIDGET_ATTRS, "rows": 4}),
-        help_text=gettext_lazy(
-            '{"type": "none"}, {"type": "cron", "expression": "0 0 2 ? * MON-FRI", "timezone": "UTC"} or '
-            '{"type": "periodic", "every": 90, "unit": "minutes", "start": "2026-01-01T00:00:00", "timezone": "UTC"}.'
+        help_text=format_lazy(
+            "{} {}.",
+            gettext_lazy("One of"),
+            ", ".join(json.dumps(trigger_type.example) for trigger_type in triggers.TRIGGER_TYPES.values()),
         ),
     )
 
@@ -484,7 +475,7 @@ class TaskAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="trigger")
     def trigger_display(self, task: Task):
-        return "workflow" if task.workflow is not None else trigger_text(task.trigger)
+        return "workflow" if task.workflow is not None else triggers.describe(task.trigger)
 
     @admin.display(description="next fire")
     def next_fire(self, task: Task):
@@ -673,7 +664,7 @@ class WorkflowAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin)
 
     @admin.display(description="trigger")
     def trigger_display(self, workflow: Workflow):
-        return trigger_text(workflow.trigger)
+        return triggers.describe(workflow.trigger)
 
     @admin.display(description="next fire")
     def next_fire(self, workflow: Workflow):

@@ -25,7 +25,7 @@ from access.api import ScopedModelChoiceFilter, ScopedViewSetMixin, scoped_team
 from access.audit import audit_record
 from access.http import Conflict
 from access.scoping import definition_tasks, kind_permission_refusal, scoped
-from workflows import kinds, secrets
+from workflows import kinds, secrets, triggers
 from workflows.models import MisfirePolicy, OverlapPolicy, Role, Task, Team, Workflow, WorkflowVersion
 from workflows.services import (
     task_delete_refusal,
@@ -67,7 +67,9 @@ class DefinitionDocumentSerializer(serializers.Serializer):
     team = serializers.CharField(max_length=64, help_text="The name of one of your teams.")
     description = serializers.CharField(required=False, allow_blank=True)
     enabled = serializers.BooleanField(required=False)
-    trigger = serializers.JSONField(required=False, help_text='{"type": "cron"|"periodic"|"none", …}')
+    trigger = serializers.JSONField(
+        required=False, help_text='{"type": ' + "|".join(f'"{name}"' for name in triggers.TRIGGER_TYPES) + ", …}"
+    )
     timeout_seconds = serializers.IntegerField(required=False, min_value=1)
     overlap_policy = serializers.ChoiceField(OverlapPolicy.choices, required=False)
     misfire_policy = serializers.ChoiceField(MisfirePolicy.choices, required=False)
