@@ -782,6 +782,7 @@ class WorkflowAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin)
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context["versions"] = obj.versions.order_by("-number")[:20]
+        context["task_kinds"] = json.dumps(kinds.editor_configs())  # the editor's kinds and their new tasks' config
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 

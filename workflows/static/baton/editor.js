@@ -16,11 +16,6 @@
 (function () {
   "use strict";
   var D = window.BatonDag;
-  var DEFAULT_CONFIG = {
-    shell: { script: "echo hello" },
-    http: { method: "GET", url: "https://example.com/", expected_status: [200] },
-    python: { callable: "", kwargs: {} }
-  };
 
   function debounce(fn, ms) {
     var timer = null;
@@ -38,7 +33,9 @@
     return node;
   }
 
-  function Editor(root) {
+  // taskKinds: the task kinds the server declares, each with the config a new task of that kind
+  // starts with (the page's data-task-kinds); the first is the kind of a task added with "+ Task".
+  function Editor(root, taskKinds) {
     var self = this;
     var textarea = document.querySelector('textarea[name="definition"]');
     if (!textarea) return;
@@ -138,7 +135,8 @@
     function addTask() {
       var key = uniqueKey("task-" + (nodes().length + 1));
       var name = ((doc.name || "task") + "-" + key).slice(0, 64);
-      addNode({ key: key, type: "task", task: { name: name, kind: "shell", config: { script: "echo hello" } } });
+      var kind = Object.keys(taskKinds)[0];
+      addNode({ key: key, type: "task", task: { name: name, kind: kind, config: JSON.parse(JSON.stringify(taskKinds[kind])) } });
       var input = panel.querySelector("#node-key");
       if (input) { input.focus(); input.select(); }
     }
@@ -458,15 +456,15 @@
         if (typeof item.task === "string") {
           parts.push(h("p", { className: "hint", text: "Runs the standalone task “" + item.task + "” (imported; its own trigger turns off)." }));
         } else {
-          item.task = item.task || { name: "", kind: "shell", config: {} };
+          item.task = item.task || { name: "", kind: Object.keys(taskKinds)[0], config: {} };
           var name = h("input", { type: "text", id: "task-name", value: item.task.name || "", maxLength: 64 });
           name.addEventListener("input", function () { item.task.name = name.value; changed(); });
-          var kind = h("select", { id: "task-kind" }, ["shell", "http", "python"].map(function (k) { return h("option", { value: k, text: k }); }));
-          kind.value = item.task.kind || "shell";
+          var kind = h("select", { id: "task-kind" }, Object.keys(taskKinds).map(function (k) { return h("option", { value: k, text: k }); }));
+          kind.value = item.task.kind || Object.keys(taskKinds)[0];
           var config = h("textarea", { id: "task-config", rows: 5, spellcheck: false, value: JSON.stringify(item.task.config || {}, null, 2) });
           kind.addEventListener("change", function () {
             item.task.kind = kind.value;
-            item.task.config = JSON.parse(JSON.stringify(DEFAULT_CONFIG[kind.value]));
+            item.task.config = JSON.parse(JSON.stringify(taskKinds[kind.value]));
             config.value = JSON.stringify(item.task.config, null, 2);
             changed();
           });
@@ -546,6 +544,6 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     var root = document.getElementById("dag-editor");
-    if (root) window.batonEditor = new Editor(root);
+    if (root) window.batonEditor = new Editor(root, JSON.parse(root.dataset.taskKinds));
   });
 })();
