@@ -139,7 +139,8 @@ def test_the_editor_gets_the_task_kinds_and_their_starting_configs_from_the_serv
     )
     (attribute,) = re.findall(r'<div id="dag-editor"[^>]* data-task-kinds="([^"]*)"', alice.get(url).content.decode())
     served = json.loads(html.unescape(attribute))
-    assert served == kinds.editor_configs() and list(served) == ["shell", "http", "python"]
+    assert served == kinds.editor_configs() and list(served) == list(kinds.TASK_KINDS)
+    assert served["shell"] == {"script": "echo hello"}
 
 
 def test_version_diff_page_shows_what_changed(alice, workflow):

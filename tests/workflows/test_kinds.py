@@ -20,18 +20,18 @@ from workflows.models import Task, Team
 from workflows.task_config import config_problems
 
 
-def _echo_problems(config: Mapping[str, object], context: CheckContext) -> Problems:
+def _sample_problems(config: Mapping[str, object], context: CheckContext) -> Problems:
     return [] if isinstance(config.get("text"), str) else [("config.text", "must be a string")]
 
 
-ECHO = TaskKind(name="echo", fields=("text",), check=_echo_problems, editor_config={"text": "hello"})
+SAMPLE = TaskKind(name="sample", fields=("text",), check=_sample_problems, editor_config={"text": "hello"})
 
 
 @pytest.fixture
-def echo_kind(monkeypatch) -> TaskKind:
+def sample_kind(monkeypatch) -> TaskKind:
     """Declare one more kind for the test, as a new module and its registry line would."""
-    monkeypatch.setitem(TASK_KINDS, ECHO.name, ECHO)
-    return ECHO
+    monkeypatch.setitem(TASK_KINDS, SAMPLE.name, SAMPLE)
+    return SAMPLE
 
 
 @pytest.mark.parametrize("kind", TASK_KINDS.values(), ids=list(TASK_KINDS))
@@ -51,35 +51,34 @@ def test_only_shell_needs_a_permission_and_the_task_model_declares_it() -> None:
 
 @pytest.mark.parametrize("kind", ["ftp", "", None, 3, ["shell"], {"shell": 1}])
 def test_a_kind_no_module_declares_is_refused_by_name_whatever_its_type(kind: object) -> None:
-    assert config_problems(kind, {}) == [("kind", f"must be one of shell, http, python; got {kind!r}")]
+    assert config_problems(kind, {}) == [("kind", f"must be one of {', '.join(TASK_KINDS)}; got {kind!r}")]
     with pytest.raises(DefinitionError) as caught:
         parse_task({"name": "t", "kind": kind, "config": {}})
     assert [problem.path for problem in caught.value.problems] == ["kind"]
 
 
-def test_a_declared_kind_is_checked_by_its_own_rules(echo_kind: TaskKind) -> None:
-    assert config_problems("echo", {"text": "hi"}) == []
-    assert config_problems("echo", {"text": 1, "script": "x"}) == [
-        ("config.script", "unknown field for a echo task; allowed: text"),
+def test_a_declared_kind_is_checked_by_its_own_rules(sample_kind: TaskKind) -> None:
+    assert config_problems("sample", {"text": "hi"}) == []
+    assert config_problems("sample", {"text": 1, "script": "x"}) == [
+        ("config.script", "unknown field for a sample task; allowed: text"),
         ("config.text", "must be a string"),
     ]
-    spec, _ = parse_task({"name": "t", "kind": "echo", "config": {"text": "hi"}})
-    assert (spec.kind, spec.config) == ("echo", {"text": "hi"})
+    spec, _ = parse_task({"name": "t", "kind": "sample", "config": {"text": "hi"}})
+    assert (spec.kind, spec.config) == ("sample", {"text": "hi"})
 
 
-def test_the_model_s_choices_and_the_editor_s_defaults_follow_the_registry(echo_kind: TaskKind) -> None:
+def test_the_model_s_choices_and_the_editor_s_defaults_follow_the_registry(sample_kind: TaskKind) -> None:
     choices = list(Task._meta.get_field("kind").choices)
-    assert choices == [("shell", "Shell"), ("http", "Http"), ("python", "Python"), ("echo", "Echo")]
-    assert kinds.editor_configs() == {
-        "shell": {"script": "echo hello"},
-        "http": {"method": "GET", "url": "https://example.com/", "expected_status": [200]},
-        "python": {"callable": "", "kwargs": {}},
-        "echo": {"text": "hello"},
-    }
+    assert choices[:3] == [("shell", "Shell"), ("http", "Http"), ("python", "Python")]
+    assert choices[-1] == ("sample", "Sample") and len(choices) == len(TASK_KINDS)
+    configs = kinds.editor_configs()
+    assert list(configs) == list(TASK_KINDS) and configs["sample"] == {"text": "hello"}
+    assert configs["shell"] == {"script": "echo hello"}
+    assert configs["http"] == {"method": "GET", "url": "https://example.com/", "expected_status": [200]}
 
 
 @pytest.mark.django_db
-def test_migrations_match_the_models_so_a_new_kind_needs_none(echo_kind: TaskKind) -> None:
+def test_migrations_match_the_models_so_a_new_kind_needs_none(sample_kind: TaskKind) -> None:
     call_command("makemigrations", "--check", "--dry-run", stdout=StringIO())
 
 

@@ -21,7 +21,7 @@ def test_kinds_are_shell_http_python() -> None:
 
 
 def test_unknown_kind_is_a_problem() -> None:
-    assert config_problems("ftp", {}) == [("kind", "must be one of shell, http, python; got 'ftp'")]
+    assert config_problems("ftp", {}) == [("kind", f"must be one of {', '.join(TASK_KINDS)}; got 'ftp'")]
 
 
 @pytest.mark.parametrize("kind", TASK_KINDS)

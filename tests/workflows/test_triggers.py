@@ -75,7 +75,7 @@ def test_a_trigger_is_described_and_recorded_on_batches_by_its_type(trigger, wor
 def test_a_stored_trigger_of_an_undeclared_type_is_an_error_never_read_as_another() -> None:
     stored = {"type": "hourly", "expression": "0 0 * * * ?"}
     for use in (lambda: next_fire(stored, AFTER), lambda: is_active(stored), lambda: triggers.describe(stored)):
-        with pytest.raises(ValueError, match="unknown trigger type 'hourly' \\(known: none, cron, periodic"):
+        with pytest.raises(ValueError, match=r"unknown trigger type 'hourly' \(known: none, cron, periodic"):
             use()
     with pytest.raises(ValueError, match="unknown trigger type"):
         triggers.batch_trigger_of(stored)
@@ -85,9 +85,8 @@ def test_a_stored_trigger_of_an_undeclared_type_is_an_error_never_read_as_anothe
 def test_the_parser_refuses_an_undeclared_type_by_name(kind: object) -> None:
     with pytest.raises(DefinitionError) as caught:
         parse_trigger({"type": kind})
-    assert [str(p) for p in caught.value.problems] == [
-        f"trigger.type: must be one of none, cron, periodic, not {kind!r}"
-    ]
+    known = ", ".join(TRIGGER_TYPES)
+    assert [str(p) for p in caught.value.problems] == [f"trigger.type: must be one of {known}, not {kind!r}"]
 
 
 def test_a_type_s_unknown_fields_are_named() -> None:
