@@ -42,6 +42,7 @@ NEXT_FIRES = {
         {"type": "periodic", "every": 90, "unit": "minutes", "start": "2031-05-16T00:00:00", "timezone": "UTC"},
         ["2031-05-16T21:00:00+00:00", "2031-05-16T22:30:00+00:00", "2031-05-17T00:00:00+00:00"],
     ),
+    "once": ({"type": "once", "at": "2031-05-17T09:00:00", "timezone": "Europe/Berlin"}, ["2031-05-17T09:00:00+02:00"]),
 }
 
 
@@ -58,6 +59,7 @@ def test_each_type_s_next_fire_comes_from_its_module(trigger: dict, expected: li
     [
         ({"type": "cron", "expression": "0 0 2 ? * *", "timezone": "UTC"}, "cron 0 0 2 ? * * (UTC)", "cron"),
         (NEXT_FIRES["periodic"][0], "every 90 minutes from 2031-05-16T00:00:00", "periodic"),
+        ({"type": "once", "at": "2031-05-17T09:00:00", "timezone": "UTC"}, "once at 2031-05-17T09:00:00 (UTC)", "once"),
         ({"type": "none"}, "manual", None),
         ({}, "manual", None),
         (None, "manual", None),
@@ -113,3 +115,28 @@ def test_batches_record_what_each_firing_type_declares() -> None:
     assert set(recorded) == {"manual", "rerun", "resume"} | {
         t.batch_trigger for t in TRIGGER_TYPES.values() if t.batch_trigger
     }
+
+
+# name: (the trigger's `at` and zone, what the parser says with now = AFTER, or its instant)
+ONCE = {
+    "naive, read in the zone": ("2031-06-01T02:30:00", "Asia/Shanghai", "2031-06-01T02:30:00+08:00"),
+    "with an offset": ("2031-06-01T02:30:00+00:00", "Asia/Shanghai", "2031-06-01T10:30:00+08:00"),
+    "in the spring gap: its end": ("2032-03-28T02:30:00", "Europe/Berlin", "2032-03-28T03:00:00+02:00"),
+    "in the autumn overlap: the first": ("2031-10-26T02:30:00", "Europe/Berlin", "2031-10-26T02:30:00+02:00"),
+    "not after now": ("2031-05-16T20:00:00", "UTC", "trigger.at: '2031-05-16T20:00:00' is not after now"),
+    "not a date": ("soon", "UTC", "trigger.at: must be an ISO-8601 date-time, not 'soon'"),
+    "out of range": ("0001-01-01T05:00:00", "Asia/Tokyo", "trigger.at: must lie between the years 1 and 9999"),
+}
+
+
+@pytest.mark.parametrize(("at", "zone", "expected"), ONCE.values(), ids=ONCE.keys())
+def test_a_once_trigger_fires_at_its_instant_and_only_ahead(at: str, zone: str, expected: str) -> None:
+    trigger = {"type": "once", "at": at, "timezone": zone}
+    if not expected[0].isdigit():
+        with pytest.raises(DefinitionError) as caught:
+            parse_trigger(trigger, now=AFTER)
+        assert str(caught.value).startswith(expected)
+        return
+    assert parse_trigger(trigger, now=AFTER) == trigger
+    assert [fire.isoformat() for fire in next_fires(trigger, AFTER)] == [expected]
+    assert next_fire(trigger, datetime.fromisoformat(expected)) is None

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from workflows.triggers import cron, none, periodic
+from workflows.triggers import cron, none, once, periodic
 from workflows.triggers.declaration import TriggerType
 
 TRIGGER_TYPES: dict[str, TriggerType] = {
@@ -25,6 +25,7 @@ TRIGGER_TYPES: dict[str, TriggerType] = {
         none.TYPE,
         cron.TYPE,
         periodic.TYPE,
+        once.TYPE,
     )
 }
 
