@@ -26,7 +26,7 @@ import logging
 import time
 from typing import Any
 
-from executions.kinds import echo, http, python, shell
+from executions.kinds import http, python, shell
 from executions.kinds.executor import (
     CANCELLED,
     FAILED,
@@ -48,7 +48,6 @@ EXECUTORS: dict[str, Executor] = {
     "shell": shell.run_shell,
     "http": http.run_http,
     "python": python.run_python,
-    "echo": echo.run_echo,
 }
 
 

@@ -73,8 +73,3 @@ def test_a_stored_task_of_an_undeclared_kind_fails_its_run_and_the_batch_goes_on
     assert (run.status, batch.status) == ("failed", "failed") and not marker.exists()
     assert "unknown task kind 'ftp'" in run.output
     assert NodeRun.objects.get(batch=batch, node_key="n1").status == "succeeded"
-
-
-def test_an_echo_task_prints_its_text_masked() -> None:
-    outcome = execute("echo", {"text": "token s3cret"}, RunContext(timeout=5, secrets=("s3cret",)))
-    assert (outcome.status, outcome.output) == ("succeeded", "token ***\n")

@@ -16,8 +16,8 @@ def paths(kind: str, config: object, **kwargs: Any) -> list[str]:
     return [path for path, _ in config_problems(kind, config, **kwargs)]
 
 
-def test_kinds_are_shell_http_python_echo() -> None:
-    assert list(TASK_KINDS) == ["shell", "http", "python", "echo"]
+def test_kinds_are_shell_http_python() -> None:
+    assert list(TASK_KINDS) == ["shell", "http", "python"]
 
 
 def test_unknown_kind_is_a_problem() -> None:

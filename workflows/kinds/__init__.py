@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflows.kinds import echo, http, python, shell
+from workflows.kinds import http, python, shell
 from workflows.kinds.declaration import TaskKind
 
 TASK_KINDS: dict[str, TaskKind] = {
@@ -23,7 +23,6 @@ TASK_KINDS: dict[str, TaskKind] = {
         shell.KIND,  # the first is the kind of a task added in the editor
         http.KIND,
         python.KIND,
-        echo.KIND,
     )
 }
 

@@ -1,9 +1,9 @@
 """The trigger types (SPEC §5, §10): each is declared once, in its own module; this is their registry.
 
-A type's module (``none.py``, ``cron.py``, ``periodic.py``) declares a ``TriggerType``: how a
-definition's trigger of that type is checked and written back, when it fires next, how the
-admin says it in a few words, and what a batch started by one of its fires records as its
-trigger. The definition parser, ``workflows.schedule``, the scheduler and the admin all go
+A type's module (``none.py``, ``cron.py``, ``periodic.py``, ``once.py``) declares a
+``TriggerType``: how a definition's trigger of that type is checked and written back, when it
+fires next, how the admin says it in a few words, and what a batch started by one of its fires
+records as its trigger. The definition parser, ``workflows.schedule``, the scheduler and the admin all go
 through here; a type no module declares is refused by the parser, by name, and an error
 anywhere else — never read as another type.
 
