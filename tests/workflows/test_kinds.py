@@ -35,12 +35,10 @@ def sample_kind(monkeypatch) -> TaskKind:
 
 
 @pytest.mark.parametrize("kind", TASK_KINDS.values(), ids=list(TASK_KINDS))
-def test_each_kind_is_registered_under_its_own_name_with_an_editor_config_of_its_fields(kind: TaskKind) -> None:
+def test_each_kind_is_registered_under_its_name_with_an_editor_config_of_its_own_fields(kind: TaskKind) -> None:
     assert TASK_KINDS[kind.name] is kind
     assert len(set(kind.fields)) == len(kind.fields)
     assert set(kind.editor_config) <= set(kind.fields)
-    problems = config_problems(kind.name, kind.editor_config)
-    assert not [path for path, _ in problems if "unknown field" in path]
 
 
 def test_only_shell_needs_a_permission_and_the_task_model_declares_it() -> None:
