@@ -9,6 +9,7 @@ from django.contrib.auth.models import Permission
 from django.db import models
 from django.db.models import Exists, OuterRef, Q, Subquery
 
+from workflows.kinds import shell as shell_kind
 from workflows.models import Membership, Role, Team
 
 TOKEN_PREFIX = "baton_"  # noqa: S105 (a marker to recognise leaked tokens, not a secret)
@@ -33,7 +34,7 @@ class ApiTokenQuerySet(models.QuerySet):
     def with_creator_rights(self) -> ApiTokenQuerySet:
         """Load each token with its team, its creator, the creator's role in the team and shell permission (one query)."""
         creator = OuterRef("created_by_id")
-        shell = Permission.objects.filter(codename="define_shell_task", content_type__app_label="workflows")
+        shell = Permission.objects.filter(codename=shell_kind.PERMISSION.codename, content_type__app_label="workflows")
         return self.select_related("team", "created_by").annotate(
             creator_role=Subquery(Membership.objects.filter(team=OuterRef("team_id"), user=creator).values("role")[:1]),
             creator_shell=Exists(shell.filter(Q(user=creator) | Q(group__user=creator))),

@@ -17,10 +17,11 @@ from django.utils.translation import gettext as _
 
 from access.models import ApiToken, AuditEntry
 from executions.models import Attempt, Batch, Event, Fire, NodeRun
-from workflows import secrets
-from workflows.models import Membership, Role, Task, TaskKind, Team, Workflow, WorkflowVersion
+from workflows import kinds, secrets
+from workflows.kinds import shell
+from workflows.models import Membership, Role, Task, Team, Workflow, WorkflowVersion
 
-SHELL_PERMISSION = "workflows.define_shell_task"
+SHELL_PERMISSION = shell.PERMISSION.name  # what a token's "may define shell tasks" grants
 ROLE_RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.EDITOR: 2, Role.ADMIN: 3}
 
 
@@ -121,33 +122,42 @@ def has_role(user: Any, team_id: int | None, role: str) -> bool:
     return teams is None or (team_id is not None and team_id in teams)
 
 
+def has_permission(user: Any, permission: str) -> bool:
+    """Tell whether the principal holds a Django permission such as `workflows.define_shell_task` (superusers do)."""
+    return bool(getattr(user, "is_superuser", False) or (hasattr(user, "has_perm") and user.has_perm(permission)))
+
+
 def can_define_shell(user: Any) -> bool:
     """Tell whether the principal may create or change `shell` tasks (a separate permission, SPEC §2)."""
-    return bool(getattr(user, "is_superuser", False) or (hasattr(user, "has_perm") and user.has_perm(SHELL_PERMISSION)))
+    return has_permission(user, SHELL_PERMISSION)
 
 
-def shell_change_denied(user: Any, team: Team, tasks: list[Any]) -> bool:
-    """Tell whether the task objects create or change a shell task the principal may not define.
+def kind_permission_refusal(user: Any, team: Team, tasks: list[Any]) -> str | None:
+    """Say which permission the principal lacks to create or change one of the task objects, or None.
 
-    A shell task that is submitted unchanged (same kind, same masked config) needs no permission,
-    so an editor without it can still edit the rest of a workflow that holds shell tasks.
+    A kind may declare a permission it needs on top of the editor role (`workflows.kinds`; shell
+    does). A task submitted unchanged (same kind, same masked config) needs none, so an editor
+    without it can still edit the rest of a workflow that holds such tasks. A kind no module
+    declares is left to the validator, which refuses it by name.
     """
-    if can_define_shell(user):
-        return False
     for task in tasks:
-        if not isinstance(task, dict) or task.get("kind") != TaskKind.SHELL:
+        kind = kinds.find(task.get("kind")) if isinstance(task, dict) else None
+        if kind is None or kind.permission is None or has_permission(user, kind.permission.name):
             continue
         existing = (
             Task.objects.filter(team=team, name=task.get("name")).first() if isinstance(task.get("name"), str) else None
         )
         unchanged = (
             existing is not None
-            and existing.kind == TaskKind.SHELL
+            and existing.kind == kind.name
             and secrets.mask(existing.config) == task.get("config", {})
         )
         if not unchanged:
-            return True
-    return False
+            return _("Defining %(kind)s tasks needs the %(permission)s permission.") % {
+                "kind": kind.name,
+                "permission": kind.permission.name,
+            }
+    return None
 
 
 def definition_tasks(document: Any) -> list[Any]:

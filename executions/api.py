@@ -25,9 +25,9 @@ from access.api import ScopedModelChoiceFilter, ScopedViewSetMixin, StrictSerial
 from access.audit import audit_record
 from access.http import TriggerThrottle, UtcIsoDateTimeFilter
 from executions import services
-from executions.models import Attempt, Batch, Event, NodeRun, normalize_batch_id
+from executions.models import Attempt, Batch, Event, NodeRun, batch_trigger_choices, normalize_batch_id
 from executions.selectors import batches_matching
-from executions.states import BatchStatus, NodeStatus, TriggerKind
+from executions.states import BatchStatus, NodeStatus
 from workflows.models import Role, Task, Workflow
 from workflows.quartz import InvalidCronExpression, QuartzCron, parse_start
 
@@ -132,7 +132,7 @@ class RerunPlanSerializer(serializers.Serializer):
 class BatchFilter(django_filters.FilterSet):
     id = django_filters.CharFilter(method="filter_id", max_length=20, help_text="Part of a batch id, typed loosely.")
     status = django_filters.MultipleChoiceFilter(choices=BatchStatus.choices)
-    trigger = django_filters.MultipleChoiceFilter(choices=TriggerKind.choices, help_text="What started the batch.")
+    trigger = django_filters.MultipleChoiceFilter(choices=batch_trigger_choices, help_text="What started the batch.")
     workflow = ScopedModelChoiceFilter(model=Workflow, help_text="A workflow id (of your teams).")
     task = ScopedModelChoiceFilter(model=Task, help_text="A standalone task id (of your teams).")
     created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from executions.states import BatchStatus, NodeStatus, TriggerKind
+from workflows import triggers
 from workflows.models import Task, Workflow, WorkflowVersion
 
 # Crockford's base 32: no I, L, O, U, so an id read out on a call is not misheard.
@@ -27,6 +28,11 @@ def normalize_batch_id(text: str) -> str:
     return text.strip().upper().translate(table)
 
 
+def batch_trigger_choices() -> list[tuple[str, str]]:
+    """Return what can start a batch: a person, a re-run or resume, or a fire of a trigger type (no migration per type)."""
+    return [*TriggerKind.choices, *triggers.batch_trigger_choices()]
+
+
 class Batch(models.Model):
     """One execution of one workflow version."""
 
@@ -40,7 +46,7 @@ class Batch(models.Model):
     task = models.ForeignKey(Task, on_delete=models.PROTECT, null=True, blank=True, related_name="runs")
     snapshot = models.JSONField(null=True, blank=True, editable=False)
     status = models.CharField(max_length=16, choices=BatchStatus.choices, default=BatchStatus.RUNNING)
-    trigger = models.CharField(max_length=16, choices=TriggerKind.choices, default=TriggerKind.MANUAL)
+    trigger = models.CharField(max_length=16, choices=batch_trigger_choices, default=TriggerKind.MANUAL)
     scheduled_for = models.DateTimeField(null=True, blank=True, help_text="The fire time, for scheduled batches.")
     rerun_of = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reruns")
     created_by = models.ForeignKey(

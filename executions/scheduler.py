@@ -61,8 +61,8 @@ from executions.services import (
     bulk_insert,
     task_run_definition,
 )
-from executions.states import BatchStatus, TriggerKind
-from workflows import schedule
+from executions.states import BatchStatus
+from workflows import schedule, triggers
 from workflows.models import OverlapPolicy, Schedule, Workflow
 from workflows.services import workflow_queues_fires
 
@@ -280,7 +280,7 @@ def _move_rows(rows: list[Schedule], now: datetime) -> None:
 
 def _prepare(row: Schedule, fire_at: datetime, now: datetime, plans: dict) -> NewBatch | None:
     """Build the batch of one fire, or None if its owner cannot run (deleted, no definition)."""
-    kind = TriggerKind.CRON if row.trigger.get("type") == "cron" else TriggerKind.PERIODIC
+    kind = triggers.batch_trigger_of(row.trigger)
     if row.workflow is not None:
         workflow = row.workflow
         if workflow.deleted_at is not None or workflow.current_version_id not in plans:
@@ -322,7 +322,7 @@ def _start_queued(now: datetime, result: TickResult) -> None:
             seen.add(fire.workflow_id)
             try:
                 with transaction.atomic():
-                    kind = TriggerKind.PERIODIC if fire.workflow.trigger.get("type") == "periodic" else TriggerKind.CRON
+                    kind = triggers.batch_trigger_of(fire.workflow.trigger)
                     fire.batch = batch_start(workflow=fire.workflow, trigger=kind, scheduled_for=fire.scheduled_for)
             except (IntegrityError, NotRunnable):
                 fire.batch = None

@@ -32,11 +32,9 @@ class BatchStatus(models.TextChoices):
 
 
 class TriggerKind(models.TextChoices):
-    """What started a batch."""
+    """What started a batch, besides a fire (each trigger type names its own: `workflows.triggers`)."""
 
     MANUAL = "manual"
-    CRON = "cron"
-    PERIODIC = "periodic"
     RERUN = "rerun"
     RESUME = "resume"
 

@@ -22,6 +22,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -30,14 +31,14 @@ from access.audit import audit_denied, audit_record
 from access.scoping import (
     definition_tasks,
     has_role,
+    kind_permission_refusal,
     scoped,
-    shell_change_denied,
     team_of,
     teams_with,
 )
-from workflows import secrets
+from workflows import kinds, secrets, triggers
 from workflows.definition import DEFAULT_TASK_TIMEOUT, DefinitionError, Problem, load_text
-from workflows.models import Membership, Role, Task, TaskKind, Team, Workflow, WorkflowVersion
+from workflows.models import Membership, Role, Task, Team, Workflow, WorkflowVersion
 from workflows.schedule import next_fires
 from workflows.services import (
     task_delete_refusal,
@@ -63,17 +64,6 @@ EXAMPLE = {
     ],
     "edges": [{"from": "start", "to": "hello"}],
 }
-SHELL_DENIED = gettext_lazy("Defining shell tasks needs the define_shell_task permission.")
-
-
-def trigger_text(trigger: dict | None) -> str:
-    """Describe a trigger in a few words."""
-    trigger = trigger or {}
-    if trigger.get("type") == "cron":
-        return f"cron {trigger['expression']} ({trigger['timezone']})"
-    if trigger.get("type") == "periodic":
-        return f"every {trigger['every']} {trigger['unit']} from {trigger['start']}"
-    return "manual"
 
 
 def fire_times_html(trigger: dict | None):
@@ -135,7 +125,7 @@ def definition_html(document: dict[str, Any], next_fire_times: Any = None) -> Sa
     settings_rows = [
         (_("description"), document.get("description") or "—"),
         (_("enabled"), _("yes") if document.get("enabled") else _("no")),
-        (_("trigger"), trigger_text(document.get("trigger"))),
+        (_("trigger"), triggers.describe(document.get("trigger"))),
         (_("timeout"), f"{document.get('timeout_seconds')} s"),
         (_("overlap policy"), document.get("overlap_policy")),
         (_("misfire policy"), document.get("misfire_policy")),
@@ -346,14 +336,17 @@ class TaskForm(forms.ModelForm):
 
     team = forms.ModelChoiceField(queryset=Team.objects.none())
     name = forms.CharField(strip=False)
-    kind = forms.ChoiceField(choices=TaskKind.choices)
+    kind = forms.ChoiceField(choices=kinds.kind_choices)
     config = forms.CharField(
         strip=False,
         widget=forms.Textarea(attrs=JSON_WIDGET_ATTRS),
-        help_text=gettext_lazy(
-            'JSON (or YAML). shell: "script" or "argv", optional "cwd", "env"; http: "url", optional "method", '
-            '"headers", "body", "expected_status", "verify_tls"; python: "callable", optional "kwargs". '
-            'A secret value is {"secret": "…"}; stored ones show as {"secret": "***"}: leave them so to keep them.'
+        help_text=format_lazy(
+            "{} {}. {}",
+            gettext_lazy("JSON (or YAML) with the fields of its kind:"),
+            "; ".join(f"{kind.name}: {', '.join(kind.fields)}" for kind in kinds.TASK_KINDS.values()),
+            gettext_lazy(
+                'A secret value is {"secret": "…"}; stored ones show as {"secret": "***"}: leave them so to keep them.'
+            ),
         ),
     )
     description = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 80}))
@@ -369,9 +362,10 @@ class TaskForm(forms.ModelForm):
         strip=False,
         initial=json_text({"type": "none"}),
         widget=forms.Textarea(attrs={**JSON_WIDGET_ATTRS, "rows": 4}),
-        help_text=gettext_lazy(
-            '{"type": "none"}, {"type": "cron", "expression": "0 0 2 ? * MON-FRI", "timezone": "UTC"} or '
-            '{"type": "periodic", "every": 90, "unit": "minutes", "start": "2026-01-01T00:00:00", "timezone": "UTC"}.'
+        help_text=format_lazy(
+            "{} {}.",
+            gettext_lazy("One of"),
+            ", ".join(json.dumps(trigger_type.example) for trigger_type in triggers.TRIGGER_TYPES.values()),
         ),
     )
 
@@ -425,8 +419,8 @@ class TaskForm(forms.ModelForm):
         name = self.document.get("name")
         if not self.instance.pk and Task.objects.filter(team=team, name=name).exists():
             self.add_error("name", _("Team %(team)s already has a task named %(name)r.") % {"team": team, "name": name})
-        if "kind" in self.document and shell_change_denied(self.user, team, [self.document]):
-            self.add_error("kind", SHELL_DENIED)
+        if "kind" in self.document and (refusal := kind_permission_refusal(self.user, team, [self.document])):
+            self.add_error("kind", refusal)
         # Validate and save in a savepoint that is rolled back: every problem is shown, nothing is saved.
         try:
             with transaction.atomic():
@@ -481,7 +475,7 @@ class TaskAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="trigger")
     def trigger_display(self, task: Task):
-        return "workflow" if task.workflow is not None else trigger_text(task.trigger)
+        return "workflow" if task.workflow is not None else triggers.describe(task.trigger)
 
     @admin.display(description="next fire")
     def next_fire(self, task: Task):
@@ -626,8 +620,8 @@ class DefinitionForm(forms.ModelForm):
                              what="team in definition")  # fmt: skip
             self.add_error("definition", f"team: no team named {name!r} where you are an editor")
             return False
-        if shell_change_denied(self.user, team, definition_tasks(document)):
-            self.add_error("definition", SHELL_DENIED)
+        if refusal := kind_permission_refusal(self.user, team, definition_tasks(document)):
+            self.add_error("definition", refusal)
             return False
         return True
 
@@ -670,7 +664,7 @@ class WorkflowAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin)
 
     @admin.display(description="trigger")
     def trigger_display(self, workflow: Workflow):
-        return trigger_text(workflow.trigger)
+        return triggers.describe(workflow.trigger)
 
     @admin.display(description="next fire")
     def next_fire(self, workflow: Workflow):
@@ -788,6 +782,7 @@ class WorkflowAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin)
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context["versions"] = obj.versions.order_by("-number")[:20]
+        context["task_kinds"] = json.dumps(kinds.editor_configs())  # the editor's kinds and their new tasks' config
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 

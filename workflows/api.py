@@ -24,9 +24,9 @@ from rest_framework.response import Response
 from access.api import ScopedModelChoiceFilter, ScopedViewSetMixin, scoped_team
 from access.audit import audit_record
 from access.http import Conflict
-from access.scoping import definition_tasks, scoped, shell_change_denied
-from workflows import secrets
-from workflows.models import MisfirePolicy, OverlapPolicy, Role, Task, TaskKind, Team, Workflow, WorkflowVersion
+from access.scoping import definition_tasks, kind_permission_refusal, scoped
+from workflows import kinds, secrets, triggers
+from workflows.models import MisfirePolicy, OverlapPolicy, Role, Task, Team, Workflow, WorkflowVersion
 from workflows.services import (
     task_delete_refusal,
     task_document_of,
@@ -37,8 +37,6 @@ from workflows.services import (
     workflow_save_definition,
     workflow_set_enabled,
 )
-
-SHELL_DENIED = "Defining shell tasks needs the workflows.define_shell_task permission."
 
 
 def _actor(request: Request) -> Any:
@@ -52,10 +50,11 @@ def _object(value: Any) -> dict[str, Any]:
     return value
 
 
-def _check_shell(request: Request, team: Team, tasks: list[dict[str, Any]]) -> None:
-    """Refuse new or changed shell tasks to principals without the shell permission (SPEC §2)."""
-    if shell_change_denied(request.user, team, tasks):
-        raise PermissionDenied(SHELL_DENIED)
+def _check_kind_permissions(request: Request, team: Team, tasks: list[dict[str, Any]]) -> None:
+    """Refuse new or changed tasks of a kind that needs a permission the principal lacks (shell, SPEC §2)."""
+    refusal = kind_permission_refusal(request.user, team, tasks)
+    if refusal is not None:
+        raise PermissionDenied(refusal)
 
 
 # --- serializers ------------------------------------------------------------------------------
@@ -68,7 +67,9 @@ class DefinitionDocumentSerializer(serializers.Serializer):
     team = serializers.CharField(max_length=64, help_text="The name of one of your teams.")
     description = serializers.CharField(required=False, allow_blank=True)
     enabled = serializers.BooleanField(required=False)
-    trigger = serializers.JSONField(required=False, help_text='{"type": "cron"|"periodic"|"none", …}')
+    trigger = serializers.JSONField(
+        required=False, help_text='{"type": ' + "|".join(f'"{name}"' for name in triggers.TRIGGER_TYPES) + ", …}"
+    )
     timeout_seconds = serializers.IntegerField(required=False, min_value=1)
     overlap_policy = serializers.ChoiceField(OverlapPolicy.choices, required=False)
     misfire_policy = serializers.ChoiceField(MisfirePolicy.choices, required=False)
@@ -188,7 +189,7 @@ class WorkflowViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
             raise ValidationError(
                 {"name": [f"Team {team.name} already has a workflow named {document['name']!r}; PUT to it."]}
             )
-        _check_shell(request, team, definition_tasks(document))
+        _check_kind_permissions(request, team, definition_tasks(document))
         with transaction.atomic():
             result = workflow_save_definition(document=document, user=_actor(request), create_team=False)
             audit_record(user=request.user, action="workflow.create", obj=result.workflow, request=request,
@@ -207,7 +208,7 @@ class WorkflowViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
             if field in document and document[field] != value:
                 raise ValidationError({field: [f"{field} identifies the workflow ({value!r}); it cannot change."]})
         document = {**document, **identity}
-        _check_shell(request, workflow.team, definition_tasks(document))
+        _check_kind_permissions(request, workflow.team, definition_tasks(document))
         before = workflow.current_version.number if workflow.current_version_id else None
         with transaction.atomic():
             result = workflow_save_definition(document=document, user=_actor(request), create_team=False)
@@ -282,7 +283,7 @@ class TaskDocumentSerializer(serializers.Serializer):
 
     team = serializers.CharField(max_length=64, required=False, help_text="Required on create: one of your teams.")
     name = serializers.CharField(max_length=64)
-    kind = serializers.ChoiceField(TaskKind.choices)
+    kind = serializers.ChoiceField(kinds.kind_choices())
     config = serializers.DictField()
     description = serializers.CharField(required=False, allow_blank=True)
     timeout_seconds = serializers.IntegerField(required=False, min_value=1)
@@ -328,7 +329,7 @@ class TaskSerializer(serializers.ModelSerializer):
 class TaskFilter(django_filters.FilterSet):
     team = ScopedModelChoiceFilter(model=Team, help_text="A team id (of your teams).")
     name = django_filters.CharFilter(lookup_expr="icontains", max_length=64)
-    kind = django_filters.ChoiceFilter(choices=TaskKind.choices)
+    kind = django_filters.ChoiceFilter(choices=kinds.kind_choices)
     standalone = django_filters.BooleanFilter(
         field_name="node", lookup_expr="isnull", help_text="Only tasks in no workflow."
     )
@@ -368,7 +369,7 @@ class TaskViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
         name = document.get("name")
         if isinstance(name, str) and Task.objects.filter(team=team, name=name).exists():
             raise ValidationError({"name": [f"Team {team.name} already has a task named {name!r}."]})
-        _check_shell(request, team, [document])
+        _check_kind_permissions(request, team, [document])
         with transaction.atomic():
             task = task_save(team=team, document=document, user=_actor(request))
             audit_record(user=request.user, action="task.create", obj=task, request=request, after={"kind": task.kind})
@@ -389,7 +390,7 @@ class TaskViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
             raise ValidationError({"name": ["The name identifies the task; it cannot change."]})
         if task.workflow is not None:
             raise Conflict(f"Task {task.name!r} belongs to workflow {task.workflow.name!r}; edit it there.")
-        _check_shell(request, task.team, [document])
+        _check_kind_permissions(request, task.team, [document])
         with transaction.atomic():
             saved = task_save(team=task.team, document=document, user=_actor(request))
             audit_record(user=request.user, action="task.update", obj=saved, request=request,

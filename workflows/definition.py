@@ -21,16 +21,13 @@ import math
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import yaml
 
-from workflows import graph, quartz, task_config
+from workflows import graph, task_config, triggers
+from workflows.policies import MisfirePolicy, OverlapPolicy
 
-OVERLAP_POLICIES = ("skip", "parallel", "queue")
-MISFIRE_POLICIES = ("fire_once_now", "skip")
-PERIOD_UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
-MAX_PERIOD_DAYS = 36_500  # a periodic trigger fires at least once a century (Quartz's search horizon)
 TOP_FIELDS = {
     "name", "team", "description", "enabled", "trigger", "timeout_seconds",
     "overlap_policy", "misfire_policy", "nodes", "edges",
@@ -121,8 +118,8 @@ class Definition:
     enabled: bool = True
     trigger: dict[str, Any] = field(default_factory=lambda: {"type": "none"})
     timeout_seconds: int = DEFAULT_WORKFLOW_TIMEOUT
-    overlap_policy: str = "skip"
-    misfire_policy: str = "fire_once_now"
+    overlap_policy: str = OverlapPolicy.SKIP.value
+    misfire_policy: str = MisfirePolicy.FIRE_ONCE_NOW.value
 
     def graph(self) -> graph.Graph:
         """Return the topology for the validator and the engine."""
@@ -331,8 +328,8 @@ def parse(
     enabled = reader.boolean(document, "enabled", "", True)
     trigger = _trigger(reader, document.get("trigger", {"type": "none"}), now)
     timeout = reader.integer(document, "timeout_seconds", "", DEFAULT_WORKFLOW_TIMEOUT, 1, MAX_TIMEOUT)
-    overlap = reader.choice(document, "overlap_policy", "", OVERLAP_POLICIES)
-    misfire = reader.choice(document, "misfire_policy", "", MISFIRE_POLICIES)
+    overlap = reader.choice(document, "overlap_policy", "", tuple(policy.value for policy in OverlapPolicy))
+    misfire = reader.choice(document, "misfire_policy", "", tuple(policy.value for policy in MisfirePolicy))
     read = _nodes(reader, document.get("nodes"), registered_callables)
     nodes = read[0] if read else None
     edges = _edges(reader, document.get("edges"))
@@ -416,7 +413,7 @@ def _task(reader: _Reader, raw: dict, path: str, callables: Collection[str] | No
     name = reader.name(raw, "name", path)
     kind = raw.get("kind")
     config = raw.get("config", {})
-    for sub, message in task_config.config_problems(cast(str, kind), config, registered_callables=callables):
+    for sub, message in task_config.config_problems(kind, config, registered_callables=callables):
         reader.add(_join(path, sub), message)
     spec = TaskSpec(
         name=name or "",
@@ -468,64 +465,18 @@ def _edges(reader: _Reader, raw: Any) -> list[EdgeSpec] | None:
 
 
 def _trigger(reader: _Reader, raw: Any, now: datetime | None) -> dict[str, Any]:
-    """Validate a trigger and return its canonical form."""
+    """Validate a trigger through its type's module (`workflows.triggers`) and return its canonical form."""
     path = "trigger"
     if not isinstance(raw, dict):
         reader.add(path, f"must be an object, not {_type(raw)}")
         return {"type": "none"}
-    kind = raw.get("type")
-    if kind == "none":
-        reader.unknown(raw, {"type"}, path)
+    declared = triggers.find(raw.get("type"))
+    if declared is None:
+        known = ", ".join(triggers.TRIGGER_TYPES)
+        reader.add(_join(path, "type"), f"must be one of {known}, not {raw.get('type')!r}")
         return {"type": "none"}
-    if kind == "cron":
-        reader.unknown(raw, {"type", "expression", "timezone"}, path)
-        expression = reader.string(raw, "expression", path)
-        zone = _zone(reader, raw.get("timezone", "UTC"), path)
-        if expression is not None and zone is not None and (problem := cron_problem(expression, zone, now)):
-            reader.add(_join(path, "expression"), problem)
-        return {"type": "cron", "expression": expression, "timezone": zone}
-    if kind == "periodic":
-        reader.unknown(raw, {"type", "every", "unit", "start", "timezone"}, path)
-        every = reader.integer(raw, "every", path, 1, 1, 10**9)
-        unit = raw.get("unit")
-        if unit not in PERIOD_UNITS:
-            reader.add(_join(path, "unit"), f"must be one of {', '.join(PERIOD_UNITS)}, not {unit!r}")
-        if every is not None and unit in PERIOD_UNITS and every * PERIOD_UNITS[unit] > MAX_PERIOD_DAYS * 86400:
-            limit = MAX_PERIOD_DAYS * 86400 // PERIOD_UNITS[unit]
-            reader.add(_join(path, "every"), f"must be at most {limit} {unit} (100 years), not {every}")
-        zone = _zone(reader, raw.get("timezone", "UTC"), path)
-        start = raw.get("start")
-        if not isinstance(start, str):
-            reader.add(_join(path, "start"), f"must be an ISO-8601 date-time, not {start!r}")
-        else:
-            try:
-                quartz.parse_start(start, quartz.load_zone(zone or "UTC"))
-            except ValueError as exc:
-                reader.add(_join(path, "start"), str(exc))
-        return {"type": "periodic", "every": every, "unit": unit, "start": start, "timezone": zone}
-    reader.add(_join(path, "type"), f"must be one of none, cron, periodic, not {kind!r}")
-    return {"type": "none"}
-
-
-def _zone(reader: _Reader, value: Any, path: str) -> str | None:
-    """Read an IANA time zone name (never `localtime`, `posixrules`, a path or a file only this machine has)."""
-    try:
-        quartz.load_zone(value)
-    except quartz.InvalidCronExpression:
-        reader.add(_join(path, "timezone"), f"must be an IANA time zone such as Europe/Berlin, not {value!r}")
-        return None
-    return cast(str, value)
-
-
-def cron_problem(expression: str, timezone: str, now: datetime | None = None) -> str | None:
-    """Return why a cron expression cannot be a trigger, or None."""
-    try:
-        cron = quartz.QuartzCron(expression, timezone)
-    except quartz.InvalidCronExpression as exc:
-        return str(exc)
-    if now is not None and cron.next_after(now) is None:
-        return f"{expression!r} has no fire time after {now.isoformat()}"
-    return None
+    reader.unknown(raw, {"type", *declared.fields}, path)
+    return declared.read(reader, raw, path, now)
 
 
 def to_document(definition: Definition) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from workflows import graph
+from workflows import graph, kinds, policies
 
 
 class Role(models.TextChoices):
@@ -18,27 +18,9 @@ class Role(models.TextChoices):
     ADMIN = "admin"
 
 
-class TaskKind(models.TextChoices):
-    """What a task runs (SPEC §2)."""
-
-    SHELL = "shell"
-    HTTP = "http"
-    PYTHON = "python"
-
-
-class OverlapPolicy(models.TextChoices):
-    """What a scheduled fire does while an earlier batch still runs (SPEC §4.5)."""
-
-    SKIP = "skip"
-    PARALLEL = "parallel"
-    QUEUE = "queue"
-
-
-class MisfirePolicy(models.TextChoices):
-    """What happens to fires missed while no scheduler ran (SPEC §5)."""
-
-    FIRE_ONCE_NOW = "fire_once_now"
-    SKIP = "skip"
+# The policies' choices, built from their one definition (`workflows.policies`, pure).
+OverlapPolicy = models.TextChoices("OverlapPolicy", [(policy.name, policy.value) for policy in policies.OverlapPolicy])
+MisfirePolicy = models.TextChoices("MisfirePolicy", [(policy.name, policy.value) for policy in policies.MisfirePolicy])
 
 
 class Team(models.Model):
@@ -76,7 +58,7 @@ class Task(models.Model):
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="tasks")
     name = models.CharField(max_length=64)
     description = models.TextField(blank=True)
-    kind = models.CharField(max_length=16, choices=TaskKind.choices)
+    kind = models.CharField(max_length=16, choices=kinds.kind_choices)  # the registry's kinds (`workflows.kinds`)
     config = models.JSONField(default=dict, help_text="Kind-specific; secret values are sealed.")
     timeout_seconds = models.PositiveIntegerField(default=3600)
     retries = models.PositiveIntegerField(default=0)
@@ -90,8 +72,8 @@ class Task(models.Model):
     class Meta:
         ordering = ["team__name", "name"]
         constraints = [models.UniqueConstraint(fields=["team", "name"], name="task_name_unique_per_team")]
-        # Defining shell tasks needs this on top of an editor role (SPEC §2, §7).
-        permissions = [("define_shell_task", "Can define shell tasks")]
+        # What defining some kinds needs on top of an editor role, declared by the kinds (SPEC §2, §7).
+        permissions = kinds.permissions()
 
     def __str__(self) -> str:
         return self.name

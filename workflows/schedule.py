@@ -1,99 +1,31 @@
-"""When triggers fire: cron and periodic triggers, and what a late scheduler should do.
+"""When triggers fire, and what a late scheduler should do.
 
-Pure: no Django import; `now` is passed in. A trigger is the SPEC §10 dict
-(`{"type": "none" | "cron" | "periodic", …}`).
+Pure: no Django import; `now` is passed in. A trigger is the SPEC §10 dict (`{"type": …, …}`);
+each type's arithmetic is its own module's (`workflows.triggers`), reached through the registry.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from workflows import quartz
+from workflows import triggers
+from workflows.policies import MisfirePolicy
 
-UNIT_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 MAX_MISSED = 100_000  # stop counting missed fires past this many (an every-second trigger, down for a day)
 
 
 def is_active(trigger: dict[str, Any] | None) -> bool:
     """Tell whether a trigger ever fires by itself."""
-    return bool(trigger) and trigger.get("type") in ("cron", "periodic")
-
-
-def anchor(trigger: dict[str, Any]) -> datetime:
-    """Return a periodic trigger's start as an aware datetime (naive means its time zone)."""
-    start = datetime.fromisoformat(trigger["start"])
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=ZoneInfo(trigger.get("timezone") or "UTC"))
-    return start
+    return triggers.type_of(trigger).fires
 
 
 def next_fire(trigger: dict[str, Any], after: datetime) -> datetime | None:
-    """Return the first fire time strictly after `after`, or None."""
-    if trigger.get("type") == "cron":
-        return _cron(trigger["expression"], trigger.get("timezone") or "UTC").next_after(after)
-    if trigger.get("type") == "periodic":
-        try:
-            return _next_periodic(trigger, after)
-        except OverflowError:  # the next one would fall after the year 9999: there is none
-            return None
-    return None
-
-
-@lru_cache(maxsize=4096)
-def _cron(expression: str, timezone: str) -> quartz.QuartzCron:
-    """Parse an expression once per process (a QuartzCron is immutable)."""
-    return quartz.QuartzCron(expression, timezone)
-
-
-def _next_periodic(trigger: dict[str, Any], after: datetime) -> datetime:
-    """Return start + k·period, the first after `after` (k ≥ 0), with no drift.
-
-    Seconds, minutes and hours are exact elapsed time. Days keep the wall-clock time of the
-    start in the trigger's zone (every 7 days at 02:30 stays at 02:30 across DST); a day whose
-    wall time falls in a spring-forward gap fires at the end of the gap, a repeated one at its
-    first occurrence — the same rule as cron.
-    """
-    start = anchor(trigger)
-    zone = ZoneInfo(trigger.get("timezone") or "UTC")
-    if trigger["unit"] != "days":
-        period = timedelta(seconds=trigger["every"] * UNIT_SECONDS[trigger["unit"]])
-        if after < start:
-            return start.astimezone(zone)
-        k = (after - start) // period + 1
-        return (start + k * period).astimezone(zone)
-    wall = start.astimezone(zone).replace(tzinfo=None)
-    step = timedelta(days=trigger["every"])
-    k = max(0, (after - start) // step - 1)
-    while True:
-        fire = _localize(wall + k * step, zone)
-        if fire > after:
-            return fire
-        k += 1
-
-
-def _localize(wall: datetime, zone: ZoneInfo) -> datetime:
-    """Return the instant of a wall time: its first occurrence, or the end of a DST gap."""
-    aware = wall.replace(tzinfo=zone, fold=0)
-    if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall:
-        return aware
-    # In a gap: fire at the transition, the first instant after it. Both readings of the wall
-    # time bracket the transition; find it to the second.
-    low = int(wall.replace(tzinfo=zone, fold=1).timestamp())
-    high = int(wall.replace(tzinfo=zone, fold=0).timestamp())
-    low, high = min(low, high), max(low, high)
-    after_offset = datetime.fromtimestamp(high, zone).utcoffset()
-    while low < high:
-        middle = (low + high) // 2
-        if datetime.fromtimestamp(middle, zone).utcoffset() == after_offset:
-            high = middle
-        else:
-            low = middle + 1
-    return datetime.fromtimestamp(high, zone)
+    """Return the first fire time strictly after `after`, or None (never for a trigger that does not fire)."""
+    next_after = triggers.type_of(trigger).next_after
+    return None if next_after is None else next_after(trigger, after)
 
 
 @dataclass(frozen=True)
@@ -132,7 +64,7 @@ def plan_fires(
     if fire is not None and fire <= now:  # gave up counting: find the latest fire, resume after now
         last = _latest_fire(trigger, now)
         fire = next_fire(trigger, now)
-    late = last if misfire_policy == "fire_once_now" else None
+    late = last if misfire_policy == MisfirePolicy.FIRE_ONCE_NOW else None
     return FirePlan((), due, last, count, late, fire)
 
 

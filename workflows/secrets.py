@@ -23,7 +23,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from workflows.task_config import url_destination
+from workflows.kinds.fields import is_secret
+from workflows.kinds.http import url_destination
 
 MASK = "***"
 
@@ -31,11 +32,6 @@ MASK = "***"
 def _fernet() -> Fernet:
     key = os.environ.get("BATON_SECRET_KEY") or settings.SECRET_KEY
     return Fernet(base64.urlsafe_b64encode(hashlib.sha256(key.encode()).digest()))
-
-
-def is_secret(value: Any) -> bool:
-    """Tell whether a config value is a written secret, `{"secret": ...}`."""
-    return isinstance(value, dict) and set(value) == {"secret"}
 
 
 def is_sealed(value: Any) -> bool:

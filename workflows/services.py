@@ -22,7 +22,7 @@ from workflows.definition import (
     task_document,
     to_document,
 )
-from workflows.models import Edge, Node, OverlapPolicy, Schedule, Task, Team, Workflow, WorkflowVersion
+from workflows.models import Edge, MisfirePolicy, Node, OverlapPolicy, Schedule, Task, Team, Workflow, WorkflowVersion
 from workflows.signals import fire_queue_closed
 
 NO_TRIGGER = {"type": "none"}
@@ -275,7 +275,7 @@ def _schedule_sync(workflow: Workflow | None, task: Task | None) -> Schedule | N
         assert task is not None
         owner = {"task": task}
         active = schedule.is_active(task.trigger) and not Node.objects.filter(task=task).exists()
-        trigger, misfire, overlap = task.trigger, "fire_once_now", "parallel"
+        trigger, misfire, overlap = task.trigger, MisfirePolicy.FIRE_ONCE_NOW, OverlapPolicy.PARALLEL
     current = Schedule.objects.select_for_update().filter(**owner).first()
     if workflow is not None and not workflow_queues_fires(workflow):  # after the Schedule row: the lock order
         fire_queue_closed.send(sender=Workflow, workflow=workflow)

@@ -1,10 +1,12 @@
 """Run one task of a given kind and report how it ended (SPEC §2).
 
-``execute(kind, config, ctx)`` runs a ``shell``, ``http`` or ``python`` task in the calling
-process and returns an ``Outcome``; it never raises for task-level problems (bad config, bad
-working directory, command not found, DNS failure, a callable raising): those come back as
-``Outcome(status="failed", detail={"error": ...})``. Nothing here imports Django; the Celery
-task that calls it maps the outcome onto the node run.
+``execute(kind, config, ctx)`` runs the task in the calling process with the executor
+registered for its kind in ``EXECUTORS`` (one line per kind; each kind is declared in
+``workflows.kinds``, under the same name) and returns an ``Outcome``; it never raises for
+task-level problems (bad config, bad working directory, command not found, DNS failure, a
+callable raising): those come back as ``Outcome(status="failed", detail={"error": ...})``. A
+kind without an executor fails the same way, naming it: nothing runs in its stead. Nothing
+here imports Django; the Celery task that calls it maps the outcome onto the node run.
 
 Output (captured stdout/stderr, HTTP status line, headers and body, a callable's prints and
 return value) is masked first (every value in ``ctx.secrets`` becomes ``***``) and then
@@ -22,142 +24,62 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
+from executions.kinds import http, python, shell
+from executions.kinds.executor import (
+    CANCELLED,
+    FAILED,
+    STATUSES,
+    SUCCEEDED,
+    TIMED_OUT,
+    Executor,
+    Outcome,
+    RunClock,
+    RunContext,
+    failed,
+)
 from executions.kinds.masking import mask
-from workflows.task_config import KINDS, config_problems
+from workflows.task_config import config_problems
 
 logger = logging.getLogger(__name__)
 
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-TIMED_OUT = "timed_out"
-CANCELLED = "cancelled"
-STATUSES = (SUCCEEDED, FAILED, TIMED_OUT, CANCELLED)
-
-
-def _never() -> bool:
-    return False
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """What a task run may use besides its config: limits, secrets and the cancel hook."""
-
-    timeout: float | None  # the task's timeout in seconds (None = no limit)
-    output_limit: int = 65536  # bytes of captured output kept, after masking
-    # Called about every check_interval seconds while the task runs, possibly from a
-    # non-main thread; also the heartbeat hook. True means cancel now.
-    should_cancel: Callable[[], bool] = _never
-    check_interval: float = 1.0
-    kill_grace: float = 5.0  # SIGTERM, wait this long, then SIGKILL
-    secrets: tuple[str, ...] = ()  # plaintext values masked as "***" in every output
-    # CIDRs and host names allowed despite the SSRF guard (BATON_HTTP_ALLOWED_NETWORKS)
-    http_allowed_networks: tuple[str, ...] = ()
-    # Called once with the process group id when a shell task's process has started, so the
-    # group can be killed from outside if this worker dies.
-    on_start: Callable[[int], None] = lambda pgid: None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a task run ended: its status, its captured output and JSON-able details."""
-
-    status: str  # "succeeded" | "failed" | "timed_out" | "cancelled"
-    output: str
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == SUCCEEDED
+EXECUTORS: dict[str, Executor] = {
+    "shell": shell.run_shell,
+    "http": http.run_http,
+    "python": python.run_python,
+}
 
 
 def execute(kind: str, config: dict[str, Any], ctx: RunContext) -> Outcome:
     """Run a task of ``kind`` with ``config`` (secrets already plaintext) and say how it ended."""
     started = time.monotonic()
+    executor = EXECUTORS.get(kind)
+    if executor is None:
+        known = ", ".join(EXECUTORS)
+        return failed(f"unknown task kind {kind!r}: this worker runs {known} tasks", started=started)
     problems = config_problems(kind, config)
     if problems:
         message = "invalid task config: " + "; ".join(f"{path} {text}" for path, text in problems)
         return failed(mask(message, ctx.secrets), started=started)
     try:
-        if kind == "shell":
-            from executions.kinds.shell import run_shell as runner
-        elif kind == "http":
-            from executions.kinds.http import run_http as runner
-        else:
-            from executions.kinds.python import run_python as runner
-        return runner(config, ctx)
+        return executor(config, ctx)
     except Exception as exc:  # a bug in Baton, not in the task: still never raise
         logger.exception("the %s executor crashed", kind)
         return failed(mask(f"internal error in the {kind} executor: {exc!r}", ctx.secrets), started=started)
 
 
-class RunClock:
-    """Track a run's deadline and ask ``should_cancel`` whether to stop."""
-
-    def __init__(self, ctx: RunContext) -> None:
-        self.ctx = ctx
-        self.started = time.monotonic()
-        self.deadline = None if ctx.timeout is None else self.started + max(0.0, ctx.timeout)
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-    def remaining(self) -> float | None:
-        """Return the seconds left before the timeout, or ``None`` without a timeout."""
-        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
-
-    def next_wait(self) -> float:
-        """Return how long to wait before the next check: the interval, or less near the end."""
-        interval = max(0.01, self.ctx.check_interval)
-        remaining = self.remaining()
-        return interval if remaining is None else min(interval, remaining)
-
-    def check(self) -> str | None:
-        """Return ``TIMED_OUT`` or ``CANCELLED`` when the run must stop, else ``None``."""
-        if self.deadline is not None and time.monotonic() >= self.deadline:
-            return TIMED_OUT
-        return CANCELLED if self.cancel_requested() else None
-
-    def cancel_requested(self) -> bool:
-        """Call ``should_cancel``; a hook that raises is logged and taken as "keep going"."""
-        try:
-            return bool(self.ctx.should_cancel())
-        except Exception:
-            logger.exception("should_cancel raised; the task keeps running")
-            return False
-
-    def stop_message(self, reason: str) -> str:
-        """Return the sentence explaining why Baton stopped the task."""
-        if reason == TIMED_OUT:
-            return f"timed out after {self.ctx.timeout:g}s"
-        return f"cancelled after {self.elapsed():.1f}s"
-
-
-def failed(error: str, *, started: float, output: str | None = None, **detail: Any) -> Outcome:
-    """Return a failed outcome whose output (by default) and detail carry ``error``."""
-    text = error if output is None else output
-    detail = {
-        "error": error,
-        "duration_seconds": round(time.monotonic() - started, 3),
-        "output_bytes": len(text.encode("utf-8")),
-        "truncated": False,
-        **detail,
-    }
-    return Outcome(status=FAILED, output=text, detail=detail)
-
-
 __all__ = [
     "CANCELLED",
+    "EXECUTORS",
     "FAILED",
-    "KINDS",
     "STATUSES",
     "SUCCEEDED",
     "TIMED_OUT",
+    "Executor",
     "Outcome",
     "RunClock",
     "RunContext",
     "execute",
+    "failed",
 ]

@@ -44,7 +44,7 @@ from typing import Any
 
 import httpx
 
-from executions.kinds import (
+from executions.kinds.executor import (
     FAILED,
     SUCCEEDED,
     TIMED_OUT,
@@ -53,7 +53,7 @@ from executions.kinds import (
     RunContext,
 )
 from executions.kinds.masking import OutputCollector, mask
-from workflows.task_config import is_secret
+from workflows.kinds.fields import is_secret
 
 # Tests (and only tests) set this to an httpx transport (e.g. ``httpx.MockTransport``) so no
 # real connection is made; the SSRF checks still run before it is used.

@@ -34,7 +34,7 @@ from types import FrameType
 from typing import Any
 
 import executions.builtins  # noqa: F401 - registers the baton.* callables
-from executions.kinds import (
+from executions.kinds.executor import (
     FAILED,
     SUCCEEDED,
     Outcome,

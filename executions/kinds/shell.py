@@ -33,7 +33,7 @@ import tempfile
 import time
 from typing import IO, Any
 
-from executions.kinds import (
+from executions.kinds.executor import (
     FAILED,
     SUCCEEDED,
     Outcome,
@@ -42,7 +42,7 @@ from executions.kinds import (
     failed,
 )
 from executions.kinds.masking import OutputCollector, mask
-from workflows.task_config import is_secret
+from workflows.kinds.fields import is_secret
 
 logger = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import html
 import json
+import re
 import time
 
 import pytest
@@ -11,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from tests.conftest import example
-from workflows import layout
+from workflows import kinds, layout
 from workflows.models import Membership, Role, Task, Team, Workflow, WorkflowVersion
 from workflows.services import task_save, workflow_save_definition
 
@@ -126,6 +128,19 @@ def test_change_page_mounts_the_editor_and_lists_version_diffs(alice, workflow):
     page = alice.get(reverse("admin:workflows_workflow_change", args=[workflow.pk])).content.decode()
     assert 'id="dag-editor"' in page and "baton/editor.js" in page and 'name="definition"' in page
     assert "?a=1&amp;b=2" in page and 'id="compare-versions"' in page
+
+
+@pytest.mark.parametrize("page", ["add", "change"])
+def test_the_editor_gets_the_task_kinds_and_their_starting_configs_from_the_server(alice, workflow, page):
+    url = (
+        reverse("admin:workflows_workflow_add")
+        if page == "add"
+        else reverse("admin:workflows_workflow_change", args=[workflow.pk])
+    )
+    (attribute,) = re.findall(r'<div id="dag-editor"[^>]* data-task-kinds="([^"]*)"', alice.get(url).content.decode())
+    served = json.loads(html.unescape(attribute))
+    assert served == kinds.editor_configs() and list(served) == list(kinds.TASK_KINDS)
+    assert served["shell"] == {"script": "echo hello"}
 
 
 def test_version_diff_page_shows_what_changed(alice, workflow):

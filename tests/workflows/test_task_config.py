@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from workflows import registry
-from workflows.task_config import KINDS, config_problems, secret_paths, url_destination
+from workflows.kinds import TASK_KINDS
+from workflows.kinds.http import url_destination
+from workflows.task_config import config_problems
 
 
 def paths(kind: str, config: object, **kwargs: Any) -> list[str]:
@@ -15,14 +17,14 @@ def paths(kind: str, config: object, **kwargs: Any) -> list[str]:
 
 
 def test_kinds_are_shell_http_python() -> None:
-    assert KINDS == ("shell", "http", "python")
+    assert list(TASK_KINDS) == ["shell", "http", "python"]
 
 
 def test_unknown_kind_is_a_problem() -> None:
-    assert config_problems("ftp", {}) == [("kind", "must be one of shell, http, python; got 'ftp'")]
+    assert config_problems("ftp", {}) == [("kind", f"must be one of {', '.join(TASK_KINDS)}; got 'ftp'")]
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", TASK_KINDS)
 def test_config_must_be_an_object(kind: str) -> None:
     assert config_problems(kind, ["script"]) == [("config", "must be an object")]
 
@@ -261,15 +263,6 @@ def test_unknown_callable_is_a_problem_only_when_the_registry_is_given() -> None
         ("config.callable", "unknown callable 'zzz'; no python tasks are registered")
     ]
     assert config_problems("python", {"callable": "baton.echo"}, registered_callables=known) == []
-
-
-def test_secret_paths_lists_env_and_header_secrets() -> None:
-    assert secret_paths({"script": "x", "env": {"A": "1", "B": {"secret": "s"}}}) == [("env", "B")]
-    assert secret_paths({"url": "http://x/", "headers": {"Authorization": {"secret": "s"}}}) == [
-        ("headers", "Authorization")
-    ]
-    assert secret_paths({"callable": "x"}) == []
-    assert secret_paths("nonsense") == []
 
 
 # -- registry ---------------------------------------------------------------------------------

@@ -22,14 +22,6 @@
   var D = window.BatonDag;
   var M = window.BatonDagModel;
 
-  // The task kinds the editor offers, each with the config a new task of that kind starts with;
-  // the first is the kind of a task added with "+ Task". The Editor receives it (bottom of file).
-  var TASK_KINDS = {
-    shell: { script: "echo hello" },
-    http: { method: "GET", url: "https://example.com/", expected_status: [200] },
-    python: { callable: "", kwargs: {} }
-  };
-
   function debounce(fn, ms) {
     var timer = null;
     return function () { clearTimeout(timer); timer = setTimeout(fn, ms); };
@@ -46,6 +38,8 @@
     return node;
   }
 
+  // taskKinds: the task kinds the server declares, each with the config a new task of that kind
+  // starts with (the page's data-task-kinds); the first is the kind of a task added with "+ Task".
   function Editor(root, taskKinds) {
     var self = this;
     var textarea = document.querySelector('textarea[name="definition"]');
@@ -464,6 +458,6 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     var root = document.getElementById("dag-editor");
-    if (root) window.batonEditor = new Editor(root, TASK_KINDS);
+    if (root) window.batonEditor = new Editor(root, JSON.parse(root.dataset.taskKinds));
   });
 })();

@@ -1,0 +1,54 @@
+"""The ``python`` task kind: a registered callable run by the worker (its executor: ``executions.kinds.python``).
+
+Config: ``callable`` (a name registered in ``workflows.registry``; when the check is given the
+registered names, an unknown name is a problem listing close matches or the known names) and
+``kwargs`` (a JSON object, default ``{}``; finite numbers only).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Collection, Mapping
+
+from workflows.kinds.declaration import CheckContext, Problems, TaskKind
+from workflows.kinds.fields import is_json
+
+_MAX_LISTED_CALLABLES = 20
+
+
+def config_problems(config: Mapping[str, object], context: CheckContext) -> Problems:
+    """Return the problems of a python task's config."""
+    problems: Problems = []
+    name = config.get("callable")
+    registered = context.registered_callables
+    if not isinstance(name, str) or not name.strip():
+        problems.append(("config.callable", "must be a non-empty string (a registered name)"))
+    elif registered is not None and name not in registered:
+        problems.append(("config.callable", _unknown_callable_message(name, registered)))
+    if "kwargs" in config:
+        kwargs = config["kwargs"]
+        if not isinstance(kwargs, dict):
+            problems.append(("config.kwargs", "must be a JSON object"))
+        elif not is_json(kwargs):
+            problems.append(("config.kwargs", "must be valid JSON (string keys, finite numbers)"))
+    return problems
+
+
+def _unknown_callable_message(name: str, registered: Collection[str]) -> str:
+    known = sorted(registered)
+    close = difflib.get_close_matches(name, known, n=3)
+    if close:
+        return f"unknown callable {name!r}; did you mean {', '.join(close)}?"
+    if not known:
+        return f"unknown callable {name!r}; no python tasks are registered"
+    listed = ", ".join(known[:_MAX_LISTED_CALLABLES])
+    more = f" and {len(known) - _MAX_LISTED_CALLABLES} more" if len(known) > _MAX_LISTED_CALLABLES else ""
+    return f"unknown callable {name!r}; registered: {listed}{more}"
+
+
+KIND = TaskKind(
+    name="python",
+    fields=("callable", "kwargs"),
+    check=config_problems,
+    editor_config={"callable": "", "kwargs": {}},
+)
