@@ -1,4 +1,4 @@
-"""The engine's services, driven in-process: transitions, retries, timeouts, stop, re-run, recovery."""
+"""The lifecycle services, driven in-process: transitions, retries, timeouts, stop, re-run, recovery, continuation."""
 
 from __future__ import annotations
 
