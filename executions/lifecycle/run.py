@@ -85,14 +85,14 @@ def node_run_execute(*, node_run_id: int, continue_for: float = 0, delivered_on:
         if time.monotonic() >= deadline:
             dispatch.send([successor])
             break
-        kept = successor
+        current = successor
         try:
-            status, successor = _run_one(kept[0], continuing=True)
+            status, successor = _run_one(current[0], continuing=True)
         except (OperationalError, InterfaceError):
             # Not claimed (the claim is one transaction): let the broker, or else the sweep, deliver it.
             connection.close()
             with contextlib.suppress(Exception):
-                dispatch.send([kept])
+                dispatch.send([current])
             raise
     return status
 
@@ -276,7 +276,7 @@ def _finish(
        lost may report long after its next attempt started); a failure with retries left, in a
        batch that is not stopping, becomes `retrying` with a delayed wake-up.
     4. The engine's decision is applied under the same lock; the queued runs are woken
-       (`_wake`), one of them perhaps kept for this worker.
+       (`_wake`), one of them perhaps held back for this worker to continue with.
     """
     now = timezone.now()
     status = OUTCOME_STATUS[outcome.status]
@@ -337,21 +337,21 @@ def _attempt_end(
 
 
 def _wake(store: HopStore, queued: list[Wakeup], continue_on: str | None) -> Wakeup | None:
-    """Send the wake-ups of the runs a finish queued; return the one kept to continue with, if any.
+    """Send the wake-ups of the runs a finish queued; return the one held back to continue with, if any.
 
     One run queued on `continue_on` is not sent: the caller claims it once the finish has
     committed (it is `queued` in the database like any other, so the sweep sends it if the
     worker dies first). The others go before the commit where the store's claim waits for it,
     so the commit's disk flush overlaps their transit, else after it.
     """
-    kept = None
+    held = None
     if continue_on is not None:
         mine = [wakeup for wakeup in queued if dispatch.queue_name(wakeup[1]) == dispatch.queue_name(continue_on)]
         if mine:
-            kept = min(mine)  # the earliest node of the definition, whichever order the store returned them in
-            queued = [wakeup for wakeup in queued if wakeup != kept]
+            held = min(mine)  # the earliest node of the definition, whichever order the store returned them in
+            queued = [wakeup for wakeup in queued if wakeup != held]
     if store.claims_wait_for_commit:
         dispatch.before_commit(queued)
     else:
         dispatch.after_commit(queued)
-    return kept
+    return held

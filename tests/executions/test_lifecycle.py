@@ -324,7 +324,7 @@ def test_continuation_hands_back_to_the_broker_when_its_time_is_up(recorder):
     assert batch.status == "succeeded"
 
 
-def test_a_fan_out_keeps_one_branch_and_sends_the_others(recorder):
+def test_a_fan_out_continues_with_one_branch_and_sends_the_others(recorder):
     document = {
         "name": "fan", "team": "t",
         "nodes": [{"key": k, "type": "task", "task": python(k, "baton.noop")} for k in ("a", "b", "c", "d")],
