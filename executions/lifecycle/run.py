@@ -44,7 +44,7 @@ OUTCOME_STATUS = {
 }
 WORKER = socket.gethostname()
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def node_run_claim(node_run_id: int) -> NodeRun | None:
     return hop_store().claim(node_run_id, now=now, due_by=now + timedelta(seconds=1), worker=WORKER)
 
 
-def surviving_database_loss(action: Callable[[], T], *, attempts: int = 8) -> T:
+def surviving_database_loss(action: Callable[[], Result], *, attempts: int = 8) -> Result:
     """Run a database action, reconnecting and retrying while the database is unreachable.
 
     A task that ran must not lose its result to a database restart: retry with backoff for
