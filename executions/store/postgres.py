@@ -336,6 +336,7 @@ def _cursor() -> Any:
     """
     global _cursor_class
     if _cursor_class is None:
+        # Imported on first use: this module loads on every database, SQLite included.
         from django.db.backends.postgresql.base import ServerBindingCursor
 
         class PreparingCursor(ServerBindingCursor):
