@@ -31,7 +31,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from access.scoping import TokenUser
-from executions.services import BatonError, NotRunnable, TransitionNotPossible
+from executions.lifecycle import BatonError, NotRunnable, TransitionNotPossible
 from workflows.definition import DefinitionError
 from workflows.quartz import InvalidCronExpression
 

@@ -69,8 +69,8 @@ def ms(delta) -> float:
 
 def run_batch(workflow, check) -> Any:
     """Start a batch, wait for it to end; return the batch with its node runs."""
+    from executions.lifecycle import batch_start
     from executions.models import Batch
-    from executions.services import batch_start
 
     submitted = time.time()
     batch = batch_start(workflow=workflow)
@@ -103,8 +103,8 @@ def fan_figures(batch) -> tuple[float, float, float]:
 def throughput_single(workflow, n: int, check) -> dict[str, float]:
     """Create `n` one-node batches with dispatch held back, then send all wake-ups at once."""
     from executions import dispatch
+    from executions.lifecycle import batch_start
     from executions.models import NodeRun
-    from executions.services import batch_start
 
     held: list[tuple[int, str]] = []
     original = dispatch.backend
@@ -114,7 +114,7 @@ def throughput_single(workflow, n: int, check) -> dict[str, float]:
     finally:
         dispatch.backend = original
     start = time.time()
-    dispatch._send(held, None)
+    dispatch.send(held)
     sent = time.time()
     runs = NodeRun.objects.filter(batch_id__in=batch_ids)
     wait_for(lambda: not runs.exclude(status="succeeded").exists(), timeout=300, interval=0.05,
@@ -128,8 +128,8 @@ def throughput_single(workflow, n: int, check) -> dict[str, float]:
 
 def throughput_wide(workflow, batches: int, check) -> dict[str, float]:
     """Start `batches` wide batches (20 parallel no-ops each) back to back; node runs per second."""
+    from executions.lifecycle import batch_start
     from executions.models import Batch, NodeRun
-    from executions.services import batch_start
 
     start = time.time()
     ids = [batch_start(workflow=workflow).pk for _ in range(batches)]
@@ -155,9 +155,8 @@ def profile_in_process(workflow, cycles: int) -> dict[str, Any]:
     """
     from django.db import connection
 
-    from executions import dispatch, services
-    from executions.runtime import plan_for
-    from executions.services import batch_start
+    from executions import dispatch
+    from executions.lifecycle import batch_blueprint, batch_start, node_run_claim, node_run_finish, task_execute
 
     held: list[tuple[int, str]] = []
     original = dispatch.backend
@@ -195,14 +194,14 @@ def profile_in_process(workflow, cycles: int) -> dict[str, Any]:
                     run_id, _queue = held.pop(0)
                     phase["name"] = "claim"
                     t0 = time.perf_counter()
-                    run = services._claim(run_id)
+                    run = node_run_claim(run_id)
                     t1 = time.perf_counter()
-                    task = plan_for(run.batch.version_id).tasks[run.node_key]
+                    task = batch_blueprint(run.batch).tasks[run.node_key]
                     phase["name"] = "execute"
-                    outcome = services._execute(run, task)
+                    outcome = task_execute(run, task)
                     t2 = time.perf_counter()
                     phase["name"] = "finish"
-                    services.node_run_finish(run=run, outcome=outcome, retries=task["retries"], interval=0)
+                    node_run_finish(run=run, outcome=outcome, retries=task["retries"], interval=0)
                     t3 = time.perf_counter()
                     timings["claim"].append((t1 - t0) * 1000)
                     timings["execute"].append((t2 - t1) * 1000)

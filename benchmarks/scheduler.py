@@ -579,7 +579,8 @@ def ahead_tick_timeline(n: int, lead: float = 0.6) -> dict[str, Any]:
     """Rows due at the next whole second; a tick `lead` s before it claims them: its phases."""
     from django.db import connection
 
-    from executions import scheduler, services
+    from executions import scheduler
+    from executions.store import hop_store
 
     now = time.time()
     instant = math.floor(now) + (2 if now % 1 > 1 - lead - 0.2 else 1)
@@ -589,8 +590,7 @@ def ahead_tick_timeline(n: int, lead: float = 0.6) -> dict[str, Any]:
     phases.wrap(scheduler, "_prepare_rows", lambda rows, until: f"prepare {len(rows)} rows (after claiming them)")
     phases.wrap(scheduler, "_wait_until", "wait for the fire instant")
     phases.wrap(scheduler, "_start", "overlap check, inserts, schedule rows (the rows below, up to COMMIT)")
-    phases.wrap(services, "bulk_insert", lambda model, objs, now: f"insert {len(objs)} {model.__name__} rows")
-    phases.wrap(scheduler, "bulk_insert", lambda model, objs, now: f"insert {len(objs)} {model.__name__} rows")
+    phases.wrap(hop_store(), "insert", lambda model, objs, now: f"insert {len(objs)} {model.__name__} rows")
     phases.wrap(scheduler, "_move_rows", lambda rows, now: f"update {len(rows)} schedule rows")
     phases.wrap(connection, "_commit", "COMMIT")
     time.sleep(max(0.0, instant - lead - time.time()))
@@ -659,11 +659,11 @@ def profile_busy_tick(n_fires: int) -> dict[str, Any]:
         "_prepare_rows: misfire split, plans, batches built in memory": ("scheduler.py", "_prepare_rows"),
         "plan_fires (workflows/schedule.py)": ("schedule.py", "plan_fires"),
         "QuartzCron.next_after": ("quartz.py", "next_after"),
-        "batch_prepare: batch, node run, events as model instances": ("services.py", "batch_prepare"),
-        "PlanCache.get_many (DB read on a miss)": ("runtime.py", "get_many"),
+        "batch_prepare: batch, node run, events as model instances": ("lifecycle/start.py", "batch_prepare"),
+        "BlueprintCache.get_many (DB read on a miss)": ("runtime.py", "get_many"),
         "_start: overlap check, inserts, schedule rows": ("scheduler.py", "_start"),
-        "bulk_insert: INSERT … unnest, all tables": ("services.py", "bulk_insert"),
-        "NewBatch.restamp (times of the insert)": ("services.py", "restamp"),
+        "HopStore.insert: INSERT … unnest, all tables": ("store/postgres.py", "insert"),
+        "NewBatch.restamp (times of the insert)": ("lifecycle/start.py", "restamp"),
         "_move_rows: UPDATE schedule rows": ("scheduler.py", "_move_rows"),
         "COMMIT": ("base/base.py", "_commit"),
         "psycopg execute (all SQL)": ("cursor.py", "execute"),
@@ -690,9 +690,9 @@ def profile_busy_tick(n_fires: int) -> dict[str, Any]:
 
 
 def plan_cache_check() -> dict[str, Any]:
-    from executions.runtime import plans
+    from executions.runtime import blueprints
 
-    return {"cached": len(plans._plans), "size": plans.size}
+    return {"cached": len(blueprints._blueprints), "size": blueprints.size}
 
 
 # --- 4. django-celery-beat -------------------------------------------------------------------
@@ -1083,7 +1083,7 @@ def write_doc(r: dict[str, Any]) -> None:
     stale, fresh = probes["stale_plans"], probes["fresh_connection"]
     lines += [
         "",
-        f"`plan_for` cache after the run: {r['plan_cache']} (10 000 versions).",
+        f"`blueprint_for` cache after the run: {r['plan_cache']} (10 000 versions).",
         "",
         "**The COMMIT.** The runs of this page before this one found 61 % of a busy tick in COMMIT. "
         "PostgreSQL checks Django's foreign keys (DEFERRABLE INITIALLY DEFERRED) at COMMIT, one "

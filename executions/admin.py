@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from access.admin import ScopedRelatedFilter, TeamScopedAdminMixin
 from access.audit import audit_record
-from executions import services
+from executions import lifecycle
 from executions.live import batch_actions, outcome_text
 from executions.models import Batch, Event, Fire, NodeRun, normalize_batch_id
 from executions.states import NODE_FINISHED
@@ -171,7 +171,7 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         if request.method != "POST" or not self._may_operate(request, batch, _("Stopping batch %(batch)s")):
             return self._back(batch.pk)
         try:
-            stopped = services.batch_stop(batch_id=batch.pk, user=request.user)
+            stopped = lifecycle.batch_stop(batch_id=batch.pk, user=request.user)
             audit_record(
                 user=request.user,
                 action="batch.stop",
@@ -182,7 +182,7 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
                 after={"status": stopped.status, "stop_requested": True},
             )
             messages.success(request, f"Stop requested for batch {batch.pk}.")
-        except services.BatonError as exc:
+        except lifecycle.BatonError as exc:
             messages.error(request, str(exc))
         return self._back(batch.pk)
 
@@ -194,9 +194,9 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         if not self._may_operate(request, batch, verb):
             return self._back(batch.pk)
         try:
-            services.batch_rerun_check(batch=batch, resume=resume)
+            lifecycle.batch_rerun_check(batch=batch, resume=resume)
             if request.method != "POST":
-                plan = services.rerun_plan(batch=batch, resume=resume)
+                plan = lifecycle.rerun_plan(batch=batch, resume=resume)
                 context = {
                     **self.admin_site.each_context(request),
                     "batch": batch,
@@ -206,8 +206,8 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
                     "title": f"{'Resume' if resume else 'Re-run'} batch {batch.pk}",
                 }
                 return TemplateResponse(request, "admin/executions/batch/rerun_confirm.html", context)
-            new = services.batch_rerun(batch_id=batch.pk, resume=resume, user=request.user)
-        except services.BatonError as exc:
+            new = lifecycle.batch_rerun(batch_id=batch.pk, resume=resume, user=request.user)
+        except lifecycle.BatonError as exc:
             messages.error(request, str(exc))
             return self._back(batch.pk)
         audit_record(

@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 from access.api import ScopedModelChoiceFilter, ScopedViewSetMixin, StrictSerializer
 from access.audit import audit_record
 from access.http import TriggerThrottle, UtcIsoDateTimeFilter
-from executions import services
+from executions import lifecycle
 from executions.models import Attempt, Batch, Event, NodeRun, batch_trigger_choices, normalize_batch_id
 from executions.selectors import batches_matching
 from executions.states import BatchStatus, NodeStatus
@@ -198,7 +198,7 @@ class BatchViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
         batch = self.get_object()
         self.require_role(batch, Role.OPERATOR)
         with transaction.atomic():
-            stopped = services.batch_stop(batch_id=batch.pk, user=_actor(request))
+            stopped = lifecycle.batch_stop(batch_id=batch.pk, user=_actor(request))
             audit_record(user=request.user, action="batch.stop", obj=batch, request=request,
                          before={"status": batch.status}, after={"status": stopped.status, "stop_requested": True})  # fmt: skip
         return Response(self._detail(batch.pk))
@@ -207,7 +207,7 @@ class BatchViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
         batch = self.get_object()
         self.require_role(batch, Role.OPERATOR)
         with transaction.atomic():
-            new = services.batch_rerun(batch_id=batch.pk, resume=resume, user=_actor(request))
+            new = lifecycle.batch_rerun(batch_id=batch.pk, resume=resume, user=_actor(request))
             audit_record(user=request.user, action="batch.resume" if resume else "batch.rerun", obj=batch,
                          request=request, after={"batch": new.pk})  # fmt: skip
         return Response(self._detail(new.pk), status=status.HTTP_201_CREATED)
@@ -234,7 +234,7 @@ class BatchViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
         """Tell which task nodes a re-run (or resume) would keep and which it would run."""
         batch = self.get_object()
         resume = serializers.BooleanField().to_internal_value(request.query_params.get("resume", "false"))
-        plan = services.rerun_plan(batch=batch, resume=resume)
+        plan = lifecycle.rerun_plan(batch=batch, resume=resume)
         return Response({"kept": list(plan.kept), "will_run": list(plan.will_run)})
 
 
@@ -278,7 +278,7 @@ class WorkflowRunViewSet(ScopedViewSetMixin, viewsets.GenericViewSet):
         workflow = self.get_object()
         self.require_role(workflow, Role.OPERATOR)
         with transaction.atomic():
-            batch = services.batch_start(workflow=workflow, user=_actor(request))
+            batch = lifecycle.batch_start(workflow=workflow, user=_actor(request))
             audit_record(user=request.user, action="workflow.run", obj=workflow, request=request,
                          after={"batch": batch.pk})  # fmt: skip
         batch = _batch_queryset(Batch.objects).prefetch_related("node_runs").get(pk=batch.pk)
@@ -304,7 +304,7 @@ class TaskRunViewSet(ScopedViewSetMixin, viewsets.GenericViewSet):
         task = self.get_object()
         self.require_role(task, Role.OPERATOR)
         with transaction.atomic():
-            batch = services.task_run_start(task=task, user=_actor(request))
+            batch = lifecycle.task_run_start(task=task, user=_actor(request))
             audit_record(user=request.user, action="task.run", obj=task, request=request, after={"batch": batch.pk})
         batch = _batch_queryset(Batch.objects).prefetch_related("node_runs").get(pk=batch.pk)
         return Response(BatchDetailSerializer(batch).data, status=status.HTTP_201_CREATED)

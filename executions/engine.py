@@ -37,8 +37,6 @@ FAILED_STATES = frozenset({FAILED, TIMED_OUT})
 ACTIVE = frozenset({QUEUED, RUNNING, RETRYING})
 STOPPABLE = frozenset({PENDING, QUEUED, RETRYING})
 
-BATCH_STATES = frozenset({RUNNING, SUCCEEDED, FAILED, TIMED_OUT, STOPPED})
-
 SATISFIED, DEAD, OPEN = "satisfied", "dead", "open"
 
 
@@ -51,10 +49,9 @@ class Decision:
     skip: tuple[str, ...] = ()
     result: str | None = None
 
-    @property
-    def changed(self) -> bool:
-        """Return True if the decision moves any node."""
-        return bool(self.queue or self.satisfy or self.skip)
+    def moves(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Return (new state, pending nodes that move to it) for each kind of move, in the order they apply."""
+        return ((QUEUED, self.queue), (SUCCEEDED, self.satisfy), (SKIPPED, self.skip))
 
 
 def initial_states(graph: Graph) -> dict[str, str]:
@@ -144,21 +141,6 @@ def batch_result(graph: Graph, states: Mapping[str, str]) -> str | None:
         return SUCCEEDED if core_ok else FAILED
     failed = any(states[key] in FAILED_STATES for key in graph.task_keys)
     return FAILED if failed else SUCCEEDED
-
-
-def apply(states: Mapping[str, str], decision: Decision) -> dict[str, str]:
-    """Return ``states`` with ``decision`` applied; raise ValueError on a non-pending node."""
-    new = dict(states)
-    for keys, state in (
-        (decision.queue, QUEUED),
-        (decision.satisfy, SUCCEEDED),
-        (decision.skip, SKIPPED),
-    ):
-        for key in keys:
-            if new.get(key) != PENDING:
-                raise ValueError(f"node {key!r} is {new.get(key)!r}, not {PENDING!r}")
-            new[key] = state
-    return new
 
 
 def resume_states(graph: Graph, original: Mapping[str, str]) -> dict[str, str]:

@@ -23,8 +23,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from access.scoping import has_role, team_of
+from executions.lifecycle import batch_rerun_refusal
 from executions.models import Batch, NodeRun
-from executions.services import batch_rerun_refusal
 from executions.states import NODE_FINISHED, BatchStatus
 from workflows import layout, secrets
 from workflows.models import Role

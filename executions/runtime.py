@@ -1,4 +1,4 @@
-"""What the engine needs from a version, read once per process (versions never change)."""
+"""What a batch runs — a version's blueprint — read once per process (versions never change)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from workflows.models import WorkflowVersion
 
 
 @dataclass(frozen=True)
-class Plan:
-    """A version's topology and task settings."""
+class Blueprint:
+    """What a batch runs: a version's (or a task run's snapshot's) topology and task settings."""
 
     version_id: int
     graph: graph.Graph
@@ -23,7 +23,7 @@ class Plan:
     _straight: dict[tuple[str, str], tuple[str, ...] | None] = field(default_factory=dict, compare=False, repr=False)
 
     def straight_successors(self, key: str, status: str) -> tuple[str, ...] | None:
-        """`engine.straight_successors`, remembered per (node, status) for the life of the plan."""
+        """`engine.straight_successors`, remembered per (node, status) for the life of the blueprint."""
         try:
             return self._straight[key, status]
         except KeyError:
@@ -31,8 +31,8 @@ class Plan:
             return found
 
 
-def plan_of(definition: dict[str, Any], version_id: int = 0) -> Plan:
-    """Build a plan from a stored canonical definition."""
+def blueprint_of(definition: dict[str, Any], version_id: int = 0) -> Blueprint:
+    """Build a blueprint from a stored canonical definition."""
     nodes = tuple(
         graph.Node(
             key=n["key"],
@@ -44,38 +44,38 @@ def plan_of(definition: dict[str, Any], version_id: int = 0) -> Plan:
     )
     edges = tuple(graph.Edge(e["from"], e["to"], e.get("on")) for e in definition["edges"])
     tasks = {n["key"]: n["task"] for n in definition["nodes"] if n["type"] == graph.TASK}
-    return Plan(version_id, graph.Graph(nodes=nodes, edges=edges), tasks, definition["timeout_seconds"])
+    return Blueprint(version_id, graph.Graph(nodes=nodes, edges=edges), tasks, definition["timeout_seconds"])
 
 
-class PlanCache:
-    """Plans by version id, least recently used out first; versions never change, so never stale."""
+class BlueprintCache:
+    """Blueprints by version id, least recently used out first; versions never change, so never stale."""
 
     def __init__(self, size: int = 20_000) -> None:
         self.size = size
-        self._plans: OrderedDict[int, Plan] = OrderedDict()
+        self._blueprints: OrderedDict[int, Blueprint] = OrderedDict()
 
-    def get_many(self, version_ids: Iterable[int]) -> dict[int, Plan]:
-        """Return the plans of these versions, reading the missing ones in one query."""
+    def get_many(self, version_ids: Iterable[int]) -> dict[int, Blueprint]:
+        """Return the blueprints of these versions, reading the missing ones in one query."""
         wanted = set(version_ids)
-        missing = wanted - self._plans.keys()
+        missing = wanted - self._blueprints.keys()
         if missing:
             for pk, definition in WorkflowVersion.objects.filter(pk__in=missing).values_list("pk", "definition"):
-                self._plans[pk] = plan_of(definition, pk)
+                self._blueprints[pk] = blueprint_of(definition, pk)
         found = {}
         for pk in wanted:
-            self._plans.move_to_end(pk)
-            found[pk] = self._plans[pk]
-        while len(self._plans) > self.size:
-            self._plans.popitem(last=False)
+            self._blueprints.move_to_end(pk)
+            found[pk] = self._blueprints[pk]
+        while len(self._blueprints) > self.size:
+            self._blueprints.popitem(last=False)
         return found
 
     def clear(self) -> None:
-        self._plans.clear()
+        self._blueprints.clear()
 
 
-plans = PlanCache()
+blueprints = BlueprintCache()
 
 
-def plan_for(version_id: int) -> Plan:
-    """Return the plan of a version, cached for the life of the process."""
-    return plans.get_many([version_id])[version_id]
+def blueprint_for(version_id: int) -> Blueprint:
+    """Return the blueprint of a version, cached for the life of the process."""
+    return blueprints.get_many([version_id])[version_id]

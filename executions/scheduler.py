@@ -51,17 +51,10 @@ from django.db.models import Count, Min
 from django.utils import timezone
 
 from executions import runtime
+from executions.lifecycle import NewBatch, NotRunnable, batch_prepare, batch_start, batches_insert, task_run_definition
 from executions.models import Batch, Fire, FireOutcome
-from executions.services import (
-    NewBatch,
-    NotRunnable,
-    batch_prepare,
-    batch_start,
-    batches_insert,
-    bulk_insert,
-    task_run_definition,
-)
 from executions.states import BatchStatus
+from executions.store import hop_store
 from workflows import schedule, triggers
 from workflows.models import OverlapPolicy, Schedule, Workflow
 from workflows.services import workflow_queues_fires
@@ -196,7 +189,7 @@ def _prepare_rows(rows: list[Schedule], until: datetime) -> tuple[list[_Intent],
     """Split each row's fires up to `until` (misfire policy), build their batches, move the rows in memory."""
     threshold = timedelta(seconds=settings.BATON_MISFIRE_THRESHOLD_SECONDS)
     versions = [row.workflow.current_version_id for row in rows if row.workflow_id and row.workflow.current_version_id]
-    plans = runtime.plans.get_many(versions)
+    plans = runtime.blueprints.get_many(versions)
     intents: list[_Intent] = []
     fires: list[Fire] = []
     for row in rows:
@@ -251,7 +244,7 @@ def _start(intents: list[_Intent], fires: list[Fire], rows: list[Schedule], resu
     fires += [Fire(scheduled_for=one.batch.scheduled_for, outcome=outcomes[id(one)], batch_id=one.batch.pk,
                    workflow_id=one.batch.workflow_id, task_id=one.batch.task_id) for one in started]  # fmt: skip
     now = timezone.now()
-    bulk_insert(Fire, fires, now)
+    hop_store().insert(Fire, fires, now)
     _move_rows(rows, now)
     result.missed += sum(fire.missed_count for fire in fires if fire.outcome == FireOutcome.MISSED)
     result.started += len(started)
@@ -291,7 +284,7 @@ def _prepare(row: Schedule, fire_at: datetime, now: datetime, plans: dict) -> Ne
         return None
     snapshot = task_run_definition(row.task)
     batch = Batch(task=row.task, snapshot=snapshot)
-    return batch_prepare(batch, runtime.plan_of(snapshot), trigger=kind, scheduled_for=fire_at, now=now)
+    return batch_prepare(batch, runtime.blueprint_of(snapshot), trigger=kind, scheduled_for=fire_at, now=now)
 
 
 def _busy(workflow_id: int) -> bool:

@@ -39,22 +39,22 @@ class TriggerKind(models.TextChoices):
     RESUME = "resume"
 
 
-N = NodeStatus
-B = BatchStatus
 NODE_FINISHED = frozenset(engine.FINISHED)
 NODE_ACTIVE = frozenset(engine.ACTIVE)
-BATCH_FINISHED = frozenset({B.SUCCEEDED, B.FAILED, B.TIMED_OUT, B.STOPPED})
+BATCH_FINISHED = frozenset({BatchStatus.SUCCEEDED, BatchStatus.FAILED, BatchStatus.TIMED_OUT, BatchStatus.STOPPED})
 # A batch that can be resumed from failure: it ended without every node succeeding on its way.
-BATCH_RESUMABLE = frozenset({B.FAILED, B.TIMED_OUT, B.STOPPED})
+BATCH_RESUMABLE = frozenset({BatchStatus.FAILED, BatchStatus.TIMED_OUT, BatchStatus.STOPPED})
 
 NODE_TRANSITIONS: dict[str, frozenset[str]] = {
-    N.PENDING: frozenset({N.QUEUED, N.SUCCEEDED, N.SKIPPED, N.STOPPED}),
-    N.QUEUED: frozenset({N.RUNNING, N.STOPPED}),
-    N.RUNNING: frozenset({N.SUCCEEDED, N.FAILED, N.TIMED_OUT, N.RETRYING, N.STOPPED}),
-    N.RETRYING: frozenset({N.QUEUED, N.STOPPED}),
+    NodeStatus.PENDING: frozenset({NodeStatus.QUEUED, NodeStatus.SUCCEEDED, NodeStatus.SKIPPED, NodeStatus.STOPPED}),
+    NodeStatus.QUEUED: frozenset({NodeStatus.RUNNING, NodeStatus.STOPPED}),
+    NodeStatus.RUNNING: frozenset(
+        {NodeStatus.SUCCEEDED, NodeStatus.FAILED, NodeStatus.TIMED_OUT, NodeStatus.RETRYING, NodeStatus.STOPPED}
+    ),
+    NodeStatus.RETRYING: frozenset({NodeStatus.QUEUED, NodeStatus.STOPPED}),
     **{status: frozenset() for status in NODE_FINISHED},
 }
 BATCH_TRANSITIONS: dict[str, frozenset[str]] = {
-    B.RUNNING: BATCH_FINISHED,
+    BatchStatus.RUNNING: BATCH_FINISHED,
     **{status: frozenset() for status in BATCH_FINISHED},
 }

@@ -4,7 +4,7 @@ PostgreSQL refuses NUL in text and `\\u0000` in jsonb, no database takes a lone 
 surrogate (a Python str may hold one: a callable's return value, a body decoded by a lenient
 codec), and jsonb refuses NaN and ±Infinity. A finish carrying one of them could not be written,
 and a finish that cannot be written used to become a "worker lost" retry of a command that had
-completed. So every finish passes through `storable` first (`services.node_run_finish`, on every
+completed. So every finish passes through `storable` first (`lifecycle.node_run_finish`, on every
 database alike): a surrogate pair becomes the character it encodes, NUL and lone surrogates
 become U+FFFD (what undecodable bytes already become), a non-finite number becomes its JSON-ish
 name (`"NaN"`, `"Infinity"`, `"-Infinity"`), and a `[baton]` line at the end of the output says

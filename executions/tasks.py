@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from executions import services
+from executions import lifecycle, scheduler
 from workflows.task_config import is_reserved_queue
 
 
@@ -26,7 +26,7 @@ from workflows.task_config import is_reserved_queue
 )
 def run_node(self, node_run_id: int) -> str | None:
     """Run one node run; a duplicate delivery finds it already claimed and does nothing."""
-    return services.node_run_execute(
+    return lifecycle.node_run_execute(
         node_run_id=node_run_id, continue_for=settings.BATON_CONTINUATION_SECONDS, delivered_on=delivery_queue(self)
     )
 
@@ -47,12 +47,10 @@ def delivery_queue(task: Any) -> str:
 @shared_task(name="baton.recover", ignore_result=True)
 def recover() -> dict[str, int]:
     """Repair lost messages, dead workers and overdue batches from the database."""
-    return services.recover()
+    return lifecycle.recover()
 
 
 @shared_task(name="baton.tick", ignore_result=True)
 def tick() -> int:
     """Start the batches of due triggers."""
-    from executions.scheduler import tick as scheduler_tick
-
-    return scheduler_tick().started
+    return scheduler.tick().started

@@ -3,16 +3,19 @@
 `UPDATE … WHERE pk = … AND status = <expected>` touches 0 rows when another worker got there
 first; that is not an error, the caller simply lost the race. Only local columns are filtered
 so PostgreSQL re-checks the guard on the row version it waits for (EvalPlanQual).
+
+These are the ORM's statements (`executions.store.orm`); the PostgreSQL store writes the same
+guards in its SQL and checks each against the same map (`check_transition`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from executions.models import Batch, Event, NodeRun
-from executions.states import BATCH_TRANSITIONS, NODE_TRANSITIONS
+from executions.states import BATCH_TRANSITIONS, NODE_TRANSITIONS, NodeStatus
 
 
 class InvalidTransition(Exception):
@@ -29,9 +32,15 @@ class EventLog(list):
             self.clear()
 
 
-def _check(table: dict[str, frozenset[str]], current: str, new: str) -> None:
-    if new not in table[current]:
-        raise InvalidTransition(f"{current} → {new} is not allowed")
+def check_transition(table: Mapping[str, frozenset[str]], current: str, to: str) -> None:
+    """Raise InvalidTransition unless `table` (NODE_TRANSITIONS or BATCH_TRANSITIONS) allows current → to."""
+    if to not in table.get(current, ()):
+        raise InvalidTransition(f"{current} → {to} is not allowed")
+
+
+def moved_at(to: str) -> str:
+    """Name the time field a node run's move to `to` stamps: when it was queued, or when it ended."""
+    return "queued_at" if to == NodeStatus.QUEUED else "finished_at"
 
 
 def _record(events: EventLog | None, new: list[Event]) -> None:
@@ -42,19 +51,33 @@ def _record(events: EventLog | None, new: list[Event]) -> None:
 
 
 def node_transition(
-    run: NodeRun, *, to: str, now: datetime, message: str = "", events: EventLog | None = None, **fields: Any
+    run: NodeRun,
+    *,
+    to: str,
+    now: datetime,
+    message: str = "",
+    events: EventLog | None = None,
+    unchanged: Mapping[str, Any] | None = None,
+    **fields: Any,
 ) -> bool:
     """Move one node run from its known status to `to`; False if it was no longer in it.
 
-    With `events`, the event row joins the log the caller flushes before its commit.
+    `unchanged` names other fields the row must still hold (a finish guards on the attempt
+    number too). With `events`, the event row joins the log the caller flushes before its commit.
     """
-    _check(NODE_TRANSITIONS, run.status, to)
-    changed = NodeRun.objects.filter(pk=run.pk, status=run.status).update(status=to, **fields)
+    check_transition(NODE_TRANSITIONS, run.status, to)
+    guard = {"pk": run.pk, "status": run.status, **(unchanged or {})}
+    changed = NodeRun.objects.filter(**guard).update(status=to, **fields)
     if changed:
         event = Event(
-            batch_id=run.batch_id, node_run_id=run.pk, node_key=run.node_key,
-            from_status=run.status, to_status=to, message=message, at=now,
-        )  # fmt: skip
+            batch_id=run.batch_id,
+            node_run_id=run.pk,
+            node_key=run.node_key,
+            from_status=run.status,
+            to_status=to,
+            message=message,
+            at=now,
+        )
         _record(events, [event])
         run.status = to
         for name, value in fields.items():
@@ -63,15 +86,22 @@ def node_transition(
 
 
 def nodes_transition(
-    batch_id: str, runs: Iterable[tuple[int, str]], *, current: str, to: str, now: datetime,
-    message: str = "", events: EventLog | None = None, **fields: Any,
-) -> list[int]:  # fmt: skip
+    batch_id: str,
+    runs: Iterable[tuple[int, str]],
+    *,
+    current: str,
+    to: str,
+    now: datetime,
+    message: str = "",
+    events: EventLog | None = None,
+    **fields: Any,
+) -> list[int]:
     """Move several node runs of one batch from `current` to `to`; return the ids moved.
 
     The caller holds the batch row lock, so no other advance can race; rows a worker moved
     meanwhile are re-read and left out of the event log.
     """
-    _check(NODE_TRANSITIONS, current, to)
+    check_transition(NODE_TRANSITIONS, current, to)
     runs = list(runs)
     if not runs:
         return []
@@ -81,23 +111,28 @@ def nodes_transition(
         moved = set(NodeRun.objects.filter(pk__in=ids, status=to).values_list("pk", flat=True))
         runs = [(pk, key) for pk, key in runs if pk in moved]
     new = [
-        Event(batch_id=batch_id, node_run_id=pk, node_key=key, from_status=current,
-              to_status=to, message=message, at=now)
+        Event(
+            batch_id=batch_id, node_run_id=pk, node_key=key, from_status=current, to_status=to, message=message, at=now
+        )
         for pk, key in runs
-    ]  # fmt: skip
+    ]
     _record(events, new)
     return [pk for pk, _ in runs]
 
 
 def batch_transition(
-    batch: Batch, *, to: str, now: datetime, message: str = "", events: EventLog | None = None, **fields: Any
+    batch_id: str,
+    *,
+    current: str,
+    to: str,
+    now: datetime,
+    message: str = "",
+    events: EventLog | None = None,
+    **fields: Any,
 ) -> bool:
-    """Move a batch from its known status to `to`; False if it was no longer in it."""
-    _check(BATCH_TRANSITIONS, batch.status, to)
-    changed = Batch.objects.filter(pk=batch.pk, status=batch.status).update(status=to, **fields)
+    """Move a batch from `current` to `to`; False if it was no longer in it."""
+    check_transition(BATCH_TRANSITIONS, current, to)
+    changed = Batch.objects.filter(pk=batch_id, status=current).update(status=to, **fields)
     if changed:
-        _record(events, [Event(batch_id=batch.pk, from_status=batch.status, to_status=to, message=message, at=now)])
-        batch.status = to
-        for name, value in fields.items():
-            setattr(batch, name, value)
+        _record(events, [Event(batch_id=batch_id, from_status=current, to_status=to, message=message, at=now)])
     return bool(changed)

@@ -99,6 +99,6 @@ def _fresh_plan_cache():
     """Forget cached plans: a rolled-back test can give the next one the same version id (SQLite)."""
     from executions import runtime
 
-    runtime.plans.clear()
+    runtime.blueprints.clear()
     yield
-    runtime.plans.clear()
+    runtime.blueprints.clear()

@@ -54,7 +54,7 @@ def test_run_once_starts_a_batch_and_its_page_shows_every_node(staff, workflow, 
 
 
 def test_batch_search_by_partial_id(staff, workflow):
-    from executions.services import batch_start
+    from executions.lifecycle import batch_start
 
     batches = [batch_start(workflow=workflow) for _ in range(3)]
     target = batches[1]
@@ -94,7 +94,7 @@ def test_add_workflow_through_the_admin(staff):
 
 
 def test_rerun_confirmation_lists_the_nodes_that_will_run(staff, workflow):
-    from executions.services import batch_start, batch_stop
+    from executions.lifecycle import batch_start, batch_stop
 
     batch = batch_start(workflow=workflow)
     batch_stop(batch_id=batch.pk)

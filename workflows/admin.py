@@ -99,7 +99,7 @@ def role_allows(request, obj: Any, role: str, action: str) -> bool:
 
 def run_one(request, obj: Workflow | Task, start: Callable[[Any], Any], action: str):
     """Start a batch of a workflow (or a run of a standalone task) if the user may operate it; return it."""
-    from executions.services import BatonError
+    from executions.lifecycle import BatonError
 
     if not role_allows(request, obj, Role.OPERATOR, _("Running %(name)s") % {"name": obj.name}):
         return None
@@ -498,7 +498,7 @@ class TaskAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         run_each(request, queryset, lambda task: self.start_run(request, task), self.run_audit_action)
 
     def start_run(self, request, task: Task):
-        from executions.services import task_run_start
+        from executions.lifecycle import task_run_start
 
         return task_run_start(task=task, user=request.user)
 
@@ -727,7 +727,7 @@ class WorkflowAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin)
         run_each(request, queryset, lambda workflow: self.start_run(request, workflow), self.run_audit_action)
 
     def start_run(self, request, workflow: Workflow):
-        from executions.services import batch_start
+        from executions.lifecycle import batch_start
 
         return batch_start(workflow=workflow, user=request.user)
 

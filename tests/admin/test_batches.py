@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from executions import services
+from executions import lifecycle
 from executions.models import Batch
 from executions.states import BatchStatus
 from tests.admin.conftest import messages_of
@@ -34,7 +34,7 @@ def chain(platform, marker, *, team: str = "platform") -> Batch:
         "edges": [{"from": "start", "to": "a"}, {"from": "a", "to": "b", "on": "success"}],
     }
     workflow = workflow_save_definition(document=document, create_team=False).workflow
-    return services.batch_start(workflow=workflow)
+    return lifecycle.batch_start(workflow=workflow)
 
 
 @pytest.fixture
@@ -103,8 +103,8 @@ def test_resume_is_refused_for_a_succeeded_batch_everywhere(as_user, platform, r
     response = client.get(reverse("admin:executions_batch_rerun", args=[batch.pk]) + "?resume=1", follow=True)
     assert any("only a failed, timed-out or stopped batch can be resumed" in m for m in messages_of(response))
     assert client.post(reverse("admin:executions_batch_rerun", args=[batch.pk]), {"resume": "1"}).status_code == 302
-    with pytest.raises(services.TransitionNotPossible, match="succeeded: only a failed"):
-        services.batch_rerun(batch_id=batch.pk, resume=True)
+    with pytest.raises(lifecycle.TransitionNotPossible, match="succeeded: only a failed"):
+        lifecycle.batch_rerun(batch_id=batch.pk, resume=True)
     api = APIClient()
     api.force_authenticate(people["olga"])
     assert api.post(f"/api/v1/batches/{batch.pk}/resume/").status_code == 409
@@ -143,7 +143,7 @@ def test_a_python_failure_shows_its_error(as_user, platform, recorder):
         ],
         "edges": [{"from": "start", "to": "p"}],
     }
-    batch = services.batch_start(workflow=workflow_save_definition(document=document, create_team=False).workflow)
+    batch = lifecycle.batch_start(workflow=workflow_save_definition(document=document, create_team=False).workflow)
     recorder.drain()
     node = as_user("victor").get(reverse("baton_batch_node_output", args=[batch.pk, "p"])).json()
     assert node["status"] == "failed" and "failed on purpose" in node["outcome"]

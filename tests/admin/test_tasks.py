@@ -9,8 +9,8 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from executions.lifecycle import task_run_start
 from executions.models import Batch, Fire
-from executions.services import task_run_start
 from tests.admin.conftest import messages_of
 from workflows import secrets
 from workflows.models import Schedule, Task

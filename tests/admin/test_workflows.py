@@ -7,8 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from access.models import AuditEntry
+from executions.lifecycle import batch_start
 from executions.models import Batch, Fire
-from executions.services import batch_start
 from tests.admin.conftest import messages_of, release
 from workflows.models import Role, Task, Workflow
 from workflows.services import workflow_save_definition

@@ -17,7 +17,7 @@ from django.forms.models import model_to_dict
 from access.api import ScopedModelChoiceFilter
 from access.models import AuditEntry
 from config.api import v1
-from executions import services
+from executions import lifecycle
 from executions.models import Batch, Event, NodeRun
 from tests.api.conftest import definition
 from workflows.models import Node, Schedule, Task, Workflow, WorkflowVersion
@@ -38,10 +38,10 @@ def platform_rows(platform, alice, client_for):
     workflow = Workflow.objects.get(pk=client.post("/api/v1/workflows/", document, format="json").json()["id"])
     task_body = {"team": "platform", "name": f"{SECRET}-solo", "kind": "python", "config": {"callable": "baton.echo"}}
     task = Task.objects.get(pk=client.post("/api/v1/tasks/", task_body, format="json").json()["id"])
-    batch = services.batch_start(workflow=workflow, user=alice)
+    batch = lifecycle.batch_start(workflow=workflow, user=alice)
     NodeRun.objects.filter(batch=batch).update(output=f"{SECRET} classified output")
-    finished = services.batch_start(workflow=workflow, user=alice)
-    services.batch_stop(batch_id=finished.pk, user=alice)
+    finished = lifecycle.batch_start(workflow=workflow, user=alice)
+    lifecycle.batch_stop(batch_id=finished.pk, user=alice)
     return {
         Workflow: workflow.pk,
         Task: task.pk,

@@ -177,7 +177,7 @@ def test_an_unhandled_error_under_the_api_is_json(rf):
 
 
 def test_a_date_filter_with_a_far_offset_means_the_same_instant(client_for, alice, workflow):
-    from executions.services import batch_start
+    from executions.lifecycle import batch_start
 
     batch = batch_start(workflow=workflow, user=alice)
     instant = batch.created_at.astimezone(UTC)

@@ -15,7 +15,7 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 
 from config.wsgi import application
-from executions.services import batch_start
+from executions.lifecycle import batch_start
 from tests.api.conftest import make_token
 from workflows.models import Role
 

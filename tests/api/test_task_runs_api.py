@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from access.models import AuditEntry
-from executions import services
+from executions import lifecycle
 from executions.models import Batch
 from tests.api.conftest import post_json
 from workflows.models import Task
@@ -45,11 +45,11 @@ def test_a_task_of_a_workflow_runs_with_its_workflow_only(client_for, bob, workf
 
 
 def test_the_runs_list_is_newest_first_with_re_runs_and_paginated(client_for, carol, ping):
-    first = services.task_run_start(task=ping)
-    services.batch_stop(batch_id=first.pk)
-    again = services.batch_rerun(batch_id=first.pk)
+    first = lifecycle.task_run_start(task=ping)
+    lifecycle.batch_stop(batch_id=first.pk)
+    again = lifecycle.batch_rerun(batch_id=first.pk)
     other = task_save(team=ping.team, document={"name": "pong", "kind": "python", "config": {"callable": "baton.noop"}})
-    services.task_run_start(task=other)
+    lifecycle.task_run_start(task=other)
     body = client_for(carol).get(f"/api/v1/tasks/{ping.pk}/runs/").json()
     assert body["count"] == 2 and [b["id"] for b in body["results"]] == [again.pk, first.pk]
     assert body["results"][0]["rerun_of"] == first.pk and body["results"][0]["trigger"] == "rerun"

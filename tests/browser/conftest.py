@@ -46,7 +46,7 @@ def fresh_plans():
     """Forget cached plans: version ids repeat across rolled-back tests, and the live server runs in this process."""
     from executions import runtime
 
-    runtime.plans.clear()
+    runtime.blueprints.clear()
 
 
 def login(browser, base_url: str, username: str, password: str, viewport=(1366, 900)):

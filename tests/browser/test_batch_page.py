@@ -6,8 +6,8 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from executions import dispatch
+from executions.lifecycle import batch_start
 from executions.models import Batch
-from executions.services import batch_start
 from tests.browser.conftest import login
 from workflows.models import Membership, Role
 from workflows.services import workflow_save_definition

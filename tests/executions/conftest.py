@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from executions import dispatch, services
+from executions import dispatch, lifecycle
 from executions.models import Batch
 from workflows.services import workflow_save_definition
 
@@ -30,7 +30,7 @@ class Recorder:
             if not self.sent:
                 return
             run_id, _, _ = self.sent.popleft()
-            services.node_run_execute(node_run_id=run_id)
+            lifecycle.node_run_execute(node_run_id=run_id)
         raise AssertionError("dispatches did not drain")
 
 
@@ -60,7 +60,7 @@ def python(name: str, callable_name: str, **kwargs: Any) -> dict[str, Any]:
 
 def start(document: dict[str, Any]) -> Batch:
     workflow = workflow_save_definition(document=copy.deepcopy(document)).workflow
-    return services.batch_start(workflow=workflow)
+    return lifecycle.batch_start(workflow=workflow)
 
 
 def states(batch: Batch) -> dict[str, str]:

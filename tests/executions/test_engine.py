@@ -26,13 +26,13 @@ from executions.engine import (
     UNFINISHED,
     Decision,
     advance,
-    apply,
     batch_result,
     initial_states,
     resume_states,
     stop_states,
     straight_successors,
 )
+from tests.executions.strategies import dags, runs
 from workflows.graph import (
     AND,
     FAILURE,
@@ -89,6 +89,17 @@ def states_of(built: Graph, given: str = "") -> dict[str, str]:
         key, state = pair.split("=")
         states[key] = state
     return states
+
+
+def apply(states: Mapping[str, str], decision: Decision) -> dict[str, str]:
+    """Return ``states`` with ``decision`` applied; raise ValueError on a non-pending node."""
+    new = dict(states)
+    for state, keys in decision.moves():
+        for key in keys:
+            if new.get(key) != PENDING:
+                raise ValueError(f"node {key!r} is {new.get(key)!r}, not {PENDING!r}")
+            new[key] = state
+    return new
 
 
 # --- §4.2 advance, table-driven ---------------------------------------------------------
@@ -160,7 +171,7 @@ def test_decision_carries_the_result_when_the_last_node_is_skipped() -> None:
 def test_decision_has_no_result_while_a_node_runs() -> None:
     built = build(OR_GRAPH)
     decision = advance(built, states_of(built, "a=succeeded b=running"))
-    assert decision.result is None and decision.changed
+    assert decision.result is None and decision.queue == ("c",)
 
 
 def test_advance_requires_a_state_for_every_node() -> None:
@@ -376,43 +387,6 @@ def test_end_of_day_succeeds_and_reopen_runs_last() -> None:
 
 
 # --- properties -------------------------------------------------------------------------
-
-
-@st.composite
-def dags(draw: st.DrawFn) -> Graph:
-    """Draw a valid workflow: tasks and logic nodes wired by the §3 rules."""
-    nodes: list[Node] = []
-    edges: list[Edge] = []
-    tasks: list[str] = []
-    logic: list[str] = []
-    triggers = st.sampled_from([SUCCESS, FAILURE])
-    for number in range(draw(st.integers(1, 12))):
-        key = f"n{number}"
-        kind = draw(st.sampled_from([TASK, TASK, AND, OR])) if tasks else TASK
-        if kind == TASK:
-            source = draw(st.sampled_from([START, *tasks, *logic]))
-            on = draw(triggers) if source in tasks else None
-            edges.append(Edge(source, key, on))
-            nodes.append(Node(key, TASK, f"task-{key}", draw(st.booleans())))
-            tasks.append(key)
-        else:
-            sources = draw(st.lists(st.sampled_from(tasks), min_size=1, max_size=3, unique=True))
-            edges += [Edge(source, key, draw(triggers)) for source in sources]
-            nodes.append(Node(key, kind))
-            logic.append(key)
-    for number, key in enumerate(logic):
-        if not any(edge.source == key for edge in edges):
-            edges.append(Edge(key, f"after{number}"))
-            nodes.append(Node(f"after{number}", TASK, f"task-after{number}"))
-    return Graph(tuple(nodes), tuple(edges))
-
-
-@st.composite
-def runs(draw: st.DrawFn) -> tuple[Graph, dict[str, str]]:
-    """Draw a workflow and the outcome each of its tasks will have."""
-    built = draw(dags())
-    outcome = st.sampled_from([SUCCEEDED, FAILED, TIMED_OUT])
-    return built, {key: draw(outcome) for key in built.task_keys}
 
 
 def drawn(data: st.DataObject) -> Chooser:

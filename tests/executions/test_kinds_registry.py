@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from executions import kinds, services
+from executions import kinds, lifecycle
 from executions.kinds import EXECUTORS, RunContext, execute
 from executions.models import NodeRun
 from tests.executions.conftest import chain_document, python, shell
@@ -66,7 +66,7 @@ def test_a_stored_task_of_an_undeclared_kind_fails_its_run_and_the_batch_goes_on
     definition["nodes"][0]["task"]["kind"] = "ftp"
     WorkflowVersion.objects.filter(pk=version.pk).update(definition=definition)
     Task.objects.filter(name="gone").update(kind="ftp")
-    batch = services.batch_start(workflow=workflow)
+    batch = lifecycle.batch_start(workflow=workflow)
     recorder.drain()
     batch.refresh_from_db()
     run = NodeRun.objects.get(batch=batch, node_key="n0")

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from executions import dispatch
-from executions.services import batch_start, batch_stop
+from executions.lifecycle import batch_start, batch_stop
 from tests.conftest import example
 from workflows.models import Membership, Role, Team
 from workflows.services import workflow_save_definition
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 def batch(monkeypatch):
     from executions import runtime
 
-    runtime.plans.clear()  # version ids repeat across rolled-back tests; the plan cache is per process
+    runtime.blueprints.clear()  # version ids repeat across rolled-back tests; the plan cache is per process
     monkeypatch.setattr(dispatch, "backend", lambda runs, countdown: None)
     workflow = workflow_save_definition(document=example("release-pipeline.json")).workflow
     return batch_start(workflow=workflow)

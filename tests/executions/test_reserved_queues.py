@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from executions import dispatch, services
+from executions import dispatch, lifecycle
 from executions.models import Batch, NodeRun
 from executions.tasks import run_node
 from tests.conftest import REPO, database_url
@@ -44,10 +44,10 @@ def test_a_task_stored_on_the_control_queue_fails_naming_the_queue_and_never_run
     document["edges"].append({"from": "n0", "to": "n1", "on": "failure"})
     document["edges"].remove({"from": "n0", "to": "n1", "on": "success"})
     store_on_queue(document, CONTROL)
-    batch = services.batch_start(workflow=Task.objects.get(name="sneaky").workflow)
+    batch = lifecycle.batch_start(workflow=Task.objects.get(name="sneaky").workflow)
     assert [queue for _, queue, _ in recorder.sent] == [CONTROL]
     run_id = recorder.sent.popleft()[0]
-    services.node_run_execute(node_run_id=run_id, delivered_on=CONTROL)
+    lifecycle.node_run_execute(node_run_id=run_id, delivered_on=CONTROL)
     run = NodeRun.objects.get(pk=run_id)
     assert (run.status, run.attempts) == ("failed", 1)  # no retry: it would fail the same way
     assert "'baton-control' is reserved" in run.output and "'baton-control' is reserved" in run.detail["error"]
@@ -60,7 +60,7 @@ def test_a_task_stored_on_the_control_queue_fails_naming_the_queue_and_never_run
 def test_any_worker_refuses_a_task_stored_on_a_reserved_queue(recorder, tmp_path):
     marker = tmp_path / "ran"
     store_on_queue(chain_document("w", shell("sneaky", f"touch {marker}")), "baton-anything")
-    batch = services.batch_start(workflow=Task.objects.get(name="sneaky").workflow)
+    batch = lifecycle.batch_start(workflow=Task.objects.get(name="sneaky").workflow)
     recorder.drain()  # delivered as if on the default queue
     batch.refresh_from_db()
     assert batch.status == "failed" and not marker.exists()
@@ -72,7 +72,7 @@ def test_a_forged_message_on_the_control_queue_is_dropped_and_the_run_keeps_its_
     batch = start(chain_document("w", shell("honest", f"touch {marker}")))
     run_id, queue, _ = recorder.sent[0]
     assert queue == "default"
-    assert services.node_run_execute(node_run_id=run_id, delivered_on=CONTROL) is None
+    assert lifecycle.node_run_execute(node_run_id=run_id, delivered_on=CONTROL) is None
     assert NodeRun.objects.get(pk=run_id).status == "queued" and not marker.exists()
     recorder.drain()  # the message on its own queue
     batch.refresh_from_db()
@@ -145,7 +145,7 @@ def test_the_control_worker_fails_a_stored_task_on_its_queue_and_drops_a_forged_
 ):
     marker = tmp_path / "ran"
     store_on_queue(chain_document("w", shell("sneaky", f"touch {marker}; sleep 30")), CONTROL)
-    batch = services.batch_start(workflow=Task.objects.get(name="sneaky").workflow)  # sent to baton-control
+    batch = lifecycle.batch_start(workflow=Task.objects.get(name="sneaky").workflow)  # sent to baton-control
     wait_for(lambda: Batch.objects.get(pk=batch.pk).status != "running")
     run = NodeRun.objects.get(batch=batch)
     assert (run.status, run.attempts) == ("failed", 1) and "'baton-control' is reserved" in run.output

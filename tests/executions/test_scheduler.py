@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
+from executions.lifecycle import batch_stop
 from executions.models import Batch, Fire, FireOutcome
 from executions.scheduler import tick
-from executions.services import batch_stop
 from tests.executions.conftest import chain_document, shell
 from workflows.models import Schedule, Task, Team
 from workflows.services import schedule_sync, task_save, workflow_delete, workflow_save_definition, workflow_set_enabled
@@ -216,7 +216,7 @@ def test_task_outside_any_workflow_keeps_team_unique_names():
 
 
 def test_a_fire_another_scheduler_already_started_is_left_out_of_the_chunk(recorder, clock):
-    from executions.services import batch_start
+    from executions.lifecycle import batch_start
 
     workflows = [save(every_minute(f"w{i}", overlap_policy="parallel")) for i in range(3)]
     batch_start(workflow=workflows[1], scheduled_for=at(0))  # the other scheduler won this fire

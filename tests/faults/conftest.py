@@ -6,7 +6,7 @@
   config in Celery, so both are set) and its connection pools are reset.
 - `cluster` (per test): starts `celery -A config worker` subprocesses against the test
   database and that Redis, with short heartbeat / worker-lost / redispatch settings, runs
-  `executions.services.recover()` every second in a thread (what beat does every 2 s),
+  `executions.lifecycle.recover()` every second in a thread (what beat does every 2 s),
   and on teardown stops everything and checks that no process it started is left.
 
 Every process a test starts carries `BATON_FAULTS_TOKEN=<token>` in its environment; shell
@@ -263,7 +263,7 @@ class Worker:
 
 
 class Sweeper:
-    """Call `services.recover()` every `interval` seconds in a thread, as beat would."""
+    """Call `lifecycle.recover()` every `interval` seconds in a thread, as beat would."""
 
     def __init__(self, interval: float = SWEEP_INTERVAL) -> None:
         self.interval = interval
@@ -277,12 +277,12 @@ class Sweeper:
         return self
 
     def _run(self) -> None:
-        from executions import services
+        from executions import lifecycle
 
         try:
             while not self._stop.wait(self.interval):
                 try:
-                    for key, value in services.recover().items():
+                    for key, value in lifecycle.recover().items():
                         self.counts[key] = self.counts.get(key, 0) + value
                 except Exception as exc:  # the broker may be down: log it and keep sweeping
                     self.errors.append(repr(exc))
@@ -348,9 +348,9 @@ class Cluster:
         return workflow_save_definition(document=copy.deepcopy(document)).workflow
 
     def start(self, workflow, count: int = 1) -> list[str]:
-        from executions import services
+        from executions import lifecycle
 
-        return [services.batch_start(workflow=workflow).pk for _ in range(count)]
+        return [lifecycle.batch_start(workflow=workflow).pk for _ in range(count)]
 
     def wait_finished(self, batch_ids: Iterable[str], timeout: float) -> float:
         """Wait until every batch is in a final state; return the seconds it took."""

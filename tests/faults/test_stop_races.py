@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from executions import services
+from executions import lifecycle
 from executions.models import Batch, Event, NodeRun
 from tests.faults.conftest import chain, python
 
@@ -49,9 +49,9 @@ def test_stop_versus_completion(cluster, races):
         # stop anywhere from before the first node starts to a little after the batch completes
         time.sleep(rng.uniform(0.0, 1.3 * (seconds + overhead)))
         try:
-            services.batch_stop(batch_id=batch_id)
+            lifecycle.batch_stop(batch_id=batch_id)
             acknowledged[batch_id] = True
-        except services.TransitionNotPossible:
+        except lifecycle.TransitionNotPossible:
             acknowledged[batch_id] = False
     cluster.wait_finished(acknowledged, timeout=60)
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from executions import services
+from executions import lifecycle
 from executions.models import Attempt, Batch, NodeRun
 from tests.faults.conftest import (
     WORKER_LOST_BOUND,
@@ -153,6 +153,6 @@ def test_the_shell_of_a_killed_pool_process_does_not_outlive_it(cluster, tmp_pat
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(first, signal.SIGKILL)  # the orphan's group (the shell leads it)
-        services.batch_stop(batch_id=batch_id)
+        lifecycle.batch_stop(batch_id=batch_id)
         cluster.wait_finished([batch_id], timeout=30)
         cluster.assert_no_task_processes()

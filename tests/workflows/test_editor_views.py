@@ -255,7 +255,7 @@ def test_drawing_lays_out_a_stored_odd_position_instead_of_failing(alice, workfl
 
 def test_the_live_poll_lays_out_a_stored_odd_position_instead_of_failing(alice, workflow, monkeypatch):
     from executions import dispatch
-    from executions.services import batch_start
+    from executions.lifecycle import batch_start
 
     store_odd_position(workflow)
     monkeypatch.setattr(dispatch, "backend", lambda runs, countdown: None)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from executions.lifecycle import BatonError, batch_start
 from executions.management.commands._report import add_report_arguments, write_report
-from executions.services import BatonError, batch_start
 from workflows.management.commands.export_workflow import find_workflow
 
 

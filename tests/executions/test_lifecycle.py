@@ -1,4 +1,4 @@
-"""The engine's services, driven in-process: transitions, retries, timeouts, stop, re-run, recovery."""
+"""The lifecycle services, driven in-process: transitions, retries, timeouts, stop, re-run, recovery, continuation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from executions import services
+from executions import lifecycle
 from executions.models import Attempt, Batch, Event, NodeRun
 from executions.states import BatchStatus, NodeStatus
 from tests.conftest import example
@@ -91,7 +91,7 @@ def test_second_delivery_of_a_message_does_not_run_the_node_twice(recorder):
     batch = start(chain_document("w", shell("a", "echo once")))
     run_id, _, _ = recorder.sent[0]
     recorder.drain()
-    assert services.node_run_execute(node_run_id=run_id) is None
+    assert lifecycle.node_run_execute(node_run_id=run_id) is None
     assert NodeRun.objects.get(pk=run_id).attempts == 1
     batch.refresh_from_db()
     assert batch.status == BatchStatus.SUCCEEDED
@@ -99,7 +99,7 @@ def test_second_delivery_of_a_message_does_not_run_the_node_twice(recorder):
 
 def test_stop_stops_pending_and_queued_runs_and_ends_the_batch(recorder):
     batch = start(chain_document("w", shell("a", "true"), shell("b", "true")))
-    services.batch_stop(batch_id=batch.pk)
+    lifecycle.batch_stop(batch_id=batch.pk)
     recorder.drain()  # the queued message arrives after the stop: it must not start
     batch.refresh_from_db()
     assert batch.status == BatchStatus.STOPPED
@@ -110,14 +110,14 @@ def test_stop_stops_pending_and_queued_runs_and_ends_the_batch(recorder):
 def test_stop_of_a_finished_batch_is_refused(recorder):
     batch = start(chain_document("w", shell("a", "true")))
     recorder.drain()
-    with pytest.raises(services.TransitionNotPossible, match="succeeded, not running"):
-        services.batch_stop(batch_id=batch.pk)
+    with pytest.raises(lifecycle.TransitionNotPossible, match="succeeded, not running"):
+        lifecycle.batch_stop(batch_id=batch.pk)
 
 
 def test_batch_deadline_is_enforced_by_the_recovery_sweep(recorder):
     batch = start(chain_document("w", shell("a", "true")))
     Batch.objects.filter(pk=batch.pk).update(deadline_at=timezone.now() - timedelta(seconds=1))
-    counts = services.recover()
+    counts = lifecycle.recover()
     assert counts["timed_out"] == 1
     batch.refresh_from_db()
     assert batch.status == BatchStatus.TIMED_OUT and states(batch) == {"n0": "stopped"}
@@ -127,7 +127,7 @@ def test_lost_message_is_redispatched_by_the_sweep(recorder, settings):
     batch = start(chain_document("w", shell("a", "true")))
     recorder.sent.clear()  # the broker lost the message
     later = timezone.now() + timedelta(seconds=settings.BATON_REDISPATCH_SECONDS + 1)
-    assert services.recover(now=later)["redispatched"] == 1
+    assert lifecycle.recover(now=later)["redispatched"] == 1
     recorder.drain()
     batch.refresh_from_db()
     assert batch.status == BatchStatus.SUCCEEDED
@@ -142,7 +142,7 @@ def test_the_sweep_backs_off_resending_a_run_that_waits_in_a_backlog(recorder, s
 
     def resent_at(seconds: float) -> int:
         recorder.sent.clear()
-        services.recover(now=t0 + timedelta(seconds=seconds))
+        lifecycle.recover(now=t0 + timedelta(seconds=seconds))
         return len(recorder.sent)
 
     # Re-sent after 30 s of waiting, then after gaps of 30, 60, 120 s; queued_at stays the real one.
@@ -150,7 +150,7 @@ def test_the_sweep_backs_off_resending_a_run_that_waits_in_a_backlog(recorder, s
     run.refresh_from_db()
     assert run.queued_at == t0 and run.resent == 4
     # A claim resets the back-off: the next wait (a retry) starts again at 30 s.
-    claimed = services._claim(run.pk)
+    claimed = lifecycle.node_run_claim(run.pk)
     run.refresh_from_db()
     assert claimed is not None and (run.resent, run.resend_at) == (0, None)
 
@@ -159,9 +159,9 @@ def test_dead_worker_is_detected_and_the_retry_policy_applies(recorder, settings
     batch = start(chain_document("w", shell("a", "true", retries=1)))
     run = NodeRun.objects.get(batch=batch)
     recorder.sent.clear()
-    services._claim(run.pk)  # a worker claimed it, then died without a heartbeat
+    lifecycle.node_run_claim(run.pk)  # a worker claimed it, then died without a heartbeat
     later = timezone.now() + timedelta(seconds=settings.BATON_WORKER_LOST_SECONDS + 1)
-    assert services.recover(now=later)["worker_lost"] == 1
+    assert lifecycle.recover(now=later)["worker_lost"] == 1
     run.refresh_from_db()
     assert run.status == NodeStatus.RETRYING and run.detail["error"] == "worker_lost"
     recorder.drain()
@@ -177,7 +177,7 @@ def test_rerun_makes_a_linked_batch_on_the_same_version(recorder):
     from workflows.services import workflow_save_definition
 
     workflow_save_definition(document=document)
-    second = services.batch_rerun(batch_id=first.pk)
+    second = lifecycle.batch_rerun(batch_id=first.pk)
     recorder.drain()
     second.refresh_from_db()
     assert second.rerun_of_id == first.pk and second.version_id == first.version_id
@@ -191,10 +191,10 @@ def test_resume_keeps_succeeded_nodes_and_runs_the_rest(recorder, tmp_path):
     recorder.drain()
     first.refresh_from_db()
     assert first.status == BatchStatus.FAILED
-    plan = services.rerun_plan(batch=first, resume=True)
+    plan = lifecycle.rerun_plan(batch=first, resume=True)
     assert plan.kept == ("n0",) and plan.will_run == ("n1", "n2")
     marker.touch()
-    resumed = services.batch_rerun(batch_id=first.pk, resume=True)
+    resumed = lifecycle.batch_rerun(batch_id=first.pk, resume=True)
     recorder.drain()
     resumed.refresh_from_db()
     assert resumed.status == BatchStatus.SUCCEEDED and resumed.trigger == "resume"
@@ -205,8 +205,8 @@ def test_resume_keeps_succeeded_nodes_and_runs_the_rest(recorder, tmp_path):
 
 def test_rerun_of_a_running_batch_is_refused(recorder):
     batch = start(chain_document("w", shell("a", "true")))
-    with pytest.raises(services.TransitionNotPossible):
-        services.batch_rerun(batch_id=batch.pk)
+    with pytest.raises(lifecycle.TransitionNotPossible):
+        lifecycle.batch_rerun(batch_id=batch.pk)
 
 
 @pytest.mark.parametrize("resume", [False, True])
@@ -216,8 +216,8 @@ def test_rerun_of_a_deleted_workflows_batch_is_refused(recorder, resume):
     first = start(chain_document("w", shell("a", "true"), shell("b", "exit 1")))
     recorder.drain()
     workflow_delete(workflow=first.workflow)
-    with pytest.raises(services.BatonError, match="'w' is deleted"):
-        services.batch_rerun(batch_id=first.pk, resume=resume)
+    with pytest.raises(lifecycle.BatonError, match="'w' is deleted"):
+        lifecycle.batch_rerun(batch_id=first.pk, resume=resume)
     assert list(Batch.objects.values_list("pk", flat=True)) == [first.pk]
 
 
@@ -232,10 +232,10 @@ def test_a_finished_task_survives_a_database_blip(monkeypatch):
             raise OperationalError("server closed the connection unexpectedly")
         return "recorded"
 
-    monkeypatch.setattr(services.time, "sleep", lambda seconds: None)
-    assert services._surviving_db_loss(flaky) == "recorded" and len(calls) == 3
+    monkeypatch.setattr("executions.lifecycle.run.time.sleep", lambda seconds: None)
+    assert lifecycle.surviving_database_loss(flaky) == "recorded" and len(calls) == 3
     with pytest.raises(OperationalError):
-        services._surviving_db_loss(lambda: (_ for _ in ()).throw(OperationalError("down")), attempts=2)
+        lifecycle.surviving_database_loss(lambda: (_ for _ in ()).throw(OperationalError("down")), attempts=2)
 
 
 def test_a_hop_costs_a_handful_of_queries(recorder):
@@ -260,10 +260,10 @@ def test_a_hop_costs_a_handful_of_queries(recorder):
     start(chain_document("w", shell("a", "true"), shell("b", "true")))
     run_id, _, _ = recorder.sent.popleft()
     with statements() as claim:
-        run = services._claim(run_id)
+        run = lifecycle.node_run_claim(run_id)
     outcome = kinds.Outcome(status="succeeded", output="", detail={})
     with statements() as finish:
-        services.node_run_finish(run=run, outcome=outcome, retries=0, interval=0)
+        lifecycle.node_run_finish(run=run, outcome=outcome, retries=0, interval=0)
 
     if connection.vendor == "postgresql":
         # claim: one statement (guarded update + event); a finish whose successor depends on
@@ -294,7 +294,7 @@ def test_a_hop_costs_a_handful_of_queries(recorder):
 def test_a_chain_continues_in_the_same_worker_without_broker_messages(recorder):
     batch = start(chain_document("w", python("a", "baton.noop"), python("b", "baton.noop"), python("c", "baton.noop")))
     first, _, _ = recorder.sent.popleft()
-    assert services.node_run_execute(node_run_id=first, continue_for=5) == "succeeded"
+    assert lifecycle.node_run_execute(node_run_id=first, continue_for=5) == "succeeded"
     batch.refresh_from_db()
     assert batch.status == "succeeded"
     assert states(batch) == {"n0": "succeeded", "n1": "succeeded", "n2": "succeeded"}
@@ -308,7 +308,7 @@ def test_a_chain_continues_in_the_same_worker_without_broker_messages(recorder):
 def test_without_continuation_every_successor_goes_through_the_broker(recorder):
     batch = start(chain_document("w", python("a", "baton.noop"), python("b", "baton.noop")))
     first, _, _ = recorder.sent.popleft()
-    services.node_run_execute(node_run_id=first, continue_for=0)
+    lifecycle.node_run_execute(node_run_id=first, continue_for=0)
     n1 = batch.node_runs.get(node_key="n1")
     assert n1.status == "queued" and [run_id for run_id, _, _ in recorder.sent] == [n1.pk]
 
@@ -316,7 +316,7 @@ def test_without_continuation_every_successor_goes_through_the_broker(recorder):
 def test_continuation_hands_back_to_the_broker_when_its_time_is_up(recorder):
     batch = start(chain_document("w", python("a", "baton.noop"), python("b", "baton.noop"), python("c", "baton.noop")))
     first, _, _ = recorder.sent.popleft()
-    services.node_run_execute(node_run_id=first, continue_for=1e-9)  # a has run: the budget is spent
+    lifecycle.node_run_execute(node_run_id=first, continue_for=1e-9)  # a has run: the budget is spent
     n1 = batch.node_runs.get(node_key="n1")
     assert n1.status == "queued" and [run_id for run_id, _, _ in recorder.sent] == [n1.pk]
     recorder.drain()
@@ -324,7 +324,7 @@ def test_continuation_hands_back_to_the_broker_when_its_time_is_up(recorder):
     assert batch.status == "succeeded"
 
 
-def test_a_fan_out_keeps_one_branch_and_sends_the_others(recorder):
+def test_a_fan_out_continues_with_one_branch_and_sends_the_others(recorder):
     document = {
         "name": "fan", "team": "t",
         "nodes": [{"key": k, "type": "task", "task": python(k, "baton.noop")} for k in ("a", "b", "c", "d")],
@@ -332,7 +332,7 @@ def test_a_fan_out_keeps_one_branch_and_sends_the_others(recorder):
     }  # fmt: skip
     batch = start(document)
     first, _, _ = recorder.sent.popleft()
-    services.node_run_execute(node_run_id=first, continue_for=5)
+    lifecycle.node_run_execute(node_run_id=first, continue_for=5)
     sent = [run_id for run_id, _, _ in recorder.sent]
     ran_here = [r for r in batch.node_runs.filter(node_key__in=["b", "c", "d"]) if r.status == "succeeded"]
     assert len(sent) == 2 and len(ran_here) == 1 and ran_here[0].pk not in sent
@@ -343,7 +343,7 @@ def test_a_fan_out_keeps_one_branch_and_sends_the_others(recorder):
 def test_a_successor_on_another_queue_is_sent_to_that_queue(recorder):
     batch = start(chain_document("w", python("a", "baton.noop"), {**python("b", "baton.noop"), "queue": "deploy"}))
     first, _, _ = recorder.sent.popleft()
-    services.node_run_execute(node_run_id=first, continue_for=5)
+    lifecycle.node_run_execute(node_run_id=first, continue_for=5)
     n1 = batch.node_runs.get(node_key="n1")
     assert n1.status == "queued" and list(recorder.sent) == [(n1.pk, "deploy", None)]
 
@@ -361,7 +361,7 @@ def test_a_finish_into_a_join_reads_the_batch_and_asks_the_engine(recorder):
                   {"from": "b", "to": "j", "on": "success"}, {"from": "j", "to": "c"}],
     }  # fmt: skip
     batch = start(document)
-    runs = [services._claim(run_id) for run_id, _, _ in list(recorder.sent)]
+    runs = [lifecycle.node_run_claim(run_id) for run_id, _, _ in list(recorder.sent)]
     recorder.sent.clear()
     seen: list[str] = []
 
@@ -371,11 +371,11 @@ def test_a_finish_into_a_join_reads_the_batch_and_asks_the_engine(recorder):
 
     outcome = kinds.Outcome(status="succeeded", output="", detail={})
     with connection.execute_wrapper(wrapper):
-        services.node_run_finish(run=runs[0], outcome=outcome, retries=0, interval=0)
+        lifecycle.node_run_finish(run=runs[0], outcome=outcome, retries=0, interval=0)
     assert states(batch)["c"] == "pending"
     if connection.vendor == "postgresql":
         assert seen == ["SELECT", "WITH"]  # lock; record + read the states; nothing to apply yet
-    services.node_run_finish(run=runs[1], outcome=outcome, retries=0, interval=0)
+    lifecycle.node_run_finish(run=runs[1], outcome=outcome, retries=0, interval=0)
     assert states(batch) == {"a": "succeeded", "b": "succeeded", "j": "succeeded", "c": "queued"}
     assert [run_id for run_id, _, _ in recorder.sent] == [batch.node_runs.get(node_key="c").pk]
 
@@ -384,10 +384,10 @@ def test_a_chain_finish_after_a_stop_request_queues_nothing(recorder):
     from executions import kinds
 
     batch = start(chain_document("w", python("a", "baton.noop"), python("b", "baton.noop")))
-    run = services._claim(recorder.sent.popleft()[0])
-    services.batch_stop(batch_id=batch.pk)
+    run = lifecycle.node_run_claim(recorder.sent.popleft()[0])
+    lifecycle.batch_stop(batch_id=batch.pk)
     outcome = kinds.Outcome(status="succeeded", output="", detail={})
-    assert services.node_run_finish(run=run, outcome=outcome, retries=0, interval=0) == "succeeded"
+    assert lifecycle.node_run_finish(run=run, outcome=outcome, retries=0, interval=0).status == "succeeded"
     batch.refresh_from_db()
     assert batch.status == "stopped" and states(batch) == {"n0": "succeeded", "n1": "stopped"}
     assert not recorder.sent
@@ -406,13 +406,13 @@ def test_a_wake_up_sent_before_the_commit_is_claimed_only_once_it_commits(record
     if connection.vendor != "postgresql":
         pytest.skip("the SQLite path sends wake-ups after the commit")
     batch = start(chain_document("w", python("a", "baton.noop"), python("b", "baton.noop")))
-    run = services._claim(recorder.sent.popleft()[0])
+    run = lifecycle.node_run_claim(recorder.sent.popleft()[0])
     result: dict = {}
 
     def claimer(run_id: int) -> None:
         try:
             t0 = time.monotonic()
-            result["claimed"] = services._claim(run_id)
+            result["claimed"] = lifecycle.node_run_claim(run_id)
             result["waited"] = time.monotonic() - t0
         finally:
             connection.close()
@@ -422,7 +422,7 @@ def test_a_wake_up_sent_before_the_commit_is_claimed_only_once_it_commits(record
 
     outcome = kinds.Outcome(status="succeeded", output="", detail={})
     with pytest.raises(Abort) if not commits else contextlib.nullcontext(), transaction.atomic():
-        services.node_run_finish(run=run, outcome=outcome, retries=0, interval=0)
+        lifecycle.node_run_finish(run=run, outcome=outcome, retries=0, interval=0)
         ((run_id, _, _),) = recorder.sent  # sent, not yet committed
         thread = threading.Thread(target=claimer, args=(run_id,))
         thread.start()
@@ -453,23 +453,26 @@ def test_a_broker_down_at_a_finish_does_not_lose_the_result_or_the_wake_up(monke
 
     monkeypatch.setattr(dispatch, "backend", flaky)
     batch = start(chain_document("w", python("a", "baton.noop"), python("b", "baton.noop")))
-    run = services._claim(calls[-1][1][0][0])
+    run = lifecycle.node_run_claim(calls[-1][1][0][0])
     outcome = kinds.Outcome(status="succeeded", output="", detail={})
-    assert services.node_run_finish(run=run, outcome=outcome, retries=0, interval=0) == "succeeded"
+    assert lifecycle.node_run_finish(run=run, outcome=outcome, retries=0, interval=0).status == "succeeded"
     b = batch.node_runs.get(node_key="n1")
     assert states(batch) == {"n0": "succeeded", "n1": "queued"}
     assert calls[-1] == (False, [(b.pk, b.queue)])  # sent again once committed
 
 
 def test_a_send_inside_a_transaction_does_not_retry_the_broker(monkeypatch):
+    from celery import current_app
     from django.db import transaction
 
     from executions import dispatch
-    from executions.tasks import run_node
 
-    sent: list[dict] = []
-    monkeypatch.setattr(run_node, "apply_async", lambda **kwargs: sent.append(kwargs))
-    dispatch._send([(1, "")], None)
+    sent: list[tuple] = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, **kwargs: sent.append((name, kwargs)))
+    dispatch.send([(1, "")])
     with transaction.atomic():
-        dispatch._send([(2, "deploy")], None)
-    assert [(s["args"], s["queue"], s["retry"]) for s in sent] == [((1,), "default", True), ((2,), "deploy", False)]
+        dispatch.send([(2, "deploy")])
+    assert [(name, s["args"], s["queue"], s["retry"]) for name, s in sent] == [
+        ("baton.run_node", (1,), "default", True),
+        ("baton.run_node", (2,), "deploy", False),
+    ]

@@ -1,0 +1,56 @@
+"""Run time, by lifecycle: start a batch, advance it, run its nodes, stop, re-run, recover.
+
+Each module is one stage; they write through the hop store (`executions.store`) and wake
+workers through `executions.dispatch`. Views, the admin, the CLI, the scheduler and the Celery
+tasks call these functions, so every interface does the same thing.
+"""
+
+from __future__ import annotations
+
+from executions.lifecycle.advance import batch_blueprint
+from executions.lifecycle.errors import BatonError, NotRunnable, TransitionNotPossible
+from executions.lifecycle.recovery import recover
+from executions.lifecycle.rerun import RerunPlan, batch_rerun, batch_rerun_check, batch_rerun_refusal, rerun_plan
+from executions.lifecycle.run import (
+    Finished,
+    node_run_claim,
+    node_run_execute,
+    node_run_finish,
+    surviving_database_loss,
+    task_execute,
+)
+from executions.lifecycle.start import (
+    NewBatch,
+    batch_prepare,
+    batch_start,
+    batches_insert,
+    task_run_definition,
+    task_run_start,
+)
+from executions.lifecycle.stop import batch_stop
+
+__all__ = [
+    "BatonError",
+    "Finished",
+    "NewBatch",
+    "NotRunnable",
+    "RerunPlan",
+    "TransitionNotPossible",
+    "batch_blueprint",
+    "batch_prepare",
+    "batch_rerun",
+    "batch_rerun_check",
+    "batch_rerun_refusal",
+    "batch_start",
+    "batch_stop",
+    "batches_insert",
+    "node_run_claim",
+    "node_run_execute",
+    "node_run_finish",
+    "recover",
+    "rerun_plan",
+    "surviving_database_loss",
+    "task_execute",
+    "task_run_definition",
+    "task_run_start",
+]

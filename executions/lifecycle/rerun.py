@@ -1,0 +1,67 @@
+"""Re-running: a new batch on the same version as a finished one, linked to it; a resume keeps what succeeded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from executions import engine
+from executions.lifecycle.advance import batch_blueprint
+from executions.lifecycle.errors import TransitionNotPossible
+from executions.lifecycle.start import batch_start, task_run_start
+from executions.models import Batch, NodeRun
+from executions.states import BATCH_RESUMABLE, BatchStatus, NodeStatus, TriggerKind
+
+
+@dataclass(frozen=True)
+class RerunPlan:
+    """What a re-run would do: nodes kept from the original, and nodes that will run."""
+
+    kept: tuple[str, ...]
+    will_run: tuple[str, ...]
+
+
+def rerun_plan(*, batch: Batch, resume: bool) -> RerunPlan:
+    """Tell which task nodes a re-run (or resume from failure) keeps and which it runs."""
+    blueprint = batch_blueprint(batch)
+    states = dict(batch.node_runs.values_list("node_key", "status"))
+    start = engine.resume_states(blueprint.graph, states) if resume else {}
+    kept = tuple(k for k in blueprint.tasks if start.get(k) == NodeStatus.SUCCEEDED)
+    return RerunPlan(kept=kept, will_run=tuple(k for k in blueprint.tasks if k not in kept))
+
+
+def batch_rerun_refusal(*, batch: Batch, resume: bool) -> str | None:
+    """Say why the batch cannot be re-run (or resumed) now, or None if it can."""
+    if batch.status == BatchStatus.RUNNING:
+        return _("batch %(batch)s is still running; stop it or wait for it to end") % {"batch": batch.pk}
+    if resume and batch.status not in BATCH_RESUMABLE:
+        return _("batch %(batch)s %(status)s: only a failed, timed-out or stopped batch can be resumed; re-run it") % {
+            "batch": batch.pk,
+            "status": batch.status,
+        }
+    if batch.workflow_id is not None and batch.workflow.deleted_at is not None:
+        return _("workflow %(name)s is deleted; it starts no new batch") % {"name": repr(batch.workflow.name)}
+    return None
+
+
+def batch_rerun_check(*, batch: Batch, resume: bool) -> None:
+    """Refuse a re-run or resume that `batch_rerun_refusal` names a reason against."""
+    refusal = batch_rerun_refusal(batch=batch, resume=resume)
+    if refusal is not None:
+        raise TransitionNotPossible(refusal)
+
+
+def batch_rerun(*, batch_id: str, resume: bool = False, user: Any = None) -> Batch:
+    """Start a new batch on the same version as a finished one, linked to it."""
+    original = Batch.objects.select_related("workflow", "version", "task").get(pk=batch_id)
+    batch_rerun_check(batch=original, resume=resume)
+    keep: dict[str, NodeRun] = {}
+    if resume:
+        kept = set(rerun_plan(batch=original, resume=True).kept)
+        keep = {r.node_key: r for r in original.node_runs.filter(node_key__in=kept)}
+    kind = TriggerKind.RESUME if resume else TriggerKind.RERUN
+    if original.task_id is not None:
+        return task_run_start(task=original.task, trigger=kind, user=user, rerun_of=original)
+    return batch_start(workflow=original.workflow, trigger=kind, user=user, rerun_of=original, keep=keep)

@@ -1,0 +1,259 @@
+"""Starting: a batch with its node runs and events, built in memory and inserted in one transaction."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from executions import dispatch, engine
+from executions.lifecycle.errors import NotRunnable
+from executions.models import Batch, Event, NodeRun, new_batch_id
+from executions.runtime import Blueprint, blueprint_for, blueprint_of
+from executions.states import BatchStatus, NodeStatus, TriggerKind
+from executions.store import hop_store
+from executions.transitions import moved_at
+from workflows import graph
+from workflows.definition import task_document
+from workflows.models import Task, Workflow
+from workflows.services import task_spec_of
+
+
+def batch_start(
+    *,
+    workflow: Workflow,
+    trigger: str = TriggerKind.MANUAL,
+    user: Any = None,
+    scheduled_for: datetime | None = None,
+    rerun_of: Batch | None = None,
+    keep: dict[str, NodeRun] | None = None,
+) -> Batch:
+    """Start a batch of the workflow's current version (or of `rerun_of`'s version)."""
+    version = rerun_of.version if rerun_of else workflow.current_version
+    if version is None:
+        raise NotRunnable(f"workflow {workflow.name!r} has no saved definition")
+    if workflow.deleted_at is not None:  # SPEC §6: a deleted workflow starts nothing new, re-runs included
+        raise NotRunnable(_("workflow %(name)s is deleted; it starts no new batch") % {"name": repr(workflow.name)})
+    batch = Batch(workflow=workflow, version=version)
+    return _start(
+        batch,
+        blueprint_for(version.pk),
+        trigger=trigger,
+        user=user,
+        scheduled_for=scheduled_for,
+        rerun_of=rerun_of,
+        keep=keep,
+    )
+
+
+def task_run_start(
+    *,
+    task: Task,
+    trigger: str = TriggerKind.MANUAL,
+    user: Any = None,
+    scheduled_for: datetime | None = None,
+    rerun_of: Batch | None = None,
+) -> Batch:
+    """Run a standalone task once, as a batch of one node on a snapshot of the task."""
+    if rerun_of is not None:
+        snapshot = rerun_of.snapshot
+    else:
+        if task.workflow is not None:
+            raise NotRunnable(f"task {task.name!r} belongs to workflow {task.workflow.name!r}; run the workflow")
+        snapshot = task_run_definition(task)
+    batch = Batch(task=task, snapshot=snapshot)
+    return _start(
+        batch,
+        blueprint_of(snapshot),
+        trigger=trigger,
+        user=user,
+        scheduled_for=scheduled_for,
+        rerun_of=rerun_of,
+        keep=None,
+    )
+
+
+def task_run_definition(task: Task) -> dict[str, Any]:
+    """Return the one-node definition a standalone task's run executes."""
+    return {
+        "timeout_seconds": settings.BATON_DEFAULT_WORKFLOW_TIMEOUT,
+        "nodes": [{"key": task.name, "type": graph.TASK, "task": task_document(task_spec_of(task))}],
+        "edges": [{"from": graph.START, "to": task.name}],
+    }
+
+
+@dataclass
+class NewBatch:
+    """A batch built in memory with its node runs and events, ready to insert."""
+
+    batch: Batch
+    runs: list[NodeRun]
+    events: list[Event]
+    prepared_at: datetime | None = None  # the `now` it was built with
+
+    @property
+    def queued(self) -> list[NodeRun]:
+        return [run for run in self.runs if run.status == NodeStatus.QUEUED]
+
+    def restamp(self, now: datetime) -> None:
+        """Move the times it was built with to `now`, the moment it is inserted.
+
+        The scheduler builds a batch ahead of its fire time; what it records (created, queued,
+        events, deadline) must say when it really started. Kept runs' own times stay.
+        """
+        then, self.prepared_at = self.prepared_at, now
+        if then is None or then == now:
+            return
+        batch = self.batch
+        batch.created_at = now
+        if batch.deadline_at is not None:
+            batch.deadline_at += now - then
+        if batch.finished_at == then:
+            batch.finished_at = now
+        for run in self.runs:
+            if run.queued_at == then:
+                run.queued_at = now
+            if run.finished_at == then:
+                run.finished_at = now
+        for event in self.events:
+            if event.at == then:
+                event.at = now
+
+
+def _start(
+    batch: Batch,
+    blueprint: Blueprint,
+    *,
+    trigger: str,
+    user: Any,
+    scheduled_for: datetime | None,
+    rerun_of: Batch | None,
+    keep: dict[str, NodeRun] | None,
+) -> Batch:
+    """Insert the batch, its node runs (the ready ones queued) and its events in one transaction."""
+    new = batch_prepare(
+        batch,
+        blueprint,
+        trigger=trigger,
+        user=user,
+        scheduled_for=scheduled_for,
+        rerun_of=rerun_of,
+        keep=keep or {},
+        now=timezone.now(),
+    )
+    with transaction.atomic():
+        batches_insert([new])
+    return new.batch
+
+
+def batch_prepare(
+    batch: Batch,
+    blueprint: Blueprint,
+    *,
+    trigger: str,
+    user: Any = None,
+    scheduled_for: datetime | None = None,
+    rerun_of: Batch | None = None,
+    keep: dict[str, NodeRun] | None = None,
+    now: datetime,
+) -> NewBatch:
+    """Build a batch in memory: every node run (those in `keep` kept as succeeded), the engine's first decision."""
+    keep = keep or {}
+    batch.trigger, batch.scheduled_for, batch.rerun_of = trigger, scheduled_for, rerun_of
+    batch.created_by = user if getattr(user, "pk", None) else None
+    batch.created_at, batch.deadline_at = now, now + timedelta(seconds=blueprint.timeout_seconds)
+    events = [Event(batch=batch, to_status=BatchStatus.RUNNING, at=now, message=f"started ({trigger})")]
+    runs: dict[str, NodeRun] = {}
+    for node in blueprint.graph.nodes:
+        task = blueprint.tasks.get(node.key)
+        run = NodeRun(
+            batch=batch,
+            node_key=node.key,
+            node_type=node.type,
+            task_name=task["name"] if task else "",
+            queue=task["queue"] if task else "",
+        )
+        kept = keep.get(node.key)
+        if kept is not None:
+            run.status, run.attempts, run.output = NodeStatus.SUCCEEDED, kept.attempts, kept.output
+            run.detail = {**kept.detail, "kept_from": kept.batch_id}
+            run.started_at, run.finished_at = kept.started_at, kept.finished_at
+        message = f"kept from {kept.batch_id}" if kept else ""
+        events.append(
+            Event(batch=batch, node_run=run, node_key=node.key, to_status=run.status, at=now, message=message)
+        )
+        runs[node.key] = run
+    decision = engine.advance(blueprint.graph, {key: run.status for key, run in runs.items()})
+    for to, keys in decision.moves():
+        for key in keys:
+            runs[key].status = to
+            setattr(runs[key], moved_at(to), now)
+            events.append(
+                Event(
+                    batch=batch, node_run=runs[key], node_key=key, from_status=NodeStatus.PENDING, to_status=to, at=now
+                )
+            )
+    if decision.result is not None:
+        batch.status, batch.finished_at = decision.result, now
+        events.append(Event(batch=batch, from_status=BatchStatus.RUNNING, to_status=decision.result, at=now))
+    return NewBatch(batch, list(runs.values()), events, prepared_at=now)
+
+
+def batches_insert(new: list[NewBatch]) -> list[NewBatch]:
+    """Insert prepared batches (a few statements for any number) and send their ready runs after commit.
+
+    The caller holds a transaction. A random id that collides (about once in 10^12) is drawn
+    again; a scheduled fire that is already taken raises IntegrityError, which the scheduler
+    reads as "another scheduler started this fire". Of several, those are left out of the
+    returned list of what was inserted.
+    """
+    try:
+        with transaction.atomic():
+            _insert_rows(new)
+    except IntegrityError:
+        if len(new) == 1:
+            one = new[0]
+            if one.batch.scheduled_for is not None and _fire_taken(one.batch):
+                raise
+            one.batch.pk = new_batch_id()
+            return batches_insert([one])
+        inserted = []
+        for one in new:  # find the culprit: insert one by one
+            with contextlib.suppress(IntegrityError):
+                inserted += batches_insert([one])
+        return inserted
+    dispatch.after_commit((run.pk, run.queue) for one in new for run in one.queued)
+    return new
+
+
+def _insert_rows(new: list[NewBatch]) -> None:
+    """Insert the batches, then their node runs, then their events: three statements for any number."""
+    store = hop_store()
+    now = timezone.now()  # the moment of the insert: what created_at, the events and queued_at say
+    batches, runs, events = [], [], []
+    for one in new:
+        one.restamp(now)
+        batches.append(one.batch)
+        for run in one.runs:  # re-attach, in case the batch's id was drawn again (or a retry)
+            run.batch_id, run.pk = one.batch.pk, None
+            runs.append(run)
+        for event in one.events:
+            event.batch_id = one.batch.pk
+            events.append(event)
+    store.insert(Batch, batches, now)
+    store.insert(NodeRun, runs, now)
+    for event in events:
+        if event.node_run is not None:
+            event.node_run = event.node_run  # picks up the id the insert just set
+    store.insert(Event, events, now)
+
+
+def _fire_taken(batch: Batch) -> bool:
+    owner = {"workflow_id": batch.workflow_id} if batch.workflow_id else {"task_id": batch.task_id}
+    return Batch.objects.filter(scheduled_for=batch.scheduled_for, **owner).exists()
