@@ -20,9 +20,9 @@ from django.utils.translation import gettext_lazy as _
 from access.audit import audit_denied, audit_record
 from access.models import ApiToken, AuditEntry
 from access.scoping import (
-    SCOPED_MODELS,
     exists_unscoped,
     has_role,
+    is_scoped,
     scoped,
     team_of,
     teams_with,
@@ -57,7 +57,7 @@ class TeamScopedAdminMixin:
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
-        if obj is None and not _is_superuser(request) and self.model in SCOPED_MODELS:
+        if obj is None and not _is_superuser(request) and is_scoped(self.model):
             foreign = exists_unscoped(self.model, pk=object_id)
             if foreign is not None:
                 audit_denied(

@@ -47,6 +47,9 @@ class ApiToken(models.Model):
     A token acts within its creator's current rights in its team (docs/api.md, "Tokens").
     """
 
+    team_paths = ("team",)
+    team_view_role = Role.ADMIN  # only a team's admins see its tokens
+
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="api_tokens")
     name = models.CharField(max_length=64, help_text="The integration this token is for.")
     role = models.CharField(max_length=16, choices=TokenRole.choices, default=TokenRole.OPERATOR)
@@ -88,6 +91,9 @@ class AuditEntry(models.Model):
 
     Insert only; the one change a row ever sees is its `count` growing while its minute lasts.
     """
+
+    team_paths = ("team",)
+    team_view_role = Role.ADMIN  # only a team's admins see its audit trail
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
