@@ -1,15 +1,7 @@
-"""The run-time services' refusals: requests the current state cannot honour."""
+"""The run-time services' refusals: members of Baton's one error family (`baton.errors`)."""
 
 from __future__ import annotations
 
+from baton.errors import BatonError, NotRunnable, TransitionNotPossible
 
-class BatonError(Exception):
-    """A request the current state cannot honour; its message is shown to the user."""
-
-
-class NotRunnable(BatonError):
-    """The workflow cannot start a batch (no saved definition, deleted)."""
-
-
-class TransitionNotPossible(BatonError):
-    """The object is no longer in a state that allows this action (HTTP 409)."""
+__all__ = ["BatonError", "NotRunnable", "TransitionNotPossible"]
