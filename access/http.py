@@ -47,12 +47,6 @@ class RequestTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The object is no longer in a state that allows this action."
-    default_code = "conflict"
-
-
 def check_clean(value: Any, path: str = "") -> None:
     """Reject what no column can hold or no code should walk: deep nesting, NUL, lone surrogates."""
     stack: list[tuple[Any, str, int]] = [(value, path, 0)]

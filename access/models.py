@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import Permission
@@ -13,6 +14,11 @@ from workflows.kinds import shell as shell_kind
 from workflows.models import Membership, Role, Team
 
 TOKEN_PREFIX = "baton_"  # noqa: S105 (a marker to recognise leaked tokens, not a secret)
+
+
+def token_generate() -> str:
+    """Return a fresh random token (shown once; only its hash is kept)."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
 def token_hash(raw: str) -> str:

@@ -1,13 +1,23 @@
-"""The error family: each error carries its HTTP status, and the pure cores' errors belong to it."""
+"""The rules' pieces: one error family carrying its HTTP status, and team scoping declared by each model."""
 
 from __future__ import annotations
 
 import pytest
+from django.apps import apps
+from django.contrib.auth.models import User
 
 from access.http import exception_handler
+from access.models import ApiToken, AuditEntry
+from access.scoping import is_scoped, scoped, team_of
 from baton import errors
+from executions import dispatch, lifecycle
+from executions.models import Attempt, Batch, Event, Fire, NodeRun
+from tests.api.conftest import DispatchRecorder, definition, member
+from tests.conftest import machine
 from workflows.definition import DefinitionError, Problem
+from workflows.models import Edge, Membership, Node, Role, Schedule, Task, Team, Workflow, WorkflowVersion
 from workflows.quartz import InvalidCronExpression, QuartzCron
+from workflows.services import task_save, workflow_save_definition
 
 
 @pytest.mark.parametrize(
@@ -39,3 +49,31 @@ def test_the_pure_cores_errors_belong_to_the_family_and_say_where():
     assert response.status_code == 400 and response.data["errors"][0]["field"] == "expression"
     fields = exception_handler(errors.Invalid.at({"role": "too high"}), {})
     assert fields.data["errors"] == [{"field": "role", "message": "too high"}]
+
+
+def test_every_model_of_a_team_declares_its_path_to_it():
+    declared = {model for model in apps.get_models() if is_scoped(model)}
+    definitions = {Team, Membership, Task, Workflow, WorkflowVersion}
+    assert declared == definitions | {Batch, NodeRun, Attempt, Event, Fire, ApiToken, AuditEntry}
+    for model in (Node, Edge, Schedule, User):
+        with pytest.raises(LookupError, match="has no team scope"):
+            scoped(None, model)
+
+
+@pytest.mark.django_db
+def test_each_declared_path_leads_a_row_to_its_team_and_back(monkeypatch):
+    monkeypatch.setattr(dispatch, "backend", DispatchRecorder())
+    platform, rivals = Team.objects.create(name="platform"), Team.objects.create(name="rivals")
+    viewer, outsider = member("victor", platform, Role.VIEWER), member("mallory", rivals, Role.ADMIN)
+    workflow = workflow_save_definition(document=definition(), actor=machine()).workflow
+    ping = {"team": "platform", "name": "ping", "kind": "shell", "config": {"script": "true"}}
+    task = task_save(document=ping, actor=machine())
+    rows: list = [lifecycle.batch_start(workflow=workflow, actor=machine())]
+    rows += [lifecycle.task_run_start(task=task, actor=machine())]
+    rows += [run for batch in rows for run in batch.node_runs.all()] + list(Event.objects.all())
+    rows += [platform, viewer.memberships.get(), task, workflow, workflow.current_version, *AuditEntry.objects.all()]
+    for row in rows:
+        model = type(row)
+        assert team_of(row) == platform, row
+        assert scoped(viewer, model, Role.VIEWER).filter(pk=row.pk).exists(), row
+        assert not scoped(outsider, model).filter(pk=row.pk).exists(), row
