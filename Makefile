@@ -25,10 +25,13 @@ run: install
 	@echo "Baton: http://localhost:$(PORT)/admin/  (Ctrl-C stops web, worker and scheduler)"
 	$(BIN)/honcho start -f Procfile
 
+# Style, types, and the layers: import-linter checks the contracts in pyproject.toml
+# (docs/architecture.md, "Layers").
 lint: install test-js
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The admin's scripts parse, and the DAG editor's document model passes its tests (Node's own
 # runner, no npm package: Debian's nodejs).

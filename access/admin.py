@@ -12,24 +12,23 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.http import Http404
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from access.audit import audit_denied, audit_record
+from access.actors import ADMIN, Actor, request_actor
+from access.audit import audit_denied
 from access.models import ApiToken, AuditEntry
+from access.policy import allows
 from access.scoping import (
-    SCOPED_MODELS,
     exists_unscoped,
-    has_role,
+    is_scoped,
     scoped,
-    team_of,
     teams_with,
     token_grant_problems,
     token_orphaned_because,
 )
-from access.services import token_issue
+from access.services import token_issue, token_revoke
+from baton.errors import BatonError
 from workflows.models import Role, Team
 
 
@@ -39,6 +38,11 @@ def _is_superuser(request) -> bool:
 
 def _is_staff(request) -> bool:
     return bool(request.user.is_active and request.user.is_staff)
+
+
+def admin_actor(request) -> Actor:
+    """Return who acts on an admin page: the request's user, through the admin, from its address."""
+    return request_actor(request, ADMIN)
 
 
 class TeamScopedAdminMixin:
@@ -57,17 +61,10 @@ class TeamScopedAdminMixin:
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
-        if obj is None and not _is_superuser(request) and self.model in SCOPED_MODELS:
+        if obj is None and not _is_superuser(request) and is_scoped(self.model):
             foreign = exists_unscoped(self.model, pk=object_id)
             if foreign is not None:
-                audit_denied(
-                    user=request.user,
-                    obj=foreign,
-                    request=request,
-                    via="admin",
-                    what="admin page",
-                    unless_role=Role.VIEWER,
-                )
+                audit_denied(actor=admin_actor(request), obj=foreign, what="admin page", unless_role=Role.VIEWER)
         return obj
 
     def scoped_object_or_404(self, request, object_id):
@@ -84,8 +81,7 @@ class TeamScopedAdminMixin:
             return True
         if obj is None:
             return bool(teams_with(request.user, role))
-        team = team_of(obj)
-        return has_role(request.user, team.pk if team else None, role)
+        return allows(admin_actor(request), obj, role)
 
     def has_module_permission(self, request):
         return _is_superuser(request) or (_is_staff(request) and bool(teams_with(request.user, Role.VIEWER)))
@@ -236,21 +232,19 @@ class ApiTokenAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
     def save_model(self, request, obj: ApiToken, form, change):
         if change:
             return
-        raw = token_issue(user=request.user, token=obj, request=request, via="admin")
+        raw = token_issue(actor=admin_actor(request), token=obj)
         shown = _("Token for %(name)s: %(raw)s — copy it now; it is not shown again.")
         messages.warning(request, shown % {"name": obj.name, "raw": raw})
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
-        now = timezone.now()
+        actor = admin_actor(request)
         for token in queryset.filter(revoked_at__isnull=True):
-            if not has_role(request.user, token.team_id, Role.ADMIN):
-                continue
-            with transaction.atomic():
-                ApiToken.objects.filter(pk=token.pk).update(revoked_at=now)
-                audit_record(user=request.user, action="token.revoke", obj=token, request=request, via="admin",
-                             before={"revoked": False}, after={"revoked": True})  # fmt: skip
-        messages.success(request, "Revoked.")
+            try:
+                token_revoke(actor=actor, token=token)
+            except BatonError as exc:
+                messages.error(request, str(exc))
+        messages.success(request, _("Revoked."))
 
     def get_actions(self, request):
         actions = super().get_actions(request)

@@ -9,12 +9,13 @@ from django import forms
 from django.http import Http404
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import mixins, serializers, viewsets
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 
+from access.actors import API, Actor, request_actor
 from access.audit import audit_denied
 from access.http import UtcIsoDateTimeFilter
 from access.models import AuditEntry
-from access.scoping import exists_unscoped, has_role, scoped, team_of
+from access.scoping import exists_unscoped, scoped
 from workflows.models import Team
 
 ERROR_STATUSES = ("400", "401", "403", "404", "405", "406", "409", "413", "415", "429")
@@ -61,6 +62,11 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+def api_actor(request: Any) -> Actor:
+    """Return who acts in an API request: its user or token, through the API, from its address."""
+    return request_actor(request, API)
+
+
 class ScopedViewSetMixin:
     """Rows come from `scoped(user, scope_model)`; another team's row is 404 and the attempt is audited."""
 
@@ -77,34 +83,13 @@ class ScopedViewSetMixin:
         if obj is None:
             foreign = exists_unscoped(self.scope_model, **{self.lookup_field: value})
             if foreign is not None:
-                audit_denied(user=self.request.user, obj=foreign, request=self.request, what=self.action or "")
+                audit_denied(actor=api_actor(self.request), obj=foreign, what=self.action or "")
             raise Http404
         self.check_object_permissions(self.request, obj)
         return obj
 
     def lookup_value(self, value: str) -> Any:
         return value
-
-    def require_role(self, obj: Any, role: str) -> None:
-        """Refuse (403) a member of the object's team whose role is below `role`."""
-        team = team_of(obj)
-        if not has_role(self.request.user, team.pk if team else None, role):
-            raise PermissionDenied(f"This needs the {role} role in team {team}.")
-
-
-def scoped_team(request: Any, name: Any, role: str, field: str = "team") -> Team:
-    """Resolve a team named in a body: it must be one where the user has `role`; another team is unknown."""
-    if not isinstance(name, str) or not name:
-        raise ValidationError({field: ["A team name is required."]})
-    team = scoped(request.user, Team).filter(name=name).first()
-    if team is None:
-        foreign = exists_unscoped(Team, name=name)
-        if foreign is not None:
-            audit_denied(user=request.user, obj=foreign, request=request, what=f"{field} in body")
-        raise ValidationError({field: [f"No team named {name!r}."]})
-    if not has_role(request.user, team.pk, role):
-        raise PermissionDenied(f"This needs the {role} role in team {team}.")
-    return team
 
 
 # --- filters on scoped relations -------------------------------------------------------------
@@ -155,7 +140,7 @@ def _deny_foreign(request: Any, model: Any, value: Any, name: str) -> None:
     """Audit a filter that named another team's row (unknown ids are just invalid)."""
     foreign = exists_unscoped(model, pk=value)
     if foreign is not None and request is not None:
-        audit_denied(user=request.user, obj=foreign, request=request, what=f"filter {name}")
+        audit_denied(actor=api_actor(request), obj=foreign, what=f"filter {name}")
 
 
 # --- audit ---------------------------------------------------------------------------------

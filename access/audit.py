@@ -1,11 +1,18 @@
-"""The audit trail's one writer: every state-changing action and every denied cross-team attempt."""
+"""The audit trail's one writer: every state-changing action and every denied cross-team attempt.
+
+Services write an action's row with `audit_record`, inside the transaction that makes the
+change, so the row exists exactly when the change committed. Actions of Baton itself (the
+scheduler's fires, the sweep's timeouts) are recorded in the fire log and the batch events
+instead (`Actor.audited`).
+"""
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -13,38 +20,31 @@ from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
 
+from access.actors import Actor
 from access.models import AuditEntry
-from access.scoping import TokenUser, has_role, team_of
+from access.scoping import has_role, team_of
 from workflows.models import Team
 
 DENIED = "denied"
 DENIED_WINDOW_SECONDS = 60
-DEFERRED_ATTRIBUTE = "_baton_deferred_audit"
 logger = logging.getLogger(__name__)
 
 
-def source_address(request: Any) -> str | None:
-    """Return the client address of a request (REMOTE_ADDR; a proxy must set it, see docs/deployment.md)."""
-    if request is None:
-        return None
-    value = request.META.get("REMOTE_ADDR", "")
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return None
+@dataclass
+class _Deferred:
+    """The denied-attempt rows of the request being answered, written once its response has been sent."""
+
+    method: str
+    path: str
+    writes: list[Callable[[], None]] = field(default_factory=list)
 
 
-def _actor(user: Any) -> tuple[Any, str]:
-    if isinstance(user, TokenUser):
-        return None, f"token:{user.token.name}#{user.token.pk}"
-    if user is None or not getattr(user, "is_authenticated", False):
-        return None, "anonymous"
-    return user, user.get_username()
+_deferred: ContextVar[_Deferred | None] = ContextVar("baton_deferred_audit", default=None)
 
 
 def audit_record(
     *,
-    user: Any,
+    actor: Actor,
     action: str,
     obj: Any = None,
     team: Team | None = None,
@@ -52,18 +52,17 @@ def audit_record(
     object_id: str = "",
     before: Any = None,
     after: Any = None,
-    request: Any = None,
-    via: str = "api",
-) -> AuditEntry:
-    """Append one audit row: who did what to which object of which team, from where, with a summary."""
-    actor, label = _actor(user)
+) -> AuditEntry | None:
+    """Append one audit row: who did what to which object of which team, from where, through what, with a summary."""
+    if not actor.audited:
+        return None
     if obj is not None:
         team = team or team_of(obj)
         object_type = object_type or obj._meta.model_name
         object_id = object_id or str(obj.pk)
     return AuditEntry.objects.create(
-        actor=actor,
-        actor_label=label[:160],
+        actor=actor.user,
+        actor_label=actor.label[:160],
         team=team,
         action=action,
         object_type=object_type[:48],
@@ -71,37 +70,31 @@ def audit_record(
         object_repr=str(obj)[:200] if obj is not None else "",
         before=before,
         after=after,
-        source_address=source_address(request),
-        via=via,
+        source_address=actor.source_address,
+        via=actor.via,
     )
 
 
-def audit_denied(
-    *,
-    user: Any,
-    obj: Any = None,
-    request: Any = None,
-    via: str = "api",
-    what: str = "",
-    unless_role: str | None = None,
-) -> None:
+def audit_denied(*, actor: Actor, obj: Any = None, what: str = "", unless_role: str | None = None) -> None:
     """Record an attempt to reach another team's object (answered as if it did not exist).
 
     Inside a request the row is written after the response has been sent
-    (`DeferredAuditMiddleware`), so a denial answers exactly as fast as an unknown id; and
+    (`DeferredAuditMiddleware`), so a denial answers exactly as fast as an unknown id, and
+    outside the transaction of the request's action, so a refused write still leaves it; and
     attempts are aggregated, one row per actor, team and minute (`_denied_write`), so a prober
     cannot grow the table faster than that. `unless_role`: not an attempt if the principal holds
     this role in the object's team.
     """
-    write = partial(_denied_write, user=user, obj=obj, request=request, via=via, what=what, unless_role=unless_role)
-    pending = getattr(getattr(request, "_request", request), DEFERRED_ATTRIBUTE, None)
-    if pending is None:
+    deferred = _deferred.get()
+    method, path = (deferred.method, deferred.path) if deferred is not None else ("", "")
+    write = partial(_denied_write, actor=actor, obj=obj, method=method, path=path, what=what, unless_role=unless_role)
+    if deferred is None:
         write()
     else:
-        pending.append(write)
+        deferred.writes.append(write)
 
 
-def _denied_write(*, user: Any, obj: Any, request: Any, via: str, what: str, unless_role: str | None) -> None:
+def _denied_write(*, actor: Actor, obj: Any, method: str, path: str, what: str, unless_role: str | None) -> None:
     """Add one denied attempt to its actor's row for the team and minute, or start that row.
 
     1. The row of (actor, team, minute) is found through the shared cache (its id), so adding an
@@ -111,30 +104,28 @@ def _denied_write(*, user: Any, obj: Any, request: Any, via: str, what: str, unl
        holds per process, and the count stays exact across both rows.
     """
     team = team_of(obj) if obj is not None else None
-    if unless_role is not None and team is not None and has_role(user, team.pk, unless_role):
+    if unless_role is not None and team is not None and has_role(actor.principal, team.pk, unless_role):
         return
-    _actor_user, label = _actor(user)
+    label = actor.label[:160]
     window = timezone.now().replace(second=0, microsecond=0)
     digest = hashlib.sha256(label.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     key = f"audit-denied:{digest}:{team.pk if team else 0}:{window:%Y%m%d%H%M}"
     entry_id = cache.get(key)
     if entry_id is not None:
-        added = AuditEntry.objects.filter(pk=entry_id, action=DENIED, actor_label=label[:160], team=team).update(
+        added = AuditEntry.objects.filter(pk=entry_id, action=DENIED, actor_label=label, team=team).update(
             count=F("count") + 1
         )
         if added:
             return
-    method, path = getattr(request, "method", "") or "", getattr(request, "path", "") or ""
     entry = audit_record(
-        user=user,
+        actor=actor,
         action=DENIED,
         obj=obj,
         team=team,
         after={"method": method, "path": path[:300], "what": what[:300]},
-        request=request,
-        via=via,
     )
-    cache.set(key, entry.pk, timeout=DENIED_WINDOW_SECONDS * 2)
+    if entry is not None:
+        cache.set(key, entry.pk, timeout=DENIED_WINDOW_SECONDS * 2)
 
 
 class DeferredAuditMiddleware:
@@ -144,13 +135,16 @@ class DeferredAuditMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        pending: list[Callable[[], None]] = []
-        setattr(request, DEFERRED_ATTRIBUTE, pending)
-        response = self.get_response(request)
-        if pending:
+        deferred = _Deferred(method=request.method or "", path=request.path or "")
+        token = _deferred.set(deferred)
+        try:
+            response = self.get_response(request)
+        finally:
+            _deferred.reset(token)
+        if deferred.writes:
             # Django calls a response's closers once the server has sent it (before the request's
             # connections are closed); an error there must not be lost silently.
-            response._resource_closers.append(partial(_write_pending, pending))
+            response._resource_closers.append(partial(_write_pending, deferred.writes))
         return response
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 
 from django.utils import timezone
@@ -10,16 +9,11 @@ from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from access.models import TOKEN_PREFIX, ApiToken, token_hash
+from access.models import ApiToken, token_hash
 from access.scoping import TokenUser, token_orphaned_because
 
 KEYWORDS = ("bearer", "token")
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-
-def token_generate() -> str:
-    """Return a fresh random token (shown once; only its hash is kept)."""
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
 class TokenAuthentication(authentication.BaseAuthentication):

@@ -31,9 +31,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from access.scoping import TokenUser
-from executions.lifecycle import BatonError, NotRunnable, TransitionNotPossible
-from workflows.definition import DefinitionError
-from workflows.quartz import InvalidCronExpression
+from baton.errors import BatonError
 
 MAX_DEPTH = 32
 
@@ -47,12 +45,6 @@ class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request body is too large."
     default_code = "too_large"
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The object is no longer in a state that allows this action."
-    default_code = "conflict"
 
 
 def check_clean(value: Any, path: str = "") -> None:
@@ -126,28 +118,18 @@ def _flatten(detail: Any, path: str = "") -> list[dict[str, Any]]:
     return [{"field": path, "message": str(detail)}]
 
 
-def problems_payload(exc: DefinitionError) -> list[dict[str, Any]]:
-    """Return a definition's problems as field errors naming the offending nodes and edges."""
-    return [
-        {"field": p.path, "message": p.message, "nodes": list(p.nodes), "edges": [list(e) for e in p.edges]}
-        for p in exc.problems
-    ]
-
-
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Map every known failure to the one error shape and its status (400, 401, 403, 404, 409, 413, 429, 503)."""
+    """Map every known failure to the one error shape and its status (400, 401, 403, 404, 409, 413, 429, 503).
+
+    Baton's own errors (`baton.errors`) carry their status, code and field errors; the rest are
+    Django's, DRF's and the database's.
+    """
     headers: dict[str, str] = {}
-    if isinstance(exc, DefinitionError):
-        body = _error(400, "invalid", "The definition is not valid.", problems_payload(exc))
-    elif isinstance(exc, InvalidCronExpression):
-        body = _error(400, "invalid", str(exc), [{"field": "expression", "message": str(exc)}])
-    elif isinstance(exc, TransitionNotPossible | NotRunnable):
-        body = _error(409, "conflict", str(exc))
+    if isinstance(exc, BatonError):
+        body = _error(exc.http_status, exc.code, exc.summary or str(exc), exc.field_errors())
     elif isinstance(exc, IntegrityError):
         # Two requests raced for the same name or row; the loser may simply retry.
         body = _error(409, "conflict", "A concurrent change conflicts with this one; try again.")
-    elif isinstance(exc, BatonError):
-        body = _error(400, "invalid", str(exc))
     elif isinstance(exc, DjangoValidationError):
         body = _error(400, "invalid", "The request is not valid.", _flatten(exc.messages))
     elif isinstance(exc, Http404):

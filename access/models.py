@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import Permission
@@ -13,6 +14,11 @@ from workflows.kinds import shell as shell_kind
 from workflows.models import Membership, Role, Team
 
 TOKEN_PREFIX = "baton_"  # noqa: S105 (a marker to recognise leaked tokens, not a secret)
+
+
+def token_generate() -> str:
+    """Return a fresh random token (shown once; only its hash is kept)."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
 def token_hash(raw: str) -> str:
@@ -46,6 +52,9 @@ class ApiToken(models.Model):
 
     A token acts within its creator's current rights in its team (docs/api.md, "Tokens").
     """
+
+    team_paths = ("team",)
+    team_view_role = Role.ADMIN  # only a team's admins see its tokens
 
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="api_tokens")
     name = models.CharField(max_length=64, help_text="The integration this token is for.")
@@ -88,6 +97,9 @@ class AuditEntry(models.Model):
 
     Insert only; the one change a row ever sees is its `count` growing while its minute lasts.
     """
+
+    team_paths = ("team",)
+    team_view_role = Role.ADMIN  # only a team's admins see its audit trail
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

@@ -8,18 +8,16 @@ user (roles from `Membership`) or an integration's `TokenUser` (one team, the to
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import Model, Q, QuerySet
 from django.utils.translation import gettext as _
 
-from access.models import ApiToken, AuditEntry
-from executions.models import Attempt, Batch, Event, Fire, NodeRun
+from access.models import ApiToken
 from workflows import kinds, secrets
 from workflows.kinds import shell
-from workflows.models import Membership, Role, Task, Team, Workflow, WorkflowVersion
+from workflows.models import Membership, Role, Task, Team
 
 SHELL_PERMISSION = shell.PERMISSION.name  # what a token's "may define shell tasks" grants
 ROLE_RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.EDITOR: 2, Role.ADMIN: 3}
@@ -168,57 +166,60 @@ def definition_tasks(document: Any) -> list[Any]:
     return [n["task"] for n in nodes if isinstance(n, dict) and isinstance(n.get("task"), dict)]
 
 
-# Each model's rows that belong to a set of teams; the one place that says how a row reaches its team.
-_TEAM_FILTERS: dict[type[Model], Callable[[set[int]], Q]] = {
-    Team: lambda teams: Q(pk__in=teams),
-    Membership: lambda teams: Q(team__in=teams),
-    Task: lambda teams: Q(team__in=teams),
-    Workflow: lambda teams: Q(team__in=teams),
-    WorkflowVersion: lambda teams: Q(workflow__team__in=teams),
-    Batch: lambda teams: Q(workflow__team__in=teams) | Q(task__team__in=teams),
-    NodeRun: lambda teams: Q(batch__workflow__team__in=teams) | Q(batch__task__team__in=teams),
-    Attempt: lambda teams: Q(node_run__batch__workflow__team__in=teams) | Q(node_run__batch__task__team__in=teams),
-    Event: lambda teams: Q(batch__workflow__team__in=teams) | Q(batch__task__team__in=teams),
-    Fire: lambda teams: Q(workflow__team__in=teams) | Q(task__team__in=teams),
-    ApiToken: lambda teams: Q(team__in=teams),
-    AuditEntry: lambda teams: Q(team__in=teams),
-}
-SCOPED_MODELS = frozenset(_TEAM_FILTERS)
-# Records that only a team's admins may see.
-_MINIMUM_ROLE: dict[type[Model], str] = {ApiToken: Role.ADMIN, AuditEntry: Role.ADMIN}
+# A model is team-scoped when it declares how its rows reach their team: `team_paths`, lookups
+# to a Team (several are ORed; `pk` means the row is the team), `team_view_role`, the least role
+# that sees its rows, and `team_scope_hidden`, rows no scoped view shows. The models say it
+# (`workflows.models`, `executions.models`, `access.models`); this module only reads it.
+TEAM_ITSELF = "pk"
+
+
+def is_scoped(model: type[Model]) -> bool:
+    """Tell whether the model declares its path to its team (and so has a scoped queryset)."""
+    return bool(getattr(model, "team_paths", None))
 
 
 def _base(model: type[Model]) -> QuerySet:
-    if model is Workflow:
-        return Workflow.objects.alive()  # deleted workflows are hidden (SPEC §6); their batches stay
-    return model._default_manager.all()
+    hidden = getattr(model, "team_scope_hidden", None)
+    rows = model._default_manager.all()
+    return rows if hidden is None else rows.exclude(hidden)
+
+
+def _team_condition(model: type[Model], teams: set[int]) -> Q:
+    condition = Q()
+    for path in model.team_paths:  # type: ignore[attr-defined]
+        condition |= Q(**{f"{path}__in": teams})
+    return condition
 
 
 def scoped(user: Any, model: type[Model], role: str | None = None) -> QuerySet:
     """Return the rows of `model` the principal may see (at least `role` in their team)."""
-    if model not in _TEAM_FILTERS:
+    if not is_scoped(model):
         raise LookupError(f"{model.__name__} has no team scope")
-    teams = teams_with(user, role or _MINIMUM_ROLE.get(model, Role.VIEWER))
+    teams = teams_with(user, role or getattr(model, "team_view_role", Role.VIEWER))
     base = _base(model)
     if teams is None:
         return base
     if not teams:
         return base.none()
-    condition = _TEAM_FILTERS[model](teams)
-    if model in (Batch, NodeRun, Attempt, Event, Fire):
+    condition = _team_condition(model, teams)
+    if len(model.team_paths) > 1:  # type: ignore[attr-defined]
         # An OR across two joins can repeat a row; the ids are unique, so keep one of each.
         return base.filter(pk__in=model._default_manager.filter(condition).values("pk"))
     return base.filter(condition)
 
 
 def team_of(obj: Any) -> Team | None:
-    """Return the team a scoped row belongs to."""
-    if isinstance(obj, Team):
-        return obj
-    for path in ("team", "workflow", "task", "batch", "node_run"):
-        related = getattr(obj, path, None)
+    """Return the team a scoped row belongs to, following the first of its model's team paths that leads to one."""
+    for path in getattr(type(obj), "team_paths", ()):
+        if path == TEAM_ITSELF:
+            return obj
+        related = obj
+        for attribute in path.split("__"):
+            related = getattr(related, attribute, None)
+            if related is None:
+                break
         if related is not None:
-            return team_of(related)
+            return related
     return None
 
 

@@ -69,11 +69,12 @@ def ms(delta) -> float:
 
 def run_batch(workflow, check) -> Any:
     """Start a batch, wait for it to end; return the batch with its node runs."""
+    from access.actors import machine_actor
     from executions.lifecycle import batch_start
     from executions.models import Batch
 
     submitted = time.time()
-    batch = batch_start(workflow=workflow)
+    batch = batch_start(workflow=workflow, actor=machine_actor("bench"))
     wait_for(
         lambda: Batch.objects.filter(pk=batch.pk).exclude(status="running").exists(),
         timeout=60, interval=0.005, what=f"batch {batch.pk}", check=check,
@@ -102,6 +103,7 @@ def fan_figures(batch) -> tuple[float, float, float]:
 
 def throughput_single(workflow, n: int, check) -> dict[str, float]:
     """Create `n` one-node batches with dispatch held back, then send all wake-ups at once."""
+    from access.actors import machine_actor
     from executions import dispatch
     from executions.lifecycle import batch_start
     from executions.models import NodeRun
@@ -110,7 +112,7 @@ def throughput_single(workflow, n: int, check) -> dict[str, float]:
     original = dispatch.backend
     dispatch.backend = lambda runs, countdown: held.extend(runs)
     try:
-        batch_ids = [batch_start(workflow=workflow).pk for _ in range(n)]
+        batch_ids = [batch_start(workflow=workflow, actor=machine_actor("bench")).pk for _ in range(n)]
     finally:
         dispatch.backend = original
     start = time.time()
@@ -128,11 +130,12 @@ def throughput_single(workflow, n: int, check) -> dict[str, float]:
 
 def throughput_wide(workflow, batches: int, check) -> dict[str, float]:
     """Start `batches` wide batches (20 parallel no-ops each) back to back; node runs per second."""
+    from access.actors import machine_actor
     from executions.lifecycle import batch_start
     from executions.models import Batch, NodeRun
 
     start = time.time()
-    ids = [batch_start(workflow=workflow).pk for _ in range(batches)]
+    ids = [batch_start(workflow=workflow, actor=machine_actor("bench")).pk for _ in range(batches)]
     created = time.time()
     wait_for(lambda: not Batch.objects.filter(pk__in=ids, status="running").exists(), timeout=300,
              interval=0.05, what="wide batches", check=check)  # fmt: skip
@@ -155,6 +158,7 @@ def profile_in_process(workflow, cycles: int) -> dict[str, Any]:
     """
     from django.db import connection
 
+    from access.actors import machine_actor
     from executions import dispatch
     from executions.lifecycle import batch_blueprint, batch_start, node_run_claim, node_run_finish, task_execute
 
@@ -189,7 +193,7 @@ def profile_in_process(workflow, cycles: int) -> dict[str, Any]:
         with connection.execute_wrapper(wrapper):
             for _ in range(cycles):
                 phase["name"] = "start"
-                batch_start(workflow=workflow)
+                batch_start(workflow=workflow, actor=machine_actor("bench"))
                 while held:
                     run_id, _queue = held.pop(0)
                     phase["name"] = "claim"
@@ -275,6 +279,7 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
+    from access.actors import machine_actor
     from workflows.services import workflow_save_definition
 
     quick, pg = args.quick, args.mode == "pg"
@@ -283,13 +288,21 @@ def main() -> None:
     logdir = Path(args.logdir)
     tag = uuid.uuid4().hex[:6]
     wf = {
-        "chain": workflow_save_definition(document=chain_doc(f"bench-chain-{tag}", CHAIN)).workflow,
-        "fan": workflow_save_definition(document=fan_doc(f"bench-fan-{tag}", FAN)).workflow,
-        "wide": workflow_save_definition(document=wide_doc(f"bench-wide-{tag}", 20)).workflow,
-        "single": workflow_save_definition(document=chain_doc(f"bench-one-{tag}", 1)).workflow,
+        "chain": workflow_save_definition(
+            document=chain_doc(f"bench-chain-{tag}", CHAIN), actor=machine_actor("bench")
+        ).workflow,
+        "fan": workflow_save_definition(
+            document=fan_doc(f"bench-fan-{tag}", FAN), actor=machine_actor("bench")
+        ).workflow,
+        "wide": workflow_save_definition(
+            document=wide_doc(f"bench-wide-{tag}", 20), actor=machine_actor("bench")
+        ).workflow,
+        "single": workflow_save_definition(
+            document=chain_doc(f"bench-one-{tag}", 1), actor=machine_actor("bench")
+        ).workflow,
         # The same chain on a queue whose worker has continuation off: every hop via the broker.
         "chain_broker": workflow_save_definition(
-            document=chain_doc(f"bench-chainb-{tag}", CHAIN, BROKER_QUEUE)
+            document=chain_doc(f"bench-chainb-{tag}", CHAIN, BROKER_QUEUE), actor=machine_actor("bench")
         ).workflow,
     }
     out: dict[str, Any] = {"mode": args.mode, "quick": quick, "reps": reps}

@@ -305,7 +305,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("BATON_LOGIN_COOLOFF_
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True  # no row per successful login: Django keeps `last_login`
-AXES_CLIENT_IP_CALLABLE = "access.audit.source_address"  # REMOTE_ADDR, as the audit trail records it
+AXES_CLIENT_IP_CALLABLE = "access.actors.source_address"  # REMOTE_ADDR, as the audit trail records it
 AXES_VERBOSE = False
 
 # --- Production security (docs/deployment.md); each one is env-driven and off while DEBUG=1 --

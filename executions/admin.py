@@ -1,6 +1,15 @@
-"""Admin for run-time records: batches with their node runs and event timeline (read-only)."""
+"""Admin for run-time records: batches with their node runs and event timeline (read-only), and "run once".
+
+Stop, re-run, resume and run once call the lifecycle services with the request's actor, which
+check the operator role and audit the action. "Run once" on workflows and standalone tasks is
+added here, to the definitions' admin (`workflows.admin`), because definitions never import
+the run-time app.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
 
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
@@ -8,15 +17,17 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from access.admin import ScopedRelatedFilter, TeamScopedAdminMixin
-from access.audit import audit_record
+from access.admin import ScopedRelatedFilter, TeamScopedAdminMixin, admin_actor
+from access.policy import allows
+from baton.errors import BatonError
 from executions import lifecycle
 from executions.live import batch_actions, outcome_text
 from executions.models import Batch, Event, Fire, NodeRun, normalize_batch_id
 from executions.states import NODE_FINISHED
-from workflows.admin import role_allows
-from workflows.models import Role
+from workflows.admin import TaskAdmin, WorkflowAdmin, role_allows
+from workflows.models import Role, Task, Workflow
 
 COLOURS = {
     "pending": "#9e9e9e", "queued": "#7e57c2", "running": "#1e88e5", "retrying": "#fb8c00",
@@ -168,21 +179,12 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
 
     def stop_view(self, request, pk):
         batch = self.scoped_object_or_404(request, pk)
-        if request.method != "POST" or not self._may_operate(request, batch, _("Stopping batch %(batch)s")):
+        if request.method != "POST":
             return self._back(batch.pk)
         try:
-            stopped = lifecycle.batch_stop(batch_id=batch.pk, user=request.user)
-            audit_record(
-                user=request.user,
-                action="batch.stop",
-                obj=batch,
-                request=request,
-                via="admin",
-                before={"status": batch.status},
-                after={"status": stopped.status, "stop_requested": True},
-            )
-            messages.success(request, f"Stop requested for batch {batch.pk}.")
-        except lifecycle.BatonError as exc:
+            lifecycle.batch_stop(batch_id=batch.pk, actor=admin_actor(request))
+            messages.success(request, _("Stop requested for batch %(batch)s.") % {"batch": batch.pk})
+        except BatonError as exc:
             messages.error(request, str(exc))
         return self._back(batch.pk)
 
@@ -206,24 +208,16 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
                     "title": f"{'Resume' if resume else 'Re-run'} batch {batch.pk}",
                 }
                 return TemplateResponse(request, "admin/executions/batch/rerun_confirm.html", context)
-            new = lifecycle.batch_rerun(batch_id=batch.pk, resume=resume, user=request.user)
-        except lifecycle.BatonError as exc:
+            new = lifecycle.batch_rerun(batch_id=batch.pk, actor=admin_actor(request), resume=resume)
+        except BatonError as exc:
             messages.error(request, str(exc))
             return self._back(batch.pk)
-        audit_record(
-            user=request.user,
-            action="batch.resume" if resume else "batch.rerun",
-            obj=batch,
-            request=request,
-            via="admin",
-            after={"batch": new.pk},
-        )
         messages.success(request, f"Started batch {new.pk} ({'resume' if resume else 're-run'} of {batch.pk}).")
         return self._back(new.pk)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
-            context["batch_actions"] = batch_actions(request.user, obj)
+            context["batch_actions"] = batch_actions(admin_actor(request), obj)
             context["can_operate"] = any(context["batch_actions"].values())
         return super().render_change_form(request, context, add, change, form_url, obj)
 
@@ -248,3 +242,74 @@ class FireAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         return format_html(
             '<a href="{}">{}</a>', reverse("admin:executions_batch_change", args=[fire.batch_id]), fire.batch_id
         )
+
+
+# --- run once ------------------------------------------------------------------------------------
+
+
+class RunOnceAdminMixin:
+    """Add "run once" to a workflow or a standalone task: a list action and the change page's button (operator)."""
+
+    def start_run(self, request, obj: Any) -> Batch:
+        raise NotImplementedError
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_run"
+        return [path("<int:pk>/run/", self.admin_site.admin_view(self.run_view), name=name), *super().get_urls()]
+
+    def run_view(self, request, pk):
+        """Run once from the change page's button (POST)."""
+        obj = self.scoped_object_or_404(request, pk)
+        if request.method != "POST":
+            messages.info(request, _("Run once starts from the button on this page."))
+            return HttpResponseRedirect(self.change_url(pk))
+        batch = self.run_one(request, obj)
+        if batch is None:
+            return HttpResponseRedirect(self.change_url(pk))
+        return HttpResponseRedirect(reverse("admin:executions_batch_change", args=[batch.pk]))
+
+    @admin.action(description=gettext_lazy("Run once"))
+    def run_once(self, request, queryset: Iterable[Any]) -> None:
+        for obj in queryset:
+            self.run_one(request, obj)
+
+    def run_one(self, request, obj: Any) -> Batch | None:
+        """Start a batch of a workflow (or a run of a standalone task); a refusal is a message."""
+        try:
+            batch = self.start_run(request, obj)
+        except BatonError as exc:
+            messages.error(request, str(exc))
+            return None
+        url = reverse("admin:executions_batch_change", args=[batch.pk])
+        messages.success(request, format_html(_('Started batch <a href="{}">{}</a> of {}.'), url, batch.pk, obj.name))
+        return batch
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["can_operate"] = obj is not None and allows(admin_actor(request), obj, Role.OPERATOR)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+class WorkflowRunAdmin(RunOnceAdminMixin, WorkflowAdmin):
+    """Workflows, with "run once"."""
+
+    actions = ["run_once", *WorkflowAdmin.actions]
+    operator_actions = ("run_once", *WorkflowAdmin.operator_actions)
+
+    def start_run(self, request, obj: Workflow) -> Batch:
+        return lifecycle.batch_start(workflow=obj, actor=admin_actor(request))
+
+
+class TaskRunAdmin(RunOnceAdminMixin, TaskAdmin):
+    """Tasks, with "run once" for standalone ones."""
+
+    actions = ["run_once"]
+    operator_actions = ("run_once",)
+
+    def start_run(self, request, obj: Task) -> Batch:
+        return lifecycle.task_run_start(task=obj, actor=admin_actor(request))
+
+
+admin.site.unregister(Workflow)
+admin.site.register(Workflow, WorkflowRunAdmin)
+admin.site.unregister(Task)
+admin.site.register(Task, TaskRunAdmin)

@@ -1,7 +1,8 @@
 """REST API for run-time records: run once, batches (search, filters, stop, re-run, resume), node runs, cron preview.
 
-Every action calls the same services as the admin and the CLI; rows come from
-`access.scoping.scoped`, so another team's batch is 404 and its id in a filter is refused.
+Every action calls the same services as the admin and the CLI, with the request's actor (the
+services check the operator role and audit); rows come from `access.scoping.scoped`, so
+another team's batch is 404 and its id in a filter is refused.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import django_filters
-from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
@@ -21,21 +21,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from access.api import ScopedModelChoiceFilter, ScopedViewSetMixin, StrictSerializer
-from access.audit import audit_record
+from access.api import ScopedModelChoiceFilter, ScopedViewSetMixin, StrictSerializer, api_actor
 from access.http import TriggerThrottle, UtcIsoDateTimeFilter
 from executions import lifecycle
 from executions.models import Attempt, Batch, Event, NodeRun, batch_trigger_choices, normalize_batch_id
 from executions.selectors import batches_matching
 from executions.states import BatchStatus, NodeStatus
-from workflows.models import Role, Task, Workflow
+from workflows.models import Task, Workflow
 from workflows.quartz import InvalidCronExpression, QuartzCron, parse_start
 
 MAX_PREVIEW = 100
-
-
-def _actor(request: Request) -> Any:
-    return request.user if getattr(request.user, "pk", None) else None
 
 
 # --- serializers ------------------------------------------------------------------------------
@@ -196,20 +191,12 @@ class BatchViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     def stop(self, request: Request, pk: str | None = None) -> Response:
         """Stop a running batch (operator); 409 when it is no longer running."""
         batch = self.get_object()
-        self.require_role(batch, Role.OPERATOR)
-        with transaction.atomic():
-            stopped = lifecycle.batch_stop(batch_id=batch.pk, user=_actor(request))
-            audit_record(user=request.user, action="batch.stop", obj=batch, request=request,
-                         before={"status": batch.status}, after={"status": stopped.status, "stop_requested": True})  # fmt: skip
+        lifecycle.batch_stop(batch_id=batch.pk, actor=api_actor(request))
         return Response(self._detail(batch.pk))
 
     def _rerun(self, request: Request, resume: bool) -> Response:
         batch = self.get_object()
-        self.require_role(batch, Role.OPERATOR)
-        with transaction.atomic():
-            new = lifecycle.batch_rerun(batch_id=batch.pk, resume=resume, user=_actor(request))
-            audit_record(user=request.user, action="batch.resume" if resume else "batch.rerun", obj=batch,
-                         request=request, after={"batch": new.pk})  # fmt: skip
+        new = lifecycle.batch_rerun(batch_id=batch.pk, actor=api_actor(request), resume=resume)
         return Response(self._detail(new.pk), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={201: BatchDetailSerializer}, filters=False)
@@ -276,11 +263,7 @@ class WorkflowRunViewSet(ScopedViewSetMixin, viewsets.GenericViewSet):
     @extend_schema(request=None, responses={201: BatchDetailSerializer}, operation_id="workflows_run_create")
     def run(self, request: Request, pk: str | None = None) -> Response:
         workflow = self.get_object()
-        self.require_role(workflow, Role.OPERATOR)
-        with transaction.atomic():
-            batch = lifecycle.batch_start(workflow=workflow, user=_actor(request))
-            audit_record(user=request.user, action="workflow.run", obj=workflow, request=request,
-                         after={"batch": batch.pk})  # fmt: skip
+        batch = lifecycle.batch_start(workflow=workflow, actor=api_actor(request))
         batch = _batch_queryset(Batch.objects).prefetch_related("node_runs").get(pk=batch.pk)
         return Response(BatchDetailSerializer(batch).data, status=status.HTTP_201_CREATED)
 
@@ -302,10 +285,7 @@ class TaskRunViewSet(ScopedViewSetMixin, viewsets.GenericViewSet):
     @extend_schema(request=None, responses={201: BatchDetailSerializer}, operation_id="tasks_run_create")
     def run(self, request: Request, pk: str | None = None) -> Response:
         task = self.get_object()
-        self.require_role(task, Role.OPERATOR)
-        with transaction.atomic():
-            batch = lifecycle.task_run_start(task=task, user=_actor(request))
-            audit_record(user=request.user, action="task.run", obj=task, request=request, after={"batch": batch.pk})
+        batch = lifecycle.task_run_start(task=task, actor=api_actor(request))
         batch = _batch_queryset(Batch.objects).prefetch_related("node_runs").get(pk=batch.pk)
         return Response(BatchDetailSerializer(batch).data, status=status.HTTP_201_CREATED)
 

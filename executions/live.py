@@ -7,7 +7,7 @@ fetches its output and attempts from `node_output`. Rows come through the regist
 `BatchAdmin`'s queryset, so its team scoping applies.
 
 Who may operate: the operator role (or higher) in the batch's team (SPEC §7), through
-`access.scoping.has_role`; `batch_actions` is the one place that says which buttons show.
+`access.policy.allows`; `batch_actions` is the one place that says which buttons show.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from access.scoping import has_role, team_of
+from access.actors import ADMIN, Actor, request_actor
+from access.policy import allows
 from executions.lifecycle import batch_rerun_refusal
 from executions.models import Batch, NodeRun
 from executions.states import NODE_FINISHED, BatchStatus
@@ -40,10 +41,9 @@ def _batch(request: HttpRequest, pk: str) -> Batch:
     return batch
 
 
-def batch_actions(user: Any, batch: Batch) -> dict[str, bool]:
-    """Tell which of stop, re-run and resume the user may press on this batch now."""
-    team = team_of(batch)
-    operate = has_role(user, team.pk if team else None, Role.OPERATOR)
+def batch_actions(actor: Actor, batch: Batch) -> dict[str, bool]:
+    """Tell which of stop, re-run and resume the actor may press on this batch now."""
+    operate = allows(actor, batch, Role.OPERATOR)
     running = batch.status == BatchStatus.RUNNING
     return {
         "stop": operate and running,
@@ -114,7 +114,7 @@ def batch_state(request: HttpRequest, pk: str) -> JsonResponse:
         },
         "now": timezone.now().isoformat(),
         "runs": runs,
-        "actions": batch_actions(request.user, batch),
+        "actions": batch_actions(request_actor(request, ADMIN), batch),
     }
     if request.GET.get("drawing"):
         document = batch_definition(batch)

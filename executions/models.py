@@ -36,6 +36,8 @@ def batch_trigger_choices() -> list[tuple[str, str]]:
 class Batch(models.Model):
     """One execution of one workflow version."""
 
+    team_paths = ("workflow__team", "task__team")  # a workflow's batch, or a standalone task's run
+
     id = models.CharField(primary_key=True, max_length=ID_LENGTH, default=new_batch_id, editable=False)
     workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, null=True, blank=True, related_name="batches")
     version = models.ForeignKey(
@@ -96,6 +98,8 @@ class Batch(models.Model):
 class NodeRun(models.Model):
     """One node inside one batch; task nodes carry attempts, timings and output."""
 
+    team_paths = ("batch__workflow__team", "batch__task__team")
+
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="node_runs")
     node_key = models.CharField(max_length=64)
     node_type = models.CharField(max_length=8)
@@ -139,6 +143,8 @@ class NodeRun(models.Model):
 class Attempt(models.Model):
     """One attempt of a task node run."""
 
+    team_paths = ("node_run__batch__workflow__team", "node_run__batch__task__team")
+
     node_run = models.ForeignKey(NodeRun, on_delete=models.CASCADE, related_name="attempt_set")
     number = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=NodeStatus.choices, default=NodeStatus.RUNNING)
@@ -163,6 +169,8 @@ class Event(models.Model):
     in Django): a log row is written only beside the row it names, and a checked reference
     cost every start and every hop a deferred check at COMMIT that locks the named row.
     """
+
+    team_paths = ("batch__workflow__team", "batch__task__team")
 
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="events", db_constraint=False)
     node_run = models.ForeignKey(
@@ -206,6 +214,8 @@ class Fire(models.Model):
     A log, like Event: its references have no database constraint (deletes still cascade or
     set null, in Django), so a minute boundary's thousand fires pay no check at COMMIT.
     """
+
+    team_paths = ("workflow__team", "task__team")
 
     workflow = models.ForeignKey(
         Workflow, on_delete=models.CASCADE, null=True, blank=True, related_name="fires", db_constraint=False

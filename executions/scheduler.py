@@ -50,8 +50,10 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Min
 from django.utils import timezone
 
+from access.actors import SCHEDULER_ACTOR
+from baton.errors import NotRunnable
 from executions import runtime
-from executions.lifecycle import NewBatch, NotRunnable, batch_prepare, batch_start, batches_insert, task_run_definition
+from executions.lifecycle import NewBatch, batch_prepare, batch_start, batches_insert, task_run_definition
 from executions.models import Batch, Fire, FireOutcome
 from executions.states import BatchStatus
 from executions.store import hop_store
@@ -316,7 +318,9 @@ def _start_queued(now: datetime, result: TickResult) -> None:
             try:
                 with transaction.atomic():
                     kind = triggers.batch_trigger_of(fire.workflow.trigger)
-                    fire.batch = batch_start(workflow=fire.workflow, trigger=kind, scheduled_for=fire.scheduled_for)
+                    fire.batch = batch_start(
+                        workflow=fire.workflow, actor=SCHEDULER_ACTOR, trigger=kind, scheduled_for=fire.scheduled_for
+                    )
             except (IntegrityError, NotRunnable):
                 fire.batch = None
             fire.outcome = FireOutcome.STARTED_LATE

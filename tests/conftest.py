@@ -102,3 +102,17 @@ def _fresh_plan_cache():
     runtime.blueprints.clear()
     yield
     runtime.blueprints.clear()
+
+
+def machine() -> Any:
+    """Return the machine's operator at the command line (every right), who sets tests up."""
+    from access.actors import machine_actor
+
+    return machine_actor("test")
+
+
+def acting(user: Any) -> Any:
+    """Return a user acting at the command line (`--as USER`): their roles, audited as cli."""
+    from access.actors import CLI, user_actor
+
+    return user_actor(user, CLI)

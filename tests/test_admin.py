@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from executions.models import Batch
-from tests.conftest import example
+from tests.conftest import example, machine
 from workflows.models import Workflow
 from workflows.services import workflow_save_definition
 
@@ -26,7 +26,7 @@ def staff(client):
 
 @pytest.fixture
 def workflow():
-    return workflow_save_definition(document=example("release-pipeline.json")).workflow
+    return workflow_save_definition(document=example("release-pipeline.json"), actor=machine()).workflow
 
 
 def test_changelists_render(staff, workflow):
@@ -56,7 +56,7 @@ def test_run_once_starts_a_batch_and_its_page_shows_every_node(staff, workflow, 
 def test_batch_search_by_partial_id(staff, workflow):
     from executions.lifecycle import batch_start
 
-    batches = [batch_start(workflow=workflow) for _ in range(3)]
+    batches = [batch_start(workflow=workflow, actor=machine()) for _ in range(3)]
     target = batches[1]
     response = staff.get(reverse("admin:executions_batch_changelist"), {"q": target.pk[2:6].lower()})
     found = set(re.findall(r"/admin/executions/batch/([0-9A-Z]{8})/change/", response.content.decode()))
@@ -96,8 +96,8 @@ def test_add_workflow_through_the_admin(staff):
 def test_rerun_confirmation_lists_the_nodes_that_will_run(staff, workflow):
     from executions.lifecycle import batch_start, batch_stop
 
-    batch = batch_start(workflow=workflow)
-    batch_stop(batch_id=batch.pk)
+    batch = batch_start(workflow=workflow, actor=machine())
+    batch_stop(batch_id=batch.pk, actor=machine())
     page = staff.get(reverse("admin:executions_batch_rerun", args=[batch.pk]) + "?resume=1").content.decode()
     assert 'id="will-run"' in page and "deploy" in page
 
@@ -105,7 +105,7 @@ def test_rerun_confirmation_lists_the_nodes_that_will_run(staff, workflow):
 def test_trigger_next_fire_times_are_shown_on_the_workflow_page(staff):
     document = example("release-pipeline.json")
     document["enabled"] = True
-    workflow = workflow_save_definition(document=document).workflow
+    workflow = workflow_save_definition(document=document, actor=machine()).workflow
     page = staff.get(reverse("admin:workflows_workflow_change", args=[workflow.pk])).content.decode()
     assert page.count("<li>") >= 5 and "baton-next-fires" in page and "+08:00" in page
     listing = staff.get(reverse("admin:workflows_workflow_changelist")).content.decode()

@@ -1,22 +1,22 @@
 """Admin for definitions: teams, tasks, workflows (edited as a validated definition), versions.
 
 Every write goes through the services the API and the CLI call (`task_save`,
-`workflow_save_definition`, `workflow_delete`, `batch_start`…), so the admin refuses exactly
-what they refuse. Who may do what comes from the roles (`access.scoping.has_role`): buttons
-follow the user's role, and an action the role does not allow says which role it needs.
+`workflow_save_definition`, `workflow_delete`, `workflow_set_enabled`, the membership
+services), with the request's actor, so the admin refuses and audits exactly what they do.
+Buttons follow the user's role (`access.policy.allows`), and an action the role does not allow
+says which role it needs. "Run once" is added by the run-time app (`executions.admin`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -26,21 +26,18 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from access.admin import MemberField, MembershipForm, ScopedRelatedFilter, TeamScopedAdminMixin
-from access.audit import audit_denied, audit_record
-from access.scoping import (
-    definition_tasks,
-    has_role,
-    kind_permission_refusal,
-    scoped,
-    team_of,
-    teams_with,
-)
+from access.admin import MemberField, MembershipForm, ScopedRelatedFilter, TeamScopedAdminMixin, admin_actor
+from access.policy import allows, refusal
+from access.scoping import teams_with
+from access.services import membership_add, membership_change, membership_remove
+from baton.errors import BatonError, PermissionDenied
 from workflows import kinds, secrets, triggers
 from workflows.definition import DEFAULT_TASK_TIMEOUT, DefinitionError, Problem, load_text
 from workflows.models import Membership, Role, Task, Team, Workflow, WorkflowVersion
 from workflows.schedule import next_fires
 from workflows.services import (
+    SaveResult,
+    task_delete,
     task_delete_refusal,
     task_document_of,
     task_save,
@@ -81,43 +78,15 @@ def json_text(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def role_refusal(user: Any, obj: Any, role: str, action: str) -> str | None:
-    """Say which role `action` on the object needs when the user does not hold it in the object's team."""
-    team = team_of(obj)
-    if has_role(user, team.pk if team else None, role):
-        return None
-    return _("%(action)s needs the %(role)s role in team %(team)s.") % {"action": action, "role": role, "team": team}
-
-
 def role_allows(request, obj: Any, role: str, action: str) -> bool:
-    """Tell whether the user holds `role` in the object's team; if not, say (as a message) which role it needs."""
-    refusal = role_refusal(request.user, obj, role, action)
-    if refusal is not None:
-        messages.error(request, refusal)
-    return refusal is None
+    """Tell whether the user holds `role` in the object's team; if not, say (as a message) which role it needs.
 
-
-def run_one(request, obj: Workflow | Task, start: Callable[[Any], Any], action: str):
-    """Start a batch of a workflow (or a run of a standalone task) if the user may operate it; return it."""
-    from executions.lifecycle import BatonError
-
-    if not role_allows(request, obj, Role.OPERATOR, _("Running %(name)s") % {"name": obj.name}):
-        return None
-    try:
-        batch = start(obj)
-    except BatonError as exc:
-        messages.error(request, str(exc))
-        return None
-    audit_record(user=request.user, action=action, obj=obj, request=request, via="admin", after={"batch": batch.pk})
-    url = reverse("admin:executions_batch_change", args=[batch.pk])
-    messages.success(request, format_html(_('Started batch <a href="{}">{}</a> of {}.'), url, batch.pk, obj.name))
-    return batch
-
-
-def run_each(request, objects: Iterable[Workflow | Task], start: Callable[[Any], Any], action: str) -> None:
-    """Start a batch of each workflow (or a run of each standalone task) the user may operate."""
-    for obj in objects:
-        run_one(request, obj, start, action)
+    For what the admin shows before it calls a service (a confirmation page); the service checks again.
+    """
+    message = refusal(admin_actor(request), obj, role, action)
+    if message is not None:
+        messages.error(request, message)
+    return message is None
 
 
 def definition_html(document: dict[str, Any], next_fire_times: Any = None) -> SafeString:
@@ -183,13 +152,9 @@ def _node_cells(node: dict[str, Any]) -> SafeString:
 class RoleAwareAdminMixin:
     """Buttons and actions that follow the user's role; a refused one says which role it needs (never a bare 403)."""
 
-    run_audit_action = ""
-    operator_actions: tuple[str, ...] = ("run_once",)
+    operator_actions: tuple[str, ...] = ()
     delete_confirmation_template = "admin/workflows/baton_delete_confirmation.html"
     delete_selected_confirmation_template = "admin/workflows/baton_delete_selected_confirmation.html"
-
-    def start_run(self, request, obj):
-        raise NotImplementedError
 
     def change_url(self, pk: Any) -> str:
         return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[pk])
@@ -204,8 +169,8 @@ class RoleAwareAdminMixin:
 
     def delete_refusals(self, request, obj) -> list[str]:
         """Say why the user may not delete this row (their role in its team), or nothing."""
-        refusal = role_refusal(request.user, obj, Role.EDITOR, _("Deleting %(name)s") % {"name": obj})
-        return [] if refusal is None else [refusal]
+        message = refusal(admin_actor(request), obj, Role.EDITOR, _("Deleting %(name)s") % {"name": obj})
+        return [] if message is None else [message]
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -213,26 +178,6 @@ class RoleAwareAdminMixin:
             for name in self.operator_actions:
                 actions.pop(name, None)
         return actions
-
-    def get_urls(self):
-        name = f"{self.opts.app_label}_{self.opts.model_name}_run"
-        return [path("<int:pk>/run/", self.admin_site.admin_view(self.run_view), name=name), *super().get_urls()]
-
-    def run_view(self, request, pk):
-        """Run once from the change page's button (POST; operator)."""
-        obj = self.scoped_object_or_404(request, pk)
-        if request.method != "POST":
-            messages.info(request, _("Run once starts from the button on this page."))
-            return HttpResponseRedirect(self.change_url(pk))
-        batch = run_one(request, obj, lambda o: self.start_run(request, o), self.run_audit_action)
-        if batch is None:
-            return HttpResponseRedirect(self.change_url(pk))
-        return HttpResponseRedirect(reverse("admin:executions_batch_change", args=[batch.pk]))
-
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        team = team_of(obj) if obj is not None else None
-        context["can_operate"] = obj is not None and has_role(request.user, team.pk if team else None, Role.OPERATOR)
-        return super().render_change_form(request, context, add, change, form_url, obj)
 
 
 class MembershipInline(admin.TabularInline):
@@ -252,10 +197,10 @@ class MembershipInline(admin.TabularInline):
 
     # Members are managed by the team's admins (SPEC §7); obj is the team.
     def has_view_permission(self, request, obj=None):
-        return request.user.is_superuser or obj is None or has_role(request.user, obj.pk, Role.VIEWER)
+        return request.user.is_superuser or obj is None or allows(admin_actor(request), obj, Role.VIEWER)
 
     def has_add_permission(self, request, obj=None):
-        return request.user.is_superuser or (obj is not None and has_role(request.user, obj.pk, Role.ADMIN))
+        return request.user.is_superuser or (obj is not None and allows(admin_actor(request), obj, Role.ADMIN))
 
     def has_change_permission(self, request, obj=None):
         return self.has_add_permission(request, obj)
@@ -278,27 +223,17 @@ class TeamAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
         return request.user.is_active and request.user.is_superuser
 
     def save_formset(self, request, form, formset, change):
+        """Write the members through the membership services (a team admin; each change audited)."""
         if formset.model is not Membership:
             return super().save_formset(request, form, formset, change)
-        team = form.instance
-        before = {
-            m.pk: (m.user_id, str(m.user), m.role) for m in Membership.objects.filter(team=team).select_related("user")
-        }
-        super().save_formset(request, form, formset, change)
-        after = {
-            m.pk: (m.user_id, str(m.user), m.role) for m in Membership.objects.filter(team=team).select_related("user")
-        }
-        for pk in sorted(set(before) | set(after)):
-            old, new = before.get(pk), after.get(pk)
-            if old == new:
-                continue
-            verb = "membership.add" if old is None else "membership.remove" if new is None else "membership.change"
-            audit_record(
-                user=request.user, action=verb, team=team, object_type="membership", object_id=str(pk),
-                before={"user": old[1], "role": old[2]} if old else None,
-                after={"user": new[1], "role": new[2]} if new else None,
-                request=request, via="admin",
-            )  # fmt: skip
+        actor = admin_actor(request)
+        formset.save(commit=False)
+        for membership in formset.deleted_objects:
+            membership_remove(actor=actor, membership=membership)
+        for membership, _changed in formset.changed_objects:
+            membership_change(actor=actor, membership=membership, role=membership.role)
+        for membership in formset.new_objects:
+            membership_add(actor=actor, team=form.instance, user=membership.user, role=membership.role)
 
 
 # --- standalone tasks ----------------------------------------------------------------------------
@@ -370,7 +305,7 @@ class TaskForm(forms.ModelForm):
     )
 
     # Set by TaskAdmin.get_form for the request.
-    user: Any = None
+    request: Any = None
     editor_teams: Any = Team.objects.none()
 
     class Meta:
@@ -410,26 +345,32 @@ class TaskForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        team = self.instance.team if self.instance.pk else cleaned.get("team")
         self.document = {f: cleaned[f] for f in TASK_DOCUMENT_FIELDS if f in cleaned}
-        if self.instance.pk:
-            self.document["name"] = self.instance.name
-        if team is None:
-            return cleaned
-        name = self.document.get("name")
-        if not self.instance.pk and Task.objects.filter(team=team, name=name).exists():
-            self.add_error("name", _("Team %(team)s already has a task named %(name)r.") % {"team": team, "name": name})
-        if "kind" in self.document and (refusal := kind_permission_refusal(self.user, team, [self.document])):
-            self.add_error("kind", refusal)
-        # Validate and save in a savepoint that is rolled back: every problem is shown, nothing is saved.
+        if not self.instance.pk:
+            if cleaned.get("team") is None:
+                return cleaned
+            self.document["team"] = cleaned["team"].name
+        # A dry run of the save: every problem is shown, nothing is saved.
         try:
-            with transaction.atomic():
-                task_save(team=team, document=self.document, user=self.user)
-                transaction.set_rollback(True)
+            self.save_task(dry_run=True)
         except DefinitionError as exc:
             problems_on_fields(self, exc.problems)
-        self.team = team
+        except PermissionDenied as exc:  # the role, or a kind's permission (shell)
+            self.add_error("kind" if "kind" in self.fields else None, str(exc))
+        except BatonError as exc:
+            self.add_error(None, str(exc))
         return cleaned
+
+    def save_task(self, *, dry_run: bool = False) -> Task:
+        """Save the task the form describes through `task_save` (the one validator), as the request's actor."""
+        edited = self.instance if self.instance.pk else None
+        return task_save(
+            document=self.document,
+            actor=admin_actor(self.request),
+            task=edited,
+            create=edited is None,
+            dry_run=dry_run,
+        )
 
 
 @admin.register(Task)
@@ -449,9 +390,7 @@ class TaskAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     list_filter = ["kind", ("team", ScopedRelatedFilter)]
     search_fields = ["name", "description"]
     list_select_related = ["team", "node__workflow", "schedule"]
-    actions = ["run_once"]
     change_form_template = "admin/workflows/task/change_form.html"
-    run_audit_action = "task.run"
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -469,7 +408,7 @@ class TaskAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         # Every field is declared on TaskForm; the model is written by `task_save` only.
         form = super().get_form(request, obj, change=change, **{**kwargs, "fields": []})
-        form.user = request.user
+        form.request = request
         form.editor_teams = self.scoped_teams(request, Role.EDITOR)
         return form
 
@@ -493,15 +432,6 @@ class TaskAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         url = reverse("admin:executions_batch_changelist") + f"?task__id__exact={task.pk}"
         return format_html('<a href="{}">runs of {}</a>', url, task.name)
 
-    @admin.action(description="Run once (standalone tasks)")
-    def run_once(self, request, queryset):
-        run_each(request, queryset, lambda task: self.start_run(request, task), self.run_audit_action)
-
-    def start_run(self, request, task: Task):
-        from executions.lifecycle import task_run_start
-
-        return task_run_start(task=task, user=request.user)
-
     @admin.display(description="workflow")
     def workflow_link(self, task: Task):
         workflow = task.workflow
@@ -519,16 +449,8 @@ class TaskAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         return super().has_change_permission(request, obj) and (obj is None or obj.workflow is None)
 
     def save_model(self, request, obj, form, change):
-        task = task_save(team=form.team, document=form.document, user=request.user)
+        task = form.save_task()
         obj.__dict__.update(task.__dict__)  # the admin redirects and logs with `obj`
-        audit_record(
-            user=request.user,
-            action="task.update" if change else "task.create",
-            obj=task,
-            request=request,
-            via="admin",
-            after={"kind": task.kind},
-        )
 
     def save_related(self, request, form, formsets, change):
         pass
@@ -541,9 +463,7 @@ class TaskAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         return [str(task) for task in tasks], {}, set(), refusals
 
     def delete_model(self, request, obj):
-        audit_record(user=request.user, action="task.delete", obj=obj, request=request, via="admin",
-                     before={"name": obj.name, "kind": obj.kind})  # fmt: skip
-        super().delete_model(request, obj)
+        task_delete(task=obj, actor=admin_actor(request))
 
     def delete_queryset(self, request, queryset):
         for task in queryset:
@@ -584,46 +504,29 @@ class DefinitionForm(forms.ModelForm):
             document = load_text(self.cleaned_data["definition"])
         except DefinitionError as exc:
             raise forms.ValidationError([str(p) for p in exc.problems]) from exc
-        identity = (document.get("name"), document.get("team")) if isinstance(document, dict) else None
-        if self.instance.pk and identity and identity != (self.instance.name, self.instance.team.name):
-            raise forms.ValidationError(
-                "name and team identify the workflow: to rename or move it, import a new one and delete this one"
-            )
         return document
 
     def clean(self):
         cleaned = super().clean()
         if "definition" in cleaned and not self.errors:
-            if not self._team_allowed(cleaned["definition"]):
-                return cleaned
-            # Validate and save in a savepoint so every problem is shown and nothing is half-saved.
-            try:
-                with transaction.atomic():
-                    self.result = workflow_save_definition(
-                        document=cleaned["definition"], user=self.user, create_team=self.user.is_superuser
-                    )
-                    transaction.set_rollback(True)
+            try:  # a dry run of the save: every problem is shown, nothing is saved
+                self.save_definition(dry_run=True)
             except DefinitionError as exc:
                 self.add_error("definition", [str(p) for p in exc.problems])
+            except BatonError as exc:  # the role in the team, a kind's permission (shell)
+                self.add_error("definition", str(exc))
         return cleaned
 
-    def _team_allowed(self, document) -> bool:
-        """Check the definition's team is one where the user is an editor (another team is unknown), and shell rights."""
-        name = document.get("team") if isinstance(document, dict) else None
-        if self.user.is_superuser or not isinstance(name, str):
-            return True
-        team = scoped(self.user, Team).filter(name=name).first()
-        if team is None or not has_role(self.user, team.pk, Role.EDITOR):
-            foreign = Team.objects.filter(name=name).first()
-            if foreign is not None and team is None:
-                audit_denied(user=self.user, obj=foreign, request=getattr(self, "request", None), via="admin",
-                             what="team in definition")  # fmt: skip
-            self.add_error("definition", f"team: no team named {name!r} where you are an editor")
-            return False
-        if refusal := kind_permission_refusal(self.user, team, definition_tasks(document)):
-            self.add_error("definition", refusal)
-            return False
-        return True
+    def save_definition(self, *, dry_run: bool = False) -> SaveResult:
+        """Save the definition through `workflow_save_definition` (the one validator), as the request's actor."""
+        edited = self.instance if self.instance.pk else None
+        return workflow_save_definition(
+            document=self.cleaned_data["definition"],
+            actor=admin_actor(self.request),
+            workflow=edited,
+            create=edited is None,
+            dry_run=dry_run,
+        )
 
 
 @admin.register(Workflow)
@@ -633,17 +536,15 @@ class WorkflowAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin)
     list_filter = ["enabled", ("team", ScopedRelatedFilter)]
     search_fields = ["name", "description"]
     list_select_related = ["team", "current_version", "schedule"]
-    actions = ["run_once", "enable", "disable"]
+    actions = ["enable", "disable"]
     change_form_template = "admin/workflows/workflow/change_form.html"
-    run_audit_action = "workflow.run"
-    operator_actions = ("run_once", "enable", "disable")
+    operator_actions = ("enable", "disable")
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(deleted_at__isnull=True)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
-        form.user = request.user
         form.request = request
         return form
 
@@ -684,14 +585,8 @@ class WorkflowAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin)
         return format_html('<a href="{}">{}</a> {}', url, batch.pk, batch.status)
 
     def save_model(self, request, obj, form, change):
-        before = obj.current_version.number if change and obj.current_version_id else None
-        result = workflow_save_definition(
-            document=form.cleaned_data["definition"], user=request.user, create_team=request.user.is_superuser
-        )
+        result = form.save_definition()
         obj.__dict__.update(result.workflow.__dict__)  # the admin redirects and logs with `obj`
-        audit_record(user=request.user, action="workflow.update" if change else "workflow.create", obj=result.workflow,
-                     request=request, via="admin", before={"version": before},
-                     after={"version": result.version.number, "changed": result.changed})  # fmt: skip
         if change and not result.changed:
             messages.info(request, "The definition did not change; no new version was made.")
         elif result.changed:
@@ -707,29 +602,11 @@ class WorkflowAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin)
         return [str(workflow) for workflow in workflows], {}, set(), refusals
 
     def delete_model(self, request, obj):
-        workflow_delete(workflow=obj)
-        audit_record(
-            user=request.user,
-            action="workflow.delete",
-            obj=obj,
-            request=request,
-            via="admin",
-            before={"deleted": False},
-            after={"deleted": True},
-        )
+        workflow_delete(workflow=obj, actor=admin_actor(request))
 
     def delete_queryset(self, request, queryset):
         for workflow in queryset:
             self.delete_model(request, workflow)
-
-    @admin.action(description="Run once")
-    def run_once(self, request, queryset):
-        run_each(request, queryset, lambda workflow: self.start_run(request, workflow), self.run_audit_action)
-
-    def start_run(self, request, workflow: Workflow):
-        from executions.lifecycle import batch_start
-
-        return batch_start(workflow=workflow, user=request.user)
 
     @admin.action(description="Enable")
     def enable(self, request, queryset):
@@ -740,21 +617,13 @@ class WorkflowAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin)
         self._set_enabled(request, queryset, False)
 
     def _set_enabled(self, request, workflows: Iterable[Workflow], enabled: bool) -> None:
+        actor = admin_actor(request)
         for workflow in workflows:
-            verb = _("Enabling %(name)s") if enabled else _("Disabling %(name)s")
-            if not role_allows(request, workflow, Role.OPERATOR, verb % {"name": workflow.name}):
+            try:
+                workflow_set_enabled(workflow=workflow, enabled=enabled, actor=actor)
+            except BatonError as exc:
+                messages.error(request, str(exc))
                 continue
-            before = workflow.enabled
-            workflow_set_enabled(workflow=workflow, enabled=enabled, user=request.user)
-            audit_record(
-                user=request.user,
-                action="workflow.enable" if enabled else "workflow.disable",
-                obj=workflow,
-                request=request,
-                via="admin",
-                before={"enabled": before},
-                after={"enabled": enabled},
-            )
             done = _("Enabled %(name)s.") if enabled else _("Disabled %(name)s: no scheduled fire starts it.")
             messages.success(request, done % {"name": workflow.name})
 

@@ -1,8 +1,9 @@
 """REST API for definitions: workflows (as SPEC §10 documents), their versions, standalone tasks.
 
 Bodies are validated by the one parser and validator (`workflow_save_definition`, `task_save`);
-serializers here only document shapes and render rows. Access follows SPEC §7 through
-`access.scoping`: rows of other teams are 404, roles below the action's are 403.
+serializers here only document shapes and render rows. Rows come from `access.scoping` (other
+teams' rows are 404); the services check the role (403) and write the audit row, with the
+request's actor.
 """
 
 from __future__ import annotations
@@ -10,25 +11,21 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django.db import transaction
-from django.db.models import ProtectedError
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from access.api import ScopedModelChoiceFilter, ScopedViewSetMixin, scoped_team
-from access.audit import audit_record
-from access.http import Conflict
-from access.scoping import definition_tasks, kind_permission_refusal, scoped
+from access.api import ScopedModelChoiceFilter, ScopedViewSetMixin, api_actor
+from access.scoping import scoped
 from workflows import kinds, secrets, triggers
-from workflows.models import MisfirePolicy, OverlapPolicy, Role, Task, Team, Workflow, WorkflowVersion
+from workflows.models import MisfirePolicy, OverlapPolicy, Task, Team, Workflow, WorkflowVersion
 from workflows.services import (
-    task_delete_refusal,
+    task_delete,
     task_document_of,
     task_save,
     version_export,
@@ -39,22 +36,10 @@ from workflows.services import (
 )
 
 
-def _actor(request: Request) -> Any:
-    """Return the user to record as creator in services (tokens have no user row)."""
-    return request.user if getattr(request.user, "pk", None) else None
-
-
 def _object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValidationError({"": [f"The body must be a JSON object, not {type(value).__name__}."]})
     return value
-
-
-def _check_kind_permissions(request: Request, team: Team, tasks: list[dict[str, Any]]) -> None:
-    """Refuse new or changed tasks of a kind that needs a permission the principal lacks (shell, SPEC §2)."""
-    refusal = kind_permission_refusal(request.user, team, tasks)
-    if refusal is not None:
-        raise PermissionDenied(refusal)
 
 
 # --- serializers ------------------------------------------------------------------------------
@@ -181,48 +166,20 @@ class WorkflowViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
 
     def create(self, request: Request, *args, **kwargs) -> Response:
         document = _object(request.data)
-        team = scoped_team(request, document.get("team"), Role.EDITOR)
-        if (
-            isinstance(document.get("name"), str)
-            and Workflow.objects.alive().filter(team=team, name=document["name"]).exists()
-        ):
-            raise ValidationError(
-                {"name": [f"Team {team.name} already has a workflow named {document['name']!r}; PUT to it."]}
-            )
-        _check_kind_permissions(request, team, definition_tasks(document))
-        with transaction.atomic():
-            result = workflow_save_definition(document=document, user=_actor(request), create_team=False)
-            audit_record(user=request.user, action="workflow.create", obj=result.workflow, request=request,
-                         after={"version": result.version.number})  # fmt: skip
+        result = workflow_save_definition(document=document, actor=api_actor(request), create=True)
         return Response(WorkflowDetailSerializer(self._fresh(result.workflow.pk)).data, status=status.HTTP_201_CREATED)
 
     def update(self, request: Request, *args, **kwargs) -> Response:
         workflow = self.get_object()
-        self.require_role(workflow, Role.EDITOR)
         document = _object(request.data)
         if kwargs.get("partial"):
             current = workflow_export(workflow=workflow) if workflow.current_version_id else {}
             document = {**current, **document}
-        identity = {"name": workflow.name, "team": workflow.team.name}
-        for field, value in identity.items():
-            if field in document and document[field] != value:
-                raise ValidationError({field: [f"{field} identifies the workflow ({value!r}); it cannot change."]})
-        document = {**document, **identity}
-        _check_kind_permissions(request, workflow.team, definition_tasks(document))
-        before = workflow.current_version.number if workflow.current_version_id else None
-        with transaction.atomic():
-            result = workflow_save_definition(document=document, user=_actor(request), create_team=False)
-            audit_record(user=request.user, action="workflow.update", obj=result.workflow, request=request,
-                         before={"version": before}, after={"version": result.version.number, "changed": result.changed})  # fmt: skip
+        workflow_save_definition(document=document, actor=api_actor(request), workflow=workflow)
         return Response(WorkflowDetailSerializer(self._fresh(workflow.pk)).data)
 
     def destroy(self, request: Request, *args, **kwargs) -> Response:
-        workflow = self.get_object()
-        self.require_role(workflow, Role.EDITOR)
-        with transaction.atomic():
-            workflow_delete(workflow=workflow)
-            audit_record(user=request.user, action="workflow.delete", obj=workflow, request=request,
-                         before={"enabled": workflow.enabled, "deleted": False}, after={"deleted": True})  # fmt: skip
+        workflow_delete(workflow=self.get_object(), actor=api_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _fresh(self, pk: int) -> Workflow:
@@ -230,12 +187,7 @@ class WorkflowViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
 
     def _set_enabled(self, request: Request, enabled: bool) -> Response:
         workflow = self.get_object()
-        self.require_role(workflow, Role.OPERATOR)
-        before = workflow.enabled
-        with transaction.atomic():
-            workflow_set_enabled(workflow=workflow, enabled=enabled, user=_actor(request))
-            audit_record(user=request.user, action="workflow.enable" if enabled else "workflow.disable",
-                         obj=workflow, request=request, before={"enabled": before}, after={"enabled": enabled})  # fmt: skip
+        workflow_set_enabled(workflow=workflow, enabled=enabled, actor=api_actor(request))
         return Response(WorkflowSerializer(self._fresh(workflow.pk)).data)
 
     @extend_schema(request=None, responses={200: WorkflowSerializer})
@@ -364,52 +316,22 @@ class TaskViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
         return int(value)
 
     def create(self, request: Request, *args, **kwargs) -> Response:
-        document = dict(_object(request.data))
-        team = scoped_team(request, document.pop("team", None), Role.EDITOR)
-        name = document.get("name")
-        if isinstance(name, str) and Task.objects.filter(team=team, name=name).exists():
-            raise ValidationError({"name": [f"Team {team.name} already has a task named {name!r}."]})
-        _check_kind_permissions(request, team, [document])
-        with transaction.atomic():
-            task = task_save(team=team, document=document, user=_actor(request))
-            audit_record(user=request.user, action="task.create", obj=task, request=request, after={"kind": task.kind})
+        task = task_save(document=_object(request.data), actor=api_actor(request), create=True)
         return Response(TaskSerializer(self._fresh(task.pk)).data, status=status.HTTP_201_CREATED)
 
     def update(self, request: Request, *args, **kwargs) -> Response:
         task = self.get_object()
-        self.require_role(task, Role.EDITOR)
         document = dict(_object(request.data))
         if kwargs.get("partial"):
             current = task_document_of(task)
             if current.get("trigger", {}).get("type") == "workflow":
                 current.pop("trigger")
             document = {**current, **document}
-        if "team" in document and document.pop("team") != task.team.name:
-            raise ValidationError({"team": ["A task cannot move to another team."]})
-        if document.setdefault("name", task.name) != task.name:
-            raise ValidationError({"name": ["The name identifies the task; it cannot change."]})
-        if task.workflow is not None:
-            raise Conflict(f"Task {task.name!r} belongs to workflow {task.workflow.name!r}; edit it there.")
-        _check_kind_permissions(request, task.team, [document])
-        with transaction.atomic():
-            saved = task_save(team=task.team, document=document, user=_actor(request))
-            audit_record(user=request.user, action="task.update", obj=saved, request=request,
-                         before={"kind": task.kind}, after={"kind": saved.kind})  # fmt: skip
+        task_save(document=document, actor=api_actor(request), task=task)
         return Response(TaskSerializer(self._fresh(task.pk)).data)
 
     def destroy(self, request: Request, *args, **kwargs) -> Response:
-        task = self.get_object()
-        self.require_role(task, Role.EDITOR)
-        refusal = task_delete_refusal(task)
-        if refusal is not None:
-            raise Conflict(refusal)
-        try:
-            with transaction.atomic():
-                audit_record(user=request.user, action="task.delete", obj=task, request=request,
-                             before={"name": task.name, "kind": task.kind})  # fmt: skip
-                task.delete()
-        except ProtectedError as exc:
-            raise Conflict(f"Task {task.name!r} is still referenced and cannot be deleted.") from exc
+        task_delete(task=self.get_object(), actor=api_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _fresh(self, pk: int) -> Task:

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from baton.errors import Invalid
 from workflows import graph, task_config, triggers
 from workflows.policies import MisfirePolicy, OverlapPolicy
 
@@ -64,8 +65,10 @@ class Problem:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-class DefinitionError(ValueError):
+class DefinitionError(Invalid):
     """A document that breaks the format or the topology rules; carries every problem."""
+
+    summary = "The definition is not valid."
 
     def __init__(self, problems: list[Problem]):
         self.problems = problems

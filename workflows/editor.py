@@ -3,9 +3,9 @@
 The editor edits the definition held in the workflow form's `definition` textarea; saving
 stays the admin form's POST through `workflow_save_definition`. These views only help it:
 
-* `validate` runs the same parser and validator dry, then the service's database checks
-  inside a transaction that is always rolled back, and returns every problem with the nodes
-  and edges to highlight;
+* `validate` runs the save service dry (`workflow_save_definition(dry_run=True)`): the same
+  parser, validator, role and database checks as the save, in a transaction that is always
+  rolled back; it returns every problem with the nodes and edges to highlight;
 * `layout` returns a layered left-to-right layout (`workflows.layout`) for auto-layout;
 * `standalone_tasks` lists the team's standalone tasks that can be imported as nodes;
 * `drawing` returns a version's masked definition with positions, for read-only drawings;
@@ -21,18 +21,19 @@ from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from access.admin import admin_actor
+from baton.errors import BatonError
 from workflows import layout
 from workflows.definition import MAX_TEXT_BYTES, DefinitionError, Problem, check_document, load_text
 from workflows.diff import definition_diff
-from workflows.models import Role, Task, Team, Workflow
-from workflows.services import definition_parse, version_export, workflow_save_definition
+from workflows.models import Task, Workflow
+from workflows.services import version_export, workflow_save_definition
 
 MAX_BODY = MAX_TEXT_BYTES  # a definition posted as text takes as much as an imported file
 MAX_ROW_ID = 2**63 - 1  # a bigint primary key
@@ -49,15 +50,6 @@ def _workflow(request: HttpRequest, pk: int) -> Workflow:
     if not model_admin.has_view_or_change_permission(request, workflow):
         raise PermissionDenied
     return workflow
-
-
-def _may_edit_team(request: HttpRequest, name: str) -> bool:
-    if request.user.is_superuser:
-        return True
-    from access.scoping import has_role
-
-    team = Team.objects.filter(name=name).first()
-    return team is not None and has_role(request.user, team.pk, Role.EDITOR)
 
 
 def _body(request: HttpRequest) -> dict[str, Any]:
@@ -123,28 +115,16 @@ def validate(request: HttpRequest) -> JsonResponse:
             check_document(document)
     except DefinitionError as exc:
         return JsonResponse({"ok": False, "problems": [_problem(p) for p in exc.problems]})
+    edited = _workflow(request, pk) if pk else None
     problems: list[Problem] = []
-    if pk and isinstance(document, dict):
-        workflow = _workflow(request, pk)
-        identity = (document.get("name"), document.get("team"))
-        if identity != (workflow.name, workflow.team.name):
-            problems.append(
-                Problem("name", "name and team identify the workflow: to rename or move it, import a new one")
-            )
-    team = document.get("team") if isinstance(document, dict) else None
-    if isinstance(team, str) and not _may_edit_team(request, team):
-        problems.append(Problem("team", f"you are not an editor of team {team!r}"))
-        try:  # the shape and topology checks only: no look at another team's rows
-            definition_parse(document)
-        except DefinitionError as exc:
-            problems.extend(exc.problems)
-    else:
-        try:
-            with transaction.atomic():
-                workflow_save_definition(document=document, user=request.user)
-                transaction.set_rollback(True)
-        except DefinitionError as exc:
-            problems.extend(exc.problems)
+    try:
+        workflow_save_definition(
+            document=document, actor=admin_actor(request), workflow=edited, create=edited is None, dry_run=True
+        )
+    except DefinitionError as exc:
+        problems.extend(exc.problems)
+    except BatonError as exc:  # the role in the team, a kind's permission (shell)
+        problems.append(Problem("", str(exc)))
     return JsonResponse({"ok": not problems, "problems": [_problem(p) for p in problems]})
 
 

@@ -26,6 +26,8 @@ MisfirePolicy = models.TextChoices("MisfirePolicy", [(policy.name, policy.value)
 class Team(models.Model):
     """The owner of tasks and workflows."""
 
+    team_paths = ("pk",)  # how a row reaches its team (`access.scoping`): a team is its own
+
     name = models.CharField(max_length=64, unique=True)
     description = models.TextField(blank=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="teams", blank=True)
@@ -41,6 +43,8 @@ class Team(models.Model):
 class Membership(models.Model):
     """A user's role in one team."""
 
+    team_paths = ("team",)
+
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
@@ -54,6 +58,8 @@ class Membership(models.Model):
 
 class Task(models.Model):
     """A reusable unit of work; standalone or in exactly one workflow (through its node)."""
+
+    team_paths = ("team",)
 
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="tasks")
     name = models.CharField(max_length=64)
@@ -95,6 +101,9 @@ class WorkflowQuerySet(models.QuerySet):
 
 class Workflow(models.Model):
     """A named DAG of nodes and edges with a trigger, a batch timeout and an enabled flag."""
+
+    team_paths = ("team",)
+    team_scope_hidden = Q(deleted_at__isnull=False)  # deleted workflows are hidden (SPEC §6); their batches stay
 
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="workflows")
     name = models.CharField(max_length=64)
@@ -177,6 +186,8 @@ class Edge(models.Model):
 
 class WorkflowVersion(models.Model):
     """An immutable snapshot of a workflow's full definition (SPEC §10, secrets sealed)."""
+
+    team_paths = ("workflow__team",)
 
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()

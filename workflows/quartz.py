@@ -25,7 +25,10 @@ import functools
 import unicodedata
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from baton.errors import Invalid
 
 __all__ = ["InvalidCronExpression", "QuartzCron", "load_zone", "parse_start"]
 
@@ -53,8 +56,11 @@ _WRAP = {SECOND: 60, MINUTE: 60, HOUR: 24, MONTH: 12, DAY_OF_WEEK: 7, DAY_OF_MON
 _ONE_SECOND = timedelta(seconds=1)
 
 
-class InvalidCronExpression(ValueError):
+class InvalidCronExpression(Invalid):
     """Signal an expression (or time zone) that Quartz 2.3.2 would not accept."""
+
+    def field_errors(self) -> list[dict[str, Any]]:
+        return [{"field": "expression", "message": str(self)}]
 
 
 class _Malformed(Exception):

@@ -1,4 +1,9 @@
-"""Definition writes: the one way a workflow's definition is saved, exported or deleted."""
+"""Definition writes: the one way a workflow or a standalone task is saved, enabled, exported or deleted.
+
+Every write takes the `Actor` who makes it (`access.actors`), checks the actor's role with
+`access.policy.require`, validates with the one parser, and writes its audit row in the same
+transaction as the change. The admin, the API, the editor and the CLI only call these.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,16 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from access.actors import Actor
+from access.audit import audit_record
+from access.policy import require, require_kind_permissions, team_named
+from access.scoping import definition_tasks
+from baton.errors import Conflict
 from workflows import registry, schedule, secrets
 from workflows.definition import (
     Definition,
@@ -19,10 +30,22 @@ from workflows.definition import (
     Problem,
     TaskSpec,
     parse,
+    parse_task,
     task_document,
     to_document,
 )
-from workflows.models import Edge, MisfirePolicy, Node, OverlapPolicy, Schedule, Task, Team, Workflow, WorkflowVersion
+from workflows.models import (
+    Edge,
+    MisfirePolicy,
+    Node,
+    OverlapPolicy,
+    Role,
+    Schedule,
+    Task,
+    Team,
+    Workflow,
+    WorkflowVersion,
+)
 from workflows.signals import fire_queue_closed
 
 NO_TRIGGER = {"type": "none"}
@@ -48,31 +71,51 @@ def definition_parse(document: Any) -> Definition:
     )
 
 
-def workflow_save_definition(*, document: Any, user: Any = None, create_team: bool = True) -> SaveResult:
-    """Validate a definition against the rules and the database, then save it atomically.
+def workflow_save_definition(
+    *,
+    document: Any,
+    actor: Actor,
+    workflow: Workflow | None = None,
+    create: bool = False,
+    dry_run: bool = False,
+) -> SaveResult:
+    """Validate a definition against the rules and the database, then save it atomically (an editor of its team).
+
+    `workflow`: the workflow being edited (the document keeps its name and team); `create`: the
+    document must name a workflow its team does not have yet; neither: create or update by name
+    (an import). `dry_run` checks everything and rolls back.
 
     1. Parse and validate the document (shape and topology) without touching the database.
     2. In one transaction, lock the workflow and the tasks it names (FOR NO KEY UPDATE, in id
        order), check what only the database knows (teams, standalone tasks, stored secrets),
        and collect every problem.
-    3. Only when there is none, write tasks, the graph and a new version, then the Schedule
-       row; else raise DefinitionError and roll back, so nothing is half-saved.
+    3. Only when there is none, write tasks, the graph, a new version, the Schedule row and the
+       audit row; else raise DefinitionError and roll back, so nothing is half-saved.
 
     The lock order (docs/architecture.md, "Lock order"): definition rows, then Schedule rows.
     NO KEY UPDATE, not UPDATE: the scheduler tick holds Schedule rows while its batches'
     foreign keys take KEY SHARE on these rows at commit; a FOR UPDATE here made the two wait
     for each other (a deadlock).
     """
+    if workflow is not None:
+        require(actor, workflow, Role.EDITOR, _("Changing %(name)s") % {"name": workflow.name})
+        document = _keeping_identity(document, workflow)
     definition = definition_parse(document)
+    saving = _("Saving workflow %(name)s") % {"name": definition.name}
+    named = team_named(actor, definition.team, Role.EDITOR, doing=saving, create=True)
+    require_kind_permissions(actor, named, definition_tasks(document))
     with transaction.atomic():
-        team = _team(definition.team, create_team)
-        workflow = (
+        team = Team.objects.get_or_create(name=named.name)[0] if named.pk is None else named
+        existing = (
             Workflow.objects.alive()
             .select_for_update(of=("self",), no_key=True)
             .filter(team=team, name=definition.name)
             .order_by("pk")
             .first()
         )
+        if create and existing is not None:
+            taken = _("team %(team)s already has a workflow named %(name)r") % {"team": team, "name": definition.name}
+            raise DefinitionError([Problem("name", taken)])
         names = [n.task_name for n in definition.nodes if n.task_name]
         tasks = {
             t.name: t
@@ -82,25 +125,43 @@ def workflow_save_definition(*, document: Any, user: Any = None, create_team: bo
             .select_related("node__workflow")
         }
         problems: list[Problem] = []
-        stored = _resolve_tasks(definition, workflow, tasks, problems)
+        stored = _resolve_tasks(definition, existing, tasks, problems)
         if problems:
             raise DefinitionError(problems)
-        created = workflow is None
-        workflow = _write_workflow(workflow, team, definition)
+        before = existing.current_version.number if existing is not None and existing.current_version else None
+        workflow = _write_workflow(existing, team, definition)
         _write_graph(workflow, definition, stored, tasks)
         canonical = to_document(replace(definition, nodes=tuple(_with_task(n, stored) for n in definition.nodes)))
-        version, changed = _write_version(workflow, canonical, user)
+        version, changed = _write_version(workflow, canonical, actor.user)
         schedule_sync(workflow=workflow)
-    return SaveResult(workflow=workflow, version=version, created=created, changed=changed)
+        audit_record(
+            actor=actor,
+            action="workflow.update" if existing is not None else "workflow.create",
+            obj=workflow,
+            before={"version": before},
+            after={"version": version.number, "changed": changed},
+        )
+        if dry_run:
+            transaction.set_rollback(True)
+    return SaveResult(workflow=workflow, version=version, created=existing is None, changed=changed)
 
 
-def _team(name: str, create: bool) -> Team:
-    if create:
-        return Team.objects.get_or_create(name=name)[0]
-    team = Team.objects.filter(name=name).first()
-    if team is None:
-        raise DefinitionError([Problem("team", f"no team named {name!r}")])
-    return team
+def _keeping_identity(document: Any, workflow: Workflow) -> Any:
+    """Return the document of an edited workflow, refusing a changed name or team: they identify the workflow."""
+    if not isinstance(document, dict):
+        return document
+    identity = {"name": workflow.name, "team": workflow.team.name}
+    fixed = _(
+        "name and team identify the workflow (%(value)r): to rename or move it, import a new one and delete this one"
+    )
+    problems = [
+        Problem(field, fixed % {"value": value})
+        for field, value in identity.items()
+        if field in document and document[field] != value
+    ]
+    if problems:
+        raise DefinitionError(problems)
+    return {**document, **identity}
 
 
 def _resolve_tasks(
@@ -197,13 +258,12 @@ def _upsert_task(team: Team, spec: TaskSpec, task: Task | None) -> Task:
 
 
 def _write_version(workflow: Workflow, canonical: dict, user: Any) -> tuple[WorkflowVersion, bool]:
+    """Make a new version unless the canonical definition equals the current one; `user` is its author or None."""
     current = workflow.current_version
     if current is not None and current.definition == canonical:
         return current, False
     number = (current.number if current else 0) + 1
-    version = WorkflowVersion.objects.create(
-        workflow=workflow, number=number, definition=canonical, created_by=user if getattr(user, "pk", None) else None
-    )
+    version = WorkflowVersion.objects.create(workflow=workflow, number=number, definition=canonical, created_by=user)
     workflow.current_version = version
     workflow.save(update_fields=["current_version", "updated_at"])
     return version, True
@@ -224,9 +284,14 @@ def version_export(*, version: WorkflowVersion, workflow: Workflow | None = None
     return document
 
 
-def workflow_delete(*, workflow: Workflow) -> None:
-    """Disable and hide a workflow; release its tasks as manual standalone tasks; drop its queued fires; keep records."""
+def workflow_delete(*, workflow: Workflow, actor: Actor) -> None:
+    """Disable and hide a workflow (an editor); release its tasks as manual standalone tasks; drop its queued fires.
+
+    Its batches, versions and fire log stay readable.
+    """
+    require(actor, workflow, Role.EDITOR, _("Deleting %(name)s") % {"name": workflow.name})
     with transaction.atomic():
+        enabled = workflow.enabled
         Task.objects.filter(node__workflow=workflow).update(trigger=NO_TRIGGER)
         workflow.nodes.all().delete()
         workflow.edges.all().delete()
@@ -234,14 +299,34 @@ def workflow_delete(*, workflow: Workflow) -> None:
         workflow.deleted_at = timezone.now()
         workflow.save(update_fields=["enabled", "deleted_at", "updated_at"])
         schedule_sync(workflow=workflow)
+        audit_record(
+            actor=actor,
+            action="workflow.delete",
+            obj=workflow,
+            before={"enabled": enabled, "deleted": False},
+            after={"deleted": True},
+        )
 
 
-def workflow_set_enabled(*, workflow: Workflow, enabled: bool, user: Any = None) -> Workflow:
-    """Enable or disable scheduled fires of a workflow (disabling drops its queued fires; "run once" works either way)."""
+def workflow_set_enabled(*, workflow: Workflow, enabled: bool, actor: Actor) -> Workflow:
+    """Enable or disable scheduled fires of a workflow (an operator); disabling drops its queued fires.
+
+    "Run once" works either way.
+    """
+    doing = _("Enabling %(name)s") if enabled else _("Disabling %(name)s")
+    require(actor, workflow, Role.OPERATOR, doing % {"name": workflow.name})
     with transaction.atomic():
+        before = Workflow.objects.select_for_update(no_key=True).values_list("enabled", flat=True).get(pk=workflow.pk)
         Workflow.objects.filter(pk=workflow.pk).update(enabled=enabled, updated_at=timezone.now())
         workflow.enabled = enabled
         schedule_sync(workflow=workflow)
+        audit_record(
+            actor=actor,
+            action="workflow.enable" if enabled else "workflow.disable",
+            obj=workflow,
+            before={"enabled": before},
+            after={"enabled": enabled},
+        )
     return workflow
 
 
@@ -295,26 +380,80 @@ def _schedule_sync(workflow: Workflow | None, task: Task | None) -> Schedule | N
     return current
 
 
-def task_save(*, team: Team, document: dict[str, Any], user: Any = None) -> Task:
-    """Create or update a standalone task from its object (SPEC §10 task fields plus `trigger`)."""
-    from workflows.definition import parse_task
+def task_save(
+    *, document: Any, actor: Actor, task: Task | None = None, create: bool = False, dry_run: bool = False
+) -> Task:
+    """Create or update a standalone task from its object (an editor of its team): SPEC §10 task fields, `trigger`.
 
-    spec, trigger = parse_task(document, registered_callables=registry.names(), now=timezone.now())
+    The document names its `team`, unless `task` (the task being edited) is given: name and team
+    identify a task and cannot change. `create`: the team must not have a task of that name yet.
+    `dry_run` checks everything and rolls back.
+    """
+    fields = dict(document) if isinstance(document, dict) else document
+    if task is not None:
+        require(actor, task, Role.EDITOR, _("Changing %(name)s") % {"name": task.name})
+        if task.workflow is not None:
+            raise Conflict(
+                _("Task %(task)s belongs to workflow %(workflow)s; edit it there.")
+                % {"task": task.name, "workflow": task.workflow.name}
+            )
+        if isinstance(fields, dict):
+            fields = _task_keeping_identity(fields, task)
+        team = task.team
+    else:
+        name = fields.pop("team", None) if isinstance(fields, dict) else None
+        team = team_named(actor, name, Role.EDITOR, doing=_("Saving a task of team %(team)s") % {"team": name})
+    spec, trigger = parse_task(fields, registered_callables=registry.names(), now=timezone.now())
+    require_kind_permissions(actor, team, [fields])
     with transaction.atomic():
         # NO KEY UPDATE: a tick starting this task's run takes KEY SHARE on it while holding its Schedule row.
-        task = Task.objects.select_for_update(no_key=True).filter(team=team, name=spec.name).first()
-        if task is not None and task.workflow is not None:
+        existing = Task.objects.select_for_update(no_key=True).filter(team=team, name=spec.name).first()
+        if create and existing is not None:
+            taken = _("Team %(team)s already has a task named %(name)r.") % {"team": team, "name": spec.name}
+            raise DefinitionError([Problem("name", taken)])
+        if existing is not None and existing.workflow is not None:
             raise DefinitionError(
-                [Problem("name", f"task {spec.name!r} belongs to workflow {task.workflow.name!r}; edit it there")]
+                [Problem("name", f"task {spec.name!r} belongs to workflow {existing.workflow.name!r}; edit it there")]
             )
-        config, problems = secrets.seal(spec.config, task.config if task else None, "config")
+        config, problems = secrets.seal(spec.config, existing.config if existing else None, "config")
         if problems:
             raise DefinitionError([Problem(where, message) for where, message in problems])
-        task = _upsert_task(team, replace(spec, config=config), task)
-        task.trigger = trigger
-        task.save(update_fields=["trigger", "updated_at"])
-        schedule_sync(task=task)
-    return task
+        before = {"kind": existing.kind} if existing is not None else None
+        saved = _upsert_task(team, replace(spec, config=config), existing)
+        saved.trigger = trigger
+        saved.save(update_fields=["trigger", "updated_at"])
+        schedule_sync(task=saved)
+        action = "task.update" if existing is not None else "task.create"
+        audit_record(actor=actor, action=action, obj=saved, before=before, after={"kind": saved.kind})
+        if dry_run:
+            transaction.set_rollback(True)
+    return saved
+
+
+def _task_keeping_identity(fields: dict[str, Any], task: Task) -> dict[str, Any]:
+    """Return an edited task's fields, refusing a changed name or team: they identify the task."""
+    problems = []
+    if fields.pop("team", task.team.name) != task.team.name:
+        problems.append(Problem("team", _("a task cannot move to another team")))
+    if fields.setdefault("name", task.name) != task.name:
+        problems.append(Problem("name", _("the name identifies the task; it cannot change")))
+    if problems:
+        raise DefinitionError(problems)
+    return fields
+
+
+def task_delete(*, task: Task, actor: Actor) -> None:
+    """Delete a standalone task that has never run (an editor), with its schedule and fire log."""
+    require(actor, task, Role.EDITOR, _("Deleting %(name)s") % {"name": task.name})
+    refusal = task_delete_refusal(task)
+    if refusal is not None:
+        raise Conflict(refusal)
+    try:
+        with transaction.atomic():
+            audit_record(actor=actor, action="task.delete", obj=task, before={"name": task.name, "kind": task.kind})
+            task.delete()
+    except ProtectedError as exc:
+        raise Conflict(_("Task %(name)s is still referenced and cannot be deleted.") % {"name": task.name}) from exc
 
 
 def task_document_of(task: Task) -> dict[str, Any]:

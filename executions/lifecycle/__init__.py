@@ -2,13 +2,14 @@
 
 Each module is one stage; they write through the hop store (`executions.store`) and wake
 workers through `executions.dispatch`. Views, the admin, the CLI, the scheduler and the Celery
-tasks call these functions, so every interface does the same thing.
+tasks call these functions, so every interface does the same thing. What a person or an
+integration asks for (start, stop, re-run, resume) takes its `Actor`, checks its role and is
+audited in its own transaction; refusals are `baton.errors`.
 """
 
 from __future__ import annotations
 
 from executions.lifecycle.advance import batch_blueprint
-from executions.lifecycle.errors import BatonError, NotRunnable, TransitionNotPossible
 from executions.lifecycle.recovery import recover
 from executions.lifecycle.rerun import RerunPlan, batch_rerun, batch_rerun_check, batch_rerun_refusal, rerun_plan
 from executions.lifecycle.run import (
@@ -30,12 +31,9 @@ from executions.lifecycle.start import (
 from executions.lifecycle.stop import batch_stop
 
 __all__ = [
-    "BatonError",
     "Finished",
     "NewBatch",
-    "NotRunnable",
     "RerunPlan",
-    "TransitionNotPossible",
     "batch_blueprint",
     "batch_prepare",
     "batch_rerun",

@@ -11,9 +11,10 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from access.actors import SWEEP_ACTOR
+from baton.errors import TransitionNotPossible
 from executions import dispatch, kinds
 from executions.lifecycle.advance import batch_advance, batch_blueprint
-from executions.lifecycle.errors import TransitionNotPossible
 from executions.lifecycle.run import kill_orphan, node_run_finish, retry_interval
 from executions.lifecycle.stop import batch_stop
 from executions.models import Batch, NodeRun
@@ -53,7 +54,7 @@ def _time_out_overdue(now: datetime) -> int:
     overdue = Batch.objects.filter(status=BatchStatus.RUNNING, stop_requested_at__isnull=True, deadline_at__lte=now)
     for batch_id in overdue.values_list("pk", flat=True)[:500]:
         with contextlib.suppress(TransitionNotPossible):
-            batch_stop(batch_id=batch_id, reason=BatchStatus.TIMED_OUT)
+            batch_stop(batch_id=batch_id, actor=SWEEP_ACTOR, reason=BatchStatus.TIMED_OUT)
             count += 1
     return count
 

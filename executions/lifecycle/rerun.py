@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from django.utils.translation import gettext as _
 
+from access.actors import Actor
+from access.policy import require
+from baton.errors import NotFound, TransitionNotPossible
 from executions import engine
 from executions.lifecycle.advance import batch_blueprint
-from executions.lifecycle.errors import TransitionNotPossible
-from executions.lifecycle.start import batch_start, task_run_start
+from executions.lifecycle.start import task_run_start, workflow_batch_start
 from executions.models import Batch, NodeRun
 from executions.states import BATCH_RESUMABLE, BatchStatus, NodeStatus, TriggerKind
+from workflows.models import Role
 
 
 @dataclass(frozen=True)
@@ -53,15 +55,22 @@ def batch_rerun_check(*, batch: Batch, resume: bool) -> None:
         raise TransitionNotPossible(refusal)
 
 
-def batch_rerun(*, batch_id: str, resume: bool = False, user: Any = None) -> Batch:
-    """Start a new batch on the same version as a finished one, linked to it."""
-    original = Batch.objects.select_related("workflow", "version", "task").get(pk=batch_id)
+def batch_rerun(*, batch_id: str, actor: Actor, resume: bool = False) -> Batch:
+    """Start a new batch on the same version as a finished one, linked to it (an operator)."""
+    original = Batch.objects.select_related("workflow__team", "version", "task__team").filter(pk=batch_id).first()
+    if original is None:
+        raise NotFound(_("no batch %(batch)r") % {"batch": batch_id})
+    doing = _("Resuming batch %(batch)s") if resume else _("Re-running batch %(batch)s")
+    require(actor, original, Role.OPERATOR, doing % {"batch": original.pk})
     batch_rerun_check(batch=original, resume=resume)
     keep: dict[str, NodeRun] = {}
     if resume:
         kept = set(rerun_plan(batch=original, resume=True).kept)
         keep = {r.node_key: r for r in original.node_runs.filter(node_key__in=kept)}
     kind = TriggerKind.RESUME if resume else TriggerKind.RERUN
+    audit = ("batch.resume" if resume else "batch.rerun", original)
     if original.task_id is not None:
-        return task_run_start(task=original.task, trigger=kind, user=user, rerun_of=original)
-    return batch_start(workflow=original.workflow, trigger=kind, user=user, rerun_of=original, keep=keep)
+        return task_run_start(task=original.task, actor=actor, trigger=kind, rerun_of=original, audit=audit)
+    return workflow_batch_start(
+        workflow=original.workflow, actor=actor, trigger=kind, audit=audit, rerun_of=original, keep=keep
+    )

@@ -12,8 +12,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from access.actors import Actor
+from access.audit import audit_record
+from access.policy import require
+from baton.errors import NotRunnable
 from executions import dispatch, engine
-from executions.lifecycle.errors import NotRunnable
 from executions.models import Batch, Event, NodeRun, new_batch_id
 from executions.runtime import Blueprint, blueprint_for, blueprint_of
 from executions.states import BatchStatus, NodeStatus, TriggerKind
@@ -21,23 +24,41 @@ from executions.store import hop_store
 from executions.transitions import moved_at
 from workflows import graph
 from workflows.definition import task_document
-from workflows.models import Task, Workflow
+from workflows.models import Role, Task, Workflow
 from workflows.services import task_spec_of
 
 
 def batch_start(
     *,
     workflow: Workflow,
+    actor: Actor,
     trigger: str = TriggerKind.MANUAL,
-    user: Any = None,
+    scheduled_for: datetime | None = None,
+) -> Batch:
+    """Start a batch of the workflow's current version (an operator; the scheduler for queued fires)."""
+    require(actor, workflow, Role.OPERATOR, _("Running %(name)s") % {"name": workflow.name})
+    return workflow_batch_start(
+        workflow=workflow, actor=actor, trigger=trigger, scheduled_for=scheduled_for, audit=("workflow.run", workflow)
+    )
+
+
+def workflow_batch_start(
+    *,
+    workflow: Workflow,
+    actor: Actor,
+    trigger: str,
+    audit: tuple[str, Any],
     scheduled_for: datetime | None = None,
     rerun_of: Batch | None = None,
     keep: dict[str, NodeRun] | None = None,
 ) -> Batch:
-    """Start a batch of the workflow's current version (or of `rerun_of`'s version)."""
+    """Start a batch of the workflow's current version (or of `rerun_of`'s) for an actor whose role the caller checked.
+
+    `audit` is the (action, object) the audit row records.
+    """
     version = rerun_of.version if rerun_of else workflow.current_version
     if version is None:
-        raise NotRunnable(f"workflow {workflow.name!r} has no saved definition")
+        raise NotRunnable(_("workflow %(name)s has no saved definition") % {"name": repr(workflow.name)})
     if workflow.deleted_at is not None:  # SPEC §6: a deleted workflow starts nothing new, re-runs included
         raise NotRunnable(_("workflow %(name)s is deleted; it starts no new batch") % {"name": repr(workflow.name)})
     batch = Batch(workflow=workflow, version=version)
@@ -45,7 +66,8 @@ def batch_start(
         batch,
         blueprint_for(version.pk),
         trigger=trigger,
-        user=user,
+        actor=actor,
+        audit=audit,
         scheduled_for=scheduled_for,
         rerun_of=rerun_of,
         keep=keep,
@@ -55,24 +77,33 @@ def batch_start(
 def task_run_start(
     *,
     task: Task,
+    actor: Actor,
     trigger: str = TriggerKind.MANUAL,
-    user: Any = None,
     scheduled_for: datetime | None = None,
     rerun_of: Batch | None = None,
+    audit: tuple[str, Any] | None = None,
 ) -> Batch:
-    """Run a standalone task once, as a batch of one node on a snapshot of the task."""
+    """Run a standalone task once (an operator), as a batch of one node on a snapshot of the task.
+
+    A re-run (`rerun_of`) runs the original's snapshot and records `audit`, the re-run's (action, object).
+    """
+    require(actor, task, Role.OPERATOR, _("Running %(name)s") % {"name": task.name})
     if rerun_of is not None:
         snapshot = rerun_of.snapshot
     else:
         if task.workflow is not None:
-            raise NotRunnable(f"task {task.name!r} belongs to workflow {task.workflow.name!r}; run the workflow")
+            raise NotRunnable(
+                _("task %(task)s belongs to workflow %(workflow)s; run the workflow")
+                % {"task": repr(task.name), "workflow": repr(task.workflow.name)}
+            )
         snapshot = task_run_definition(task)
     batch = Batch(task=task, snapshot=snapshot)
     return _start(
         batch,
         blueprint_of(snapshot),
         trigger=trigger,
-        user=user,
+        actor=actor,
+        audit=audit or ("task.run", task),
         scheduled_for=scheduled_for,
         rerun_of=rerun_of,
         keep=None,
@@ -131,24 +162,27 @@ def _start(
     blueprint: Blueprint,
     *,
     trigger: str,
-    user: Any,
+    actor: Actor,
+    audit: tuple[str, Any],
     scheduled_for: datetime | None,
     rerun_of: Batch | None,
     keep: dict[str, NodeRun] | None,
 ) -> Batch:
-    """Insert the batch, its node runs (the ready ones queued) and its events in one transaction."""
+    """Insert the batch, its node runs (the ready ones queued), its events and the audit row in one transaction."""
     new = batch_prepare(
         batch,
         blueprint,
         trigger=trigger,
-        user=user,
+        created_by=actor.user,
         scheduled_for=scheduled_for,
         rerun_of=rerun_of,
         keep=keep or {},
         now=timezone.now(),
     )
+    action, subject = audit
     with transaction.atomic():
         batches_insert([new])
+        audit_record(actor=actor, action=action, obj=subject, after={"batch": new.batch.pk})
     return new.batch
 
 
@@ -157,16 +191,19 @@ def batch_prepare(
     blueprint: Blueprint,
     *,
     trigger: str,
-    user: Any = None,
+    created_by: Any = None,
     scheduled_for: datetime | None = None,
     rerun_of: Batch | None = None,
     keep: dict[str, NodeRun] | None = None,
     now: datetime,
 ) -> NewBatch:
-    """Build a batch in memory: every node run (those in `keep` kept as succeeded), the engine's first decision."""
+    """Build a batch in memory: every node run (those in `keep` kept as succeeded), the engine's first decision.
+
+    `created_by` is the user row who started it (None for the scheduler, a token, the machine).
+    """
     keep = keep or {}
     batch.trigger, batch.scheduled_for, batch.rerun_of = trigger, scheduled_for, rerun_of
-    batch.created_by = user if getattr(user, "pk", None) else None
+    batch.created_by = created_by
     batch.created_at, batch.deadline_at = now, now + timedelta(seconds=blueprint.timeout_seconds)
     events = [Event(batch=batch, to_status=BatchStatus.RUNNING, at=now, message=f"started ({trigger})")]
     runs: dict[str, NodeRun] = {}

@@ -16,8 +16,7 @@ import httpx
 import pytest
 from django.db import connection
 
-from access.authentication import token_generate
-from access.models import ApiToken, token_hash
+from access.models import ApiToken, token_generate, token_hash
 from tests.conftest import REPO, database_url
 from workflows.models import Membership, Role, Team
 

@@ -15,7 +15,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from executions import dispatch
-from tests.conftest import example
+from tests.conftest import example, machine
 from tests.executions.conftest import Recorder
 from workflows.models import Membership, Role, Team, Workflow
 from workflows.services import workflow_save_definition
@@ -79,7 +79,7 @@ def release(**changes: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def workflow(platform) -> Workflow:
-    return workflow_save_definition(document=release(), create_team=False).workflow
+    return workflow_save_definition(document=release(), actor=machine()).workflow
 
 
 def messages_of(response) -> list[str]:

@@ -8,10 +8,12 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from baton import errors
 from executions import lifecycle
 from executions.models import Batch
 from executions.states import BatchStatus
 from tests.admin.conftest import messages_of
+from tests.conftest import machine
 from workflows.services import workflow_save_definition
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the recorder gets work on commit
@@ -33,8 +35,8 @@ def chain(platform, marker, *, team: str = "platform") -> Batch:
         ],
         "edges": [{"from": "start", "to": "a"}, {"from": "a", "to": "b", "on": "success"}],
     }
-    workflow = workflow_save_definition(document=document, create_team=False).workflow
-    return lifecycle.batch_start(workflow=workflow)
+    workflow = workflow_save_definition(document=document, actor=machine()).workflow
+    return lifecycle.batch_start(workflow=workflow, actor=machine())
 
 
 @pytest.fixture
@@ -103,8 +105,8 @@ def test_resume_is_refused_for_a_succeeded_batch_everywhere(as_user, platform, r
     response = client.get(reverse("admin:executions_batch_rerun", args=[batch.pk]) + "?resume=1", follow=True)
     assert any("only a failed, timed-out or stopped batch can be resumed" in m for m in messages_of(response))
     assert client.post(reverse("admin:executions_batch_rerun", args=[batch.pk]), {"resume": "1"}).status_code == 302
-    with pytest.raises(lifecycle.TransitionNotPossible, match="succeeded: only a failed"):
-        lifecycle.batch_rerun(batch_id=batch.pk, resume=True)
+    with pytest.raises(errors.TransitionNotPossible, match="succeeded: only a failed"):
+        lifecycle.batch_rerun(batch_id=batch.pk, resume=True, actor=machine())
     api = APIClient()
     api.force_authenticate(people["olga"])
     assert api.post(f"/api/v1/batches/{batch.pk}/resume/").status_code == 409
@@ -143,7 +145,9 @@ def test_a_python_failure_shows_its_error(as_user, platform, recorder):
         ],
         "edges": [{"from": "start", "to": "p"}],
     }
-    batch = lifecycle.batch_start(workflow=workflow_save_definition(document=document, create_team=False).workflow)
+    batch = lifecycle.batch_start(
+        workflow=workflow_save_definition(document=document, actor=machine()).workflow, actor=machine()
+    )
     recorder.drain()
     node = as_user("victor").get(reverse("baton_batch_node_output", args=[batch.pk, "p"])).json()
     assert node["status"] == "failed" and "failed on purpose" in node["outcome"]
@@ -153,7 +157,7 @@ def test_a_python_failure_shows_its_error(as_user, platform, recorder):
 def test_a_deleted_workflows_batch_offers_no_rerun_and_refuses_one(as_user, failed):
     from workflows.services import workflow_delete
 
-    workflow_delete(workflow=failed.workflow)
+    workflow_delete(workflow=failed.workflow, actor=machine())
     client = as_user("olga")
     assert shown(client.get(batch_url(failed)).content.decode()) == set()
     assert client.get(reverse("baton_batch_state", args=[failed.pk])).json()["actions"] == {

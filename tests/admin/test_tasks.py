@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from executions.lifecycle import task_run_start
 from executions.models import Batch, Fire
 from tests.admin.conftest import messages_of
+from tests.conftest import machine
 from workflows import secrets
 from workflows.models import Schedule, Task
 from workflows.services import task_save
@@ -101,7 +102,10 @@ def test_bad_json_in_config_is_a_field_error_not_a_500(as_user, platform):
 
 
 def test_an_existing_name_is_refused_on_add(as_user, platform):
-    task_save(team=platform, document={"name": "ping", "kind": "python", "config": {"callable": "baton.noop"}})
+    task_save(
+        document={"team": platform.name, "name": "ping", "kind": "python", "config": {"callable": "baton.noop"}},
+        actor=machine(),
+    )
     response = as_user("eddie").post(ADD, form(platform, description="a second ping"))
     assert "already has a task named" in " ".join(response.context["adminform"].form.errors["name"])
     assert Task.objects.get().description == ""
@@ -129,7 +133,7 @@ def test_add_an_http_task_with_its_config_and_trigger_then_run_it(as_user, platf
 
 def test_edit_keeps_masked_secrets_and_changes_the_rest(as_user, platform):
     document = {"name": "tidy", "kind": "shell", "config": {"script": "echo old", "env": {"TOKEN": {"secret": "t0p"}}}}
-    task = task_save(team=platform, document=document)
+    task = task_save(document={**document, "team": platform.name}, actor=machine())
     url = reverse("admin:workflows_task_change", args=[task.pk])
     client = as_user("eddie")
     initial = client.get(url).context["adminform"].form.initial
@@ -149,7 +153,9 @@ def test_shell_tasks_need_the_permission_but_an_unchanged_one_can_be_edited(as_u
     response = as_user("dave").post(ADD, form(platform, kind="shell", config={"script": "id"}))
     assert "define_shell_task" in " ".join(response.context["adminform"].form.errors["kind"])
     assert not Task.objects.exists()
-    task = task_save(team=platform, document={"name": "tidy", "kind": "shell", "config": {"script": "echo"}})
+    task = task_save(
+        document={"team": platform.name, "name": "tidy", "kind": "shell", "config": {"script": "echo"}}, actor=machine()
+    )
     url = reverse("admin:workflows_task_change", args=[task.pk])
     client = as_user("dave")
     data = dict(client.get(url).context["adminform"].form.initial, retry_backoff="")
@@ -161,7 +167,7 @@ def test_shell_tasks_need_the_permission_but_an_unchanged_one_can_be_edited(as_u
 
 def test_viewer_reads_the_task_masked_and_has_no_buttons(as_user, platform):
     document = {"name": "tidy", "kind": "shell", "config": {"script": "echo", "env": {"TOKEN": {"secret": "t0p"}}}}
-    task = task_save(team=platform, document=document)
+    task = task_save(document={**document, "team": platform.name}, actor=machine())
     page = as_user("victor").get(reverse("admin:workflows_task_change", args=[task.pk])).content.decode()
     assert "echo" in page and "***" in page and "t0p" not in page and "sealed" not in page
     assert 'id="run-once"' not in page and 'name="_save"' not in page and "/delete/" not in page
@@ -175,15 +181,21 @@ def test_viewer_reads_the_task_masked_and_has_no_buttons(as_user, platform):
 
 
 def test_a_viewers_run_once_is_refused_with_the_role_it_needs(as_user, platform):
-    task = task_save(team=platform, document={"name": "ping", "kind": "python", "config": {"callable": "baton.noop"}})
+    task = task_save(
+        document={"team": platform.name, "name": "ping", "kind": "python", "config": {"callable": "baton.noop"}},
+        actor=machine(),
+    )
     response = as_user("victor").post(reverse("admin:workflows_task_run", args=[task.pk]), follow=True)
     assert not Batch.objects.exists()
     assert "Running ping needs the operator role in team platform." in messages_of(response)
 
 
 def test_a_task_with_runs_is_not_deleted_and_the_page_says_why(as_user, platform):
-    task = task_save(team=platform, document={"name": "ping", "kind": "python", "config": {"callable": "baton.noop"}})
-    task_run_start(task=task)
+    task = task_save(
+        document={"team": platform.name, "name": "ping", "kind": "python", "config": {"callable": "baton.noop"}},
+        actor=machine(),
+    )
+    task_run_start(task=task, actor=machine())
     client = as_user("eddie")
     url = reverse("admin:workflows_task_delete", args=[task.pk])
     page = client.get(url)
@@ -200,13 +212,14 @@ def test_a_task_that_never_ran_is_deleted_with_its_fire_log(as_user, platform):
     from django.utils import timezone
 
     task = task_save(
-        team=platform,
         document={
+            "team": platform.name,
             "name": "ping",
             "kind": "python",
             "config": {"callable": "baton.noop"},
             "trigger": {"type": "cron", "expression": "0 0 2 * * ?"},
         },
+        actor=machine(),
     )
     Fire.objects.create(task=task, scheduled_for=timezone.now(), outcome="missed", missed_count=3)
     client = as_user("eddie")
@@ -223,7 +236,10 @@ def test_a_task_of_a_workflow_is_not_deleted_here(as_user, workflow):
 
 
 def test_a_viewer_opening_the_delete_url_is_told_the_role_it_needs(as_user, platform):
-    task = task_save(team=platform, document={"name": "ping", "kind": "python", "config": {"callable": "baton.noop"}})
+    task = task_save(
+        document={"team": platform.name, "name": "ping", "kind": "python", "config": {"callable": "baton.noop"}},
+        actor=machine(),
+    )
     response = as_user("victor").get(reverse("admin:workflows_task_delete", args=[task.pk]), follow=True)
     assert response.status_code == 200
     assert "Deleting ping needs the editor role in team platform." in messages_of(response)

@@ -10,6 +10,7 @@ from access.models import AuditEntry
 from executions.lifecycle import batch_start
 from executions.models import Batch, Fire
 from tests.admin.conftest import messages_of, release
+from tests.conftest import machine
 from workflows.models import Role, Task, Workflow
 from workflows.services import workflow_save_definition
 
@@ -45,7 +46,7 @@ def test_another_teams_workflow_is_not_found(as_user, workflow):
 def test_viewers_and_operators_read_the_definition(as_user, platform, name):
     document = release(enabled=True)
     document["nodes"][0]["task"]["config"]["env"] = {"TOKEN": {"secret": "t0p-secret"}}
-    workflow = workflow_save_definition(document=document, create_team=False).workflow
+    workflow = workflow_save_definition(document=document, actor=machine()).workflow
     page = as_user(name).get(change_url(workflow)).content.decode()
     assert "None" not in page.split('id="content-main"')[1].split("</form>")[0]
     assert "cron 0 0 2 ? * MON-FRI (Asia/Shanghai)" in page  # the trigger
@@ -91,7 +92,7 @@ def one_task(name: str, team: str) -> dict:
 
 def with_history(workflow: Workflow) -> Batch:
     """Give the workflow what made the admin's delete refuse: a batch, a re-run of it, a fire record."""
-    batch = batch_start(workflow=workflow)
+    batch = batch_start(workflow=workflow, actor=machine())
     Batch.objects.filter(pk=batch.pk).update(status="failed", finished_at=timezone.now())
     Fire.objects.create(workflow=workflow, scheduled_for=timezone.now(), outcome="started", batch=batch)
     return batch
@@ -115,7 +116,7 @@ def test_superuser_deletes_a_workflow_with_batches_from_its_page(as_user, workfl
 
 
 def test_the_delete_action_deletes_the_selected_workflows(as_user, workflow):
-    other = workflow_save_definition(document=one_task("hotfix", "platform"), create_team=False).workflow
+    other = workflow_save_definition(document=one_task("hotfix", "platform"), actor=machine()).workflow
     with_history(workflow)
     with_history(other)
     client = as_user("eddie")
@@ -131,7 +132,7 @@ def test_the_delete_action_deletes_the_selected_workflows(as_user, workflow):
 def test_the_delete_action_refuses_a_workflow_the_user_only_views(as_user, workflow, people, rivals):
     from workflows.models import Membership
 
-    rival = workflow_save_definition(document=one_task("heist", "rivals"), create_team=False).workflow
+    rival = workflow_save_definition(document=one_task("heist", "rivals"), actor=machine()).workflow
     Membership.objects.create(user=people["eddie"], team=rivals, role=Role.VIEWER)
     client = as_user("eddie")
     chosen = {"action": "delete_selected", "_selected_action": [workflow.pk, rival.pk], "post": "yes"}

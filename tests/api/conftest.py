@@ -11,9 +11,9 @@ from django.contrib.auth.models import Permission, User
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from access.authentication import token_generate
-from access.models import ApiToken, token_hash
+from access.models import ApiToken, token_generate, token_hash
 from executions import dispatch
+from tests.conftest import acting
 from workflows.models import Membership, Role, Team, Workflow
 from workflows.services import workflow_save_definition
 
@@ -122,12 +122,12 @@ def client_for() -> Callable[[Any], APIClient]:
 
 @pytest.fixture
 def workflow(platform, alice) -> Workflow:
-    return workflow_save_definition(document=definition(), user=alice, create_team=False).workflow
+    return workflow_save_definition(document=definition(), actor=acting(alice)).workflow
 
 
 @pytest.fixture
 def rival_workflow(rivals, mallory) -> Workflow:
-    return workflow_save_definition(document=definition("heist", "rivals"), user=mallory, create_team=False).workflow
+    return workflow_save_definition(document=definition("heist", "rivals"), actor=acting(mallory)).workflow
 
 
 def make_token(

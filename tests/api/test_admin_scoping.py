@@ -7,6 +7,7 @@ from django.test import Client
 
 from access.models import AuditEntry
 from executions import lifecycle
+from tests.conftest import machine
 from workflows.models import Workflow
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +32,7 @@ def test_another_teams_objects_are_not_found_and_the_attempt_is_audited(alice, r
     client = browser(alice)
     response = client.get(f"/admin/workflows/workflow/{rival_workflow.pk}/change/")
     assert response.status_code == 302  # the admin's "does not exist" redirect
-    batch = lifecycle.batch_start(workflow=rival_workflow, user=None)
+    batch = lifecycle.batch_start(workflow=rival_workflow, actor=machine())
     assert client.get(f"/admin/executions/batch/{batch.pk}/change/").status_code == 302
     assert client.post(f"/admin/executions/batch/{batch.pk}/stop/").status_code == 404
     denied = AuditEntry.objects.filter(action="denied", team=rivals)
@@ -43,7 +44,7 @@ def test_viewer_sees_but_cannot_change_or_stop(carol, workflow):
     client = browser(carol)
     page = client.get(f"/admin/workflows/workflow/{workflow.pk}/change/")
     assert page.status_code == 200 and b'name="_save"' not in page.content
-    batch = lifecycle.batch_start(workflow=workflow, user=None)
+    batch = lifecycle.batch_start(workflow=workflow, actor=machine())
     refused = client.post(f"/admin/executions/batch/{batch.pk}/stop/", follow=True)
     assert [str(m) for m in refused.context["messages"]] == [
         f"Stopping batch {batch.pk} needs the operator role in team platform."
@@ -52,7 +53,7 @@ def test_viewer_sees_but_cannot_change_or_stop(carol, workflow):
 
 
 def test_operator_stops_from_the_admin_and_it_is_audited(bob, workflow):
-    batch = lifecycle.batch_start(workflow=workflow, user=None)
+    batch = lifecycle.batch_start(workflow=workflow, actor=machine())
     response = browser(bob).post(f"/admin/executions/batch/{batch.pk}/stop/")
     assert response.status_code == 302
     assert AuditEntry.objects.filter(action="batch.stop", via="admin", object_id=batch.pk).exists()

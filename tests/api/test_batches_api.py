@@ -11,6 +11,7 @@ from access.models import AuditEntry
 from executions import lifecycle
 from executions.models import Batch, Event, NodeRun
 from tests.api.conftest import post_json
+from tests.conftest import acting
 
 pytestmark = pytest.mark.django_db
 
@@ -20,13 +21,13 @@ URL = "/api/v1/batches/"
 @pytest.fixture
 def batches(workflow, alice):
     """Three batches of the workflow: one stopped, one failed, one running."""
-    stopped = lifecycle.batch_start(workflow=workflow, user=alice)
-    lifecycle.batch_stop(batch_id=stopped.pk, user=alice)
-    failed = lifecycle.batch_start(workflow=workflow, user=alice)
+    stopped = lifecycle.batch_start(workflow=workflow, actor=acting(alice))
+    lifecycle.batch_stop(batch_id=stopped.pk, actor=acting(alice))
+    failed = lifecycle.batch_start(workflow=workflow, actor=acting(alice))
     Batch.objects.filter(pk=failed.pk).update(status="failed", finished_at=timezone.now())
     NodeRun.objects.filter(batch=failed, node_key="a").update(status="succeeded")
     NodeRun.objects.filter(batch=failed, node_key="b").update(status="failed")
-    running = lifecycle.batch_start(workflow=workflow, user=alice)
+    running = lifecycle.batch_start(workflow=workflow, actor=acting(alice))
     return {"stopped": Batch.objects.get(pk=stopped.pk), "failed": Batch.objects.get(pk=failed.pk), "running": running}
 
 

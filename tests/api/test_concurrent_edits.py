@@ -13,6 +13,7 @@ from django.utils import timezone
 from executions.models import Batch
 from executions.scheduler import tick
 from tests.api.conftest import definition
+from tests.conftest import acting, machine
 from workflows.services import task_save, workflow_save_definition
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,12 +29,16 @@ def test_editing_workflows_and_tasks_on_one_second_triggers_while_ticking_never_
     urls = []
     for index in range(3):
         document = definition(f"fast-{index}", trigger=every_second(), overlap_policy="parallel")
-        urls.append(f"/api/v1/workflows/{workflow_save_definition(document=document, user=alice).workflow.pk}/")
+        urls.append(
+            f"/api/v1/workflows/{workflow_save_definition(document=document, actor=acting(alice)).workflow.pk}/"
+        )
     for index in range(2):
         document = {"name": f"ping-{index}", "kind": "python", "config": {"callable": "baton.noop"}}
-        urls.append(f"/api/v1/tasks/{task_save(team=platform, document={**document, 'trigger': every_second()}).pk}/")
+        urls.append(
+            f"/api/v1/tasks/{task_save(document={'team': platform.name, **document, 'trigger': every_second()}, actor=machine()).pk}/"
+        )
     toggled = workflow_save_definition(
-        document=definition("toggled", trigger=every_second(), overlap_policy="queue"), user=alice
+        document=definition("toggled", trigger=every_second(), overlap_policy="queue"), actor=acting(alice)
     ).workflow
     deadline = time.monotonic() + SECONDS
     errors: list[str] = []

@@ -20,6 +20,7 @@ from config.api import v1
 from executions import lifecycle
 from executions.models import Batch, Event, NodeRun
 from tests.api.conftest import definition
+from tests.conftest import acting
 from workflows.models import Node, Schedule, Task, Workflow, WorkflowVersion
 
 pytestmark = pytest.mark.django_db
@@ -38,10 +39,10 @@ def platform_rows(platform, alice, client_for):
     workflow = Workflow.objects.get(pk=client.post("/api/v1/workflows/", document, format="json").json()["id"])
     task_body = {"team": "platform", "name": f"{SECRET}-solo", "kind": "python", "config": {"callable": "baton.echo"}}
     task = Task.objects.get(pk=client.post("/api/v1/tasks/", task_body, format="json").json()["id"])
-    batch = lifecycle.batch_start(workflow=workflow, user=alice)
+    batch = lifecycle.batch_start(workflow=workflow, actor=acting(alice))
     NodeRun.objects.filter(batch=batch).update(output=f"{SECRET} classified output")
-    finished = lifecycle.batch_start(workflow=workflow, user=alice)
-    lifecycle.batch_stop(batch_id=finished.pk, user=alice)
+    finished = lifecycle.batch_start(workflow=workflow, actor=acting(alice))
+    lifecycle.batch_stop(batch_id=finished.pk, actor=acting(alice))
     return {
         Workflow: workflow.pk,
         Task: task.pk,

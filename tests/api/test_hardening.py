@@ -13,6 +13,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.api.conftest import definition
+from tests.conftest import acting
 from workflows.models import Task, Workflow
 
 pytestmark = pytest.mark.django_db
@@ -179,7 +180,7 @@ def test_an_unhandled_error_under_the_api_is_json(rf):
 def test_a_date_filter_with_a_far_offset_means_the_same_instant(client_for, alice, workflow):
     from executions.lifecycle import batch_start
 
-    batch = batch_start(workflow=workflow, user=alice)
+    batch = batch_start(workflow=workflow, actor=acting(alice))
     instant = batch.created_at.astimezone(UTC)
     before = (instant + timedelta(seconds=1)).astimezone(timezone(timedelta(hours=-16, minutes=-23)))
     after = (instant + timedelta(seconds=1)).astimezone(timezone(timedelta(hours=20)))

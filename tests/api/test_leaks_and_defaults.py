@@ -68,10 +68,10 @@ def test_a_denied_lookup_answers_with_the_work_of_an_unknown_one(platform, rival
     denied, denied_queries = answer_unsent(f"/api/v1/workflows/{rival_workflow.pk}/", raw)
     assert unknown.status_code == denied.status_code == 404 and unknown.content == denied.content
     assert denied_queries == unknown_queries
-    assert not AuditEntry.objects.exists()  # written once the answer has gone out
+    assert not AuditEntry.objects.filter(action="denied").exists()  # written once the answer has gone out
     denied.close()
     unknown.close()
-    assert AuditEntry.objects.get().action == "denied"
+    assert AuditEntry.objects.filter(action="denied").count() == 1
 
 
 def cache_backend(**env: str) -> str:

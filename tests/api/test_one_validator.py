@@ -225,7 +225,8 @@ def test_the_cli_and_the_editor_ask_again_for_a_secret_whose_destination_changed
     with pytest.raises(CommandError) as caught:
         call_command("import_workflow", str(file), stdout=StringIO(), stderr=StringIO())
     assert f"  - nodes[0].task.config.headers.Authorization: {MOVED}" in str(caught.value).splitlines()
-    response = post_json(admin_client, reverse("baton_workflow_validate"), {"definition": document})
+    edited = {"definition": document, "workflow": Workflow.objects.get().pk}
+    response = post_json(admin_client, reverse("baton_workflow_validate"), edited)
     assert [p["text"] for p in response.json()["problems"]] == [f"nodes[0].task.config.headers.Authorization: {MOVED}"]
 
 
@@ -263,3 +264,39 @@ def test_an_alias_bomb_gets_the_same_quick_answer_from_the_admin_the_editor_and_
     assert f"  - {message}" in str(caught.value).splitlines()
     assert time.monotonic() - started < 5  # a sanity bound: seven levels took 15 s and 590 MB
     assert not Workflow.objects.exists()
+
+
+# --------------------------------------------------------------------------- who the document names
+
+
+IDENTITY = "name and team identify the workflow ('release'): to rename or move it, import a new one and delete this one"
+
+
+def test_name_and_team_identify_a_workflow_in_the_api_the_admin_and_the_editor(client_for, alice, workflow):
+    renamed = definition(name="renamed")
+    response = client_for(alice).put(f"/api/v1/workflows/{workflow.pk}/", renamed, format="json")
+    assert response.status_code == 400 and errors(response) == [("name", IDENTITY)]
+    browser = Client()
+    browser.force_login(alice)
+    page = browser.post(
+        reverse("admin:workflows_workflow_change", args=[workflow.pk]), {"definition": json.dumps(renamed)}
+    )
+    assert page.status_code == 200 and html.escape(f"name: {IDENTITY}") in page.content.decode()
+    checked = post_json(browser, reverse("baton_workflow_validate"), {"definition": renamed, "workflow": workflow.pk})
+    assert [(p["path"], p["message"]) for p in checked.json()["problems"]] == [("name", IDENTITY)]
+    assert Workflow.objects.get().name == "release" and workflow.versions.count() == 1
+
+
+def test_the_admins_add_form_refuses_a_name_its_team_already_has_as_the_api_does(client_for, alice, workflow):
+    taken = "team platform already has a workflow named 'release'"
+    response = post_json(client_for(alice), "/api/v1/workflows/", definition(description="another"))
+    assert response.status_code == 400 and errors(response) == [("name", taken)]
+    browser = Client()
+    browser.force_login(alice)
+    page = browser.post(
+        reverse("admin:workflows_workflow_add"), {"definition": json.dumps(definition(description="x"))}
+    )
+    assert page.status_code == 200 and html.escape(f"name: {taken}") in page.content.decode()
+    checked = post_json(browser, reverse("baton_workflow_validate"), {"definition": definition(description="x")})
+    assert [(p["path"], p["message"]) for p in checked.json()["problems"]] == [("name", taken)]
+    assert workflow.versions.count() == 1 and Workflow.objects.get().description == ""

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, settings
 from config.wsgi import application
 from executions.lifecycle import batch_start
 from tests.api.conftest import make_token
+from tests.conftest import acting
 from workflows.models import Role
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +50,7 @@ def keep_test_transaction():
 
 @pytest.fixture
 def team_token(workflow, alice, dispatched, platform):
-    batch_start(workflow=workflow, user=alice)
+    batch_start(workflow=workflow, actor=acting(alice))
     return make_token(platform, Role.EDITOR, name="fuzz")
 
 

@@ -8,6 +8,7 @@ from access.models import AuditEntry
 from executions import lifecycle
 from executions.models import Batch
 from tests.api.conftest import post_json
+from tests.conftest import machine
 from workflows.models import Task
 from workflows.services import task_save
 
@@ -16,7 +17,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def ping(platform) -> Task:
-    return task_save(team=platform, document={"name": "ping", "kind": "python", "config": {"callable": "baton.noop"}})
+    return task_save(
+        document={"team": platform.name, "name": "ping", "kind": "python", "config": {"callable": "baton.noop"}},
+        actor=machine(),
+    )
 
 
 def test_an_operator_runs_a_standalone_task_once(client_for, bob, ping, dispatched, django_capture_on_commit_callbacks):
@@ -45,11 +49,14 @@ def test_a_task_of_a_workflow_runs_with_its_workflow_only(client_for, bob, workf
 
 
 def test_the_runs_list_is_newest_first_with_re_runs_and_paginated(client_for, carol, ping):
-    first = lifecycle.task_run_start(task=ping)
-    lifecycle.batch_stop(batch_id=first.pk)
-    again = lifecycle.batch_rerun(batch_id=first.pk)
-    other = task_save(team=ping.team, document={"name": "pong", "kind": "python", "config": {"callable": "baton.noop"}})
-    lifecycle.task_run_start(task=other)
+    first = lifecycle.task_run_start(task=ping, actor=machine())
+    lifecycle.batch_stop(batch_id=first.pk, actor=machine())
+    again = lifecycle.batch_rerun(batch_id=first.pk, actor=machine())
+    other = task_save(
+        document={"team": ping.team.name, "name": "pong", "kind": "python", "config": {"callable": "baton.noop"}},
+        actor=machine(),
+    )
+    lifecycle.task_run_start(task=other, actor=machine())
     body = client_for(carol).get(f"/api/v1/tasks/{ping.pk}/runs/").json()
     assert body["count"] == 2 and [b["id"] for b in body["results"]] == [again.pk, first.pk]
     assert body["results"][0]["rerun_of"] == first.pk and body["results"][0]["trigger"] == "rerun"

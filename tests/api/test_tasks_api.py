@@ -7,6 +7,7 @@ import pytest
 from access.models import AuditEntry
 from executions import lifecycle
 from tests.api.conftest import post_json
+from tests.conftest import machine
 from workflows.models import Task
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +91,7 @@ def test_tasks_of_a_workflow_are_read_only_here(client_for, alice, workflow):
 def test_a_task_with_runs_cannot_be_deleted(client_for, alice):
     client = client_for(alice)
     task = post_json(client, URL, task_body()).json()
-    lifecycle.task_run_start(task=Task.objects.get(pk=task["id"]), user=None)
+    lifecycle.task_run_start(task=Task.objects.get(pk=task["id"]), actor=machine())
     assert client.delete(f"{URL}{task['id']}/").status_code == 409
 
 

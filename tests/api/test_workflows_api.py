@@ -119,7 +119,7 @@ def test_creating_in_a_team_without_editor_role_is_forbidden(client_for, bob):
 def test_another_teams_name_in_the_body_is_refused_like_an_unknown_team(client_for, mallory, platform):
     response = post_json(client_for(mallory), URL, definition())
     assert response.status_code == 400
-    assert response.json()["errors"] == [{"field": "team", "message": "No team named 'platform'."}]
+    assert [(e["field"], e["message"]) for e in response.json()["errors"]] == [("team", "no team named 'platform'")]
     assert not Workflow.objects.exists()
     assert AuditEntry.objects.filter(action="denied", team=platform).count() == 1
 

@@ -9,6 +9,7 @@ from executions import dispatch
 from executions.lifecycle import batch_start
 from executions.models import Batch
 from tests.browser.conftest import login
+from tests.conftest import machine
 from workflows.models import Membership, Role
 from workflows.services import workflow_save_definition
 
@@ -34,7 +35,7 @@ def chain(script_b: str = "echo b", name: str = "chain"):
         ],
         "edges": [{"from": "start", "to": "a"}, {"from": "a", "to": "b", "on": "success"}],
     }
-    return workflow_save_definition(document=document).workflow
+    return workflow_save_definition(document=document, actor=machine()).workflow
 
 
 def cells(page, field: str, table: str = "node_runs") -> list[str]:
@@ -72,7 +73,7 @@ def test_buttons_follow_the_role_and_a_refusal_explains_itself(browser, live_ser
     for name, role in (("victor", Role.VIEWER), ("olga", Role.OPERATOR)):
         user = get_user_model().objects.create_user(name, password=f"pw-{name}-123", is_staff=True)
         Membership.objects.create(team=workflow.team, user=user, role=role)
-    batch = batch_start(workflow=workflow)
+    batch = batch_start(workflow=workflow, actor=machine())
 
     viewer = login(browser, live_server.url, "victor", "pw-victor-123")
     viewer.goto(f"{live_server.url}/admin/workflows/workflow/{workflow.pk}/change/")
@@ -107,7 +108,7 @@ def test_buttons_follow_the_role_and_a_refusal_explains_itself(browser, live_ser
 def test_resume_is_offered_after_a_failure_only_and_draws_kept_nodes_as_kept(page, worker, tmp_path):
     marker = tmp_path / "fixed"
     workflow = chain(script_b=f"test -e {marker} || exit 3")
-    failed = batch_start(workflow=workflow)
+    failed = batch_start(workflow=workflow, actor=machine())
     page.goto(f"{page.base}/admin/executions/batch/{failed.pk}/change/")
     page.wait_for_selector(".field-status_badge .status-failed", timeout=30_000)
     page.locator('#dag-canvas .dag-node[data-key="b"] .shape').click()

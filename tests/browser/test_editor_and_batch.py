@@ -10,7 +10,7 @@ import pytest
 
 from executions.models import Batch
 from tests.browser.conftest import screenshot
-from tests.conftest import example
+from tests.conftest import example, machine
 from workflows.models import Workflow
 from workflows.services import workflow_save_definition
 
@@ -187,7 +187,7 @@ def test_stop_a_running_batch_from_its_page(page, worker):
     document = example("release-pipeline.json")
     document["nodes"][0]["task"]["config"]["script"] = "echo waiting; sleep 30"
     document["nodes"][0]["task"]["retries"] = 0
-    workflow = workflow_save_definition(document=document).workflow
+    workflow = workflow_save_definition(document=document, actor=machine()).workflow
     page.goto(f"{page.base}/admin/workflows/workflow/{workflow.pk}/change/")
     page.click("#run-once")
     page.wait_for_url("**/executions/batch/*/change/")
@@ -209,8 +209,11 @@ def test_keyboard_import_json_sync_and_the_viewers_read_only_drawing(page, brows
     from workflows.models import Membership, Role
     from workflows.services import task_save
 
-    workflow = workflow_save_definition(document=example("release-pipeline.json")).workflow
-    task_save(team=workflow.team, document={"name": "shop-smoke", "kind": "shell", "config": {"script": "true"}})
+    workflow = workflow_save_definition(document=example("release-pipeline.json"), actor=machine()).workflow
+    task_save(
+        document={"team": workflow.team.name, "name": "shop-smoke", "kind": "shell", "config": {"script": "true"}},
+        actor=machine(),
+    )
     page.goto(f"{page.base}/admin/workflows/workflow/{workflow.pk}/change/")
     wait_state(page, "valid")
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.browser.test_editor_and_batch import edge, node, wait_state
-from tests.conftest import example
+from tests.conftest import example, machine
 from workflows.services import workflow_save_definition
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def open_release_pipeline(page):
     """Save the release pipeline and open its editor, checked by the validator."""
-    workflow = workflow_save_definition(document=example("release-pipeline.json")).workflow
+    workflow = workflow_save_definition(document=example("release-pipeline.json"), actor=machine()).workflow
     page.goto(f"{page.base}/admin/workflows/workflow/{workflow.pk}/change/")
     wait_state(page, "valid")
     return workflow

@@ -10,6 +10,7 @@ import pytest
 
 from executions import dispatch, lifecycle
 from executions.models import Batch
+from tests.conftest import machine
 from workflows.services import workflow_save_definition
 
 
@@ -59,8 +60,8 @@ def python(name: str, callable_name: str, **kwargs: Any) -> dict[str, Any]:
 
 
 def start(document: dict[str, Any]) -> Batch:
-    workflow = workflow_save_definition(document=copy.deepcopy(document)).workflow
-    return lifecycle.batch_start(workflow=workflow)
+    workflow = workflow_save_definition(document=copy.deepcopy(document), actor=machine()).workflow
+    return lifecycle.batch_start(workflow=workflow, actor=machine())
 
 
 def states(batch: Batch) -> dict[str, str]:

@@ -27,6 +27,7 @@ from executions.states import BATCH_TRANSITIONS, NODE_TRANSITIONS, BatchStatus, 
 from executions.store import OrmHopStore, PostgresHopStore, using_store
 from executions.store import postgres as pg
 from executions.transitions import InvalidTransition
+from tests.conftest import machine
 from tests.executions.conftest import chain_document, python
 from tests.executions.strategies import dags
 from workflows.graph import TASK, Graph
@@ -90,7 +91,10 @@ def test_a_late_finish_of_a_lost_attempt_is_ignored(recorder, settings, store):
     """A worker declared lost reports attempt 1 after attempt 2 started: nothing of attempt 2 changes."""
     task = {**python("a", "baton.noop"), "retries": 1, "retry_interval_seconds": 0}
     batch = lifecycle.batch_start(
-        workflow=workflow_save_definition(document=chain_document("w", task, python("b", "baton.noop"))).workflow
+        workflow=workflow_save_definition(
+            document=chain_document("w", task, python("b", "baton.noop")), actor=machine()
+        ).workflow,
+        actor=machine(),
     )
     run_id, _, _ = recorder.sent.popleft()
     lost = lifecycle.node_run_claim(run_id)  # attempt 1, on a worker that then goes silent
@@ -148,7 +152,7 @@ class Twin:
     # The actions, each as a worker, the sweep or an operator does it.
 
     def start(self, workflow: Workflow) -> str:
-        self.batch_id = lifecycle.batch_start(workflow=workflow).pk
+        self.batch_id = lifecycle.batch_start(workflow=workflow, actor=machine()).pk
         self.ids = dict(NodeRun.objects.filter(batch_id=self.batch_id).values_list("node_key", "pk"))
         return "started"
 
@@ -180,7 +184,7 @@ class Twin:
         return sorted(ended)
 
     def stop(self) -> str:
-        return lifecycle.batch_stop(batch_id=self.batch_id).status
+        return lifecycle.batch_stop(batch_id=self.batch_id, actor=machine()).status
 
     def pass_deadline(self) -> int:
         return Batch.objects.filter(pk=self.batch_id).update(deadline_at=datetime.now(UTC))
@@ -235,7 +239,7 @@ def test_both_stores_write_the_same_hop(recorder, graph: Graph, data: st.DataObj
     retries = {key: data.draw(st.integers(0, 2), label=f"retries of {key}") for key in graph.task_keys}
     document = definition(graph, retries, name)
     note(f"nodes {[(n['key'], n['type']) for n in document['nodes']]}, edges {document['edges']}")
-    workflow = workflow_save_definition(document=document).workflow
+    workflow = workflow_save_definition(document=document, actor=machine()).workflow
     orm, postgres = Twin(OrmHopStore(), retries), Twin(PostgresHopStore(), retries)
     with time_machine.travel(datetime(2030, 1, 1, tzinfo=UTC), tick=False) as clock:
 

@@ -10,6 +10,7 @@ import pytest
 from executions import kinds, lifecycle
 from executions.kinds import EXECUTORS, RunContext, execute
 from executions.models import NodeRun
+from tests.conftest import machine
 from tests.executions.conftest import chain_document, python, shell
 from workflows.kinds import TASK_KINDS
 from workflows.kinds.declaration import CheckContext, Problems, TaskKind
@@ -60,13 +61,13 @@ def test_a_stored_task_of_an_undeclared_kind_fails_its_run_and_the_batch_goes_on
     marker = tmp_path / "ran"
     document = chain_document("w", shell("gone", f"touch {marker}"), python("after", "baton.noop"))
     document["edges"] = [{"from": "start", "to": "n0"}, {"from": "n0", "to": "n1", "on": "failure"}]
-    workflow = workflow_save_definition(document=copy.deepcopy(document)).workflow
+    workflow = workflow_save_definition(document=copy.deepcopy(document), actor=machine()).workflow
     version = workflow.current_version
     definition = version.definition
     definition["nodes"][0]["task"]["kind"] = "ftp"
     WorkflowVersion.objects.filter(pk=version.pk).update(definition=definition)
     Task.objects.filter(name="gone").update(kind="ftp")
-    batch = lifecycle.batch_start(workflow=workflow)
+    batch = lifecycle.batch_start(workflow=workflow, actor=machine())
     recorder.drain()
     batch.refresh_from_db()
     run = NodeRun.objects.get(batch=batch, node_key="n0")

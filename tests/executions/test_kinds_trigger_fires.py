@@ -9,6 +9,7 @@ import pytest
 
 from executions.models import Batch
 from executions.scheduler import tick
+from tests.conftest import machine
 from tests.executions.conftest import chain_document, shell
 from workflows.models import Schedule
 from workflows.services import workflow_save_definition
@@ -25,7 +26,7 @@ def clock(time_machine):
 
 def save(name: str, trigger: dict) -> None:
     document = chain_document(name, shell(f"{name}-a", "true"), trigger=trigger, overlap_policy="parallel")
-    workflow_save_definition(document=copy.deepcopy(document))
+    workflow_save_definition(document=copy.deepcopy(document), actor=machine())
 
 
 def test_each_fire_records_its_trigger_type_s_batch_trigger_and_once_fires_once(recorder, clock):

@@ -8,10 +8,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from baton import errors
 from executions import lifecycle
 from executions.models import Attempt, Batch, Event, NodeRun
 from executions.states import BatchStatus, NodeStatus
-from tests.conftest import example
+from tests.conftest import example, machine
 from tests.executions.conftest import chain_document, python, shell, start, states
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -99,7 +100,7 @@ def test_second_delivery_of_a_message_does_not_run_the_node_twice(recorder):
 
 def test_stop_stops_pending_and_queued_runs_and_ends_the_batch(recorder):
     batch = start(chain_document("w", shell("a", "true"), shell("b", "true")))
-    lifecycle.batch_stop(batch_id=batch.pk)
+    lifecycle.batch_stop(batch_id=batch.pk, actor=machine())
     recorder.drain()  # the queued message arrives after the stop: it must not start
     batch.refresh_from_db()
     assert batch.status == BatchStatus.STOPPED
@@ -110,8 +111,8 @@ def test_stop_stops_pending_and_queued_runs_and_ends_the_batch(recorder):
 def test_stop_of_a_finished_batch_is_refused(recorder):
     batch = start(chain_document("w", shell("a", "true")))
     recorder.drain()
-    with pytest.raises(lifecycle.TransitionNotPossible, match="succeeded, not running"):
-        lifecycle.batch_stop(batch_id=batch.pk)
+    with pytest.raises(errors.TransitionNotPossible, match="succeeded, not running"):
+        lifecycle.batch_stop(batch_id=batch.pk, actor=machine())
 
 
 def test_batch_deadline_is_enforced_by_the_recovery_sweep(recorder):
@@ -176,8 +177,8 @@ def test_rerun_makes_a_linked_batch_on_the_same_version(recorder):
     document["nodes"][0]["task"]["config"]["script"] = "exit 1"
     from workflows.services import workflow_save_definition
 
-    workflow_save_definition(document=document)
-    second = lifecycle.batch_rerun(batch_id=first.pk)
+    workflow_save_definition(document=document, actor=machine())
+    second = lifecycle.batch_rerun(batch_id=first.pk, actor=machine())
     recorder.drain()
     second.refresh_from_db()
     assert second.rerun_of_id == first.pk and second.version_id == first.version_id
@@ -194,7 +195,7 @@ def test_resume_keeps_succeeded_nodes_and_runs_the_rest(recorder, tmp_path):
     plan = lifecycle.rerun_plan(batch=first, resume=True)
     assert plan.kept == ("n0",) and plan.will_run == ("n1", "n2")
     marker.touch()
-    resumed = lifecycle.batch_rerun(batch_id=first.pk, resume=True)
+    resumed = lifecycle.batch_rerun(batch_id=first.pk, resume=True, actor=machine())
     recorder.drain()
     resumed.refresh_from_db()
     assert resumed.status == BatchStatus.SUCCEEDED and resumed.trigger == "resume"
@@ -205,8 +206,8 @@ def test_resume_keeps_succeeded_nodes_and_runs_the_rest(recorder, tmp_path):
 
 def test_rerun_of_a_running_batch_is_refused(recorder):
     batch = start(chain_document("w", shell("a", "true")))
-    with pytest.raises(lifecycle.TransitionNotPossible):
-        lifecycle.batch_rerun(batch_id=batch.pk)
+    with pytest.raises(errors.TransitionNotPossible):
+        lifecycle.batch_rerun(batch_id=batch.pk, actor=machine())
 
 
 @pytest.mark.parametrize("resume", [False, True])
@@ -215,9 +216,9 @@ def test_rerun_of_a_deleted_workflows_batch_is_refused(recorder, resume):
 
     first = start(chain_document("w", shell("a", "true"), shell("b", "exit 1")))
     recorder.drain()
-    workflow_delete(workflow=first.workflow)
-    with pytest.raises(lifecycle.BatonError, match="'w' is deleted"):
-        lifecycle.batch_rerun(batch_id=first.pk, resume=resume)
+    workflow_delete(workflow=first.workflow, actor=machine())
+    with pytest.raises(errors.BatonError, match="'w' is deleted"):
+        lifecycle.batch_rerun(batch_id=first.pk, resume=resume, actor=machine())
     assert list(Batch.objects.values_list("pk", flat=True)) == [first.pk]
 
 
@@ -385,7 +386,7 @@ def test_a_chain_finish_after_a_stop_request_queues_nothing(recorder):
 
     batch = start(chain_document("w", python("a", "baton.noop"), python("b", "baton.noop")))
     run = lifecycle.node_run_claim(recorder.sent.popleft()[0])
-    lifecycle.batch_stop(batch_id=batch.pk)
+    lifecycle.batch_stop(batch_id=batch.pk, actor=machine())
     outcome = kinds.Outcome(status="succeeded", output="", detail={})
     assert lifecycle.node_run_finish(run=run, outcome=outcome, retries=0, interval=0).status == "succeeded"
     batch.refresh_from_db()

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from executions import dispatch
 from executions.lifecycle import batch_start, batch_stop
-from tests.conftest import example
+from tests.conftest import example, machine
 from workflows.models import Membership, Role, Team
 from workflows.services import workflow_save_definition
 
@@ -21,8 +21,8 @@ def batch(monkeypatch):
 
     runtime.blueprints.clear()  # version ids repeat across rolled-back tests; the plan cache is per process
     monkeypatch.setattr(dispatch, "backend", lambda runs, countdown: None)
-    workflow = workflow_save_definition(document=example("release-pipeline.json")).workflow
-    return batch_start(workflow=workflow)
+    workflow = workflow_save_definition(document=example("release-pipeline.json"), actor=machine()).workflow
+    return batch_start(workflow=workflow, actor=machine())
 
 
 def login(client, name, role=None, team=None):
@@ -52,7 +52,7 @@ def test_a_viewer_sees_the_state_but_no_action(client, batch):
 
 
 def test_a_finished_batch_offers_rerun_and_resume(client, batch):
-    batch_stop(batch_id=batch.pk)
+    batch_stop(batch_id=batch.pk, actor=machine())
     login(client, "olga", Role.OPERATOR, batch.workflow.team)
     body = client.get(reverse("baton_batch_state", args=[batch.pk])).json()
     assert body["batch"]["status"] == "stopped"

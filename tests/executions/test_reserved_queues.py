@@ -16,7 +16,7 @@ import pytest
 from executions import dispatch, lifecycle
 from executions.models import Batch, NodeRun
 from executions.tasks import run_node
-from tests.conftest import REPO, database_url
+from tests.conftest import REPO, database_url, machine
 from tests.executions.conftest import Recorder, chain_document, shell, start
 from workflows.models import Task, WorkflowVersion
 from workflows.services import workflow_save_definition
@@ -30,7 +30,7 @@ def store_on_queue(document: dict, queue: str) -> None:
 
     As a task stored before the validator refused reserved queues would be.
     """
-    workflow = workflow_save_definition(document=copy.deepcopy(document)).workflow
+    workflow = workflow_save_definition(document=copy.deepcopy(document), actor=machine()).workflow
     version = workflow.current_version
     definition = version.definition
     definition["nodes"][0]["task"]["queue"] = queue
@@ -44,7 +44,7 @@ def test_a_task_stored_on_the_control_queue_fails_naming_the_queue_and_never_run
     document["edges"].append({"from": "n0", "to": "n1", "on": "failure"})
     document["edges"].remove({"from": "n0", "to": "n1", "on": "success"})
     store_on_queue(document, CONTROL)
-    batch = lifecycle.batch_start(workflow=Task.objects.get(name="sneaky").workflow)
+    batch = lifecycle.batch_start(workflow=Task.objects.get(name="sneaky").workflow, actor=machine())
     assert [queue for _, queue, _ in recorder.sent] == [CONTROL]
     run_id = recorder.sent.popleft()[0]
     lifecycle.node_run_execute(node_run_id=run_id, delivered_on=CONTROL)
@@ -60,7 +60,7 @@ def test_a_task_stored_on_the_control_queue_fails_naming_the_queue_and_never_run
 def test_any_worker_refuses_a_task_stored_on_a_reserved_queue(recorder, tmp_path):
     marker = tmp_path / "ran"
     store_on_queue(chain_document("w", shell("sneaky", f"touch {marker}")), "baton-anything")
-    batch = lifecycle.batch_start(workflow=Task.objects.get(name="sneaky").workflow)
+    batch = lifecycle.batch_start(workflow=Task.objects.get(name="sneaky").workflow, actor=machine())
     recorder.drain()  # delivered as if on the default queue
     batch.refresh_from_db()
     assert batch.status == "failed" and not marker.exists()
@@ -145,7 +145,9 @@ def test_the_control_worker_fails_a_stored_task_on_its_queue_and_drops_a_forged_
 ):
     marker = tmp_path / "ran"
     store_on_queue(chain_document("w", shell("sneaky", f"touch {marker}; sleep 30")), CONTROL)
-    batch = lifecycle.batch_start(workflow=Task.objects.get(name="sneaky").workflow)  # sent to baton-control
+    batch = lifecycle.batch_start(
+        workflow=Task.objects.get(name="sneaky").workflow, actor=machine()
+    )  # sent to baton-control
     wait_for(lambda: Batch.objects.get(pk=batch.pk).status != "running")
     run = NodeRun.objects.get(batch=batch)
     assert (run.status, run.attempts) == ("failed", 1) and "'baton-control' is reserved" in run.output

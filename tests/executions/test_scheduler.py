@@ -13,6 +13,7 @@ from django.db import connection
 from executions.lifecycle import batch_stop
 from executions.models import Batch, Fire, FireOutcome
 from executions.scheduler import tick
+from tests.conftest import machine
 from tests.executions.conftest import chain_document, shell
 from workflows.models import Schedule, Task, Team
 from workflows.services import schedule_sync, task_save, workflow_delete, workflow_save_definition, workflow_set_enabled
@@ -27,7 +28,7 @@ def every_minute(name: str = "w", **extra) -> dict:
 
 
 def save(document: dict):
-    return workflow_save_definition(document=copy.deepcopy(document)).workflow
+    return workflow_save_definition(document=copy.deepcopy(document), actor=machine()).workflow
 
 
 def at(minutes: float, seconds: float = 0) -> datetime:
@@ -54,11 +55,11 @@ def test_each_fire_starts_exactly_one_batch(recorder, clock):
 
 def test_disabled_workflow_gets_no_fires_and_reenabling_does_not_catch_up(recorder, clock):
     workflow = save(every_minute(overlap_policy="parallel"))
-    workflow_set_enabled(workflow=workflow, enabled=False)
+    workflow_set_enabled(workflow=workflow, enabled=False, actor=machine())
     assert not Schedule.objects.exists()
     clock.move_to(at(5, 1), tick=False)
     tick()
-    workflow_set_enabled(workflow=workflow, enabled=True)
+    workflow_set_enabled(workflow=workflow, enabled=True, actor=machine())
     tick()
     assert not Batch.objects.exists()
     assert Schedule.objects.get().next_fire_at == at(6)
@@ -131,7 +132,7 @@ def test_trigger_edit_takes_effect_on_the_next_tick(recorder, clock):
 
 def test_deleted_workflow_stops_firing(recorder, clock):
     workflow = save(every_minute())
-    workflow_delete(workflow=workflow)
+    workflow_delete(workflow=workflow, actor=machine())
     clock.move_to(at(3), tick=False)
     tick()
     assert not Batch.objects.exists() and not Schedule.objects.exists()
@@ -141,7 +142,14 @@ def test_standalone_task_fires_runs_of_its_own_and_loses_its_trigger_in_a_workfl
     team = Team.objects.create(name="ops")
     trigger = {"type": "cron", "expression": "0 * * * * ?", "timezone": "UTC"}
     task = task_save(
-        team=team, document={"name": "ping", "kind": "shell", "config": {"script": "echo pong"}, "trigger": trigger}
+        document={
+            "team": team.name,
+            "name": "ping",
+            "kind": "shell",
+            "config": {"script": "echo pong"},
+            "trigger": trigger,
+        },
+        actor=machine(),
     )
     clock.move_to(at(0, 1), tick=False)
     tick()
@@ -201,7 +209,7 @@ def test_stopped_batch_frees_the_workflow_for_the_next_fire(recorder, clock):
     workflow = save(every_minute())
     clock.move_to(at(0, 1), tick=False)
     tick()
-    batch_stop(batch_id=Batch.objects.get().pk)
+    batch_stop(batch_id=Batch.objects.get().pk, actor=machine())
     recorder.drain()
     clock.move_to(at(1, 1), tick=False)
     tick()
@@ -210,8 +218,12 @@ def test_stopped_batch_frees_the_workflow_for_the_next_fire(recorder, clock):
 
 def test_task_outside_any_workflow_keeps_team_unique_names():
     team = Team.objects.create(name="ops")
-    task_save(team=team, document={"name": "ping", "kind": "shell", "config": {"script": "true"}})
-    task_save(team=team, document={"name": "ping", "kind": "shell", "config": {"script": "false"}})
+    task_save(
+        document={"team": team.name, "name": "ping", "kind": "shell", "config": {"script": "true"}}, actor=machine()
+    )
+    task_save(
+        document={"team": team.name, "name": "ping", "kind": "shell", "config": {"script": "false"}}, actor=machine()
+    )
     assert Task.objects.get().config == {"script": "false"}
 
 
@@ -219,7 +231,7 @@ def test_a_fire_another_scheduler_already_started_is_left_out_of_the_chunk(recor
     from executions.lifecycle import batch_start
 
     workflows = [save(every_minute(f"w{i}", overlap_policy="parallel")) for i in range(3)]
-    batch_start(workflow=workflows[1], scheduled_for=at(0))  # the other scheduler won this fire
+    batch_start(workflow=workflows[1], scheduled_for=at(0), actor=machine())  # the other scheduler won this fire
     clock.move_to(at(0, 1), tick=False)
     result = tick()
     assert result.started == 2
@@ -313,7 +325,7 @@ def test_the_overlap_policy_is_decided_after_the_wait(recorder, clock):
     first = Batch.objects.get(workflow=workflow)
     clock.move_to(at(1, -0.5), tick=True)
     # The running batch ends while the tick waits for the 09:01 fire: that fire starts.
-    stopper = threading.Timer(0.15, lambda: (batch_stop(batch_id=first.pk), connection.close()))
+    stopper = threading.Timer(0.15, lambda: (batch_stop(batch_id=first.pk, actor=machine()), connection.close()))
     stopper.start()
     result = tick()
     stopper.join()
@@ -408,8 +420,8 @@ def test_the_queue_backlog_is_bounded_and_fires_past_it_are_skipped(recorder, cl
 @pytest.mark.parametrize(
     "close",
     [
-        lambda workflow: workflow_set_enabled(workflow=workflow, enabled=False),
-        lambda workflow: workflow_delete(workflow=workflow),
+        lambda workflow: workflow_set_enabled(workflow=workflow, enabled=False, actor=machine()),
+        lambda workflow: workflow_delete(workflow=workflow, actor=machine()),
         lambda workflow: save(every_minute(overlap_policy="skip")),
         lambda workflow: save({**every_minute(overlap_policy="queue"), "trigger": {"type": "none"}}),
     ],

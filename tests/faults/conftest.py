@@ -36,7 +36,7 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from tests.conftest import REPO, database_url
+from tests.conftest import REPO, database_url, machine
 
 FINAL = {"succeeded", "failed", "timed_out", "stopped"}
 HEARTBEAT_SECONDS = 0.2
@@ -345,12 +345,12 @@ class Cluster:
     def workflow(self, document: dict[str, Any]):
         from workflows.services import workflow_save_definition
 
-        return workflow_save_definition(document=copy.deepcopy(document)).workflow
+        return workflow_save_definition(document=copy.deepcopy(document), actor=machine()).workflow
 
     def start(self, workflow, count: int = 1) -> list[str]:
         from executions import lifecycle
 
-        return [lifecycle.batch_start(workflow=workflow).pk for _ in range(count)]
+        return [lifecycle.batch_start(workflow=workflow, actor=machine()).pk for _ in range(count)]
 
     def wait_finished(self, batch_ids: Iterable[str], timeout: float) -> float:
         """Wait until every batch is in a final state; return the seconds it took."""

@@ -9,8 +9,10 @@ from datetime import timedelta
 
 import pytest
 
+from baton import errors
 from executions import lifecycle
 from executions.models import Batch, Event, NodeRun
+from tests.conftest import machine
 from tests.faults.conftest import chain, python
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
@@ -49,9 +51,9 @@ def test_stop_versus_completion(cluster, races):
         # stop anywhere from before the first node starts to a little after the batch completes
         time.sleep(rng.uniform(0.0, 1.3 * (seconds + overhead)))
         try:
-            lifecycle.batch_stop(batch_id=batch_id)
+            lifecycle.batch_stop(batch_id=batch_id, actor=machine())
             acknowledged[batch_id] = True
-        except lifecycle.TransitionNotPossible:
+        except errors.TransitionNotPossible:
             acknowledged[batch_id] = False
     cluster.wait_finished(acknowledged, timeout=60)
 

@@ -11,6 +11,7 @@ import pytest
 
 from executions import lifecycle
 from executions.models import Attempt, Batch, NodeRun
+from tests.conftest import machine
 from tests.faults.conftest import (
     WORKER_LOST_BOUND,
     chain,
@@ -153,6 +154,6 @@ def test_the_shell_of_a_killed_pool_process_does_not_outlive_it(cluster, tmp_pat
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(first, signal.SIGKILL)  # the orphan's group (the shell leads it)
-        lifecycle.batch_stop(batch_id=batch_id)
+        lifecycle.batch_stop(batch_id=batch_id, actor=machine())
         cluster.wait_finished([batch_id], timeout=30)
         cluster.assert_no_task_processes()

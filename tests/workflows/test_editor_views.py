@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from tests.conftest import example
+from tests.conftest import example, machine
 from workflows import kinds, layout
 from workflows.models import Membership, Role, Task, Team, Workflow, WorkflowVersion
 from workflows.services import task_save, workflow_save_definition
@@ -28,7 +28,7 @@ def alice(client):
 
 @pytest.fixture
 def workflow():
-    return workflow_save_definition(document=example("release-pipeline.json")).workflow
+    return workflow_save_definition(document=example("release-pipeline.json"), actor=machine()).workflow
 
 
 def post(client, name, body):
@@ -93,7 +93,10 @@ def test_layout_returns_a_position_for_every_node_and_start(alice):
 
 
 def test_standalone_tasks_lists_only_the_teams_free_tasks(alice, workflow):
-    task_save(team=workflow.team, document={"name": "free-task", "kind": "shell", "config": {"script": "true"}})
+    task_save(
+        document={"team": workflow.team.name, "name": "free-task", "kind": "shell", "config": {"script": "true"}},
+        actor=machine(),
+    )
     tasks = alice.get(reverse("baton_standalone_tasks"), {"team": "platform"}).json()["tasks"]
     assert [t["name"] for t in tasks] == ["free-task"]
 
@@ -124,7 +127,7 @@ def test_a_viewer_gets_the_read_only_drawing_not_the_editor(client, workflow):
 def test_change_page_mounts_the_editor_and_lists_version_diffs(alice, workflow):
     document = example("release-pipeline.json")
     document["nodes"][5]["task"]["config"]["script"] = "exit 1"
-    workflow_save_definition(document=document)
+    workflow_save_definition(document=document, actor=machine())
     page = alice.get(reverse("admin:workflows_workflow_change", args=[workflow.pk])).content.decode()
     assert 'id="dag-editor"' in page and "baton/editor.js" in page and 'name="definition"' in page
     assert "?a=1&amp;b=2" in page and 'id="compare-versions"' in page
@@ -148,7 +151,7 @@ def test_version_diff_page_shows_what_changed(alice, workflow):
     document["nodes"][5]["task"]["config"]["script"] = "exit 1"
     document["edges"] = [e for e in document["edges"] if e["to"] != "notify"]
     document["nodes"] = [n for n in document["nodes"] if n["key"] != "notify"]
-    workflow_save_definition(document=document)
+    workflow_save_definition(document=document, actor=machine())
     page = alice.get(reverse("baton_workflow_diff", args=[workflow.pk]), {"a": 1, "b": 2}).content.decode()
     assert "removed <strong>notify</strong>" in page
     assert "task.config.script" in page and "exit 1" in page
@@ -259,7 +262,7 @@ def test_the_live_poll_lays_out_a_stored_odd_position_instead_of_failing(alice, 
 
     store_odd_position(workflow)
     monkeypatch.setattr(dispatch, "backend", lambda runs, countdown: None)
-    batch = batch_start(workflow=workflow)
+    batch = batch_start(workflow=workflow, actor=machine())
     response = alice.get(reverse("baton_batch_state", args=[batch.pk]), {"drawing": 1})
     assert response.status_code == 200 and set(response.json()["positions"]) >= {"start", "pull"}
 

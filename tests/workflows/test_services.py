@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from tests.conftest import example
+from tests.conftest import example, machine
 from workflows.definition import DefinitionError
 from workflows.models import Node, Task, Team, Workflow, WorkflowVersion
 from workflows.secrets import unseal
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def save(document):
-    return workflow_save_definition(document=copy.deepcopy(document))
+    return workflow_save_definition(document=copy.deepcopy(document), actor=machine())
 
 
 def test_import_creates_team_tasks_graph_and_version_one():
@@ -142,7 +142,10 @@ def http_task(url: str, token: object) -> dict:
 @pytest.fixture
 def stored_token():
     team = Team.objects.create(name="platform")
-    task = task_save(team=team, document=http_task("https://hooks.example/v1/notify", {"secret": "Bearer s3cr3t"}))
+    task = task_save(
+        document={**http_task("https://hooks.example/v1/notify", {"secret": "Bearer s3cr3t"}), "team": team.name},
+        actor=machine(),
+    )
     return team, task.config["headers"]["Authorization"]
 
 
@@ -157,7 +160,7 @@ def stored_token():
 def test_a_kept_secret_is_refused_when_the_destination_changes(stored_token, url, moved):
     team, sealed = stored_token
     with pytest.raises(DefinitionError) as caught:
-        task_save(team=team, document=http_task(url, {"secret": "***"}))
+        task_save(document={**http_task(url, {"secret": "***"}), "team": team.name}, actor=machine())
     assert [str(p) for p in caught.value.problems] == [
         f"config.headers.Authorization: the destination changed from {moved}: enter this secret again"
     ]
@@ -167,13 +170,15 @@ def test_a_kept_secret_is_refused_when_the_destination_changes(stored_token, url
 @pytest.mark.parametrize("url", ["https://hooks.example/v2/other?x=1", "https://HOOKS.example:443/v1/notify"])
 def test_a_kept_secret_stays_while_the_destination_is_the_same(stored_token, url):
     team, sealed = stored_token
-    task = task_save(team=team, document=http_task(url, {"secret": "***"}))
+    task = task_save(document={**http_task(url, {"secret": "***"}), "team": team.name}, actor=machine())
     assert task.config["headers"]["Authorization"] == sealed and task.config["url"] == url
 
 
 def test_a_secret_written_again_goes_to_the_new_destination(stored_token):
     team, sealed = stored_token
-    task = task_save(team=team, document=http_task("https://other.example/", {"secret": "Bearer n3w"}))
+    task = task_save(
+        document={**http_task("https://other.example/", {"secret": "Bearer n3w"}), "team": team.name}, actor=machine()
+    )
     assert task.config["headers"]["Authorization"] != sealed
     assert unseal(task.config)[1] == ["Bearer n3w"]
 
@@ -213,7 +218,7 @@ def test_masked_secret_without_a_stored_value_is_refused():
 
 def test_delete_hides_the_workflow_and_releases_its_tasks():
     workflow = save(example("release-pipeline.json")).workflow
-    workflow_delete(workflow=workflow)
+    workflow_delete(workflow=workflow, actor=machine())
     assert not Workflow.objects.alive().exists()
     assert Task.objects.filter(node__isnull=True).count() == 7
     save(example("release-pipeline.json"))  # the name is free again

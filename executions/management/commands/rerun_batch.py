@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from executions.lifecycle import BatonError, batch_rerun
+from access.cli import add_actor_argument, command_actor
+from baton.errors import BatonError
+from executions.lifecycle import batch_rerun
 from executions.management.commands._report import add_report_arguments, get_batch, write_report
 
 
@@ -15,11 +17,12 @@ class Command(BaseCommand):
         parser.add_argument("batch_id")
         parser.add_argument("--resume", action="store_true", help="resume from failure")
         add_report_arguments(parser)
+        add_actor_argument(parser)
 
     def handle(self, *args, **options):
         original = get_batch(options["batch_id"])
         try:
-            batch = batch_rerun(batch_id=original.pk, resume=options["resume"])
+            batch = batch_rerun(batch_id=original.pk, actor=command_actor(options), resume=options["resume"])
         except BatonError as exc:
             raise CommandError(str(exc)) from exc
         write_report(self, batch, options, id_only=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from executions.lifecycle import BatonError, batch_start
+from access.cli import add_actor_argument, command_actor
+from baton.errors import BatonError
+from executions.lifecycle import batch_start
 from executions.management.commands._report import add_report_arguments, write_report
 from workflows.management.commands.export_workflow import find_workflow
 
@@ -16,11 +18,12 @@ class Command(BaseCommand):
         parser.add_argument("name")
         parser.add_argument("--team")
         add_report_arguments(parser)
+        add_actor_argument(parser)
 
     def handle(self, *args, **options):
         workflow = find_workflow(options["name"], options["team"])
         try:
-            batch = batch_start(workflow=workflow)
+            batch = batch_start(workflow=workflow, actor=command_actor(options))
         except BatonError as exc:
             raise CommandError(str(exc)) from exc
         write_report(self, batch, options, id_only=True)

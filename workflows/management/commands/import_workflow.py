@@ -7,8 +7,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from access.cli import add_actor_argument, command_actor
+from baton.errors import BatonError
 from workflows.definition import MAX_TEXT_BYTES, DefinitionError, load_text
-from workflows.services import workflow_save_definition
+from workflows.services import definition_parse, workflow_save_definition
 
 
 class Command(BaseCommand):
@@ -16,6 +18,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("path", help="definition file (JSON or YAML), or - for standard input")
+        add_actor_argument(parser)
 
     def handle(self, *args, **options):
         path = options["path"]
@@ -28,11 +31,15 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
         try:
-            result = workflow_save_definition(document=load_text(raw))
+            document = load_text(raw)
+            definition_parse(document)  # the format's problems first, before anything is looked up (even who acts)
+            result = workflow_save_definition(document=document, actor=command_actor(options))
         except DefinitionError as exc:
             count = len(exc.problems)
             lines = "\n".join(f"  - {problem}" for problem in exc.problems)
             raise CommandError(f"{path}: {count} problem{'s' if count > 1 else ''}, nothing saved:\n{lines}") from exc
+        except BatonError as exc:
+            raise CommandError(f"{path}: {exc}") from exc
         workflow, version = result.workflow, result.version
         what = "created" if result.created else ("updated" if result.changed else "unchanged")
         self.stderr.write(f"workflow {workflow.name!r} (team {workflow.team.name!r}) {what}, version {version.number}")

@@ -1,0 +1,1 @@
+"""Baton's bottom layer: what every other layer may import (the error family)."""
