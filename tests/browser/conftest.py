@@ -13,8 +13,16 @@ import pytest
 from django.contrib.auth import get_user_model
 
 CHROMIUM = os.environ.get("BATON_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
@@ -78,3 +86,8 @@ def screenshot(page, name: str, selector: str | None = None) -> None:
         return
     target = page.locator(selector) if selector else page
     target.screenshot(path=str(DOCS / name))
+
+
+def batch_settled(page, status: str, timeout: int = 30_000) -> None:
+    """Wait until the batch page shows `status` and has drawn its final state (after its one reload)."""
+    page.wait_for_selector(f'#batch-live[data-live="final"][data-status="{status}"]', timeout=timeout)

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from executions import dispatch
 from executions.lifecycle import batch_start
 from executions.models import Batch
-from tests.browser.conftest import login
+from tests.browser.conftest import batch_settled, login
 from tests.conftest import machine
 from workflows.models import Membership, Role
 from workflows.services import workflow_save_definition
@@ -53,7 +53,7 @@ def test_every_field_shows_the_final_state_after_a_live_run(page, worker):
     page.locator('#dag-canvas .dag-node[data-key="a"] .shape').click()  # watch a node while it runs
     page.wait_for_selector("#node-output-status")
     # When the batch ends the page reloads once: the fields and tables drawn at load are final too.
-    page.wait_for_selector(".field-status_badge .status-succeeded", timeout=30_000)
+    batch_settled(page, "succeeded", timeout=30_000)
     assert page.inner_text("#batch-status") == "succeeded"
     assert page.inner_text(".field-finished_at .readonly") not in ("", "-")
     assert cells(page, "status_badge") == ["succeeded", "succeeded"]
@@ -99,7 +99,7 @@ def test_buttons_follow_the_role_and_a_refusal_explains_itself(browser, live_ser
     operator.wait_for_url("**/executions/batch/*/change/")
     assert operator.is_visible("#stop-batch") and not operator.is_visible("#rerun-batch")
     operator.click("#stop-batch")
-    operator.wait_for_selector(".field-status_badge .status-stopped", timeout=15_000)
+    batch_settled(operator, "stopped", timeout=15_000)
     assert operator.is_visible("#rerun-batch") and operator.is_visible("#resume-batch")
     operator.context.close()
     assert Batch.objects.count() == 2
@@ -110,7 +110,7 @@ def test_resume_is_offered_after_a_failure_only_and_draws_kept_nodes_as_kept(pag
     workflow = chain(script_b=f"test -e {marker} || exit 3")
     failed = batch_start(workflow=workflow, actor=machine())
     page.goto(f"{page.base}/admin/executions/batch/{failed.pk}/change/")
-    page.wait_for_selector(".field-status_badge .status-failed", timeout=30_000)
+    batch_settled(page, "failed", timeout=30_000)
     page.locator('#dag-canvas .dag-node[data-key="b"] .shape').click()
     page.wait_for_selector("#node-output-outcome")
     assert page.inner_text("#node-output-outcome") == "exit status 3"
@@ -120,7 +120,7 @@ def test_resume_is_offered_after_a_failure_only_and_draws_kept_nodes_as_kept(pag
     marker.touch()
     page.click("#confirm")
     page.wait_for_url(lambda url: failed.pk not in url)
-    page.wait_for_selector(".field-status_badge .status-succeeded", timeout=30_000)
+    batch_settled(page, "succeeded", timeout=30_000)
     kept = page.locator('#batch-timeline .gantt-row[data-key="a"]')
     assert "gantt-kept" in kept.get_attribute("class") and kept.locator(".gantt-bar").count() == 0
     assert f"kept from {failed.pk}" in kept.inner_text()

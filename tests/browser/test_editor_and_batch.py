@@ -9,7 +9,7 @@ import time
 import pytest
 
 from executions.models import Batch
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import batch_settled, login, screenshot
 from tests.conftest import example, machine
 from workflows.models import Workflow
 from workflows.services import workflow_save_definition
@@ -106,9 +106,17 @@ def test_build_the_release_pipeline_by_mouse_save_and_run_it(page, worker):
     now = notify_position()
     assert now["x"] - was["x"] == pytest.approx(30, abs=2) and now["y"] - was["y"] == pytest.approx(10, abs=2)
 
-    for source, target in [("start", "pull"), ("pull", "scan"), ("pull", "unit"), ("scan", "checks"),
-                           ("unit", "checks"), ("checks", "build"), ("build", "deploy"), ("deploy", "rollback"),
-                           ("unit", "notify")]:  # fmt: skip
+    for source, target in [
+        ("start", "pull"),
+        ("pull", "scan"),
+        ("pull", "unit"),
+        ("scan", "checks"),
+        ("unit", "checks"),
+        ("checks", "build"),
+        ("build", "deploy"),
+        ("deploy", "rollback"),
+        ("unit", "notify"),
+    ]:
         connect(page, source, target)
 
     # A rule violation: a second upstream edge into the task `build` is highlighted with the message.
@@ -161,7 +169,7 @@ def test_build_the_release_pipeline_by_mouse_save_and_run_it(page, worker):
                 page.eval_on_selector_all("#dag-canvas .dag-node[data-status]", "ns => ns.map(n => n.dataset.status)")
             )
         time.sleep(0.1)
-    page.wait_for_selector(".field-status_badge .status-succeeded")  # the page as reloaded at the end
+    batch_settled(page, "succeeded")  # the page as reloaded at the end
     assert page.get_attribute("#batch-live", "data-status") == "succeeded"
     assert seen & {"pending", "queued", "running"}, seen
     page.wait_for_selector('#dag-canvas .dag-node[data-key="deploy"][data-status="succeeded"]')
@@ -195,7 +203,7 @@ def test_stop_a_running_batch_from_its_page(page, worker):
     assert page.is_visible("#stop-batch") and not page.is_visible("#rerun-batch")
     started = time.monotonic()
     page.click("#stop-batch")
-    page.wait_for_selector(".field-status_badge .status-stopped", timeout=20_000)  # reloaded when it ended
+    batch_settled(page, "stopped", timeout=20_000)  # reloaded when it ended
     assert time.monotonic() - started < 15
     page.wait_for_selector('#dag-canvas .dag-node[data-key="pull"][data-status="stopped"]')
     assert page.get_attribute('#dag-canvas .dag-node[data-key="deploy"]', "data-status") == "stopped"
@@ -265,7 +273,6 @@ def test_keyboard_import_json_sync_and_the_viewers_read_only_drawing(page, brows
     # A viewer gets a read-only drawing (large screen).
     viewer = get_user_model().objects.create_user("victor", password="pw-victor-123", is_staff=True)
     Membership.objects.create(team=workflow.team, user=viewer, role=Role.VIEWER)
-    from tests.browser.conftest import login
 
     other = login(browser, page.base, "victor", "pw-victor-123", viewport=(1920, 1200))
     other.goto(f"{page.base}/admin/workflows/workflow/{workflow.pk}/change/")

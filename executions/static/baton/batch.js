@@ -2,7 +2,8 @@
  * Polls the batch's state endpoint every second while the batch runs. When a batch that was
  * running at page load ends, the page reloads once, so the fields and tables the admin drew
  * at load (status, finished at, node runs, events) show the final state too; the selected
- * node is kept in the URL's fragment (#node=KEY) and shown again after the reload.
+ * node is kept in the URL's fragment (#node=KEY) and shown again after the reload. Once the
+ * final state is drawn and no reload follows, #batch-live gets data-live="final".
  * Hand-written, no dependencies; draws with BatonDag (workflows/static/baton/dag.js).
  */
 (function () {
@@ -40,7 +41,10 @@
         update(state);
         if (state.batch.running) setTimeout(poll, POLL_MS);
         else if (loadedRunning) window.location.reload();  // once: the reloaded page was drawn finished
-        else document.getElementById("batch-live-note").textContent = "";
+        else {
+          document.getElementById("batch-live-note").textContent = "";
+          root.dataset.live = "final";  // drawn in its final state; no reload follows (tests wait on it)
+        }
       }).catch(function (err) {
         document.getElementById("batch-live-note").textContent = "(live updates paused: " + err.message + "; retrying)";
         setTimeout(poll, POLL_MS * 3);
