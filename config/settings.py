@@ -239,7 +239,6 @@ BATON_OUTPUT_LIMIT = int(os.environ.get("BATON_OUTPUT_LIMIT", "65536"))
 BATON_KILL_GRACE_SECONDS = float(os.environ.get("BATON_KILL_GRACE_SECONDS", "5"))
 BATON_HEARTBEAT_SECONDS = float(os.environ.get("BATON_HEARTBEAT_SECONDS", "1"))
 BATON_HTTP_ALLOWED_NETWORKS = tuple(env_list("BATON_HTTP_ALLOWED_NETWORKS"))
-BATON_DEFAULT_TASK_TIMEOUT = int(os.environ.get("BATON_DEFAULT_TASK_TIMEOUT", "3600"))
 BATON_DEFAULT_WORKFLOW_TIMEOUT = int(os.environ.get("BATON_DEFAULT_WORKFLOW_TIMEOUT", "86400"))
 # A worker runs a successor its finish queued on the same queue itself (no broker round trip)
 # for up to this long per message; 0 sends every successor through the broker.
@@ -249,7 +248,6 @@ BATON_CONTINUATION_SECONDS = float(os.environ.get("BATON_CONTINUATION_SECONDS", 
 BATON_PG_PREPARED = env_bool("BATON_PG_PREPARED", True)
 BATON_REDISPATCH_SECONDS = float(os.environ.get("BATON_REDISPATCH_SECONDS", "30"))
 BATON_WORKER_LOST_SECONDS = float(os.environ.get("BATON_WORKER_LOST_SECONDS", "20"))
-BATON_RECOVERY_INTERVAL_SECONDS = float(os.environ.get("BATON_RECOVERY_INTERVAL_SECONDS", "2"))
 BATON_MISFIRE_THRESHOLD_SECONDS = float(os.environ.get("BATON_MISFIRE_THRESHOLD_SECONDS", "60"))
 # At most this many fires of one workflow wait under the `queue` overlap policy; later ones are skipped.
 BATON_OVERLAP_QUEUE_LIMIT = max(0, int(os.environ.get("BATON_OVERLAP_QUEUE_LIMIT", "10")))

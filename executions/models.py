@@ -59,7 +59,6 @@ class Batch(models.Model):
     deadline_at = models.DateTimeField(null=True, blank=True)
     stop_requested_at = models.DateTimeField(null=True, blank=True)
     stop_reason = models.CharField(max_length=16, blank=True, help_text="stopped or timed_out")
-    reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at"]
