@@ -152,8 +152,21 @@ class AuditEntrySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEntry
-        fields = ["id", "at", "actor", "team", "action", "count", "object_type", "object_id", "object_repr",
-                  "before", "after", "source_address", "via"]  # fmt: skip
+        fields = [
+            "id",
+            "at",
+            "actor",
+            "team",
+            "action",
+            "count",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "before",
+            "after",
+            "source_address",
+            "via",
+        ]
         read_only_fields = fields
 
 

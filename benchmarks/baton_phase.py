@@ -77,8 +77,11 @@ def run_batch(workflow, check) -> Any:
     batch = batch_start(workflow=workflow, actor=machine_actor("bench"))
     wait_for(
         lambda: Batch.objects.filter(pk=batch.pk).exclude(status="running").exists(),
-        timeout=60, interval=0.005, what=f"batch {batch.pk}", check=check,
-    )  # fmt: skip
+        timeout=60,
+        interval=0.005,
+        what=f"batch {batch.pk}",
+        check=check,
+    )
     batch.refresh_from_db()
     if batch.status != "succeeded":
         raise RuntimeError(f"benchmark batch {batch.pk} ended {batch.status}")
@@ -119,13 +122,22 @@ def throughput_single(workflow, n: int, check) -> dict[str, float]:
     dispatch.send(held)
     sent = time.time()
     runs = NodeRun.objects.filter(batch_id__in=batch_ids)
-    wait_for(lambda: not runs.exclude(status="succeeded").exists(), timeout=300, interval=0.05,
-             what="throughput batches", check=check)  # fmt: skip
+    wait_for(
+        lambda: not runs.exclude(status="succeeded").exists(),
+        timeout=300,
+        interval=0.05,
+        what="throughput batches",
+        check=check,
+    )
     times = list(runs.values_list("started_at", "finished_at"))
     last = max(f for _, f in times).timestamp()
     first = min(s for s, _ in times).timestamp()
-    return {"n": n, "per_second": n / (last - start), "worker_per_second": n / (last - first),
-            "send_seconds": sent - start}  # fmt: skip
+    return {
+        "n": n,
+        "per_second": n / (last - start),
+        "worker_per_second": n / (last - first),
+        "send_seconds": sent - start,
+    }
 
 
 def throughput_wide(workflow, batches: int, check) -> dict[str, float]:
@@ -137,13 +149,21 @@ def throughput_wide(workflow, batches: int, check) -> dict[str, float]:
     start = time.time()
     ids = [batch_start(workflow=workflow, actor=machine_actor("bench")).pk for _ in range(batches)]
     created = time.time()
-    wait_for(lambda: not Batch.objects.filter(pk__in=ids, status="running").exists(), timeout=300,
-             interval=0.05, what="wide batches", check=check)  # fmt: skip
+    wait_for(
+        lambda: not Batch.objects.filter(pk__in=ids, status="running").exists(),
+        timeout=300,
+        interval=0.05,
+        what="wide batches",
+        check=check,
+    )
     if Batch.objects.filter(pk__in=ids).exclude(status="succeeded").exists():
         raise RuntimeError("a wide throughput batch did not succeed")
     times = list(NodeRun.objects.filter(batch_id__in=ids).values_list("finished_at", flat=True))
-    return {"n": len(times), "per_second": len(times) / (max(times).timestamp() - start),
-            "start_seconds": created - start}  # fmt: skip
+    return {
+        "n": len(times),
+        "per_second": len(times) / (max(times).timestamp() - start),
+        "start_seconds": created - start,
+    }
 
 
 # --- in-process profile of one hop ----------------------------------------------------------
@@ -315,18 +335,35 @@ def main() -> None:
         raw_env = {"RAW_BROKER_URL": os.environ["RAW_BROKER_URL"], "RAW_RECORD_URL": os.environ["RAW_RECORD_URL"]}
         anchors = {"raw_late": "1", "raw_default": "0"}
     else:
-        raw_env = {"RAW_BROKER_URL": os.environ["RAW_BROKER_URL"], "RAW_FS_ROOT": os.environ["RAW_FS_ROOT"],
-                   "RAW_RECORD_URL": os.environ["RAW_RECORD_URL"]}  # fmt: skip
+        raw_env = {
+            "RAW_BROKER_URL": os.environ["RAW_BROKER_URL"],
+            "RAW_FS_ROOT": os.environ["RAW_FS_ROOT"],
+            "RAW_RECORD_URL": os.environ["RAW_RECORD_URL"],
+        }
         anchors = {"raw_fs": "1"}
 
     with workers() as started:
         baton = Worker("config", "default", env, logdir / f"{args.mode}-baton-worker.log", f"bench-{args.mode}")
         started.append(baton)
-        started.append(Worker("config", BROKER_QUEUE, {**env, "BATON_CONTINUATION_SECONDS": "0"},
-                              logdir / f"{args.mode}-baton-broker-worker.log", f"bench-{args.mode}-broker"))  # fmt: skip
+        started.append(
+            Worker(
+                "config",
+                BROKER_QUEUE,
+                {**env, "BATON_CONTINUATION_SECONDS": "0"},
+                logdir / f"{args.mode}-baton-broker-worker.log",
+                f"bench-{args.mode}-broker",
+            )
+        )
         for queue, late in anchors.items():
-            started.append(Worker("benchmarks.raw_celery", queue, {**env, **raw_env, "RAW_ACKS_LATE": late},
-                                  logdir / f"{args.mode}-{queue}-worker.log", f"bench-{queue}"))  # fmt: skip
+            started.append(
+                Worker(
+                    "benchmarks.raw_celery",
+                    queue,
+                    {**env, **raw_env, "RAW_ACKS_LATE": late},
+                    logdir / f"{args.mode}-{queue}-worker.log",
+                    f"bench-{queue}",
+                )
+            )
 
         def check() -> None:
             for w in started:
@@ -344,8 +381,12 @@ def main() -> None:
                     raw.run_chord(queue, FAN, f"warmc-{tag}-{queue}-{i}", check)
 
         hops: dict[str, list[float]] = {"baton": [], "baton_broker": [], **{q: [] for q in anchors}}
-        chain_e2e: dict[str, list[float]] = {"baton": [], "baton_broker": [], "baton_client": [],
-                                             **{q: [] for q in anchors}}  # fmt: skip
+        chain_e2e: dict[str, list[float]] = {
+            "baton": [],
+            "baton_broker": [],
+            "baton_client": [],
+            **{q: [] for q in anchors},
+        }
         fan_e2e: dict[str, list[float]] = {"baton": [], **{q: [] for q in anchors if pg}}
         fan_in: list[float] = []
         fan_spread: list[float] = []
@@ -383,8 +424,10 @@ def main() -> None:
             "baton_wide": throughput_wide(wf["wide"], (3 if quick else 10) if pg else (2 if quick else 5), check),
         }
         for queue in anchors:
-            out["throughput"][queue] = {"n": n * 2, "per_second": raw.run_throughput(queue, n * 2,
-                                                                                  f"t-{tag}-{queue}", check)}  # fmt: skip
+            out["throughput"][queue] = {
+                "n": n * 2,
+                "per_second": raw.run_throughput(queue, n * 2, f"t-{tag}-{queue}", check),
+            }
 
     out["settings"] = {
         "database": settings.DATABASES["default"]["ENGINE"],

@@ -47,10 +47,25 @@ class Worker:
     def __init__(self, app: str, queue: str, env: dict[str, str], log: Path, name: str, concurrency: int = 2):
         self.log = log
         command = [
-            PYTHON, "-m", "celery", "-A", app, "worker", "-Q", queue, "-c", str(concurrency), "-P", "prefork",
-            "--without-gossip", "--without-mingle", "-l", "WARNING",
-            "-n", f"{name}-{os.getpid()}@%h",
-        ]  # fmt: skip
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            app,
+            "worker",
+            "-Q",
+            queue,
+            "-c",
+            str(concurrency),
+            "-P",
+            "prefork",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "WARNING",
+            "-n",
+            f"{name}-{os.getpid()}@%h",
+        ]
         self._out = open(log, "wb")
         self.process = subprocess.Popen(
             command, cwd=REPO, env=env, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True

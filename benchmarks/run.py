@@ -49,8 +49,15 @@ def _log(message: str) -> None:
 def _base_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "BATON_VAR_DIR")}
     # Production settings: with DEBUG on, Django's debug cursor logs every statement of every node run.
-    env.update({"PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "config.settings",
-                "DEBUG": "0", "SECRET_KEY": "benchmark-only-secret-key"})  # fmt: skip
+    env.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "LOG_LEVEL": "WARNING",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DEBUG": "0",
+            "SECRET_KEY": "benchmark-only-secret-key",
+        }
+    )
     return env
 
 
@@ -71,8 +78,7 @@ def _flush_redis() -> None:
 
 
 def _migrate(env: dict[str, str]) -> None:
-    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True,
-                   timeout=300)  # fmt: skip
+    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True, timeout=300)
 
 
 def _run_phase(mode: str, env: dict[str, str], quick: bool, logdir: Path) -> dict[str, Any]:
@@ -127,8 +133,9 @@ def _machine(pg_url: str | None) -> dict[str, str]:
 
         info["stack"] = f"Django {django.get_version()}, Celery {celery.__version__}, kombu {kombu.__version__}"
     with contextlib.suppress(Exception):
-        info["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                                        text=True, check=True).stdout.strip()  # fmt: skip
+        info["commit"] = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
     return info
 
 
@@ -180,39 +187,56 @@ def render(results: dict[str, Any], machine: dict[str, str], quick: bool, second
         fan_over = f["baton"]["median"] - f["raw_late"]["median"]
         add("## PostgreSQL + Redis, one worker with 2 prefork processes")
         add("")
-        add(f"{pg['reps']} repetitions of each shape after warm-up, interleaved with the raw Celery anchor "
-            "on the same Redis server, so both see the same machine noise. Milliseconds, median / p95.")  # fmt: skip
+        add(
+            f"{pg['reps']} repetitions of each shape after warm-up, interleaved with the raw Celery anchor "
+            "on the same Redis server, so both see the same machine noise. Milliseconds, median / p95."
+        )
         add("")
         add("| figure | Baton | raw Celery, acks_late + prefetch 1 | Baton vs raw | raw Celery, defaults | target |")
         add("|---|---|---|---|---|---|")
-        add(f"| node hop (finish → successor start), 20-node chain | {_mp(h['baton'])} | {_mp(h['raw_late'])} "
+        add(
+            f"| node hop (finish → successor start), 20-node chain | {_mp(h['baton'])} | {_mp(h['raw_late'])} "
             f"| ×{_f(ratio_med, 2)} median, ×{_f(ratio_p95, 2)} p95 | {_mp(h['raw_default'])} "
-            f"| ≤ ×{TARGET_HOP_RATIO}: {_verdict(ratio_med <= TARGET_HOP_RATIO)} |")  # fmt: skip
-        add(f"| chain of 20 no-ops, end to end | {_mp(c['baton'])} | {_mp(c['raw_late'])} "
+            f"| ≤ ×{TARGET_HOP_RATIO}: {_verdict(ratio_med <= TARGET_HOP_RATIO)} |"
+        )
+        add(
+            f"| chain of 20 no-ops, end to end | {_mp(c['baton'])} | {_mp(c['raw_late'])} "
             f"| {_signed(chain_over)} ms median | {_mp(c['raw_default'])} "
-            f"| ≤ +{TARGET_OVERHEAD_MS:g} ms: {_verdict(chain_over <= TARGET_OVERHEAD_MS)} |")  # fmt: skip
+            f"| ≤ +{TARGET_OVERHEAD_MS:g} ms: {_verdict(chain_over <= TARGET_OVERHEAD_MS)} |"
+        )
         if "baton_broker" in h:
             hb, cb = h["baton_broker"], c["baton_broker"]
-            add(f"| node hop, every hop through the broker (`BATON_CONTINUATION_SECONDS=0`) | {_mp(hb)} "
+            add(
+                f"| node hop, every hop through the broker (`BATON_CONTINUATION_SECONDS=0`) | {_mp(hb)} "
                 f"| {_mp(h['raw_late'])} | ×{_f(hb['median'] / h['raw_late']['median'], 2)} median | – "
-                f"| ≤ ×{TARGET_HOP_RATIO}: {_verdict(hb['median'] / h['raw_late']['median'] <= TARGET_HOP_RATIO)} |")  # fmt: skip
-            add(f"| chain of 20, every hop through the broker, end to end | {_mp(cb)} | {_mp(c['raw_late'])} "
+                f"| ≤ ×{TARGET_HOP_RATIO}: {_verdict(hb['median'] / h['raw_late']['median'] <= TARGET_HOP_RATIO)} |"
+            )
+            add(
+                f"| chain of 20, every hop through the broker, end to end | {_mp(cb)} | {_mp(c['raw_late'])} "
                 f"| {_signed(cb['median'] - c['raw_late']['median'])} ms median | – "
-                f"| ≤ +{TARGET_OVERHEAD_MS:g} ms: {_verdict(cb['median'] - c['raw_late']['median'] <= TARGET_OVERHEAD_MS)} |")  # fmt: skip
-        add(f"| fan-out/fan-in (18 parallel → AND → 1) vs chord of 18 + callback, end to end | {_mp(f['baton'])} "
+                f"| ≤ +{TARGET_OVERHEAD_MS:g} ms: {_verdict(cb['median'] - c['raw_late']['median'] <= TARGET_OVERHEAD_MS)} |"
+            )
+        add(
+            f"| fan-out/fan-in (18 parallel → AND → 1) vs chord of 18 + callback, end to end | {_mp(f['baton'])} "
             f"| {_mp(f['raw_late'])} | {_signed(fan_over)} ms median | {_mp(f['raw_default'])} "
-            f"| ≤ +{TARGET_OVERHEAD_MS:g} ms: {_verdict(fan_over <= TARGET_OVERHEAD_MS)} |")  # fmt: skip
-        add(f"| throughput, independent no-ops, runs/s | {_f(t['baton_single']['per_second'], 0)} "
+            f"| ≤ +{TARGET_OVERHEAD_MS:g} ms: {_verdict(fan_over <= TARGET_OVERHEAD_MS)} |"
+        )
+        add(
+            f"| throughput, independent no-ops, runs/s | {_f(t['baton_single']['per_second'], 0)} "
             f"({t['baton_single']['n']} one-node batches) | {_f(t['raw_late']['per_second'], 0)} "
             f"| ×{_f(t['baton_single']['per_second'] / t['raw_late']['per_second'], 2)} "
-            f"| {_f(t['raw_default']['per_second'], 0)} | – |")  # fmt: skip
-        add(f"| throughput, wide batches (20 parallel no-ops each), runs/s | {_f(t['baton_wide']['per_second'], 0)} "
-            f"({t['baton_wide']['n']} runs) | – | – | – | – |")  # fmt: skip
+            f"| {_f(t['raw_default']['per_second'], 0)} | – |"
+        )
+        add(
+            f"| throughput, wide batches (20 parallel no-ops each), runs/s | {_f(t['baton_wide']['per_second'], 0)} "
+            f"({t['baton_wide']['n']} runs) | – | – | – | – |"
+        )
         add("")
-        add(f"- Chain end to end seen by the caller (before `batch_start` → last finish): "
-            f"{_mp(c['baton_client'])} ms.")  # fmt: skip
-        add(f"- Fan-in hop (last branch's finish → the final node's start): {_mp(pg['fan_in_hop_ms'])} ms; "
-            f"fan-out spread (first → last of the 18 branch starts): {_mp(pg['fan_out_spread_ms'])} ms.")  # fmt: skip
+        add(f"- Chain end to end seen by the caller (before `batch_start` → last finish): {_mp(c['baton_client'])} ms.")
+        add(
+            f"- Fan-in hop (last branch's finish → the final node's start): {_mp(pg['fan_in_hop_ms'])} ms; "
+            f"fan-out spread (first → last of the 18 branch starts): {_mp(pg['fan_out_spread_ms'])} ms."
+        )
         add("")
         lines += _profile_lines(pg["profile"], "PostgreSQL")
     emb = results.get("embedded")
@@ -220,31 +244,44 @@ def render(results: dict[str, Any], machine: dict[str, str], quick: bool, second
         h, c, f, t = emb["hop_ms"], emb["chain_e2e_ms"], emb["fan_e2e_ms"], emb["throughput"]
         add("## Embedded default: SQLite + the `batonfs://` filesystem broker")
         add("")
-        add(f"{emb['reps']} repetitions. The anchor is a raw Celery chain on the same filesystem broker "
-            "(acks_late + prefetch 1); there is no chord anchor (no result backend without a server).")  # fmt: skip
+        add(
+            f"{emb['reps']} repetitions. The anchor is a raw Celery chain on the same filesystem broker "
+            "(acks_late + prefetch 1); there is no chord anchor (no result backend without a server)."
+        )
         add("")
         add("| figure | Baton | raw Celery on batonfs | Baton vs raw |")
         add("|---|---|---|---|")
-        add(f"| node hop, 20-node chain | {_mp(h['baton'])} | {_mp(h['raw_fs'])} "
-            f"| ×{_f(h['baton']['median'] / h['raw_fs']['median'], 2)} median |")  # fmt: skip
-        add(f"| chain of 20 no-ops, end to end | {_mp(c['baton'])} | {_mp(c['raw_fs'])} "
-            f"| {_signed(c['baton']['median'] - c['raw_fs']['median'])} ms median |")  # fmt: skip
+        add(
+            f"| node hop, 20-node chain | {_mp(h['baton'])} | {_mp(h['raw_fs'])} "
+            f"| ×{_f(h['baton']['median'] / h['raw_fs']['median'], 2)} median |"
+        )
+        add(
+            f"| chain of 20 no-ops, end to end | {_mp(c['baton'])} | {_mp(c['raw_fs'])} "
+            f"| {_signed(c['baton']['median'] - c['raw_fs']['median'])} ms median |"
+        )
         if "baton_broker" in h:
             hb, cb = h["baton_broker"], c["baton_broker"]
-            add(f"| node hop, every hop through the broker | {_mp(hb)} | {_mp(h['raw_fs'])} "
-                f"| ×{_f(hb['median'] / h['raw_fs']['median'], 2)} median |")  # fmt: skip
-            add(f"| chain of 20, every hop through the broker, end to end | {_mp(cb)} | {_mp(c['raw_fs'])} "
-                f"| {_signed(cb['median'] - c['raw_fs']['median'])} ms median |")  # fmt: skip
+            add(
+                f"| node hop, every hop through the broker | {_mp(hb)} | {_mp(h['raw_fs'])} "
+                f"| ×{_f(hb['median'] / h['raw_fs']['median'], 2)} median |"
+            )
+            add(
+                f"| chain of 20, every hop through the broker, end to end | {_mp(cb)} | {_mp(c['raw_fs'])} "
+                f"| {_signed(cb['median'] - c['raw_fs']['median'])} ms median |"
+            )
         add(f"| fan-out/fan-in (18 → AND → 1), end to end | {_mp(f['baton'])} | – | – |")
-        add(f"| throughput, independent no-ops, runs/s | {_f(t['baton_single']['per_second'], 0)} "
+        add(
+            f"| throughput, independent no-ops, runs/s | {_f(t['baton_single']['per_second'], 0)} "
             f"({t['baton_single']['n']} one-node batches) | {_f(t['raw_fs']['per_second'], 0)} "
-            f"| ×{_f(t['baton_single']['per_second'] / t['raw_fs']['per_second'], 2)} |")  # fmt: skip
+            f"| ×{_f(t['baton_single']['per_second'] / t['raw_fs']['per_second'], 2)} |"
+        )
         add(f"| throughput, wide batches (20 parallel), runs/s | {_f(t['baton_wide']['per_second'], 0)} | – | – |")
         add("")
         lines += _profile_lines(emb["profile"], "SQLite")
     add("## How to read this")
     add("")
-    add("- A **hop** is the successor node run's `started_at` minus its predecessor's `finished_at`, both "
+    add(
+        "- A **hop** is the successor node run's `started_at` minus its predecessor's `finished_at`, both "
         "taken by the worker with the wall clock: it covers the finish transaction (lock the batch, record "
         "the result, decide and queue the successor, commit) and the start of the claim. With the default "
         "continuation (docs/architecture.md) the worker that queued a chain's successor claims it itself "
@@ -252,15 +289,22 @@ def render(results: dict[str, Any], machine: dict[str, str], quick: bool, second
         "continuation off, so that span also holds the publish, the delivery and the wake-up of a worker "
         "process. The raw Celery hop is one `chain` task's last `time.time()` to the next task's first: "
         "a broker round trip with no bookkeeping. The fan-out/fan-in shape sends 17 of its 18 branches "
-        "through the broker either way.")  # fmt: skip
-    add("- **End to end** is `Batch.finished_at − Batch.created_at` for Baton, and submit → the last "
+        "through the broker either way."
+    )
+    add(
+        "- **End to end** is `Batch.finished_at − Batch.created_at` for Baton, and submit → the last "
         "task's end for raw Celery; **overhead** is the difference of the medians. Node bodies are no-ops, "
-        "so this is pure orchestration cost.")  # fmt: skip
-    add("- **Throughput** sends every wake-up at once (batches pre-created, dispatch held back) and "
-        "divides the node runs by the time to the last finish; raw Celery sends twice as many no-ops.")  # fmt: skip
-    add("- Absolute figures depend on the machine; compare ratios against the anchor of the same run only. "
+        "so this is pure orchestration cost."
+    )
+    add(
+        "- **Throughput** sends every wake-up at once (batches pre-created, dispatch held back) and "
+        "divides the node runs by the time to the last finish; raw Celery sends twice as many no-ops."
+    )
+    add(
+        "- Absolute figures depend on the machine; compare ratios against the anchor of the same run only. "
         "p95 on a 2-core machine shared by worker, broker and database is noisy; medians are the figures "
-        "of record.")  # fmt: skip
+        "of record."
+    )
     add("")
     return "\n".join(lines)
 
@@ -272,14 +316,20 @@ def _profile_lines(profile: dict[str, Any], db: str) -> list[str]:
     for step in ("claim", "execute", "finish"):
         s = profile[step]
         kinds = ", ".join(f"{k} {v:g}" for k, v in s["by_kind_per_hop"].items()) or "–"
-        lines.append(f"| {step} | {s['statements_per_hop']:g} | {kinds} | {s['transactions_per_hop']:g} "
-                     f"| {_f(s['sql_ms_per_hop'], 2)} ms | {_f(s['commit_ms_per_hop'], 2)} ms "
-                     f"| {_f(s['wall_ms']['median'], 2)} ms median |")  # fmt: skip
+        lines.append(
+            f"| {step} | {s['statements_per_hop']:g} | {kinds} | {s['transactions_per_hop']:g} "
+            f"| {_f(s['sql_ms_per_hop'], 2)} ms | {_f(s['commit_ms_per_hop'], 2)} ms "
+            f"| {_f(s['wall_ms']['median'], 2)} ms median |"
+        )
     lines.append("")
-    lines.append(f"- A new {db} connection plus one query: {_f(profile['connect_ms']['median'], 2)} ms median; "
-                 f"one `SELECT 1` round trip on an open connection: {_f(profile['select1_ms']['median'], 3)} ms.")  # fmt: skip
-    lines.append("- Each transaction also costs a `BEGIN` (sent by the driver with the first statement) and a "
-                 "`COMMIT` round trip, not counted as statements above.")  # fmt: skip
+    lines.append(
+        f"- A new {db} connection plus one query: {_f(profile['connect_ms']['median'], 2)} ms median; "
+        f"one `SELECT 1` round trip on an open connection: {_f(profile['select1_ms']['median'], 3)} ms."
+    )
+    lines.append(
+        "- Each transaction also costs a `BEGIN` (sent by the driver with the first statement) and a "
+        "`COMMIT` round trip, not counted as statements above."
+    )
     lines.append("")
     return lines
 

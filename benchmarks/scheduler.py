@@ -170,11 +170,20 @@ def micro_benchmark(quick: bool) -> list[dict[str, Any]]:
                     for _ in range(100):
                         it.get_next(dt.datetime)
 
-            rows.append({
-                "case": label, "quartz": qexpr, "cron5": cexpr, "zone": zone, "agree_of_50": agree,
-                "next_after_us": q_fresh, "next_fire_with_parse_us": q_parse, "croniter_new_get_next_us": c_fresh,
-                "next_after_chained_us": timed(q_chain), "croniter_get_next_chained_us": timed(c_chain),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "case": label,
+                    "quartz": qexpr,
+                    "cron5": cexpr,
+                    "zone": zone,
+                    "agree_of_50": agree,
+                    "next_after_us": q_fresh,
+                    "next_fire_with_parse_us": q_parse,
+                    "croniter_new_get_next_us": c_fresh,
+                    "next_after_chained_us": timed(q_chain),
+                    "croniter_get_next_chained_us": timed(c_chain),
+                }
+            )
     return rows
 
 
@@ -192,11 +201,17 @@ def recreate_database() -> str:
 
 def bench_env(database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("BATON_VAR_DIR",)}
-    env.update({
-        "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": database_url, "CELERY_BROKER_URL": f"{REDIS}/{REDIS_DB}",
-        "DEBUG": "0", "SECRET_KEY": "benchmark-only-secret-key",  # production settings
-    })  # fmt: skip
+    env.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "LOG_LEVEL": "WARNING",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": database_url,
+            "CELERY_BROKER_URL": f"{REDIS}/{REDIS_DB}",
+            "DEBUG": "0",
+            "SECRET_KEY": "benchmark-only-secret-key",  # production settings
+        }
+    )
     return env
 
 
@@ -220,11 +235,14 @@ def document(i: int, trig: dict[str, Any]) -> dict[str, Any]:
         "trigger": {"type": "cron", "expression": trig["quartz"], "timezone": trig["zone"]},
         "overlap_policy": "parallel",
         "nodes": [
-            {"key": "job", "type": "task",
-             "task": {"name": f"{name}-job", "kind": "python", "config": {"callable": "baton.noop", "kwargs": {}}}},
+            {
+                "key": "job",
+                "type": "task",
+                "task": {"name": f"{name}-job", "kind": "python", "config": {"callable": "baton.noop", "kwargs": {}}},
+            },
         ],
         "edges": [{"from": "start", "to": "job"}],
-    }  # fmt: skip
+    }
 
 
 def create_workflows(mix: list[dict[str, Any]]) -> dict[str, Any]:
@@ -272,11 +290,17 @@ def create_workflows(mix: list[dict[str, Any]]) -> dict[str, Any]:
         Task.objects.bulk_create(tasks, batch_size=2000)
         workflows = [
             Workflow(
-                team=team, name=d.name, description=d.description, enabled=d.enabled, trigger=d.trigger,
-                timeout_seconds=d.timeout_seconds, overlap_policy=d.overlap_policy, misfire_policy=d.misfire_policy,
+                team=team,
+                name=d.name,
+                description=d.description,
+                enabled=d.enabled,
+                trigger=d.trigger,
+                timeout_seconds=d.timeout_seconds,
+                overlap_policy=d.overlap_policy,
+                misfire_policy=d.misfire_policy,
             )
             for _, d, _, team in rows
-        ]  # fmt: skip
+        ]
         Workflow.objects.bulk_create(workflows, batch_size=2000)
         versions = [
             WorkflowVersion(workflow=w, number=1, definition=r[2]) for w, r in zip(workflows, rows, strict=False)
@@ -295,12 +319,17 @@ def create_workflows(mix: list[dict[str, Any]]) -> dict[str, Any]:
         Edge.objects.bulk_create([Edge(workflow=w, source="start", target="job", on="") for w in workflows])
         Schedule.objects.bulk_create(
             [
-                Schedule(workflow=w, trigger=w.trigger, misfire_policy=w.misfire_policy,
-                         overlap_policy=w.overlap_policy, next_fire_at=schedule.next_fire(w.trigger, now))
+                Schedule(
+                    workflow=w,
+                    trigger=w.trigger,
+                    misfire_policy=w.misfire_policy,
+                    overlap_policy=w.overlap_policy,
+                    next_fire_at=schedule.next_fire(w.trigger, now),
+                )
                 for w in workflows
             ],
             batch_size=2000,
-        )  # fmt: skip
+        )
     bulk_s = time.perf_counter() - t0
     count = Schedule.objects.filter(workflow__isnull=False).count()
     assert count == len(mix), count
@@ -406,8 +435,16 @@ def baton_phase(mix: list[dict[str, Any]], quick: bool) -> dict[str, Any]:
         t0 = time.time()
         result = scheduler.tick()
         t1 = time.time()
-        ticks.append({"start": t0, "end": t1, "started": result.started, "missed": result.missed,
-                      "lateness": result.lateness, "waited": result.waited})  # fmt: skip
+        ticks.append(
+            {
+                "start": t0,
+                "end": t1,
+                "started": result.started,
+                "missed": result.missed,
+                "lateness": result.lateness,
+                "waited": result.waited,
+            }
+        )
         while next_at <= t1:
             next_at += 1.0  # beat's tick entry expires; a tick that overruns is not queued twice over
     if edit_started:
@@ -443,15 +480,23 @@ def baton_phase(mix: list[dict[str, Any]], quick: bool) -> dict[str, Any]:
         edit_result["honoured_after_s"] = edited[0].timestamp() - edit["end"]
     # Others' lateness in the ticks that overlapped the edit (±1 s) vs all quiet ticks.
     if "end" in edit:
-        near = [x for w, s, c in batches if w != edit_workflow_id
-                and edit["start"] - 1 <= c.timestamp() <= edit["end"] + 1.5 for x in [(c - s).total_seconds()]]  # fmt: skip
+        near = [
+            x
+            for w, s, c in batches
+            if w != edit_workflow_id and edit["start"] - 1 <= c.timestamp() <= edit["end"] + 1.5
+            for x in [(c - s).total_seconds()]
+        ]
         quiet_ticks = [t for t in ticks if t["started"] < 100]  # lateness: visible
         quiet = [x for t in quiet_ticks for x in t["lateness"]]
-        edit_result.update({
-            "others_near_edit_n": len(near),
-            "others_near_edit_p50": pct(near, 50), "others_near_edit_max": max(near) if near else math.nan,
-            "quiet_p50": pct(quiet, 50), "quiet_max": max(quiet) if quiet else math.nan,
-        })  # fmt: skip
+        edit_result.update(
+            {
+                "others_near_edit_n": len(near),
+                "others_near_edit_p50": pct(near, 50),
+                "others_near_edit_max": max(near) if near else math.nan,
+                "quiet_p50": pct(quiet, 50),
+                "quiet_max": max(quiet) if quiet else math.nan,
+            }
+        )
     Schedule.objects.count()  # keep the connection warm for the profile step
     return {
         "duration_s": measured,
@@ -713,17 +758,24 @@ def beat_setup(mix: list[dict[str, Any]]) -> dict[str, Any]:
             key = (trig["cron5"], trig["zone"])
             if key not in crons:
                 m, h, dom, mon, dow = trig["cron5"].split()
-                crons[key] = CrontabSchedule(minute=m, hour=h, day_of_month=dom, month_of_year=mon,
-                                             day_of_week=dow, timezone=trig["zone"])  # fmt: skip
+                crons[key] = CrontabSchedule(
+                    minute=m, hour=h, day_of_month=dom, month_of_year=mon, day_of_week=dow, timezone=trig["zone"]
+                )
         CrontabSchedule.objects.bulk_create(list(crons.values()))
         PeriodicTask.objects.bulk_create(
             [
-                PeriodicTask(name=f"sched-{i:05d}", task="bench.beat_noop", args=json.dumps([i]), queue=BEAT_QUEUE,
-                             crontab=crons[(t["cron5"], t["zone"])], enabled=True)
+                PeriodicTask(
+                    name=f"sched-{i:05d}",
+                    task="bench.beat_noop",
+                    args=json.dumps([i]),
+                    queue=BEAT_QUEUE,
+                    crontab=crons[(t["cron5"], t["zone"])],
+                    enabled=True,
+                )
                 for i, t in enumerate(mix)
             ],
             batch_size=2000,
-        )  # fmt: skip
+        )
         PeriodicTasks.update_changed()
     return {"entries": PeriodicTask.objects.count(), "crontabs": len(crons), "setup_s": time.perf_counter() - t0}
 
@@ -795,8 +847,18 @@ def beat_phase(mix: list[dict[str, Any]], env: dict[str, str], quick: bool, log_
     watcher = QueueWatcher(f"{REDIS}/{REDIS_DB}", BEAT_QUEUE)
     watcher.start()
     log = open(log_path, "wb")
-    command = [PYTHON, "-m", "celery", "-A", "config", "beat", "-S", "django_celery_beat.schedulers:DatabaseScheduler",
-               "-l", "INFO"]  # fmt: skip
+    command = [
+        PYTHON,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "beat",
+        "-S",
+        "django_celery_beat.schedulers:DatabaseScheduler",
+        "-l",
+        "INFO",
+    ]
     beat = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     started_at = time.time()
     boundary = (math.floor(started_at / 60) + 1) * 60.0
@@ -815,8 +877,7 @@ def beat_phase(mix: list[dict[str, Any]], env: dict[str, str], quick: bool, log_
                 time.sleep(1.0)
                 nxt = dt.datetime.fromtimestamp(boundary + 60, UTC)
                 edit["start"] = time.time()
-                edited_cron = CrontabSchedule.objects.create(minute=str(nxt.minute), hour=str(nxt.hour),
-                                                             timezone="UTC")  # fmt: skip
+                edited_cron = CrontabSchedule.objects.create(minute=str(nxt.minute), hour=str(nxt.hour), timezone="UTC")
                 task = PeriodicTask.objects.get(name=f"sched-{edit_task:05d}")
                 task.crontab = edited_cron
                 task.save()
@@ -1198,9 +1259,17 @@ def main(argv: list[str] | None = None) -> int:
         results["beat"] = beat_phase(mix, env, args.quick, log_path)
         _log(f"beat: lateness p50 {results['beat']['lateness_p50']:.2f} s p99 {results['beat']['lateness_p99']:.2f} s")
     else:
-        results["beat"] = {"per_boundary": {}, "messages": 0, "expected_fires_at_observed_boundaries": 0,
-                           "lateness_p50": math.nan, "lateness_p99": math.nan, "lateness_max": math.nan,
-                           "cpu_share_in_window": math.nan, "cpu_seconds_total": math.nan, "edit": {}}  # fmt: skip
+        results["beat"] = {
+            "per_boundary": {},
+            "messages": 0,
+            "expected_fires_at_observed_boundaries": 0,
+            "lateness_p50": math.nan,
+            "lateness_p99": math.nan,
+            "lateness_max": math.nan,
+            "cpu_share_in_window": math.nan,
+            "cpu_seconds_total": math.nan,
+            "edit": {},
+        }
     results["duration_s"] = time.time() - began
     JSON_OUT.parent.mkdir(parents=True, exist_ok=True)
     JSON_OUT.write_text(json.dumps({k: v for k, v in results.items() if k != "mix"}, indent=1, default=str))

@@ -30,10 +30,16 @@ from workflows.admin import TaskAdmin, WorkflowAdmin, role_allows
 from workflows.models import Role, Task, Workflow
 
 COLOURS = {
-    "pending": "#9e9e9e", "queued": "#7e57c2", "running": "#1e88e5", "retrying": "#fb8c00",
-    "succeeded": "#2e7d32", "failed": "#c62828", "timed_out": "#ad1457", "skipped": "#bdbdbd",
+    "pending": "#9e9e9e",
+    "queued": "#7e57c2",
+    "running": "#1e88e5",
+    "retrying": "#fb8c00",
+    "succeeded": "#2e7d32",
+    "failed": "#c62828",
+    "timed_out": "#ad1457",
+    "skipped": "#bdbdbd",
     "stopped": "#6d4c41",
-}  # fmt: skip
+}
 
 
 def badge(status: str):
@@ -41,8 +47,10 @@ def badge(status: str):
     colour = COLOURS.get(status, "#607d8b")
     return format_html(
         '<span class="baton-status status-{}" style="background:{};color:#fff;padding:1px 6px;border-radius:8px">{}</span>',
-        status, colour, status,
-    )  # fmt: skip
+        status,
+        colour,
+        status,
+    )
 
 
 class ReadOnlyMixin:
@@ -128,8 +136,21 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     list_filter = ["status", "trigger", ("workflow", ScopedRelatedFilter), ("task", ScopedRelatedFilter)]
     search_fields = ["id"]
     list_select_related = ["workflow", "version", "task"]
-    readonly_fields = ["id", "workflow", "task", "version", "status_badge", "trigger", "scheduled_for", "rerun_of",
-                       "created_by", "created_at", "finished_at", "deadline_at", "stop_requested_at", "reason"]  # fmt: skip
+    readonly_fields = [
+        "id",
+        "workflow",
+        "task",
+        "version",
+        "status_badge",
+        "trigger",
+        "scheduled_for",
+        "rerun_of",
+        "created_by",
+        "created_at",
+        "finished_at",
+        "deadline_at",
+        "stop_requested_at",
+    ]
     fields = readonly_fields
     inlines = [NodeRunInline, EventInline]
     change_form_template = "admin/executions/batch/change_form.html"

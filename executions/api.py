@@ -51,9 +51,23 @@ class BatchSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Batch
-        fields = ["id", "workflow", "task", "version", "status", "trigger", "scheduled_for", "rerun_of",
-                  "created_by", "created_at", "finished_at", "deadline_at", "stop_requested_at", "stop_reason",
-                  "reason", "duration_seconds"]  # fmt: skip
+        fields = [
+            "id",
+            "workflow",
+            "task",
+            "version",
+            "status",
+            "trigger",
+            "scheduled_for",
+            "rerun_of",
+            "created_by",
+            "created_at",
+            "finished_at",
+            "deadline_at",
+            "stop_requested_at",
+            "stop_reason",
+            "duration_seconds",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(NamedRefSerializer(allow_null=True))
@@ -79,8 +93,20 @@ class NodeRunSummarySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = NodeRun
-        fields = ["id", "batch", "node_key", "node_type", "task_name", "queue", "status", "attempts",
-                  "queued_at", "started_at", "finished_at", "duration_seconds"]  # fmt: skip
+        fields = [
+            "id",
+            "batch",
+            "node_key",
+            "node_type",
+            "task_name",
+            "queue",
+            "status",
+            "attempts",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+        ]
         read_only_fields = fields
 
 
@@ -111,8 +137,16 @@ class NodeRunDetailSerializer(NodeRunSummarySerializer):
     events = EventSerializer(many=True, read_only=True)
 
     class Meta(NodeRunSummarySerializer.Meta):
-        fields = [*NodeRunSummarySerializer.Meta.fields, "worker", "heartbeat_at", "retry_at", "output", "detail",
-                  "attempt_list", "events"]  # fmt: skip
+        fields = [
+            *NodeRunSummarySerializer.Meta.fields,
+            "worker",
+            "heartbeat_at",
+            "retry_at",
+            "output",
+            "detail",
+            "attempt_list",
+            "events",
+        ]
         read_only_fields = fields
 
 

@@ -199,9 +199,16 @@ def _prepare_rows(rows: list[Schedule], until: datetime) -> tuple[list[_Intent],
             row.trigger, row.next_fire_at, until, misfire_policy=row.misfire_policy, threshold=threshold
         )
         if plan.missed_count:
-            fires.append(Fire(workflow_id=row.workflow_id, task_id=row.task_id, scheduled_for=plan.missed_first,
-                              outcome=FireOutcome.MISSED, missed_count=plan.missed_count,
-                              missed_until=plan.missed_last))  # fmt: skip
+            fires.append(
+                Fire(
+                    workflow_id=row.workflow_id,
+                    task_id=row.task_id,
+                    scheduled_for=plan.missed_first,
+                    outcome=FireOutcome.MISSED,
+                    missed_count=plan.missed_count,
+                    missed_until=plan.missed_last,
+                )
+            )
         late = (plan.late_fire,) if plan.late_fire is not None else ()
         for fire_at, is_late in [*((f, False) for f in plan.on_time), *((f, True) for f in late)]:
             intents.append(_Intent(row, fire_at, is_late, _prepare(row, fire_at, until, plans)))
@@ -243,8 +250,16 @@ def _start(intents: list[_Intent], fires: list[Fire], rows: list[Schedule], resu
             busy.add(row.workflow_id)
             outcomes[id(intent.batch)] = FireOutcome.STARTED_LATE if intent.late else FireOutcome.STARTED
     started = batches_insert(new) if new else []
-    fires += [Fire(scheduled_for=one.batch.scheduled_for, outcome=outcomes[id(one)], batch_id=one.batch.pk,
-                   workflow_id=one.batch.workflow_id, task_id=one.batch.task_id) for one in started]  # fmt: skip
+    fires += [
+        Fire(
+            scheduled_for=one.batch.scheduled_for,
+            outcome=outcomes[id(one)],
+            batch_id=one.batch.pk,
+            workflow_id=one.batch.workflow_id,
+            task_id=one.batch.task_id,
+        )
+        for one in started
+    ]
     now = timezone.now()
     hop_store().insert(Fire, fires, now)
     _move_rows(rows, now)

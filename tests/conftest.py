@@ -50,8 +50,24 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory):
     }
     with contextlib.suppress(Exception):
         _purge_broker()
-    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default", "-c", "4",
-               "--without-gossip", "--without-mingle", "-l", "INFO", "-n", f"test-{os.getpid()}@%h"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "-Q",
+        "default",
+        "-c",
+        "4",
+        "--without-gossip",
+        "--without-mingle",
+        "-l",
+        "INFO",
+        "-n",
+        f"test-{os.getpid()}@%h",
+    ]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60

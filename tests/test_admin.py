@@ -122,8 +122,15 @@ def test_standalone_task_trigger_edit_is_validated_and_scheduled_and_run_once_wo
         team=team, name="ping", kind="python", config={"callable": "baton.noop"}, trigger={"type": "none"}
     )
     url = reverse("admin:workflows_task_change", args=[task.pk])
-    form = {"description": "", "kind": "python", "config": json.dumps({"callable": "baton.noop"}),
-            "timeout_seconds": 60, "retries": 0, "retry_interval_seconds": 0, "queue": "default"}  # fmt: skip
+    form = {
+        "description": "",
+        "kind": "python",
+        "config": json.dumps({"callable": "baton.noop"}),
+        "timeout_seconds": 60,
+        "retries": 0,
+        "retry_interval_seconds": 0,
+        "queue": "default",
+    }
     bad = staff.post(
         url, {**form, "trigger": json.dumps({"type": "cron", "expression": "0 0 25 * * ?", "timezone": "UTC"})}
     )

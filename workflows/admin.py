@@ -494,9 +494,10 @@ class DefinitionForm(forms.ModelForm):
         self.fields["definition"].initial = json.dumps(initial, indent=2, ensure_ascii=False)
         if self.instance.pk:
             self.fields["definition"].help_text = format_html(
-                "{}<br>Next fire times of the saved trigger: {}", self.fields["definition"].help_text,
+                "{}<br>Next fire times of the saved trigger: {}",
+                self.fields["definition"].help_text,
                 fire_times_html(self.instance.trigger if self.instance.enabled else None),
-            )  # fmt: skip
+            )
         self.result = None
 
     def clean_definition(self):

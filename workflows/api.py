@@ -70,8 +70,22 @@ class WorkflowSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Workflow
-        fields = ["id", "name", "team", "team_id", "description", "enabled", "trigger", "timeout_seconds",
-                  "overlap_policy", "misfire_policy", "version", "next_fire_at", "created_at", "updated_at"]  # fmt: skip
+        fields = [
+            "id",
+            "name",
+            "team",
+            "team_id",
+            "description",
+            "enabled",
+            "trigger",
+            "timeout_seconds",
+            "overlap_policy",
+            "misfire_policy",
+            "version",
+            "next_fire_at",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
     def get_version(self, workflow: Workflow) -> int | None:
@@ -260,8 +274,24 @@ class TaskSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Task
-        fields = ["id", "name", "team", "team_id", "workflow", "kind", "config", "description", "timeout_seconds",
-                  "retries", "retry_interval_seconds", "retry_backoff", "queue", "trigger", "created_at", "updated_at"]  # fmt: skip
+        fields = [
+            "id",
+            "name",
+            "team",
+            "team_id",
+            "workflow",
+            "kind",
+            "config",
+            "description",
+            "timeout_seconds",
+            "retries",
+            "retry_interval_seconds",
+            "retry_backoff",
+            "queue",
+            "trigger",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(TaskWorkflowSerializer(allow_null=True))

@@ -30,15 +30,30 @@ from workflows import graph, task_config, triggers
 from workflows.policies import MisfirePolicy, OverlapPolicy
 
 TOP_FIELDS = {
-    "name", "team", "description", "enabled", "trigger", "timeout_seconds",
-    "overlap_policy", "misfire_policy", "nodes", "edges",
-}  # fmt: skip
+    "name",
+    "team",
+    "description",
+    "enabled",
+    "trigger",
+    "timeout_seconds",
+    "overlap_policy",
+    "misfire_policy",
+    "nodes",
+    "edges",
+}
 NODE_FIELDS = {"key", "type", "task", "core", "position"}
 EDGE_FIELDS = {"from", "to", "on"}
 TASK_FIELDS = {
-    "name", "kind", "config", "description", "timeout_seconds", "retries",
-    "retry_interval_seconds", "retry_backoff", "queue",
-}  # fmt: skip
+    "name",
+    "kind",
+    "config",
+    "description",
+    "timeout_seconds",
+    "retries",
+    "retry_interval_seconds",
+    "retry_backoff",
+    "queue",
+}
 DEFAULT_TASK_TIMEOUT = 3600
 DEFAULT_WORKFLOW_TIMEOUT = 86400
 MAX_TIMEOUT = 7 * 86400
@@ -345,10 +360,17 @@ def parse(
         raise DefinitionError(reader.problems)
     assert name is not None and team is not None and nodes is not None and edges is not None
     return Definition(
-        name=name, team=team, description=description, enabled=enabled, trigger=trigger,
-        timeout_seconds=timeout, overlap_policy=overlap, misfire_policy=misfire,
-        nodes=tuple(nodes), edges=tuple(edges),
-    )  # fmt: skip
+        name=name,
+        team=team,
+        description=description,
+        enabled=enabled,
+        trigger=trigger,
+        timeout_seconds=timeout,
+        overlap_policy=overlap,
+        misfire_policy=misfire,
+        nodes=tuple(nodes),
+        edges=tuple(edges),
+    )
 
 
 def _nodes(reader: _Reader, raw: Any, callables: Collection[str] | None) -> tuple[list[NodeSpec], set[str]] | None:
@@ -402,10 +424,11 @@ def _position(reader: _Reader, raw: Any, path: str) -> tuple[float, float] | Non
     if raw is None:
         return None
     if (
-        isinstance(raw, dict) and set(raw) == {"x", "y"}
+        isinstance(raw, dict)
+        and set(raw) == {"x", "y"}
         and all(isinstance(raw[a], (int, float)) and not isinstance(raw[a], bool) for a in "xy")
         and all(abs(raw[a]) <= MAX_POSITION for a in "xy")
-    ):  # fmt: skip
+    ):
         return (raw["x"], raw["y"])
     reader.add(path, f'must be {{"x": number, "y": number}}, each between {-MAX_POSITION} and {MAX_POSITION}')
     return None

@@ -50,9 +50,17 @@ class DefinitionDiff:
     def empty(self) -> bool:
         """Tell whether the two definitions are the same."""
         return not any(
-            (self.settings, self.nodes_added, self.nodes_removed, self.nodes_changed, self.nodes_moved,
-             self.edges_added, self.edges_removed, self.edges_changed)
-        )  # fmt: skip
+            (
+                self.settings,
+                self.nodes_added,
+                self.nodes_removed,
+                self.nodes_changed,
+                self.nodes_moved,
+                self.edges_added,
+                self.edges_removed,
+                self.edges_changed,
+            )
+        )
 
     def lines(self) -> list[str]:
         """Return the summary as plain sentences, one per change."""

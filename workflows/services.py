@@ -199,11 +199,16 @@ def _resolve_tasks(
 def task_spec_of(task: Task) -> TaskSpec:
     """Return a stored task as the format's task object (secrets stay sealed)."""
     return TaskSpec(
-        name=task.name, kind=task.kind, config=task.config, description=task.description,
-        timeout_seconds=task.timeout_seconds, retries=task.retries,
-        retry_interval_seconds=task.retry_interval_seconds, retry_backoff=task.retry_backoff,
+        name=task.name,
+        kind=task.kind,
+        config=task.config,
+        description=task.description,
+        timeout_seconds=task.timeout_seconds,
+        retries=task.retries,
+        retry_interval_seconds=task.retry_interval_seconds,
+        retry_backoff=task.retry_backoff,
         queue=task.queue,
-    )  # fmt: skip
+    )
 
 
 def _with_task(node: NodeSpec, stored: dict[str, TaskSpec]) -> NodeSpec:

@@ -102,12 +102,23 @@ def test_membership_changes_in_the_admin_are_audited(alice, carol, platform):
     browser.force_login(alice)
     membership = carol.memberships.get()
     members = list(platform.memberships.order_by("pk"))
-    data = {"name": "platform", "description": "",
-            "memberships-TOTAL_FORMS": len(members), "memberships-INITIAL_FORMS": len(members),
-            "memberships-MIN_NUM_FORMS": 0, "memberships-MAX_NUM_FORMS": 1000}  # fmt: skip
+    data = {
+        "name": "platform",
+        "description": "",
+        "memberships-TOTAL_FORMS": len(members),
+        "memberships-INITIAL_FORMS": len(members),
+        "memberships-MIN_NUM_FORMS": 0,
+        "memberships-MAX_NUM_FORMS": 1000,
+    }
     for i, m in enumerate(members):
-        data.update({f"memberships-{i}-id": m.pk, f"memberships-{i}-team": platform.pk,
-                     f"memberships-{i}-user": m.user_id, f"memberships-{i}-role": "operator" if m.pk == membership.pk else m.role})  # fmt: skip
+        data.update(
+            {
+                f"memberships-{i}-id": m.pk,
+                f"memberships-{i}-team": platform.pk,
+                f"memberships-{i}-user": m.user_id,
+                f"memberships-{i}-role": "operator" if m.pk == membership.pk else m.role,
+            }
+        )
     response = browser.post(f"/admin/workflows/team/{platform.pk}/change/", data)
     assert response.status_code == 302, response.content[:2000]
     entry = AuditEntry.objects.get(action="membership.change")

@@ -54,8 +54,10 @@ def platform_rows(platform, alice, client_for):
 
 
 def fingerprint() -> dict[str, Any]:
-    return {model.__name__: sorted(json.dumps(model_to_dict(o), default=str, sort_keys=True) for o in model.objects.all())
-            for model in WATCHED}  # fmt: skip
+    return {
+        model.__name__: sorted(json.dumps(model_to_dict(o), default=str, sort_keys=True) for o in model.objects.all())
+        for model in WATCHED
+    }
 
 
 def endpoints() -> list[tuple[str, Any]]:

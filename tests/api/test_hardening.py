@@ -127,10 +127,12 @@ def test_odd_query_values_are_never_500(client_for, carol, url):
 
 def test_odd_task_bodies_are_400(client_for, alice):
     client = client_for(alice)
-    for body in ({"team": "platform", "name": "t", "kind": "http", "config": "x"},
-                 {"team": ["platform"], "name": "t"},
-                 {"team": "platform", "name": "t" * 10_000, "kind": "python", "config": {"callable": "baton.echo"}},
-                 {"team": "platform", "name": "t", "kind": "python", "config": {"callable": "baton.echo"}, "x": 1}):  # fmt: skip
+    for body in (
+        {"team": "platform", "name": "t", "kind": "http", "config": "x"},
+        {"team": ["platform"], "name": "t"},
+        {"team": "platform", "name": "t" * 10_000, "kind": "python", "config": {"callable": "baton.echo"}},
+        {"team": "platform", "name": "t", "kind": "python", "config": {"callable": "baton.echo"}, "x": 1},
+    ):
         response = client.post("/api/v1/tasks/", body, format="json")
         assert response.status_code == 400, (body, response.content[:300])
     assert not Task.objects.exists()
@@ -150,8 +152,12 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 

@@ -75,13 +75,18 @@ def test_run_workflow_without_wait_prints_the_batch_id_and_show_batch_waits(work
 def test_stop_kills_the_running_shell_and_stops_the_rest(worker, tmp_path):
     pid_file = tmp_path / "pid"
     document = {
-        "name": "long", "team": "ops",
+        "name": "long",
+        "team": "ops",
         "nodes": [
-            {"key": "sleep", "type": "task", "task": {"name": "sleeper", "kind": "shell", "config": {"script": f"echo $$ > {pid_file}; sleep 60"}}},
+            {
+                "key": "sleep",
+                "type": "task",
+                "task": {"name": "sleeper", "kind": "shell", "config": {"script": f"echo $$ > {pid_file}; sleep 60"}},
+            },
             {"key": "after", "type": "task", "task": {"name": "after", "kind": "shell", "config": {"script": "true"}}},
         ],
         "edges": [{"from": "start", "to": "sleep"}, {"from": "sleep", "to": "after", "on": "success"}],
-    }  # fmt: skip
+    }
     import_definition(document, tmp_path)
     out = StringIO()
     call_command("run_workflow", "long", stdout=out)
@@ -105,10 +110,22 @@ def test_stop_kills_the_running_shell_and_stops_the_rest(worker, tmp_path):
 
 def test_batch_timeout_ends_the_batch_timed_out(worker, tmp_path):
     document = {
-        "name": "too-slow", "team": "ops", "timeout_seconds": 2,
-        "nodes": [{"key": "sleep", "type": "task", "task": {"name": "slow", "kind": "python", "config": {"callable": "baton.sleep", "kwargs": {"seconds": 60}}}}],
+        "name": "too-slow",
+        "team": "ops",
+        "timeout_seconds": 2,
+        "nodes": [
+            {
+                "key": "sleep",
+                "type": "task",
+                "task": {
+                    "name": "slow",
+                    "kind": "python",
+                    "config": {"callable": "baton.sleep", "kwargs": {"seconds": 60}},
+                },
+            }
+        ],
         "edges": [{"from": "start", "to": "sleep"}],
-    }  # fmt: skip
+    }
     import_definition(document, tmp_path)
     started = time.monotonic()
     report = run_and_wait("too-slow")
@@ -118,14 +135,33 @@ def test_batch_timeout_ends_the_batch_timed_out(worker, tmp_path):
 
 def test_task_timeout_and_retries_through_the_worker(worker, tmp_path):
     document = {
-        "name": "retrying", "team": "ops",
+        "name": "retrying",
+        "team": "ops",
         "nodes": [
-            {"key": "slow", "type": "task", "task": {"name": "slow-one", "kind": "shell", "config": {"script": "sleep 30"},
-                                                      "timeout_seconds": 1, "retries": 1, "retry_interval_seconds": 1}},
-            {"key": "alarm", "type": "task", "task": {"name": "alarm", "kind": "python", "config": {"callable": "baton.echo", "kwargs": {"message": "slow timed out"}}}},
+            {
+                "key": "slow",
+                "type": "task",
+                "task": {
+                    "name": "slow-one",
+                    "kind": "shell",
+                    "config": {"script": "sleep 30"},
+                    "timeout_seconds": 1,
+                    "retries": 1,
+                    "retry_interval_seconds": 1,
+                },
+            },
+            {
+                "key": "alarm",
+                "type": "task",
+                "task": {
+                    "name": "alarm",
+                    "kind": "python",
+                    "config": {"callable": "baton.echo", "kwargs": {"message": "slow timed out"}},
+                },
+            },
         ],
         "edges": [{"from": "start", "to": "slow"}, {"from": "slow", "to": "alarm", "on": "failure"}],
-    }  # fmt: skip
+    }
     import_definition(document, tmp_path)
     report = run_and_wait("retrying")
     assert report["nodes"]["slow"]["status"] == "timed_out" and report["nodes"]["slow"]["attempts"] == 2

@@ -24,9 +24,15 @@ def test_release_pipeline_succeeds_node_by_node(recorder):
     batch.refresh_from_db()
     assert batch.status == BatchStatus.SUCCEEDED
     assert states(batch) == {
-        "pull": "succeeded", "scan": "succeeded", "unit": "succeeded", "checks": "succeeded",
-        "build": "succeeded", "deploy": "succeeded", "rollback": "skipped", "notify": "skipped",
-    }  # fmt: skip
+        "pull": "succeeded",
+        "scan": "succeeded",
+        "unit": "succeeded",
+        "checks": "succeeded",
+        "build": "succeeded",
+        "deploy": "succeeded",
+        "rollback": "skipped",
+        "notify": "skipped",
+    }
 
 
 def test_failed_core_node_fails_the_batch_and_runs_rollback(recorder):
@@ -327,10 +333,11 @@ def test_continuation_hands_back_to_the_broker_when_its_time_is_up(recorder):
 
 def test_a_fan_out_continues_with_one_branch_and_sends_the_others(recorder):
     document = {
-        "name": "fan", "team": "t",
+        "name": "fan",
+        "team": "t",
         "nodes": [{"key": k, "type": "task", "task": python(k, "baton.noop")} for k in ("a", "b", "c", "d")],
         "edges": [{"from": "start", "to": "a"}, *({"from": "a", "to": k, "on": "success"} for k in ("b", "c", "d"))],
-    }  # fmt: skip
+    }
     batch = start(document)
     first, _, _ = recorder.sent.popleft()
     lifecycle.node_run_execute(node_run_id=first, continue_for=5)
@@ -355,12 +362,20 @@ def test_a_finish_into_a_join_reads_the_batch_and_asks_the_engine(recorder):
     from executions import kinds
 
     document = {
-        "name": "join", "team": "t",
-        "nodes": [*({"key": k, "type": "task", "task": python(k, "baton.noop")} for k in ("a", "b", "c")),
-                  {"key": "j", "type": "and"}],
-        "edges": [{"from": "start", "to": "a"}, {"from": "start", "to": "b"}, {"from": "a", "to": "j", "on": "success"},
-                  {"from": "b", "to": "j", "on": "success"}, {"from": "j", "to": "c"}],
-    }  # fmt: skip
+        "name": "join",
+        "team": "t",
+        "nodes": [
+            *({"key": k, "type": "task", "task": python(k, "baton.noop")} for k in ("a", "b", "c")),
+            {"key": "j", "type": "and"},
+        ],
+        "edges": [
+            {"from": "start", "to": "a"},
+            {"from": "start", "to": "b"},
+            {"from": "a", "to": "j", "on": "success"},
+            {"from": "b", "to": "j", "on": "success"},
+            {"from": "j", "to": "c"},
+        ],
+    }
     batch = start(document)
     runs = [lifecycle.node_run_claim(run_id) for run_id, _, _ in list(recorder.sent)]
     recorder.sent.clear()

@@ -144,8 +144,21 @@ class RedisServer:
         self.log = directory / "redis.log"
 
     def start(self) -> None:
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                   "--appendonly", "no", "--daemonize", "no", "--dir", str(self.directory)]  # fmt: skip
+        command = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--dir",
+            str(self.directory),
+        ]
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
         wait_until(self.ping, 10, message=f"redis-server on port {self.port} answering")
@@ -322,9 +335,24 @@ class Cluster:
 
     def start_worker(self, concurrency: int = 2, wait: bool = True) -> Worker:
         name = f"faults{len(self.workers)}-{os.getpid()}"
-        command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default",
-                   "-c", str(concurrency), "--without-gossip", "--without-mingle", "-l", "INFO",
-                   "-n", f"{name}@%h"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "default",
+            "-c",
+            str(concurrency),
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "INFO",
+            "-n",
+            f"{name}@%h",
+        ]
         worker = Worker(name, command, self.env, self.directory / f"{name}.log")
         self.workers.append(worker)
         if wait:

@@ -204,13 +204,19 @@ def test_an_unreadable_body_is_400(alice, name, body):
     ("text", "message"),
     [
         ("a: &a [*a]", "the document is nested deeper than 32 levels (or a YAML alias contains itself)"),
-        ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-            f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]\n" for i in range(6)
-        ), "the document has more than 100000 values (a YAML alias counts at each use)"),
-        ('{"name": "w", "team": "t", "nodes": [{"key": "a", "position": {"x": 1e999, "y": 0}}]}',
-         "nodes[0].position.x: must be a finite number, not inf"),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]\n" for i in range(6)
+            ),
+            "the document has more than 100000 values (a YAML alias counts at each use)",
+        ),
+        (
+            '{"name": "w", "team": "t", "nodes": [{"key": "a", "position": {"x": 1e999, "y": 0}}]}',
+            "nodes[0].position.x: must be a finite number, not inf",
+        ),
     ],
-)  # fmt: skip
+)
 def test_validate_reports_a_bomb_a_recursive_alias_and_infinity_as_problems(alice, text, message):
     started = time.monotonic()
     response = post(alice, "baton_workflow_validate", {"definition": text})
