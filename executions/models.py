@@ -59,6 +59,10 @@ class Batch(models.Model):
     deadline_at = models.DateTimeField(null=True, blank=True)
     stop_requested_at = models.DateTimeField(null=True, blank=True)
     stop_reason = models.CharField(max_length=16, blank=True, help_text="stopped or timed_out")
+    # What `${params.…}` and `${batch.…}` resolve to (`workflows.references`): {"params": {name: value},
+    # "batch": {"workflow", "fire_time", "fire_date", "business_date"}}, resolved once at the start; a
+    # re-run copies it unchanged.
+    context = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -118,6 +122,9 @@ class NodeRun(models.Model):
     worker = models.CharField(max_length=255, blank=True)
     output = models.TextField(blank=True)
     detail = models.JSONField(default=dict, blank=True)
+    # The values the last attempt published (`${nodes.KEY.outputs.NAME}`), masked and capped
+    # (BATON_OUTPUT_VALUES_LIMIT); a resume copies a kept node's.
+    outputs = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -27,6 +27,7 @@ import yaml
 
 from baton.errors import Invalid
 from workflows import graph, kinds, params, references, task_config, triggers
+from workflows.params import Param
 from workflows.policies import MisfirePolicy, OverlapPolicy
 
 TOP_FIELDS = {
@@ -139,7 +140,7 @@ class Definition:
     timeout_seconds: int = DEFAULT_WORKFLOW_TIMEOUT
     overlap_policy: str = OverlapPolicy.SKIP.value
     misfire_policy: str = MisfirePolicy.FIRE_ONCE_NOW.value
-    params: dict[str, params.Param] = field(default_factory=dict)
+    params: dict[str, Param] = field(default_factory=dict)
 
     def graph(self) -> graph.Graph:
         """Return the topology for the validator and the engine."""
@@ -381,7 +382,7 @@ def parse(
     )
 
 
-def _workflow_trigger(reader: _Reader, raw: Any, now: datetime | None, declared: dict[str, params.Param]) -> dict:
+def _workflow_trigger(reader: _Reader, raw: Any, now: datetime | None, declared: dict[str, Param]) -> dict:
     """Read a workflow's trigger: its type's fields, and the fixed `params` values its batches get."""
     if not isinstance(raw, dict) or "params" not in raw:
         trigger = _trigger(reader, raw, now)
@@ -402,7 +403,7 @@ def _workflow_trigger(reader: _Reader, raw: Any, now: datetime | None, declared:
     try:
         resolved = params.resolve(declared, values)
     except params.ParamsProblem as exc:
-        for param_name, message in exc.problems:
+        for param_name, message in exc.pairs:
             reader.add(f"trigger.params.{param_name}", message)
         return trigger
     if values:
@@ -411,7 +412,7 @@ def _workflow_trigger(reader: _Reader, raw: Any, now: datetime | None, declared:
 
 
 def _check_references(
-    reader: _Reader, raw_nodes: Any, nodes: list[NodeSpec], topology: graph.Graph, declared: dict[str, params.Param]
+    reader: _Reader, raw_nodes: Any, nodes: list[NodeSpec], topology: graph.Graph, declared: dict[str, Param]
 ) -> None:
     """Refuse references to unknown parameters, to nodes not on every path, and in fields that take none."""
     dominators = graph.dominators(topology)

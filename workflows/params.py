@@ -21,6 +21,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from baton.errors import FieldProblem, Invalid
+
 TYPES = ("string", "integer", "number", "boolean", "date", "datetime")
 DECLARATION_FIELDS = {"type", "default", "required", "description", "choices"}
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -230,12 +232,15 @@ def resolve(declared: Mapping[str, Param], given: Mapping[str, Any], *, as_text:
     return values
 
 
-class ParamsProblem(ValueError):
-    """Values that do not fit the declared parameters; `problems` is (name, message) pairs."""
+class ParamsProblem(Invalid):
+    """Values that do not fit the declared parameters; `pairs` is (name, message) pairs."""
 
-    def __init__(self, problems: list[tuple[str, str]]):
-        self.problems = problems
-        super().__init__("; ".join(f"parameter {name}: {message}" for name, message in problems))
+    summary = "The parameter values are not valid."
+
+    def __init__(self, pairs: list[tuple[str, str]]):
+        self.pairs = pairs
+        self.problems = tuple(FieldProblem(f"params.{name}", message) for name, message in pairs)
+        super().__init__("\n".join(f"parameter {name}: {message}" for name, message in pairs))
 
 
 def builtins(*, workflow: str, fire_time: datetime, timezone: str = "UTC") -> dict[str, Any]:

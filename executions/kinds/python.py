@@ -7,6 +7,8 @@ Decisions:
   ``redirect_stdout``/``redirect_stderr``, which swap the process-wide streams: prints from
   other threads during the run land in the task's output too. Capture is masked and kept
   head+tail as it arrives, so a chatty callable cannot exhaust memory.
+- A callable that returns a mapping (``dict``) publishes it as the node's outputs (string keys
+  that are names, JSON values; otherwise the run fails saying which key).
 - Output ends with ``return value: <JSON>`` (or the ``repr`` when not JSON-able); an exception
   makes the run fail with the last lines of its traceback in the output and
   ``detail.error = "ExceptionType: message"``.
@@ -30,6 +32,7 @@ import json
 import signal
 import threading
 import traceback
+from collections.abc import Mapping
 from types import FrameType
 from typing import Any
 
@@ -41,8 +44,10 @@ from executions.kinds.executor import (
     RunClock,
     RunContext,
     failed,
+    refused_outputs,
 )
 from executions.kinds.masking import OutputCollector, mask
+from executions.kinds.outputs import OutputsProblem, from_mapping
 from workflows import registry
 
 _TRACEBACK_LINES = 20
@@ -87,7 +92,13 @@ def run_python(config: dict[str, Any], ctx: RunContext) -> Outcome:
         detail["error"] = mask(error, ctx.secrets)
     if status not in (SUCCEEDED, FAILED):
         output += ("" if not output or output.endswith("\n") else "\n") + f"[baton] {detail['error']}\n"
-    return Outcome(status=status, output=output, detail=detail)
+    outcome = Outcome(status=status, output=output, detail=detail)
+    if status == SUCCEEDED and isinstance(result, Mapping):
+        try:
+            return Outcome(status=status, output=output, detail=detail, outputs=from_mapping(result))
+        except OutputsProblem as exc:
+            return refused_outputs(outcome, str(exc))
+    return outcome
 
 
 def _render(value: object) -> str:

@@ -16,6 +16,9 @@ Decisions:
   When the main process exits on its own but left processes running in its group (``cmd &``),
   those are stopped the same way: a task may not leave processes behind (a deliberate daemon
   must ``setsid`` itself). The run's status still follows the main process's exit status.
+- Outputs: ``$BATON_OUTPUT`` names an empty file, private to the run (mode 0600, removed after
+  it); what the task wrote there is read once the process has ended (``executions.kinds.outputs``),
+  whatever its exit status, and a file that cannot be read fails a run that succeeded.
 - Status: exit 0 → succeeded; other exit or death by a signal → failed (``detail.exit_code``
   or ``detail.signal``); ``timed_out``/``cancelled`` when Baton stopped it.
 """
@@ -40,8 +43,10 @@ from executions.kinds.executor import (
     RunClock,
     RunContext,
     failed,
+    refused_outputs,
 )
 from executions.kinds.masking import OutputCollector, mask
+from executions.kinds.outputs import OutputsProblem, read_output_file
 from workflows.kinds.fields import is_secret
 
 logger = logging.getLogger(__name__)
@@ -60,7 +65,10 @@ def run_shell(config: dict[str, Any], ctx: RunContext) -> Outcome:
     if cwd is not None and not os.path.isdir(cwd):
         message = f"working directory {cwd!r} does not exist or is not a directory"
         return failed(mask(message, secrets), started=clock.started)
-    with tempfile.TemporaryFile(prefix="baton-shell-") as out:
+    with tempfile.TemporaryFile(prefix="baton-shell-") as out, tempfile.TemporaryDirectory(prefix="baton-") as private:
+        values_path = os.path.join(private, "output")
+        with open(values_path, "wb"):
+            pass
         try:
             process = subprocess.Popen(
                 argv,
@@ -68,7 +76,7 @@ def run_shell(config: dict[str, Any], ctx: RunContext) -> Outcome:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=cwd,
-                env={**os.environ, **env_overrides},
+                env={**os.environ, **env_overrides, "BATON_OUTPUT": values_path},
                 start_new_session=True,
                 close_fds=True,
                 preexec_fn=_die_with_parent,
@@ -85,7 +93,24 @@ def run_shell(config: dict[str, Any], ctx: RunContext) -> Outcome:
             stopped_by = _wait(process, clock)
         finally:
             signals_sent = stop_process_group(process, ctx.kill_grace)
-        return _outcome(process, out, clock, secrets, stopped_by, signals_sent)
+        outcome = _outcome(process, out, clock, secrets, stopped_by, signals_sent)
+        return _with_published(outcome, values_path, ctx.output_values_limit)
+
+
+def _with_published(outcome: Outcome, path: str, limit: int) -> Outcome:
+    """Read what the task wrote to ``$BATON_OUTPUT`` (at most a little past the limit) into the outcome."""
+    try:
+        with open(path, "rb") as values:
+            data = values.read(4 * limit + 1)
+        if len(data) > 4 * limit:
+            raise OutputsProblem(f"$BATON_OUTPUT holds more than {4 * limit} bytes (BATON_OUTPUT_VALUES_LIMIT)")
+        published = read_output_file(data) if data else {}
+    except OutputsProblem as exc:
+        return refused_outputs(outcome, str(exc))
+    except OSError as exc:  # the task removed or replaced the file: nothing was published
+        logger.info("could not read $BATON_OUTPUT: %s", exc)
+        published = {}
+    return Outcome(status=outcome.status, output=outcome.output, detail=outcome.detail, outputs=published)
 
 
 def _die_with_parent() -> None:

@@ -33,7 +33,8 @@ from executions.runtime import Blueprint
 from executions.states import NodeStatus
 from executions.storable import storable, unrecorded
 from executions.store import AttemptEnd, HopStore, hop_store
-from workflows import secrets
+from workflows import kinds as task_kinds
+from workflows import references, secrets
 from workflows.task_config import is_reserved_queue
 
 OUTCOME_STATUS = {
@@ -117,7 +118,7 @@ def _run_one(node_run_id: int, *, continuing: bool) -> tuple[str | None, Wakeup 
         }
         outcome, retries = kinds.Outcome(status=kinds.FAILED, output=f"[baton] {error}\n", detail={"error": error}), 0
     else:
-        outcome = task_execute(run, task)
+        outcome = task_execute(run, task, blueprint.references_of(run.node_key))
     interval = retry_interval(task, run.attempts)
     continue_on = run.queue if continuing else None
     finished = surviving_database_loss(
@@ -153,15 +154,26 @@ def surviving_database_loss(action: Callable[[], Result], *, attempts: int = 8) 
     return action()
 
 
-def task_execute(run: NodeRun, task: dict[str, Any]) -> kinds.Outcome:
-    """Execute a claimed run's task here, heart-beating and watching for a stop; never raise."""
+def task_execute(run: NodeRun, task: dict[str, Any], referenced: frozenset[str] | None = None) -> kinds.Outcome:
+    """Execute a claimed run's task here, heart-beating and watching for a stop; never raise.
+
+    `referenced` (the blueprint's `references_of`): None when the config holds no reference —
+    nothing more is read —, else the nodes whose outputs it reads, in one query with the batch's context.
+    """
     try:
         config, plain = secrets.unseal(task["config"])
     except ValueError as exc:
         return kinds.Outcome(status=kinds.FAILED, output=str(exc), detail={"error": str(exc)})
+    if referenced is not None:
+        try:
+            config = _resolved(run, task["kind"], config, referenced)
+        except references.Unresolved as exc:
+            error = str(exc)
+            return kinds.Outcome(status=kinds.FAILED, output=f"[baton] {error}\n", detail={"error": error})
     context = kinds.RunContext(
         timeout=task["timeout_seconds"],
         output_limit=settings.BATON_OUTPUT_LIMIT,
+        output_values_limit=settings.BATON_OUTPUT_VALUES_LIMIT,
         should_cancel=_cancel_check(run),
         check_interval=settings.BATON_HEARTBEAT_SECONDS,
         kill_grace=settings.BATON_KILL_GRACE_SECONDS,
@@ -173,6 +185,20 @@ def task_execute(run: NodeRun, task: dict[str, Any]) -> kinds.Outcome:
         return kinds.execute(task["kind"], config, context)
     except Exception as exc:  # an executor bug must still end the node run
         return kinds.Outcome(status=kinds.FAILED, output=repr(exc), detail={"error": repr(exc)})
+
+
+def _resolved(run: NodeRun, kind: str, config: dict[str, Any], referenced: frozenset[str]) -> dict[str, Any]:
+    """Return the config with its references replaced by the batch's values and the referenced nodes' outputs."""
+    declared = task_kinds.find(kind)
+    if declared is None:
+        return config  # the executor refuses the kind, naming it
+    found = hop_store().reference_context(run.pk, run.batch_id, referenced)
+    context = references.Context(
+        params=found.batch.get("params") or {},
+        batch={**(found.batch.get("batch") or {}), "id": run.batch_id},
+        nodes={key: references.NodeOutputs(status, outputs) for key, (status, outputs) in found.nodes.items()},
+    )
+    return references.resolve(config, declared.reference_fields, context)
 
 
 def _cancel_check(run: NodeRun) -> Callable[[], bool]:
@@ -333,6 +359,7 @@ def _attempt_end(
         detail=outcome.detail,
         now=now,
         retry_at=retry_at,
+        outputs=outcome.outputs,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from executions.runtime import Blueprint, blueprint_for, blueprint_of
 from executions.states import BatchStatus, NodeStatus, TriggerKind
 from executions.store import hop_store
 from executions.transitions import moved_at
-from workflows import graph
+from workflows import graph, params
 from workflows.definition import task_document
 from workflows.models import Role, Task, Workflow
 from workflows.services import task_spec_of
@@ -34,11 +35,24 @@ def batch_start(
     actor: Actor,
     trigger: str = TriggerKind.MANUAL,
     scheduled_for: datetime | None = None,
+    values: Mapping[str, Any] | None = None,
+    values_as_text: bool = False,
 ) -> Batch:
-    """Start a batch of the workflow's current version (an operator; the scheduler for queued fires)."""
+    """Start a batch of the workflow's current version (an operator; the scheduler for queued fires).
+
+    `values` are the parameters' values (JSON, or text such as the CLI's `--param` with
+    `values_as_text`); without them a scheduled fire takes its trigger's and any other start the
+    defaults. Values that do not fit the declarations are refused (`params.ParamsProblem`).
+    """
     require(actor, workflow, Role.OPERATOR, _("Running %(name)s") % {"name": workflow.name})
     return workflow_batch_start(
-        workflow=workflow, actor=actor, trigger=trigger, scheduled_for=scheduled_for, audit=("workflow.run", workflow)
+        workflow=workflow,
+        actor=actor,
+        trigger=trigger,
+        scheduled_for=scheduled_for,
+        audit=("workflow.run", workflow),
+        values=values,
+        values_as_text=values_as_text,
     )
 
 
@@ -51,10 +65,12 @@ def workflow_batch_start(
     scheduled_for: datetime | None = None,
     rerun_of: Batch | None = None,
     keep: dict[str, NodeRun] | None = None,
+    values: Mapping[str, Any] | None = None,
+    values_as_text: bool = False,
 ) -> Batch:
     """Start a batch of the workflow's current version (or of `rerun_of`'s) for an actor whose role the caller checked.
 
-    `audit` is the (action, object) the audit row records.
+    `audit` is the (action, object) the audit row records. A re-run takes `rerun_of`'s context unchanged.
     """
     version = rerun_of.version if rerun_of else workflow.current_version
     if version is None:
@@ -62,9 +78,14 @@ def workflow_batch_start(
     if workflow.deleted_at is not None:  # SPEC §6: a deleted workflow starts nothing new, re-runs included
         raise NotRunnable(_("workflow %(name)s is deleted; it starts no new batch") % {"name": repr(workflow.name)})
     batch = Batch(workflow=workflow, version=version)
+    blueprint = blueprint_for(version.pk)
+    if rerun_of is not None:
+        batch.context = rerun_of.context
+    else:
+        batch.context = batch_context(batch, blueprint, scheduled_for, values=values, as_text=values_as_text)
     return _start(
         batch,
-        blueprint_for(version.pk),
+        blueprint,
         trigger=trigger,
         actor=actor,
         audit=audit,
@@ -98,6 +119,9 @@ def task_run_start(
             )
         snapshot = task_run_definition(task)
     batch = Batch(task=task, snapshot=snapshot)
+    batch.context = (
+        rerun_of.context if rerun_of is not None else batch_context(batch, blueprint_of(snapshot), scheduled_for)
+    )
     return _start(
         batch,
         blueprint_of(snapshot),
@@ -117,6 +141,29 @@ def task_run_definition(task: Task) -> dict[str, Any]:
         "nodes": [{"key": task.name, "type": graph.TASK, "task": task_document(task_spec_of(task))}],
         "edges": [{"from": graph.START, "to": task.name}],
     }
+
+
+def batch_context(
+    batch: Batch,
+    blueprint: Blueprint,
+    scheduled_for: datetime | None,
+    *,
+    values: Mapping[str, Any] | None = None,
+    as_text: bool = False,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Resolve what a new batch's references read: its parameters' values and its built-in values.
+
+    A fire of a trigger takes the trigger's fixed values (checked when the definition was saved);
+    a start by hand takes `values`; every parameter left out takes its default. The fire time is
+    the scheduled instant, or the start for a batch started by hand.
+    """
+    given = values if values is not None else (blueprint.trigger.get("params") or {} if scheduled_for else {})
+    resolved = params.resolve(blueprint.params, given, as_text=as_text)
+    owner = batch.workflow if batch.workflow_id else batch.task
+    fire_time = scheduled_for or now or timezone.now()
+    zone = blueprint.trigger.get("timezone") or "UTC"
+    return {"params": resolved, "batch": params.builtins(workflow=owner.name, fire_time=fire_time, timezone=zone)}
 
 
 @dataclass
@@ -202,6 +249,8 @@ def batch_prepare(
     `created_by` is the user row who started it (None for the scheduler, a token, the machine).
     """
     keep = keep or {}
+    if not batch.context:  # the scheduler's fires: the trigger's values, the defaults, the fire time
+        batch.context = batch_context(batch, blueprint, scheduled_for, now=now)
     batch.trigger, batch.scheduled_for, batch.rerun_of = trigger, scheduled_for, rerun_of
     batch.created_by = created_by
     batch.created_at, batch.deadline_at = now, now + timedelta(seconds=blueprint.timeout_seconds)
@@ -219,6 +268,7 @@ def batch_prepare(
         kept = keep.get(node.key)
         if kept is not None:
             run.status, run.attempts, run.output = NodeStatus.SUCCEEDED, kept.attempts, kept.output
+            run.outputs = kept.outputs  # a resumed batch sees the values the original's nodes published
             run.detail = {**kept.detail, "kept_from": kept.batch_id}
             run.started_at, run.finished_at = kept.started_at, kept.finished_at
         message = f"kept from {kept.batch_id}" if kept else ""

@@ -82,7 +82,7 @@ def test_resolve_fills_defaults_and_lists_every_problem():
                       "ticket": "OPS-1"}  # fmt: skip
     with pytest.raises(ParamsProblem) as caught:
         resolve(DECLARED, {"env": "dev", "colour": "red"})
-    assert dict(caught.value.problems) == {
+    assert dict(caught.value.pairs) == {
         "colour": "is not a parameter of this workflow (parameters: env, count, ratio, dry_run, day, at, ticket)",
         "env": "must be one of prod, test, not 'dev'",
         "ticket": "is required: give it a value",
