@@ -48,6 +48,11 @@ class BatchSerializer(serializers.ModelSerializer):
     created_by = serializers.SerializerMethodField()
     rerun_of = serializers.CharField(source="rerun_of_id", read_only=True, allow_null=True)
     duration_seconds = serializers.SerializerMethodField()
+    context = serializers.JSONField(
+        read_only=True,
+        help_text='What the references read: {"params": {name: value}, "batch": {"workflow", "fire_time", '
+        '"fire_date", "business_date"}}, resolved at the start; a re-run keeps it.',
+    )
 
     class Meta:
         model = Batch
@@ -67,6 +72,7 @@ class BatchSerializer(serializers.ModelSerializer):
             "stop_requested_at",
             "stop_reason",
             "duration_seconds",
+            "context",
         ]
         read_only_fields = fields
 
@@ -106,8 +112,16 @@ class NodeRunSummarySerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
             "duration_seconds",
+            "outputs",
         ]
         read_only_fields = fields
+
+
+class RunRequestSerializer(StrictSerializer):
+    params = serializers.DictField(
+        required=False,
+        help_text="Values of the workflow's declared parameters (name → JSON value); the others take their defaults.",
+    )
 
 
 class BatchDetailSerializer(BatchSerializer):
@@ -294,10 +308,15 @@ class WorkflowRunViewSet(ScopedViewSetMixin, viewsets.GenericViewSet):
     def lookup_value(self, value: str) -> Any:
         return int(value)
 
-    @extend_schema(request=None, responses={201: BatchDetailSerializer}, operation_id="workflows_run_create")
+    @extend_schema(
+        request=RunRequestSerializer, responses={201: BatchDetailSerializer}, operation_id="workflows_run_create"
+    )
     def run(self, request: Request, pk: str | None = None) -> Response:
         workflow = self.get_object()
-        batch = lifecycle.batch_start(workflow=workflow, actor=api_actor(request))
+        body = RunRequestSerializer(data=request.data if request.data else {})
+        body.is_valid(raise_exception=True)
+        values = body.validated_data.get("params")
+        batch = lifecycle.batch_start(workflow=workflow, actor=api_actor(request), values=values)
         batch = _batch_queryset(Batch.objects).prefetch_related("node_runs").get(pk=batch.pk)
         return Response(BatchDetailSerializer(batch).data, status=status.HTTP_201_CREATED)
 

@@ -16,7 +16,10 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def batch_report(batch: Batch) -> dict[str, Any]:
-    """Return SPEC §11's report: batch id, status and every node's status, times and output."""
+    """Return SPEC §11's report: batch id, status and every node's status, times and output.
+
+    Beyond §11: each task node's `outputs` (the values it published) and the batch's `params`.
+    """
     nodes: dict[str, Any] = {}
     for run in batch.node_runs.order_by("id"):
         if run.node_type == graph.TASK:
@@ -26,10 +29,16 @@ def batch_report(batch: Batch) -> dict[str, Any]:
                 "finished_at": _iso(run.finished_at),
                 "attempts": run.attempts,
                 "output": run.output,
+                "outputs": run.outputs,
             }
         else:
             nodes[run.node_key] = {"status": run.status}
-    return {"batch": batch.pk, "status": batch.status, "nodes": nodes}
+    return {
+        "batch": batch.pk,
+        "status": batch.status,
+        "params": (batch.context or {}).get("params", {}),
+        "nodes": nodes,
+    }
 
 
 def batch_find(text: str) -> Batch | None:

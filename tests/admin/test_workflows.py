@@ -148,3 +148,18 @@ def test_opening_the_delete_url_without_the_role_says_which_role_it_needs(as_use
     assert "Deleting release-pipeline needs the editor role in team platform." in messages_of(response)
     workflow.refresh_from_db()
     assert workflow.deleted_at is None
+
+
+def test_run_once_asks_for_the_declared_parameters_and_starts_with_them(as_user, platform):
+    document = release(params={"target": {"type": "string", "default": "staging", "description": "where to"}})
+    workflow = workflow_save_definition(document=document, actor=machine()).workflow
+    url = reverse("admin:workflows_workflow_run", args=[workflow.pk])
+    form = as_user("olga").post(url).content.decode()  # the page's button: the form, nothing started yet
+    assert 'name="target"' in form and 'value="staging"' in form and not Batch.objects.exists()
+    refused = as_user("olga").post(url, {"params_form": "1", "target": "x" * 5000}).content.decode()
+    assert "must be at most 4096 characters" in refused and not Batch.objects.exists()
+    response = as_user("olga").post(url, {"params_form": "1", "target": "prod"})
+    batch = Batch.objects.get()
+    assert response.status_code == 302 and batch.context["params"] == {"target": "prod"}
+    page = as_user("olga").get(reverse("admin:executions_batch_change", args=[batch.pk])).content.decode()
+    assert "params.target = &#x27;prod&#x27;" in page

@@ -22,8 +22,13 @@ DECLARED = {
 
 def doc(**extra):
     task = {"name": "a", "kind": "shell", "config": {"script": "true"}}
-    return {"name": "w", "team": "t", "nodes": [{"key": "a", "type": "task", "task": task}],
-            "edges": [{"from": "start", "to": "a"}], **extra}  # fmt: skip
+    return {
+        "name": "w",
+        "team": "t",
+        "nodes": [{"key": "a", "type": "task", "task": task}],
+        "edges": [{"from": "start", "to": "a"}],
+        **extra,
+    }
 
 
 def problems(document) -> list[str]:
@@ -33,8 +38,12 @@ def problems(document) -> list[str]:
 
 
 def test_declarations_round_trip_through_the_canonical_document():
-    document = doc(params={"env": {"type": "string", "default": "prod", "choices": ["prod", "test"],
-                                   "description": "where"}, "day": {"type": "date", "required": True}})  # fmt: skip
+    document = doc(
+        params={
+            "env": {"type": "string", "default": "prod", "choices": ["prod", "test"], "description": "where"},
+            "day": {"type": "date", "required": True},
+        }
+    )
     definition = parse(document)
     assert definition.params["env"].choices == ("prod", "test")
     assert to_document(parse(to_document(definition))) == to_document(definition)
@@ -78,8 +87,15 @@ def test_values_from_json_and_from_text_are_typed_and_checked():
 
 def test_resolve_fills_defaults_and_lists_every_problem():
     values = resolve(DECLARED, {"ticket": "OPS-1", "count": "9"}, as_text=True)
-    assert values == {"env": "prod", "count": 9, "ratio": None, "dry_run": False, "day": None, "at": None,
-                      "ticket": "OPS-1"}  # fmt: skip
+    assert values == {
+        "env": "prod",
+        "count": 9,
+        "ratio": None,
+        "dry_run": False,
+        "day": None,
+        "at": None,
+        "ticket": "OPS-1",
+    }
     with pytest.raises(ParamsProblem) as caught:
         resolve(DECLARED, {"env": "dev", "colour": "red"})
     assert dict(caught.value.pairs) == {

@@ -60,8 +60,9 @@ def test_unknown_parameter_unknown_node_and_a_reference_in_script_are_refused():
     lines = refusals(document)
     assert "nodes[4].task.config.env.X: ${params.colour} names an unknown parameter 'colour' (parameters: env)" in lines
     assert "nodes[4].task.config.env.Y: ${nodes.nope.outputs.v} names an unknown node 'nope'" in lines
-    assert any(line.startswith("nodes[4].task.config.script: a reference is never spliced") and "env" in line
-               for line in lines)  # fmt: skip
+    assert any(
+        line.startswith("nodes[4].task.config.script: a reference is never spliced") and "env" in line for line in lines
+    )
 
 
 def test_a_shell_variable_in_a_script_is_not_a_reference():

@@ -51,6 +51,10 @@ def write_report(command, batch: Batch, options: dict, *, id_only: bool = False)
         command.stdout.write(batch.pk)
         return
     command.stdout.write(f"batch {report['batch']}: {report['status']}")
+    if report["params"]:
+        command.stdout.write("  params: " + " ".join(f"{k}={json.dumps(v)}" for k, v in report["params"].items()))
     for key, node in report["nodes"].items():
         attempts = f" attempts={node['attempts']}" if "attempts" in node else ""
         command.stdout.write(f"  {key:<24} {node['status']}{attempts}")
+        if node.get("outputs"):
+            command.stdout.write("    outputs: " + " ".join(f"{k}={json.dumps(v)}" for k, v in node["outputs"].items()))

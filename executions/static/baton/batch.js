@@ -140,6 +140,15 @@
           // How it ended beyond the status: exit status or signal, the error, or where a resume kept it from.
           if (run.outcome) panel.appendChild(h("p", { id: "node-output-outcome", class: "outcome" }, run.outcome));
           panel.appendChild(h("pre", { id: "node-output-text" }, run.output || noOutput(run)));
+          var names = Object.keys(run.outputs || {});
+          if (names.length) {
+            // The values it published for later nodes (${nodes.KEY.outputs.NAME}).
+            panel.appendChild(h("h4", {}, "Outputs"));
+            panel.appendChild(h("pre", { id: "node-output-values" }, names.map(function (name) {
+              var value = run.outputs[name];
+              return name + " = " + (typeof value === "string" ? value : JSON.stringify(value));
+            }).join("\n")));
+          }
           if (run.attempt_list && run.attempt_list.length > 1) {
             run.attempt_list.forEach(function (a) {
               panel.appendChild(h("h4", {}, "Attempt " + a.number + " — " + a.status + (a.outcome ? " (" + a.outcome + ")" : "")));
