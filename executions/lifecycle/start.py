@@ -229,7 +229,10 @@ def _start(
     action, subject = audit
     with transaction.atomic():
         batches_insert([new])
-        audit_record(actor=actor, action=action, obj=subject, after={"batch": new.batch.pk})
+        after: dict[str, Any] = {"batch": new.batch.pk}
+        if (new.batch.context or {}).get("params"):  # the values it runs with, in the trail
+            after["params"] = new.batch.context["params"]
+        audit_record(actor=actor, action=action, obj=subject, after=after)
     return new.batch
 
 

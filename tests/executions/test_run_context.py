@@ -138,3 +138,13 @@ def test_a_scheduled_fire_sees_its_fire_time_and_business_date(recorder):
     batch = lifecycle.batch_start(workflow=workflow, actor=machine(), trigger="cron", scheduled_for=fire)
     recorder.drain()
     assert NodeRun.objects.get(batch=batch).output == f"20261206 02:30 cn {batch.pk}\n"
+
+
+def test_the_ssrf_guard_checks_the_address_a_reference_resolves_to(recorder, settings):
+    settings.BATON_HTTP_ALLOWED_NETWORKS = ()
+    task = {"name": "a", "kind": "http", "config": {"url": "http://${params.host}:9/x"}}
+    document = chain_document("w", task, params={"host": {"type": "string", "default": "127.0.0.1"}})
+    batch = start(document)
+    recorder.drain()
+    run = NodeRun.objects.get(batch=batch)
+    assert run.status == "failed" and "127.0.0.1" in run.detail["error"] and "loopback" in run.detail["error"]
