@@ -25,7 +25,7 @@ from access.api import ScopedModelChoiceFilter, ScopedViewSetMixin, StrictSerial
 from access.http import TriggerThrottle, UtcIsoDateTimeFilter
 from executions import lifecycle
 from executions.models import Attempt, Batch, Event, NodeRun, batch_trigger_choices, normalize_batch_id
-from executions.selectors import batches_matching
+from executions.selectors import batches_matching, node_run_output_since
 from executions.states import BatchStatus, NodeStatus
 from workflows.models import Task, Workflow
 from workflows.quartz import InvalidCronExpression, QuartzCron, parse_start
@@ -115,6 +115,19 @@ class NodeRunSummarySerializer(serializers.ModelSerializer):
             "outputs",
         ]
         read_only_fields = fields
+
+
+class OutputQuerySerializer(StrictSerializer):
+    offset = serializers.IntegerField(
+        min_value=0, max_value=2**62, default=0, help_text="Bytes already read (the previous answer's `offset`)."
+    )
+
+
+class LiveOutputSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    attempt = serializers.IntegerField(help_text="The attempt the output is of; another one starts again at 0.")
+    output = serializers.CharField(help_text="The output after the offset (a cut middle is one marker line).")
+    offset = serializers.IntegerField(help_text="Where the next read starts.")
 
 
 class RunRequestSerializer(StrictSerializer):
@@ -290,10 +303,20 @@ class NodeRunViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveM
         return queryset
 
     def get_serializer_class(self):
+        if self.action == "output":
+            return LiveOutputSerializer
         return NodeRunDetailSerializer if self.action == "retrieve" else NodeRunSummarySerializer
 
     def lookup_value(self, value: str) -> Any:
         return int(value)
+
+    @extend_schema(parameters=[OutputQuerySerializer], responses={200: LiveOutputSerializer})
+    @action(detail=True, methods=["get"], url_path="output", filterset_class=None)
+    def output(self, request: Request, pk: str | None = None) -> Response:
+        """The output after `offset`, also while the task runs (written about once a second): poll to follow it."""
+        query = OutputQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        return Response(node_run_output_since(self.get_object(), query.validated_data["offset"]))
 
 
 class WorkflowRunViewSet(ScopedViewSetMixin, viewsets.GenericViewSet):

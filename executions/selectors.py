@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from executions.kinds.masking import live_slice
 from executions.models import Batch, NodeRun, normalize_batch_id
 from workflows import graph
 
@@ -55,3 +56,14 @@ def batches_matching(text: str, queryset: QuerySet[Batch] | None = None) -> Quer
 def node_runs_of(batch: Batch) -> QuerySet[NodeRun]:
     """Return a batch's node runs in definition order."""
     return batch.node_runs.order_by("id")
+
+
+def node_run_output_since(run: NodeRun, offset: int) -> dict[str, Any]:
+    """Return a node run's output after `offset` (bytes of all it printed), for following it while it runs.
+
+    A running task's output is written about once a second (the heartbeat); `offset` in the answer
+    is where the next read starts. A new attempt starts its output afresh: the answer names the
+    attempt, and a follower reading another attempt than before starts again from 0.
+    """
+    text, end = live_slice(run.output, offset)
+    return {"status": run.status, "attempt": run.attempts, "output": text, "offset": end}

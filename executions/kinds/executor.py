@@ -44,6 +44,9 @@ class RunContext:
     # Called once with the process group id when a shell task's process has started, so the
     # group can be killed from outside if this worker dies.
     on_start: Callable[[int], None] = lambda pgid: None
+    # Called about every check_interval seconds, before ``should_cancel``, with the output so far
+    # (masked, head and tail kept) while it grows: the heartbeat stores it, so the run can be watched.
+    live_output: Callable[[str], None] = lambda text: None
 
 
 @dataclass(frozen=True)

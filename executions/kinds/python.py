@@ -68,7 +68,7 @@ def run_python(config: dict[str, Any], ctx: RunContext) -> Outcome:
     kwargs = config.get("kwargs") or {}
     collector = OutputCollector(ctx.secrets, ctx.output_limit)
     status, error, result = SUCCEEDED, None, None
-    interrupter = _Interrupter(clock)
+    interrupter = _Interrupter(clock, _live(collector, ctx))
     try:
         with contextlib.redirect_stdout(collector), contextlib.redirect_stderr(collector), interrupter:
             result = function(**kwargs)
@@ -99,6 +99,18 @@ def run_python(config: dict[str, Any], ctx: RunContext) -> Outcome:
         except OutputsProblem as exc:
             return refused_outputs(outcome, str(exc))
     return outcome
+
+
+def _live(collector: OutputCollector, ctx: RunContext) -> Any:
+    """Return the watcher's tick: hand the output so far to ``ctx.live_output`` when it grew."""
+    seen = [0]
+
+    def tick() -> None:
+        if collector.total_bytes != seen[0]:
+            seen[0] = collector.total_bytes
+            ctx.live_output(collector.snapshot())
+
+    return tick
 
 
 def _render(value: object) -> str:
@@ -134,8 +146,9 @@ class _Interrupter:
        restored only after the watcher is joined, when no more signals can be sent.
     """
 
-    def __init__(self, clock: RunClock) -> None:
+    def __init__(self, clock: RunClock, tick: Any = None) -> None:
         self.clock = clock
+        self.tick = tick
         self.reason: str | None = None
         self.armed = False
         self._done = threading.Event()
@@ -177,6 +190,9 @@ class _Interrupter:
         wait = self.clock.next_wait()
         while not self._done.wait(wait):
             if self.reason is None:
+                if self.tick is not None:
+                    with contextlib.suppress(Exception):  # watching is a convenience: the callable runs on
+                        self.tick()
                 self.reason = self.clock.check()
             if self.reason is None:
                 wait = self.clock.next_wait()

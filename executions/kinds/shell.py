@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import IO, Any
 
 from executions.kinds.executor import (
@@ -89,8 +90,9 @@ def run_shell(config: dict[str, Any], ctx: RunContext) -> Outcome:
             logger.exception("could not record the process group of a shell task")
         stopped_by: str | None = None
         signals_sent: list[str] = []
+        live = _LiveOutput(out.fileno(), secrets, ctx)
         try:
-            stopped_by = _wait(process, clock)
+            stopped_by = _wait(process, clock, live.update)
         finally:
             signals_sent = stop_process_group(process, ctx.kill_grace)
         outcome = _outcome(process, out, clock, secrets, stopped_by, signals_sent)
@@ -139,14 +141,35 @@ def _start_error(program: str, exc: OSError) -> str:
     return f"could not start {program!r}: {exc.strerror or exc}"
 
 
-def _wait(process: subprocess.Popen[bytes], clock: RunClock) -> str | None:
-    """Wait for the process; return ``TIMED_OUT``/``CANCELLED`` if it must be stopped first."""
+class _LiveOutput:
+    """The output so far, read from the capture file at each check and handed to ``ctx.live_output`` when it grew."""
+
+    def __init__(self, fd: int, secrets: tuple[str, ...], ctx: RunContext) -> None:
+        self.fd, self.ctx, self.read = fd, ctx, 0
+        self.collector = OutputCollector(secrets, ctx.output_limit)
+
+    def update(self) -> None:
+        grew = False
+        while chunk := os.pread(self.fd, _CHUNK, self.read):
+            self.read += len(chunk)
+            self.collector.write_bytes(chunk)
+            grew = True
+        if grew:
+            try:
+                self.ctx.live_output(self.collector.snapshot())
+            except Exception:  # watching is a convenience: the task runs on
+                logger.exception("could not hand on the live output of a shell task")
+
+
+def _wait(process: subprocess.Popen[bytes], clock: RunClock, tick: Callable[[], None] = lambda: None) -> str | None:
+    """Wait for the process, calling ``tick`` at each check; return ``TIMED_OUT``/``CANCELLED`` if it must be stopped."""
     while True:
         try:
             process.wait(timeout=clock.next_wait())
             return None
         except subprocess.TimeoutExpired:
             pass
+        tick()
         reason = clock.check()
         if reason is not None:
             return reason

@@ -31,7 +31,7 @@ from executions.lifecycle.advance import batch_advance, batch_blueprint
 from executions.models import Batch, NodeRun
 from executions.runtime import Blueprint
 from executions.states import NodeStatus
-from executions.storable import storable, unrecorded
+from executions.storable import storable, storable_text, unrecorded
 from executions.store import AttemptEnd, HopStore, hop_store
 from workflows import kinds as task_kinds
 from workflows import references, secrets
@@ -170,11 +170,13 @@ def task_execute(run: NodeRun, task: dict[str, Any], referenced: frozenset[str] 
         except references.Unresolved as exc:
             error = str(exc)
             return kinds.Outcome(status=kinds.FAILED, output=f"[baton] {error}\n", detail={"error": error})
+    live = _LiveOutput()
     context = kinds.RunContext(
         timeout=task["timeout_seconds"],
         output_limit=settings.BATON_OUTPUT_LIMIT,
         output_values_limit=settings.BATON_OUTPUT_VALUES_LIMIT,
-        should_cancel=_cancel_check(run),
+        should_cancel=_cancel_check(run, live),
+        live_output=live.offer,
         check_interval=settings.BATON_HEARTBEAT_SECONDS,
         kill_grace=settings.BATON_KILL_GRACE_SECONDS,
         secrets=tuple(plain),
@@ -201,13 +203,35 @@ def _resolved(run: NodeRun, kind: str, config: dict[str, Any], referenced: froze
     return references.resolve(config, declared.reference_fields, context)
 
 
-def _cancel_check(run: NodeRun) -> Callable[[], bool]:
-    """Return the heartbeat hook: record that the worker lives; tell whether to cancel."""
+class _LiveOutput:
+    """The running output an executor offered since the last heartbeat, which stores it (at most one a beat)."""
+
+    def __init__(self) -> None:
+        self.text: str | None = None
+
+    def offer(self, text: str) -> None:
+        self.text = text
+
+    def take(self) -> dict[str, str]:
+        """Return the fields the heartbeat writes for it: the output, once, if it changed."""
+        text, self.text = self.text, None
+        return {} if text is None else {"output": storable_text(text)[0]}
+
+
+def _cancel_check(run: NodeRun, live: _LiveOutput | None = None) -> Callable[[], bool]:
+    """Return the heartbeat hook: record that the worker lives (and the output so far); tell whether to cancel.
+
+    The output is written only while the run is still running this attempt, in the heartbeat's
+    own statement: a short task never beats, so its hop writes nothing more.
+    """
 
     def should_cancel() -> bool:
         try:
             now = timezone.now()
-            NodeRun.objects.filter(pk=run.pk, status=NodeStatus.RUNNING).update(heartbeat_at=now)
+            output = live.take() if live is not None else {}
+            NodeRun.objects.filter(pk=run.pk, status=NodeStatus.RUNNING, attempts=run.attempts).update(
+                heartbeat_at=now, **output
+            )
             stop, deadline = Batch.objects.values_list("stop_requested_at", "deadline_at").get(pk=run.batch_id)
             return stop is not None or (deadline is not None and deadline <= now)
         finally:

@@ -74,6 +74,7 @@ class OrmHopStore:
                 worker=worker,
                 resent=0,
                 resend_at=None,
+                output="",  # the new attempt's output, written as it runs (the last one's is on its attempt row)
             )
         return run if claimed else None
 

@@ -209,7 +209,7 @@ WITH old AS (
     UPDATE {RUN} r
        SET {RUN.status} = {running}, {RUN.attempts} = r.{RUN.attempts} + 1, {RUN.started_at} = %(now)s,
            {RUN.finished_at} = NULL, {RUN.heartbeat_at} = %(now)s, {RUN.worker} = %(worker)s, {RUN.resent} = 0,
-           {RUN.resend_at} = NULL,
+           {RUN.resend_at} = NULL, {RUN.output} = '',
            {RUN.queued_at} = CASE WHEN old.{RUN.status} = {retrying} THEN %(now)s ELSE r.{RUN.queued_at} END
       FROM old
      WHERE r.{RUN.id} = old.{RUN.id}

@@ -48,3 +48,15 @@ def test_bad_values_are_refused_naming_each_parameter(client_for, bob, with_para
         "params.count": "must be an integer, not a string",
     }
     assert post_json(client_for(bob), f"{URL}{with_params.pk}/run/", {"values": {}}).status_code == 400
+
+
+def test_a_node_runs_output_is_served_from_an_offset(client_for, bob, with_params):
+    batch = post_json(client_for(bob), f"{URL}{with_params.pk}/run/").json()
+    run = NodeRun.objects.get(batch_id=batch["id"], node_key="a")
+    NodeRun.objects.filter(pk=run.pk).update(output="line 1\nline 2\n", status="running", attempts=1)
+    url = f"/api/v1/node-runs/{run.pk}/output/"
+    first = client_for(bob).get(url).json()
+    assert first == {"status": "running", "attempt": 1, "output": "line 1\nline 2\n", "offset": 14}
+    NodeRun.objects.filter(pk=run.pk).update(output="line 1\nline 2\nline 3\n")
+    assert client_for(bob).get(url, {"offset": 14}).json()["output"] == "line 3\n"
+    assert client_for(bob).get(url, {"offset": -1}).status_code == 400

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
@@ -186,3 +187,41 @@ def test_the_validator_refuses_bad_references_with_a_clear_message(tmp_path, cha
     with pytest.raises(CommandError) as refused:
         import_definition(document, tmp_path)
     assert message in str(refused.value)
+
+
+class TimedStream:
+    """A stdout that notes when each piece was written."""
+
+    def __init__(self) -> None:
+        self.pieces: list[tuple[float, str]] = []
+
+    def write(self, text: str) -> int:
+        self.pieces.append((time.time(), text))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_show_batch_follow_prints_each_line_within_two_seconds_of_its_printing(context_worker, tmp_path):
+    ticking = task("tick", "shell", {"script": 'for i in 1 2 3 4; do echo "line $i $(date +%s.%N)"; sleep 1; done'})
+    document = {
+        "name": "ticker",
+        "team": "platform",
+        "nodes": [{"key": "tick", "type": "task", "task": ticking}],
+        "edges": [{"from": "start", "to": "tick"}],
+    }
+    import_definition(document, tmp_path)
+    out = StringIO()
+    call_command("run_workflow", "ticker", stdout=out)
+    stream = TimedStream()
+    call_command("show_batch", out.getvalue().strip(), "--follow", "--timeout", "60", stdout=stream)
+    arrived = {}
+    for at, text in stream.pieces:
+        for line in text.splitlines():
+            if line.startswith("line "):
+                arrived[line.split()[1]] = at - float(line.split()[2])
+    assert sorted(arrived) == ["1", "2", "3", "4"], stream.pieces
+    assert all(delay < 2.0 for delay in arrived.values()), arrived
+    assert stream.pieces[0][1].startswith("==> tick <==")
+    assert any("batch " in text and "succeeded" in text for _, text in stream.pieces)  # then the report

@@ -76,6 +76,7 @@
       });
       timeline(state);
       if (selected && state.runs[selected] && state.runs[selected].status !== lastShown) showOutput(selected);
+      else if (selected && state.runs[selected] && state.runs[selected].status === "running") refreshOutput(selected);
     }
 
     function timeline(state) {
@@ -124,6 +125,21 @@
     function noOutput(run) { return "(no output)" + (run.outcome ? " — " + run.outcome : ""); }
 
     var lastShown = null;
+    // The running node's output, written about once a second by its heartbeat: follow its tail,
+    // unless the reader scrolled up (then the text updates and the scroll stays put).
+    function refreshOutput(key) {
+      var url = root.dataset.outputUrl.replace("NODE_KEY", encodeURIComponent(key));
+      D.getJSON(url).then(function (run) {
+        var pre = document.getElementById("node-output-text");
+        if (!pre || selected !== key || run.status !== "running") return;
+        var atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8;
+        var text = run.output || noOutput(run);
+        if (pre.textContent !== text) {
+          pre.textContent = text;
+          if (atEnd) pre.scrollTop = pre.scrollHeight;
+        }
+      });
+    }
     function showOutput(key) {
       if (key === "start") return;
       selected = key;
