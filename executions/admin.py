@@ -8,6 +8,7 @@ the run-time app.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -189,7 +190,7 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     def parameters(self, batch: Batch):
         """The values the batch's references read: its parameters and its built-in values."""
         context = batch.context or {}
-        lines = [f"params.{name} = {value!r}" for name, value in (context.get("params") or {}).items()]
+        lines = [f"params.{name} = {json.dumps(value)}" for name, value in (context.get("params") or {}).items()]
         lines += [f"batch.{name} = {value}" for name, value in (context.get("batch") or {}).items()]
         return format_html('<pre id="batch-parameters" style="margin:0">{}</pre>', "\n".join(lines)) if lines else "—"
 

@@ -162,4 +162,4 @@ def test_run_once_asks_for_the_declared_parameters_and_starts_with_them(as_user,
     batch = Batch.objects.get()
     assert response.status_code == 302 and batch.context["params"] == {"target": "prod"}
     page = as_user("olga").get(reverse("admin:executions_batch_change", args=[batch.pk])).content.decode()
-    assert "params.target = &#x27;prod&#x27;" in page
+    assert "params.target = &quot;prod&quot;" in page
