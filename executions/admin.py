@@ -229,20 +229,25 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         verb = _("Resuming batch %(batch)s") if resume else _("Re-running batch %(batch)s")
         if not self._may_operate(request, batch, verb):
             return self._back(batch.pk)
+        form = _rerun_form(batch, request.POST if request.method == "POST" else None) if not resume else None
         try:
             lifecycle.batch_rerun_check(batch=batch, resume=resume)
-            if request.method != "POST":
+            if request.method != "POST" or (form is not None and not form.is_valid()):
                 plan = lifecycle.rerun_plan(batch=batch, resume=resume)
                 context = {
                     **self.admin_site.each_context(request),
                     "batch": batch,
                     "plan": plan,
                     "resume": resume,
+                    "form": form,
                     "opts": self.model._meta,
                     "title": f"{'Resume' if resume else 'Re-run'} batch {batch.pk}",
                 }
                 return TemplateResponse(request, "admin/executions/batch/rerun_confirm.html", context)
-            new = lifecycle.batch_rerun(batch_id=batch.pk, actor=admin_actor(request), resume=resume)
+            values = form.values() if form is not None else None
+            new = lifecycle.batch_rerun(
+                batch_id=batch.pk, actor=admin_actor(request), resume=resume, values=values, values_as_text=True
+            )
         except BatonError as exc:
             messages.error(request, str(exc))
             return self._back(batch.pk)
@@ -350,6 +355,16 @@ def _param_field(param: Param) -> forms.Field:
         return forms.ChoiceField(choices=[*blank, *((o, o) for o in options)], initial=str(initial), **common)
     widget = forms.TextInput(attrs={"placeholder": PLACEHOLDERS.get(param.type, "")})
     return forms.CharField(initial=initial, widget=widget, **common)
+
+
+def _rerun_form(batch: Batch, data: Any) -> ParamsForm | None:
+    """The re-run form's parameters, filled with the original's values; None when the version declares none."""
+    declared = blueprint_for(batch.version_id).params if batch.version_id else {}
+    if not declared:
+        return None
+    before = (batch.context or {}).get("params") or {}
+    initial = {name: json.dumps(value) if isinstance(value, bool) else value for name, value in before.items()}
+    return ParamsForm(declared, data, initial={k: v for k, v in initial.items() if v is not None})
 
 
 class WorkflowRunAdmin(RunOnceAdminMixin, WorkflowAdmin):

@@ -137,6 +137,13 @@ class RunRequestSerializer(StrictSerializer):
     )
 
 
+def _params_in(request: Request) -> dict[str, Any] | None:
+    """Return the parameters' values a run or re-run body gives (an empty body gives none)."""
+    body = RunRequestSerializer(data=request.data if request.data else {})
+    body.is_valid(raise_exception=True)
+    return body.validated_data.get("params")
+
+
 class BatchDetailSerializer(BatchSerializer):
     node_runs = NodeRunSummarySerializer(many=True, read_only=True)
 
@@ -257,10 +264,11 @@ class BatchViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
 
     def _rerun(self, request: Request, resume: bool) -> Response:
         batch = self.get_object()
-        new = lifecycle.batch_rerun(batch_id=batch.pk, actor=api_actor(request), resume=resume)
+        values = _params_in(request)
+        new = lifecycle.batch_rerun(batch_id=batch.pk, actor=api_actor(request), resume=resume, values=values)
         return Response(self._detail(new.pk), status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={201: BatchDetailSerializer}, filters=False)
+    @extend_schema(request=RunRequestSerializer, responses={201: BatchDetailSerializer}, filters=False)
     @action(detail=True, methods=["post"], throttle_classes=[TriggerThrottle], filterset_class=None)
     def rerun(self, request: Request, pk: str | None = None) -> Response:
         """Re-run a finished batch on the same version as a new linked batch (operator)."""
@@ -336,9 +344,7 @@ class WorkflowRunViewSet(ScopedViewSetMixin, viewsets.GenericViewSet):
     )
     def run(self, request: Request, pk: str | None = None) -> Response:
         workflow = self.get_object()
-        body = RunRequestSerializer(data=request.data if request.data else {})
-        body.is_valid(raise_exception=True)
-        values = body.validated_data.get("params")
+        values = _params_in(request)
         batch = lifecycle.batch_start(workflow=workflow, actor=api_actor(request), values=values)
         batch = _batch_queryset(Batch.objects).prefetch_related("node_runs").get(pk=batch.pk)
         return Response(BatchDetailSerializer(batch).data, status=status.HTTP_201_CREATED)

@@ -70,7 +70,8 @@ def workflow_batch_start(
 ) -> Batch:
     """Start a batch of the workflow's current version (or of `rerun_of`'s) for an actor whose role the caller checked.
 
-    `audit` is the (action, object) the audit row records. A re-run takes `rerun_of`'s context unchanged.
+    `audit` is the (action, object) the audit row records. A re-run takes `rerun_of`'s context
+    unchanged, except for the parameters given in `values` (the re-run form's edits).
     """
     version = rerun_of.version if rerun_of else workflow.current_version
     if version is None:
@@ -81,6 +82,10 @@ def workflow_batch_start(
     blueprint = blueprint_for(version.pk)
     if rerun_of is not None:
         batch.context = rerun_of.context
+        if values:
+            before = (rerun_of.context or {}).get("params") or {}
+            edited = params.resolve(blueprint.params, {**before, **values}, as_text=values_as_text)
+            batch.context = {**(rerun_of.context or {}), "params": edited}
     else:
         batch.context = batch_context(batch, blueprint, scheduled_for, values=values, as_text=values_as_text)
     return _start(
@@ -232,6 +237,9 @@ def _start(
         after: dict[str, Any] = {"batch": new.batch.pk}
         if (new.batch.context or {}).get("params"):  # the values it runs with, in the trail
             after["params"] = new.batch.context["params"]
+        before = (rerun_of.context or {}).get("params") if rerun_of is not None else None
+        if before is not None and before != after.get("params"):  # edited in the re-run form
+            after["params_before"] = before
         audit_record(actor=actor, action=action, obj=subject, after=after)
     return new.batch
 

@@ -163,3 +163,17 @@ def test_run_once_asks_for_the_declared_parameters_and_starts_with_them(as_user,
     assert response.status_code == 302 and batch.context["params"] == {"target": "prod"}
     page = as_user("olga").get(reverse("admin:executions_batch_change", args=[batch.pk])).content.decode()
     assert "params.target = &quot;prod&quot;" in page
+
+
+def test_the_rerun_form_shows_the_originals_values_and_starts_with_the_edited_ones(as_user, platform, recorder):
+    document = release(params={"target": {"type": "string", "default": "staging"}, "dry": {"type": "boolean"}})
+    workflow = workflow_save_definition(document=document, actor=machine()).workflow
+    original = batch_start(workflow=workflow, actor=machine(), values={"target": "prod", "dry": True})
+    Batch.objects.filter(pk=original.pk).update(status="failed")
+    url = reverse("admin:executions_batch_rerun", args=[original.pk])
+    form = as_user("olga").get(url).content.decode()
+    assert 'id="rerun-params"' in form and 'value="prod"' in form
+    as_user("olga").post(url, {"resume": "0", "target": "eu", "dry": "true"})
+    rerun = Batch.objects.exclude(pk=original.pk).get()
+    assert rerun.context["params"] == {"target": "eu", "dry": True}
+    assert 'id="rerun-params"' not in as_user("olga").get(url + "?resume=1").content.decode()

@@ -60,3 +60,22 @@ def test_a_node_runs_output_is_served_from_an_offset(client_for, bob, with_param
     NodeRun.objects.filter(pk=run.pk).update(output="line 1\nline 2\nline 3\n")
     assert client_for(bob).get(url, {"offset": 14}).json()["output"] == "line 3\n"
     assert client_for(bob).get(url, {"offset": -1}).status_code == 400
+
+
+def test_a_rerun_keeps_the_values_unless_the_body_changes_some_and_the_trail_says_so(client_for, bob, with_params):
+    from access.models import AuditEntry
+    from executions.models import Batch
+
+    first = post_json(client_for(bob), f"{URL}{with_params.pk}/run/", {"params": {"env": "prod", "count": 2}}).json()
+    Batch.objects.filter(pk=first["id"]).update(status="failed")
+    same = post_json(client_for(bob), f"/api/v1/batches/{first['id']}/rerun/").json()
+    assert same["context"] == first["context"]
+    Batch.objects.filter(pk=same["id"]).update(status="failed")
+    edited = post_json(client_for(bob), f"/api/v1/batches/{same['id']}/rerun/", {"params": {"count": 5}}).json()
+    assert edited["context"]["params"] == {"env": "prod", "count": 5}
+    assert edited["context"]["batch"] == first["context"]["batch"]
+    entry = AuditEntry.objects.filter(action="batch.rerun").order_by("-id").first()
+    assert entry.after["params"] == {"env": "prod", "count": 5}
+    assert entry.after["params_before"] == {"env": "prod", "count": 2}
+    refused = post_json(client_for(bob), f"/api/v1/batches/{same['id']}/resume/", {"params": {"count": 6}})
+    assert refused.status_code == 400 and "cannot be changed on a resume" in refused.json()["errors"][0]["message"]
