@@ -215,7 +215,7 @@ def cache_settings(url: str) -> dict[str, object]:
         return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     if url.startswith("file://"):
         return {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "BACKEND": "access.cache.LockedFileCache",
             "LOCATION": url.removeprefix("file://"),
             "OPTIONS": {"MAX_ENTRIES": 10000},
         }
