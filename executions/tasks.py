@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from executions import lifecycle, scheduler
+from executions.retention import history_archive
 from workflows.task_config import is_reserved_queue
 
 
@@ -48,6 +49,12 @@ def delivery_queue(task: Any) -> str:
 def recover() -> dict[str, int]:
     """Repair lost messages, dead workers and overdue batches from the database."""
     return lifecycle.recover()
+
+
+@shared_task(name="baton.retention", ignore_result=True)
+def retention() -> int:
+    """Archive and delete expired history, for at most BATON_RETENTION_BUDGET_SECONDS (the next run goes on)."""
+    return history_archive(budget_seconds=settings.BATON_RETENTION_BUDGET_SECONDS).archived
 
 
 @shared_task(name="baton.tick", ignore_result=True)
