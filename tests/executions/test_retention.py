@@ -285,3 +285,23 @@ def test_archive_history_counts_then_archives(months, tmp_path, settings):
     out = StringIO()
     call_command("archive_history", stdout=out)
     assert out.getvalue().startswith(f"archived {due} batches into ") and Batch.objects.count() == len(made) - due
+
+
+def test_beat_runs_retention_on_the_control_queue_within_its_budget(months, tmp_path, settings):
+    from django_celery_beat.models import PeriodicTask
+
+    from executions import tasks
+
+    entry = PeriodicTask.objects.get(task="baton.retention")
+    assert (entry.queue, entry.enabled, entry.interval.every, entry.interval.period) == (
+        "baton-control",
+        True,
+        10,
+        "minutes",
+    )
+    assert settings.CELERY_TASK_ROUTES["baton.retention"] == {"queue": "baton-control"}
+    settings.BATON_ARCHIVE_DIR, settings.BATON_RETENTION_BUDGET_SECONDS = tmp_path, 0
+    assert tasks.retention() == 0  # no time: nothing done, the next run goes on
+    settings.BATON_RETENTION_BUDGET_SECONDS = 60
+    _, made = months
+    assert tasks.retention() == sum(b.finished_at < timezone.now() - timedelta(days=90) for b in made) > 0
