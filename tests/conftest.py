@@ -15,6 +15,12 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from hypothesis import settings as hypothesis_settings
+
+# Properties check behaviour, not speed (speed is `make bench`'s): no per-example deadline, which
+# a busy machine turns into "unreliable timings" failures.
+hypothesis_settings.register_profile("baton", deadline=None)
+hypothesis_settings.load_profile("baton")
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "workflows" / "demo"
