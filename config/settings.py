@@ -78,7 +78,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "django_celery_beat",
+    "config.apps.SystemBeatConfig",  # django-celery-beat, shown as "System"
     "axes",
     "workflows",
     "executions",
