@@ -1,0 +1,237 @@
+"""Prometheus metrics of the engine, the scheduler and the sweep, counted in process after each commit.
+
+The services call the `record_*` functions, or `*_after_commit` inside a transaction; a
+function only increments in-process counters (prometheus_client's multiprocess files, see
+`ops.multiproc`) and never queries the hop's database: the one exception is a workflow's or a
+task's name for a label, read once per process and five minutes (`Names`), after the commit,
+when the row that ended a batch did not carry it. Labels are bounded: the workflow's name (or
+`task:<name>` for a standalone task's run), the trigger kind, the status, the task kind and
+the queue — never a batch or run id.
+
+The metrics are made on first use, so that a process writes them to its service's folder
+chosen at its start (`ops.multiproc.start_service`), not to the folder in force at import.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import CollectorRegistry
+
+from ops import multiproc
+
+# Seconds: a node run's queue wait and duration span a few milliseconds to hours.
+RUN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400)
+# Seconds: a fire's lateness is milliseconds when all is well, seconds to minutes when not.
+LATENESS_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+TICK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 5, 10, 30)
+SWEEP_ACTIONS = ("redispatched", "worker_lost", "timed_out", "finished")
+
+
+@dataclass(frozen=True)
+class Instruments:
+    """The metrics Baton records."""
+
+    batches_started: Counter
+    batches_ended: Counter
+    node_run_duration: Histogram
+    node_run_queue_wait: Histogram
+    scheduler_lateness: Histogram
+    scheduler_tick: Histogram
+    scheduler_fires: Counter
+    sweep_actions: Counter
+
+
+@functools.cache
+def instruments() -> Instruments:
+    """Make the metrics once per process, on first use."""
+    return Instruments(
+        batches_started=Counter("baton_batches_started", "Batches started.", ["workflow", "trigger"], registry=None),
+        batches_ended=Counter(
+            "baton_batches_ended", "Batches that ended, by result.", ["workflow", "trigger", "status"], registry=None
+        ),
+        node_run_duration=Histogram(
+            "baton_node_run_duration_seconds",
+            "How long a node run's attempt ran, from its claim to its recorded end.",
+            ["kind", "queue"],
+            buckets=RUN_BUCKETS,
+            registry=None,
+        ),
+        node_run_queue_wait=Histogram(
+            "baton_node_run_queue_wait_seconds",
+            "How long a node run waited queued (or due for retry) before a worker claimed it.",
+            ["kind", "queue"],
+            buckets=RUN_BUCKETS,
+            registry=None,
+        ),
+        scheduler_lateness=Histogram(
+            "baton_scheduler_lateness_seconds",
+            "From a fire's scheduled time to its batch's commit.",
+            buckets=LATENESS_BUCKETS,
+            registry=None,
+        ),
+        scheduler_tick=Histogram(
+            "baton_scheduler_tick_seconds", "How long a scheduler tick took.", buckets=TICK_BUCKETS, registry=None
+        ),
+        scheduler_fires=Counter(
+            "baton_scheduler_fires",
+            "Scheduled fires, by outcome: started, missed (misfire policy), skipped (overlap policy), queued.",
+            ["outcome"],
+            registry=None,
+        ),
+        sweep_actions=Counter(
+            "baton_sweep_actions",
+            "What the recovery sweep did: wake-ups re-sent, runs of lost workers, batches timed out, idle batches ended.",
+            ["action"],
+            registry=None,
+        ),
+    )
+
+
+# --- labels ----------------------------------------------------------------------------------
+
+
+class Names:
+    """Workflow and task names by id, kept five minutes per process (a rename shows within that)."""
+
+    ttl = 300.0
+    limit = 10_000
+
+    def __init__(self) -> None:
+        self._names: dict[tuple[str, int], tuple[str, float]] = {}
+
+    def remember(self, kind: str, pk: int, name: str) -> None:
+        if len(self._names) >= self.limit:
+            self._names.clear()
+        self._names[kind, pk] = (name, time.monotonic() + self.ttl)
+
+    def get(self, kind: str, pk: int) -> str:
+        """Return the name of a workflow (`kind` "workflow") or task ("task"), read when not known or stale."""
+        known = self._names.get((kind, pk))
+        if known is not None and known[1] > time.monotonic():
+            return known[0]
+        from workflows.models import Task, Workflow
+
+        model = Workflow if kind == "workflow" else Task
+        name = model.objects.filter(pk=pk).values_list("name", flat=True).first() or f"#{pk}"
+        self.remember(kind, pk, name)
+        return name
+
+
+names = Names()
+
+
+def owner_label(workflow_id: int | None, task_id: int | None) -> str:
+    """Return the `workflow` label of a batch: its workflow's name, or `task:<name>` for a standalone task's run."""
+    if workflow_id is not None:
+        return names.get("workflow", workflow_id)
+    if task_id is not None:
+        return "task:" + names.get("task", task_id)
+    return ""
+
+
+def _known_owner(batch: Any) -> tuple[int | None, int | None]:
+    """Return a batch's (workflow id, task id), remembering the names of owners already loaded with it."""
+    state = batch._state.fields_cache
+    if batch.workflow_id is not None and "workflow" in state:
+        names.remember("workflow", batch.workflow_id, state["workflow"].name)
+    if batch.task_id is not None and "task" in state:
+        names.remember("task", batch.task_id, state["task"].name)
+    return batch.workflow_id, batch.task_id
+
+
+# --- recording -------------------------------------------------------------------------------
+
+
+def batches_started_after_commit(batches: Iterable[Any]) -> None:
+    """Count started batches (and those that ended at once) when the current transaction commits."""
+    started = [(*_known_owner(batch), batch.trigger, batch.status) for batch in batches]
+    if started:
+        transaction.on_commit(functools.partial(_count_started, started))
+
+
+def _count_started(started: list[tuple[int | None, int | None, str, str]]) -> None:
+    metrics = instruments()
+    for workflow_id, task_id, trigger, status in started:
+        owner = owner_label(workflow_id, task_id)
+        metrics.batches_started.labels(owner, trigger).inc()
+        if status != "running":
+            metrics.batches_ended.labels(owner, trigger, status).inc()
+
+
+def batch_ended_after_commit(*, workflow_id: int | None, task_id: int | None, trigger: str, status: str) -> None:
+    """Count a batch's end when the current transaction commits."""
+    transaction.on_commit(functools.partial(_count_ended, workflow_id, task_id, trigger, status))
+
+
+def _count_ended(workflow_id: int | None, task_id: int | None, trigger: str, status: str) -> None:
+    instruments().batches_ended.labels(owner_label(workflow_id, task_id), trigger, status).inc()
+
+
+def record_queue_wait(*, kind: str, queue: str, queued_at: datetime | None, claimed_at: datetime | None) -> None:
+    """Record how long a claimed run waited (its claim has committed)."""
+    if queued_at is not None and claimed_at is not None:
+        waited = max(0.0, (claimed_at - queued_at).total_seconds())
+        instruments().node_run_queue_wait.labels(kind, queue or "default").observe(waited)
+
+
+def record_run_duration(*, kind: str, queue: str, seconds: float) -> None:
+    """Record how long an attempt ran, once its end is recorded."""
+    instruments().node_run_duration.labels(kind, queue or "default").observe(max(0.0, seconds))
+
+
+def record_tick(*, seconds: float, started: int, missed: int, skipped: int, queued: int, lateness: list[float]) -> None:
+    """Record a scheduler tick: its duration, its fires by outcome, each started fire's lateness."""
+    metrics = instruments()
+    metrics.scheduler_tick.observe(seconds)
+    for outcome, count in (("started", started), ("missed", missed), ("skipped", skipped), ("queued", queued)):
+        if count:
+            metrics.scheduler_fires.labels(outcome).inc(count)
+    for late in lateness:
+        metrics.scheduler_lateness.observe(max(0.0, late))
+
+
+def record_sweep(counts: Mapping[str, int]) -> None:
+    """Record what a recovery sweep did."""
+    metrics = instruments()
+    for action in SWEEP_ACTIONS:
+        if counts.get(action):
+            metrics.sweep_actions.labels(action).inc(counts[action])
+
+
+# --- the scrape ------------------------------------------------------------------------------
+
+
+class ServicesCollector:
+    """Add up every service's samples (`ops.multiproc`), each series labelled with its `service`."""
+
+    def __init__(self, base: Any = None) -> None:
+        self.base = base
+
+    def collect(self) -> Iterator[Metric]:
+        merged: dict[str, Metric] = {}
+        for folder in multiproc.service_folders(self.base):
+            files = [str(path) for path in folder.glob("*.db")]
+            for metric in MultiProcessCollector.merge(files, accumulate=True):
+                into = merged.get(metric.name)
+                if into is None:
+                    into = merged[metric.name] = Metric(metric.name, metric.documentation, metric.type)
+                for sample in metric.samples:
+                    into.add_sample(sample.name, {**sample.labels, "service": folder.name}, sample.value)
+        yield from merged.values()
+
+
+def registry() -> CollectorRegistry:
+    """Return a registry that reads every service's samples at scrape time."""
+    found = CollectorRegistry()
+    found.register(ServicesCollector())
+    return found
