@@ -15,11 +15,12 @@ chosen at its start (`ops.multiproc.start_service`), not to the folder in force 
 from __future__ import annotations
 
 import functools
+import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import transaction
 from prometheus_client import Counter, Histogram
@@ -35,6 +36,29 @@ RUN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 
 LATENESS_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 TICK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 5, 10, 30)
 SWEEP_ACTIONS = ("redispatched", "worker_lost", "timed_out", "finished")
+
+logger = logging.getLogger(__name__)
+Recorder = TypeVar("Recorder", bound=Callable[..., None])
+_failed: set[str] = set()
+
+
+def harmless(record: Recorder) -> Recorder:
+    """Make a recording function never raise: a metric must not fail the hop it counts.
+
+    A failure (the metrics folder deleted under a running process, a name read while the database
+    is away) is logged once per function and process; the count is lost, the engine goes on.
+    """
+
+    @functools.wraps(record)
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        try:
+            record(*args, **kwargs)
+        except Exception:
+            if record.__name__ not in _failed:
+                _failed.add(record.__name__)
+                logger.warning("metrics: %s failed; this count is lost", record.__name__, exc_info=True)
+
+    return guarded  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -141,17 +165,18 @@ def owner_label(workflow_id: int | None, task_id: int | None) -> str:
 
 def _known_owner(batch: Any) -> tuple[int | None, int | None]:
     """Return a batch's (workflow id, task id), remembering the names of owners already loaded with it."""
-    state = batch._state.fields_cache
-    if batch.workflow_id is not None and "workflow" in state:
-        names.remember("workflow", batch.workflow_id, state["workflow"].name)
-    if batch.task_id is not None and "task" in state:
-        names.remember("task", batch.task_id, state["task"].name)
+    model = type(batch)
+    if batch.workflow_id is not None and model.workflow.is_cached(batch):
+        names.remember("workflow", batch.workflow_id, batch.workflow.name)
+    if batch.task_id is not None and model.task.is_cached(batch):
+        names.remember("task", batch.task_id, batch.task.name)
     return batch.workflow_id, batch.task_id
 
 
 # --- recording -------------------------------------------------------------------------------
 
 
+@harmless
 def batches_started_after_commit(batches: Iterable[Any]) -> None:
     """Count started batches (and those that ended at once) when the current transaction commits."""
     started = [(*_known_owner(batch), batch.trigger, batch.status) for batch in batches]
@@ -159,6 +184,7 @@ def batches_started_after_commit(batches: Iterable[Any]) -> None:
         transaction.on_commit(functools.partial(_count_started, started))
 
 
+@harmless
 def _count_started(started: list[tuple[int | None, int | None, str, str]]) -> None:
     metrics = instruments()
     for workflow_id, task_id, trigger, status in started:
@@ -168,15 +194,18 @@ def _count_started(started: list[tuple[int | None, int | None, str, str]]) -> No
             metrics.batches_ended.labels(owner, trigger, status).inc()
 
 
+@harmless
 def batch_ended_after_commit(*, workflow_id: int | None, task_id: int | None, trigger: str, status: str) -> None:
     """Count a batch's end when the current transaction commits."""
     transaction.on_commit(functools.partial(_count_ended, workflow_id, task_id, trigger, status))
 
 
+@harmless
 def _count_ended(workflow_id: int | None, task_id: int | None, trigger: str, status: str) -> None:
     instruments().batches_ended.labels(owner_label(workflow_id, task_id), trigger, status).inc()
 
 
+@harmless
 def record_queue_wait(*, kind: str, queue: str, queued_at: datetime | None, claimed_at: datetime | None) -> None:
     """Record how long a claimed run waited (its claim has committed)."""
     if queued_at is not None and claimed_at is not None:
@@ -184,11 +213,13 @@ def record_queue_wait(*, kind: str, queue: str, queued_at: datetime | None, clai
         instruments().node_run_queue_wait.labels(kind, queue or "default").observe(waited)
 
 
+@harmless
 def record_run_duration(*, kind: str, queue: str, seconds: float) -> None:
     """Record how long an attempt ran, once its end is recorded."""
     instruments().node_run_duration.labels(kind, queue or "default").observe(max(0.0, seconds))
 
 
+@harmless
 def record_tick(*, seconds: float, started: int, missed: int, skipped: int, queued: int, lateness: list[float]) -> None:
     """Record a scheduler tick: its duration, its fires by outcome, each started fire's lateness."""
     metrics = instruments()
@@ -200,6 +231,7 @@ def record_tick(*, seconds: float, started: int, missed: int, skipped: int, queu
         metrics.scheduler_lateness.observe(max(0.0, late))
 
 
+@harmless
 def record_sweep(counts: Mapping[str, int]) -> None:
     """Record what a recovery sweep did."""
     metrics = instruments()
