@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -100,7 +100,7 @@ def test_the_exporter_serves_the_workers_metrics(worker, tmp_path):
     )
 
 
-def test_a_tick_and_a_sweep_are_counted(tmp_path, monkeypatch):
+def test_a_sweep_is_counted(tmp_path, monkeypatch):
     sent: list = []
     monkeypatch.setattr(dispatch, "backend", lambda wakeups, countdown: sent.extend(wakeups))
     name = unique_name("swept")
@@ -109,16 +109,45 @@ def test_a_tick_and_a_sweep_are_counted(tmp_path, monkeypatch):
     NodeRun.objects.filter(task_name=f"{name}-a").update(queued_at=timezone.now() - timedelta(minutes=5))
     before = samples_now()
 
-    tasks.recover()
-    tasks.tick()
+    tasks.recover()  # the Celery task: the sweep re-sends the wake-up it thinks lost
 
     after = samples_now()
-    assert (
-        value(after, "baton_sweep_actions_total", action="redispatched")
-        - value(before, "baton_sweep_actions_total", action="redispatched")
-        == 1
-    )
-    assert value(after, "baton_scheduler_tick_seconds_count") - value(before, "baton_scheduler_tick_seconds_count") == 1
+    assert len(sent) == 2  # the first send, then the sweep's
+    assert delta(before, after, "baton_sweep_actions_total", action="redispatched") == 1
+    assert delta(before, after, "baton_sweep_actions_total", action="worker_lost") == 0
+
+
+T0 = datetime(2031, 5, 17, 9, 0, tzinfo=UTC)
+
+
+def test_ticks_count_started_missed_and_skipped_fires_and_their_lateness(tmp_path, monkeypatch, time_machine, settings):
+    monkeypatch.setattr(dispatch, "backend", lambda wakeups, countdown: None)  # nothing runs: the batch stays running
+    settings.BATON_MISFIRE_THRESHOLD_SECONDS = 30
+    time_machine.move_to(T0 - timedelta(seconds=30), tick=False)
+    name = unique_name("ticked")
+    trigger = {"type": "periodic", "every": 1, "unit": "minutes", "start": T0.isoformat(), "timezone": "UTC"}
+    import_definition({**two_step_workflow(name, enabled=True), "trigger": trigger}, tmp_path)
+    before = samples_now()
+
+    time_machine.move_to(T0 + timedelta(minutes=10, seconds=40), tick=False)  # the scheduler was down 10 minutes
+    tasks.tick()  # 09:00 to 09:10 missed (as the fire log counts them), one late batch for 09:10
+    time_machine.move_to(T0 + timedelta(minutes=11, seconds=1), tick=False)
+    tasks.tick()  # 09:11: the 09:10 batch still runs, overlap `skip`
+
+    after = samples_now()
+    fires = "baton_scheduler_fires_total"
+    assert delta(before, after, fires, outcome="started") == 1
+    assert delta(before, after, fires, outcome="missed") == 11
+    assert delta(before, after, fires, outcome="skipped") == 1
+    assert delta(before, after, "baton_scheduler_tick_seconds_count") == 2
+    assert delta(before, after, "baton_scheduler_lateness_seconds_count") == 1
+    assert delta(before, after, "baton_scheduler_lateness_seconds_bucket", le="30.0") == 0  # 40 s late
+    assert delta(before, after, "baton_scheduler_lateness_seconds_bucket", le="60.0") == 1
+    assert delta(before, after, "baton_batches_started_total", workflow=name, trigger="periodic") == 1
+
+
+def delta(before: list, after: list, name: str, **labels: str) -> float:
+    return value(after, name, **labels) - value(before, name, **labels)
 
 
 def samples_now() -> list:
