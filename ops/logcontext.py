@@ -24,12 +24,15 @@ _current: ContextVar[dict[str, Any] | None] = ContextVar("baton_run_context", de
 
 
 @contextmanager
-def run_context(**ids: Any) -> Iterator[None]:
-    """Within it, every log record of this context carries these ids (batch_id, node_key, run_id, attempt)."""
-    unknown = set(ids) - set(FIELDS)
-    if unknown:
-        raise TypeError(f"unknown log context fields: {sorted(unknown)}")
-    token = _current.set({**(_current.get() or {}), **ids})
+def run_context(
+    *, batch_id: str | None = None, node_key: str | None = None, run_id: int | None = None, attempt: int | None = None
+) -> Iterator[None]:
+    """Within it, every log record of this context carries these ids (and the enclosing context's others)."""
+    outer = _current.get()
+    ids = {"batch_id": batch_id, "node_key": node_key, "run_id": run_id, "attempt": attempt}
+    if outer:
+        ids = {name: outer.get(name) if value is None else value for name, value in ids.items()}
+    token = _current.set(ids)
     try:
         yield
     finally:
@@ -38,7 +41,7 @@ def run_context(**ids: Any) -> Iterator[None]:
 
 def current() -> dict[str, Any]:
     """Return the ids in force here."""
-    return dict(_current.get() or {})
+    return {name: value for name, value in (_current.get() or {}).items() if value is not None}
 
 
 class RunContextFilter(logging.Filter):
