@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from ops.models import WorkerHeartbeat
-from ops.selectors import queues_without_worker
+from ops.selectors import control_queues_without_worker, queues_without_worker
 
 STATE_COLOURS = {"alive": "#2e7d32", "stopped": "#6d4c41", "gone": "#c62828"}
 
@@ -58,7 +58,16 @@ class WorkerHeartbeatAdmin(admin.ModelAdmin):
         return ", ".join(worker.queues)
 
     def changelist_view(self, request, extra_context=None):
-        for queue, workflows in sorted(queues_without_worker(request.user, timezone.now()).items()):
+        now = timezone.now()
+        for queue in control_queues_without_worker(now):
+            messages.warning(
+                request,
+                _(
+                    "No live worker consumes queue %(queue)s: the scheduler does not fire and the recovery sweep does not run."
+                )
+                % {"queue": queue},
+            )
+        for queue, workflows in sorted(queues_without_worker(request.user, now).items()):
             messages.warning(
                 request,
                 _(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+
 from access.scoping import scoped
 from ops.models import WorkerHeartbeat, alive_since
 from workflows.models import Role, Workflow
@@ -43,3 +45,9 @@ def queues_without_worker(user: Any = None, now: datetime | None = None) -> dict
         for queue, names in used_queues(user).items()
         if queue not in alive and not is_reserved_queue(queue)
     }
+
+
+def control_queues_without_worker(now: datetime | None = None) -> list[str]:
+    """Return the queues of Baton's own tasks (the scheduler's tick, the recovery sweep) that no live worker consumes."""
+    own = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values() if route.get("queue")}
+    return sorted(own - live_queues(now))

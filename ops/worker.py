@@ -109,5 +109,4 @@ def _beat(name: str, *, queues: list[str] | None = None, concurrency: int = 0, f
     except Exception:  # a database outage must not kill the worker; the row just ages
         logger.warning("could not write the heartbeat of worker %s", name, exc_info=True)
     finally:
-        if threading.current_thread() is not threading.main_thread():
-            connection.close()
+        connection.close()  # the heartbeat thread's own; in the main process, none is kept for a pool to inherit
