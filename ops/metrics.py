@@ -69,8 +69,6 @@ class Instruments:
     batches_ended: Counter
     node_run_duration: Histogram
     node_run_queue_wait: Histogram
-    scheduler_lateness: Histogram
-    scheduler_tick: Histogram
     scheduler_fires: Counter
     sweep_actions: Counter
 
@@ -97,15 +95,6 @@ def instruments() -> Instruments:
             buckets=RUN_BUCKETS,
             registry=None,
         ),
-        scheduler_lateness=Histogram(
-            "baton_scheduler_lateness_seconds",
-            "From a fire's scheduled time to its batch's commit.",
-            buckets=LATENESS_BUCKETS,
-            registry=None,
-        ),
-        scheduler_tick=Histogram(
-            "baton_scheduler_tick_seconds", "How long a scheduler tick took.", buckets=TICK_BUCKETS, registry=None
-        ),
         scheduler_fires=Counter(
             "baton_scheduler_fires",
             "Scheduled fires, by outcome: started, missed (misfire policy), skipped (overlap policy), queued.",
@@ -117,6 +106,26 @@ def instruments() -> Instruments:
             "What the recovery sweep did: wake-ups re-sent, runs of lost workers, batches timed out, idle batches ended.",
             ["action"],
             registry=None,
+        ),
+    )
+
+
+@functools.cache
+def scheduler_histograms() -> tuple[Histogram, Histogram]:
+    """Make the scheduler's (lateness, tick) histograms once, in the process that ticks.
+
+    They have no labels, so prometheus_client writes a zero series as soon as they exist: made
+    apart from the others, they show only for the services that tick.
+    """
+    return (
+        Histogram(
+            "baton_scheduler_lateness_seconds",
+            "From a fire's scheduled time to its batch's commit.",
+            buckets=LATENESS_BUCKETS,
+            registry=None,
+        ),
+        Histogram(
+            "baton_scheduler_tick_seconds", "How long a scheduler tick took.", buckets=TICK_BUCKETS, registry=None
         ),
     )
 
@@ -230,12 +239,13 @@ def record_run_duration(*, kind: str, queue: str, seconds: float) -> None:
 def record_tick(*, seconds: float, started: int, missed: int, skipped: int, queued: int, lateness: list[float]) -> None:
     """Record a scheduler tick: its duration, its fires by outcome, each started fire's lateness."""
     metrics = instruments()
-    metrics.scheduler_tick.observe(seconds)
+    lateness_histogram, tick_histogram = scheduler_histograms()
+    tick_histogram.observe(seconds)
     for outcome, count in (("started", started), ("missed", missed), ("skipped", skipped), ("queued", queued)):
         if count:
             metrics.scheduler_fires.labels(outcome).inc(count)
     for late in lateness:
-        metrics.scheduler_lateness.observe(max(0.0, late))
+        lateness_histogram.observe(max(0.0, late))
 
 
 @harmless
