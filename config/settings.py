@@ -191,7 +191,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # The scheduler tick and the recovery sweep have a queue of their own, so a worker busy with
 # long tasks never delays a fire; `make run` starts a small worker for it beside the main one.
-CELERY_TASK_ROUTES = {"baton.tick": {"queue": "baton-control"}, "baton.recover": {"queue": "baton-control"}}
+CELERY_TASK_ROUTES = {
+    "baton.tick": {"queue": "baton-control"},
+    "baton.recover": {"queue": "baton-control"},
+    "baton.retention": {"queue": "baton-control"},
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -232,7 +236,7 @@ def cache_settings(url: str) -> dict[str, object]:
         return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     if url.startswith("file://"):
         return {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "BACKEND": "access.cache.LockedFileCache",
             "LOCATION": url.removeprefix("file://"),
             "OPTIONS": {"MAX_ENTRIES": 10000},
         }
@@ -347,3 +351,12 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- Retention (executions/retention.py) ----------------------------------------------------
+# Ended batches older than this many days are archived to compressed JSON Lines and deleted
+# (a team's own `retention_days` overrides it); 0 keeps everything.
+BATON_RETENTION_DAYS = max(0, int(os.environ.get("BATON_RETENTION_DAYS", "90")))
+BATON_ARCHIVE_DIR = Path(os.environ.get("BATON_ARCHIVE_DIR", VAR_DIR / "archive"))
+# Batches per transaction, and how long one periodic run may take before it leaves the rest to the next.
+BATON_RETENTION_CHUNK = max(1, int(os.environ.get("BATON_RETENTION_CHUNK", "200")))
+BATON_RETENTION_BUDGET_SECONDS = float(os.environ.get("BATON_RETENTION_BUDGET_SECONDS", "20"))

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from executions import lifecycle, scheduler
+from executions.retention import history_archive
 from ops import metrics
 from workflows.task_config import is_reserved_queue
 
@@ -52,6 +53,12 @@ def recover() -> dict[str, int]:
     counts = lifecycle.recover()
     metrics.record_sweep(counts)
     return counts
+
+
+@shared_task(name="baton.retention", ignore_result=True)
+def retention() -> int:
+    """Archive and delete expired history, for at most BATON_RETENTION_BUDGET_SECONDS (the next run goes on)."""
+    return history_archive(budget_seconds=settings.BATON_RETENTION_BUDGET_SECONDS).archived
 
 
 @shared_task(name="baton.tick", ignore_result=True)
