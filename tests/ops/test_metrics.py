@@ -154,3 +154,12 @@ def samples_now() -> list:
     from prometheus_client import generate_latest
 
     return samples(generate_latest(metrics.registry()).decode())
+
+
+def test_a_failing_count_never_raises_into_the_engine_and_is_logged_once(caplog):
+    metrics._failed.discard("record_run_duration")
+    with caplog.at_level("WARNING", logger="ops.metrics"):
+        for _ in range(3):  # a bad value: the observation fails inside prometheus_client
+            metrics.record_run_duration(kind="shell", queue="default", seconds="not a number")  # type: ignore[arg-type]
+    warnings = [record for record in caplog.records if "record_run_duration failed" in record.getMessage()]
+    assert len(warnings) == 1
