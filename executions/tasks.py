@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from celery import shared_task
@@ -10,6 +11,7 @@ from django.db import InterfaceError, OperationalError
 
 from executions import lifecycle, scheduler
 from executions.retention import history_archive
+from ops import metrics
 from workflows.task_config import is_reserved_queue
 
 
@@ -48,7 +50,9 @@ def delivery_queue(task: Any) -> str:
 @shared_task(name="baton.recover", ignore_result=True)
 def recover() -> dict[str, int]:
     """Repair lost messages, dead workers and overdue batches from the database."""
-    return lifecycle.recover()
+    counts = lifecycle.recover()
+    metrics.record_sweep(counts)
+    return counts
 
 
 @shared_task(name="baton.retention", ignore_result=True)
@@ -60,4 +64,14 @@ def retention() -> int:
 @shared_task(name="baton.tick", ignore_result=True)
 def tick() -> int:
     """Start the batches of due triggers."""
-    return scheduler.tick().started
+    began = time.monotonic()
+    result = scheduler.tick()
+    metrics.record_tick(
+        seconds=time.monotonic() - began,
+        started=result.started,
+        missed=result.missed,
+        skipped=result.skipped,
+        queued=result.queued,
+        lateness=result.lateness,
+    )
+    return result.started

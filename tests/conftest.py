@@ -51,6 +51,7 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory):
         **os.environ,
         "DATABASE_URL": database_url(),
         "BATON_HEARTBEAT_SECONDS": "0.2",
+        "BATON_WORKER_HEARTBEAT_SECONDS": "0.5",  # its liveness row comes back soon after a test's flush
         "BATON_KILL_GRACE_SECONDS": "1",
         "PYTHONUNBUFFERED": "1",
     }
@@ -84,6 +85,11 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory):
         time.sleep(0.1)
     process.log_path = log  # type: ignore[attr-defined]
     yield process
+    stop_process(process)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Ask a process to stop (SIGTERM), and kill it if it has not within 20 s."""
     process.terminate()
     try:
         process.wait(timeout=20)
