@@ -7,10 +7,13 @@
 - ``baton.fail(message="failed on purpose")`` raises ``RuntimeError(message)``.
 - ``baton.noop()`` does nothing and returns ``None``.
 - ``baton.publish(**values)`` prints and returns its keyword arguments: the node's outputs.
+- ``baton.log(message="", level="info")`` logs the message through the ``baton.task`` logger
+  (the worker's log, with the run's ids under ``BATON_LOG_FORMAT=json``) and returns it.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Any
@@ -55,3 +58,13 @@ def publish(**values: Any) -> dict[str, Any]:
     for name, value in values.items():
         print(f"{name}={value}")
     return values
+
+
+@task("baton.log")
+def log(message: str = "", level: str = "info") -> str:
+    """Log ``message`` at ``level`` through the ``baton.task`` logger and return it."""
+    number = logging.getLevelName(str(level).upper())
+    if not isinstance(number, int):
+        raise ValueError(f"level must be debug, info, warning, error or critical, got {level!r}")
+    logging.getLogger("baton.task").log(number, "%s", message)
+    return message

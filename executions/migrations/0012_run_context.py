@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('executions', '0009_remove_batch_reason'),
+        ('executions', '0011_retention_schedule'),
     ]
 
     operations = [
