@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from executions import engine
+from executions import dispatch, engine
 from executions.dispatch import Wakeup
 from executions.models import Batch
 from executions.runtime import Blueprint, blueprint_for, blueprint_of
@@ -56,6 +56,7 @@ def batch_advance(
             and store.apply(batch.pk, [], now=now, result=result).ended
         ):
             batch.status = result
+            dispatch.alert_after_commit(batch.pk)
         return []
     if blueprint is None:
         blueprint = batch_blueprint(Batch.objects.only("version_id", "snapshot").get(pk=batch.pk))
@@ -65,6 +66,7 @@ def batch_advance(
     applied = store.apply(batch.pk, moves, now=now, result=decision.result)
     if applied.ended and decision.result is not None:
         batch.status = decision.result
+        dispatch.alert_after_commit(batch.pk)
     return applied.queued
 
 
