@@ -10,6 +10,7 @@ answer is checked just before, not pinned (docs/alerts.md, "SSRF").
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import quote
 
 import apprise
@@ -27,12 +28,23 @@ def part(value: object) -> str:
 
 def notify(apprise_url: str, destination: str, message: Message, guard: Guard, limit: int) -> None:
     """Send `message` through the Apprise URL after checking `destination`; raise DeliveryError with the reason."""
+    notify_with(None, apprise_url, destination, message, guard, limit)
+
+
+def notify_with(
+    plugin_class: Any, apprise_url: str, destination: str, message: Message, guard: Guard, limit: int
+) -> None:
+    """Send through `plugin_class` (None: the plugin Apprise picks for the URL) after checking `destination`."""
     guard.check_url(destination)
     separator = "&" if "?" in apprise_url else "?"
-    plugin = apprise.Apprise.instantiate(f"{apprise_url}{separator}{OPTIONS}", asset=ASSET)
+    url = f"{apprise_url}{separator}{OPTIONS}&cto={guard.timeout:g}&rto={guard.timeout:g}"
+    if plugin_class is None:
+        plugin = apprise.Apprise.instantiate(url, asset=ASSET)
+    else:
+        arguments = plugin_class.parse_url(url)
+        plugin = plugin_class(**arguments, asset=ASSET) if arguments else None
     if not plugin:
         raise DeliveryError("the channel's settings are not valid for this service")
-    plugin.request_timeout = guard.timeout
     body = fit(f"{message.subject}\n{message.text}", limit)
     with apprise.LogCapture(level=logging.WARNING) as captured:
         delivered = plugin.notify(body=body, title="", body_format=apprise.NotifyFormat.TEXT)

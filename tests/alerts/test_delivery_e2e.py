@@ -10,10 +10,8 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from email import message_from_bytes, policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -22,6 +20,7 @@ from alerts import outbox
 from alerts.models import Alert, Delivery, DeliveryStatus
 from alerts.services import channel_save, rule_save
 from executions.models import Batch
+from tests.alerts.receiver import local_receiver
 from tests.conftest import REPO, database_url, import_definition, machine, run_and_wait
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -51,24 +50,8 @@ def smtp():
 
 @pytest.fixture
 def receiver():
-    received: list[tuple[dict[str, str], bytes]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    server.received = received  # type: ignore[attr-defined]
-    yield server
-    server.shutdown()
-    server.server_close()
+    with local_receiver() as server:
+        yield server
 
 
 def _free_port() -> int:
@@ -158,12 +141,11 @@ def _failing_workflow(tmp_path) -> None:
 
 def test_a_failing_batch_mails_once_and_posts_one_signed_webhook(alerts_worker, smtp, receiver, tmp_path):
     _failing_workflow(tmp_path)
-    port = receiver.server_address[1]
     actor = machine()
     names = []
     for name, kind, config, language in (
         ("mail", "email", {"to": ["ops@example.com"]}, "en"),
-        ("hook", "webhook", {"url": f"http://127.0.0.1:{port}/hook", "secret": SECRET}, "zh-hans"),
+        ("hook", "webhook", {"url": receiver.url, "secret": SECRET}, "zh-hans"),
         ("down", "webhook", {"url": f"http://127.0.0.1:{_free_port()}/", "secret": SECRET}, "en"),
         ("private", "webhook", {"url": "http://10.0.0.1/hook", "secret": SECRET}, "en"),
     ):
