@@ -89,7 +89,7 @@ def build(occurrence: Occurrence, language: str) -> Message:
         }
         duration = (batch.finished_at - batch.created_at).total_seconds() if batch.finished_at else None
         lines = [
-            f"{what}: {owner}",
+            _("%(what)s: %(name)s") % {"what": what, "name": owner},
             _("Team: %(team)s") % {"team": alert.team},
             _("Batch: %(batch)s (%(status)s)") % {"batch": batch.pk, "status": batch.status},
             _("Trigger: %(trigger)s") % {"trigger": batch.trigger},
