@@ -60,12 +60,16 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def alerts_worker(worker, smtp, tmp_path, settings):
-    """A second real worker on Baton's own `baton-alerts` queue, mailing the local SMTP server."""
-    settings.BATON_HTTP_ALLOWED_NETWORKS = ("127.0.0.1/32",)
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp.port
-    log = tmp_path / "alerts-worker.log"
+def _purge_alerts_queue() -> None:
+    from config.celery import app
+
+    with contextlib.suppress(Exception), app.connection_for_write() as connection:
+        connection.default_channel.queue_purge("baton-alerts")
+
+
+@contextlib.contextmanager
+def _alerts_worker_running(smtp, log):
+    """Run a second real worker on Baton's own `baton-alerts` queue, mailing the local SMTP server."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
@@ -78,21 +82,9 @@ def alerts_worker(worker, smtp, tmp_path, settings):
         "BATON_ALERT_TIMEOUT_SECONDS": "3",
         "PYTHONUNBUFFERED": "1",
     }
-    from config.celery import app
-
-    with contextlib.suppress(Exception), app.connection_for_write() as connection:
-        connection.default_channel.queue_purge("baton-alerts")
     command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "baton-alerts", "-c", "2"]
-    command += [
-        "--pool",
-        "threads",
-        "--without-gossip",
-        "--without-mingle",
-        "-l",
-        "INFO",
-        "-n",
-        f"alerts-{os.getpid()}@%h",
-    ]
+    command += ["--pool", "threads", "--without-gossip", "--without-mingle", "-l", "INFO"]
+    command += ["-n", f"alerts-{os.getpid()}@%h"]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
@@ -101,12 +93,28 @@ def alerts_worker(worker, smtp, tmp_path, settings):
             process.kill()
             pytest.fail(f"the alerts worker did not start:\n{log.read_text(errors='replace')[-4000:]}")
         time.sleep(0.1)
-    yield process
-    process.terminate()
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture
+def alerts_settings(worker, smtp, settings):
+    """This process sends as the alerts worker does (the test decides and sends once more itself)."""
+    settings.BATON_HTTP_ALLOWED_NETWORKS = ("127.0.0.1/32",)
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp.port
+    _purge_alerts_queue()
+
+
+@pytest.fixture
+def alerts_worker(alerts_settings, smtp, tmp_path):
+    with _alerts_worker_running(smtp, tmp_path / "alerts-worker.log") as process:
+        yield process
 
 
 def _wait(condition, timeout: float = 30) -> None:
@@ -192,3 +200,23 @@ def test_a_failing_batch_mails_once_and_posts_one_signed_webhook(alerts_worker, 
     assert private.last_error.startswith("refused: 10.0.0.1 (private)")
     assert "BATON_HTTP_ALLOWED_NETWORKS" in private.last_error
     assert private.status in (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.FAILED)
+
+
+def test_a_wake_up_lost_after_the_commit_is_delivered_once_by_the_backstop(alerts_settings, smtp, tmp_path):
+    _failing_workflow(tmp_path)
+    channel_save(
+        document={"team": "ops", "name": "mail", "kind": "email", "config": {"to": "ops@example.com"}}, actor=machine()
+    )
+    rule_save(document={"team": "ops", "triggers": ["failed"], "channels": ["mail"]}, actor=machine())
+    report = run_and_wait("nightly-report")  # no alerts worker runs: the wake-up waits in the queue
+    _purge_alerts_queue()  # … and is lost, as if the worker had died between the commit and the send
+    assert not Alert.objects.filter(batch_id=report["batch"]).exists()
+    with _alerts_worker_running(smtp, tmp_path / "alerts-worker.log"):
+        from config.celery import app
+
+        app.send_task("baton.alerts", queue="baton-alerts")  # what the beat entry sends every 30 s
+        app.send_task("baton.alerts", queue="baton-alerts")  # a second backstop round finds nothing new
+        _wait(lambda: len(smtp.messages) == 1)
+        time.sleep(1.5)
+    assert len(smtp.messages) == 1
+    assert Delivery.objects.get(alert__batch_id=report["batch"]).status == DeliveryStatus.SENT
