@@ -117,9 +117,10 @@ def batch_decide(*, batch_id: str, now: datetime) -> int:
         previous_status=_previous_status(batch) if batch.status == BatchStatus.SUCCEEDED else None,
     )
     created = 0
+    decided = set(Alert.objects.filter(batch=batch).values_list("rule_id", flat=True))
     for rule in _rules_of(batch, owner.team_id):
         trigger = rules.trigger_of(facts, rule.facts())
-        if trigger is not None and _alert_write(batch, rule, trigger, now):
+        if trigger is not None and rule.pk not in decided and _alert_write(batch, rule, trigger, now):
             created += 1
     return created
 
