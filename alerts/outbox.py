@@ -277,5 +277,6 @@ def _record(group: list[Delivery], leader: Delivery, error: str | None, now: dat
             retry_at = min(retry_at, row_due) if retry_at else row_due
             fields |= {"status": DeliveryStatus.PENDING, "due_at": row_due, "last_error": error}
         Delivery.objects.filter(pk=row.pk, status=DeliveryStatus.SENDING).update(**fields)
-    if retry_at is not None:  # a hint: the backstop sends it anyway
-        transaction.on_commit(lambda: dispatch.alert_wakeup(None, countdown=(retry_at - now).total_seconds()))
+    if retry_at is not None:  # a hint, a little after the retry is due: the backstop sends it anyway
+        countdown = (retry_at - now).total_seconds() + 0.5
+        transaction.on_commit(lambda: dispatch.alert_wakeup(None, countdown=countdown))

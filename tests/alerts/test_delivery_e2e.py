@@ -25,6 +25,8 @@ from tests.conftest import REPO, database_url, import_definition, machine, run_a
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 SECRET = "webhook-s3cret"
+# Fast retries, for the alerts worker and for this process alike (the test decides and sends too).
+FAST = {"BATON_ALERT_RETRY_SECONDS": 0.3, "BATON_ALERT_MAX_ATTEMPTS": 3, "BATON_ALERT_TIMEOUT_SECONDS": 3}
 
 
 class Mailbox:
@@ -77,9 +79,7 @@ def _alerts_worker_running(smtp, log):
         "EMAIL_HOST": "127.0.0.1",
         "EMAIL_PORT": str(smtp.port),
         "BATON_BASE_URL": "https://baton.example.com",
-        "BATON_ALERT_RETRY_SECONDS": "0.3",
-        "BATON_ALERT_MAX_ATTEMPTS": "3",
-        "BATON_ALERT_TIMEOUT_SECONDS": "3",
+        **{name: str(value) for name, value in FAST.items()},
         "PYTHONUNBUFFERED": "1",
     }
     command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "baton-alerts", "-c", "2"]
@@ -108,6 +108,8 @@ def alerts_settings(worker, smtp, settings):
     """This process sends as the alerts worker does (the test decides and sends once more itself)."""
     settings.BATON_HTTP_ALLOWED_NETWORKS = ("127.0.0.1/32",)
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp.port
+    for name, value in FAST.items():
+        setattr(settings, name, value)
     _purge_alerts_queue()
 
 
@@ -117,11 +119,18 @@ def alerts_worker(alerts_settings, smtp, tmp_path):
         yield process
 
 
-def _wait(condition, timeout: float = 30) -> None:
+def _wait(condition, timeout: float = 30, *, beat: bool = False) -> None:
+    """Wait for `condition`; with `beat`, send the backstop every second as the beat entry does (every 30 s)."""
+    from config.celery import app
+
     deadline = time.monotonic() + timeout
+    next_beat = time.monotonic() + 1
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")
+        if beat and time.monotonic() >= next_beat:
+            app.send_task("baton.alerts", queue="baton-alerts")
+            next_beat += 1
         time.sleep(0.1)
 
 
@@ -191,7 +200,7 @@ def test_a_failing_batch_mails_once_and_posts_one_signed_webhook(alerts_worker, 
 
     # The unreachable channel is retried with back-off until its attempts run out; each failure is logged.
     down = lambda: Delivery.objects.get(alert__batch=batch, channel__name="down")  # noqa: E731
-    _wait(lambda: down().status == DeliveryStatus.FAILED, timeout=30)
+    _wait(lambda: down().status == DeliveryStatus.FAILED, timeout=30, beat=True)
     assert down().attempts == 3 and len(down().log) == 3
     assert all(not entry["ok"] and entry["error"] for entry in down().log)
 
