@@ -142,7 +142,7 @@ class RuleForm(forms.ModelForm):
 
     class Meta:
         model = Rule
-        fields = ["workflow", "task", "channels", "enabled", "muted_from", "muted_until"]
+        fields = ["workflow", "task", "channels", "running_longer_than", "enabled", "muted_from", "muted_until"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -163,6 +163,7 @@ class RuleForm(forms.ModelForm):
             "task": cleaned["task"].name if cleaned.get("task") else None,
             "triggers": [t for t in rules.TRIGGERS if t in (cleaned.get("triggers") or [])],
             "channels": [channel.name for channel in cleaned.get("channels") or []],
+            "running_longer_than": cleaned.get("running_longer_than"),
             "enabled": cleaned.get("enabled", True),
             "muted_from": cleaned.get("muted_from"),
             "muted_until": cleaned.get("muted_until"),
@@ -191,7 +192,16 @@ class RuleAdmin(ServiceSavedAdmin):
     list_select_related = ["team", "workflow", "task"]
 
     def get_fields(self, request, obj=None):
-        shown = ["workflow", "task", "triggers", "channels", "enabled", "muted_from", "muted_until"]
+        shown = [
+            "workflow",
+            "task",
+            "triggers",
+            "running_longer_than",
+            "channels",
+            "enabled",
+            "muted_from",
+            "muted_until",
+        ]
         return shown if obj else ["team", *shown]
 
     def save_model(self, request, obj, form, change):

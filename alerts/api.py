@@ -88,6 +88,7 @@ class RuleSerializer(serializers.ModelSerializer):
             "task",
             "triggers",
             "channels",
+            "running_longer_than",
             "enabled",
             "muted_from",
             "muted_until",

@@ -49,6 +49,7 @@ def _headline(trigger: str) -> str:
         rules.STOPPED: _("was stopped"),
         rules.RECOVERED: _("recovered"),
         rules.CORE_NODE_FAILED: _("a core node failed"),
+        rules.RUNNING_LONG: _("is running long"),
     }.get(trigger, trigger)
 
 
@@ -99,6 +100,12 @@ def build(occurrence: Occurrence, language: str) -> Message:
         lines.append(_("Started: %(at)s") % {"at": _iso(batch.created_at)})
         if duration is not None:
             lines.append(_("Duration: %(seconds).1f s") % {"seconds": duration})
+        elif alert.trigger == rules.RUNNING_LONG:
+            running = (alert.created_at - batch.created_at).total_seconds()
+            lines.append(
+                _("Running for %(seconds).0f s (the rule's limit is %(limit)d s).")
+                % {"seconds": running, "limit": alert.rule.running_longer_than or 0}
+            )
         if occurrence.count > 1:
             lines.append(
                 _("%(count)d alerts like this since %(since)s; this is the latest.")

@@ -26,6 +26,7 @@ def trigger_choices() -> list[tuple[str, str]]:
         rules.STOPPED: _("batch stopped"),
         rules.RECOVERED: _("recovered (first success after a failure)"),
         rules.CORE_NODE_FAILED: _("a core node failed"),
+        rules.RUNNING_LONG: _("running longer than the rule's limit"),
     }
     return [(trigger, labels[trigger]) for trigger in rules.TRIGGERS]
 
@@ -63,6 +64,9 @@ class Rule(models.Model):
     task = models.ForeignKey(Task, on_delete=models.CASCADE, null=True, blank=True, related_name="alert_rules")
     triggers = models.JSONField(_("triggers"), default=list, help_text=_("What sets the rule off."))
     channels = models.ManyToManyField(Channel, related_name="rules", blank=True)
+    running_longer_than = models.PositiveIntegerField(
+        _("running longer than (seconds)"), null=True, blank=True, help_text=_("The limit of the running_long trigger.")
+    )
     enabled = models.BooleanField(_("enabled"), default=True)
     muted_from = models.DateTimeField(_("muted from"), null=True, blank=True)
     muted_until = models.DateTimeField(_("muted until"), null=True, blank=True)

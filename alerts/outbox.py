@@ -45,9 +45,9 @@ SEND_LIMIT = 100
 
 
 def alerts_run(*, batch_id: str | None = None, now: datetime | None = None) -> dict[str, int]:
-    """Decide the alerts of one batch (a wake-up) or of the events after the cursor (the backstop); send what is due."""
+    """Decide the alerts of one batch (a wake-up) or, as the backstop, of the events after the cursor and of the clock; send what is due."""
     now = now or timezone.now()
-    decided = batch_decide(batch_id=batch_id, now=now) if batch_id else events_scan(now=now)
+    decided = batch_decide(batch_id=batch_id, now=now) if batch_id else events_scan(now=now) + clock_scan(now=now)
     sent, failed = deliveries_send(now=now)
     return {"decided": decided, "sent": sent, "failed": failed}
 
@@ -122,6 +122,27 @@ def batch_decide(*, batch_id: str, now: datetime) -> int:
         trigger = rules.trigger_of(facts, rule.facts())
         if trigger is not None and rule.pk not in decided and _alert_write(batch, rule, trigger, now):
             created += 1
+    return created
+
+
+def clock_scan(*, now: datetime) -> int:
+    """Decide the clock's triggers (running_long) for running batches; each rule alerts a batch once."""
+    created = 0
+    for rule in Rule.objects.filter(enabled=True, running_longer_than__isnull=False).order_by("pk"):
+        if rules.RUNNING_LONG not in rule.triggers:
+            continue
+        started_before = now - timedelta(seconds=rule.running_longer_than or 0)
+        running = Batch.objects.filter(status=BatchStatus.RUNNING, created_at__lt=started_before)
+        if rule.workflow_id or rule.task_id:
+            running = running.filter(workflow_id=rule.workflow_id, task_id=rule.task_id)
+        else:
+            running = running.filter(Q(workflow__team_id=rule.team_id) | Q(task__team_id=rule.team_id))
+        running = running.exclude(pk__in=Alert.objects.filter(rule=rule).values("batch_id"))
+        for batch in running.select_related("workflow", "task")[:SCAN_LIMIT]:
+            owner_team = (batch.workflow or batch.task).team_id  # type: ignore[union-attr]
+            applies = rule.pk in {r.pk for r in _rules_of(batch, owner_team)}
+            if applies and rules.running_long(batch.created_at, now, rule.running_longer_than):
+                created += _alert_write(batch, rule, rules.RUNNING_LONG, now)
     return created
 
 

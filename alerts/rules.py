@@ -15,9 +15,13 @@ TIMED_OUT = "timed_out"
 STOPPED = "stopped"
 RECOVERED = "recovered"
 CORE_NODE_FAILED = "core_node_failed"
+RUNNING_LONG = "running_long"
 
 # What a rule can watch, in the order a message names them.
-TRIGGERS = (FAILED, TIMED_OUT, STOPPED, RECOVERED, CORE_NODE_FAILED)
+TRIGGERS = (FAILED, TIMED_OUT, STOPPED, RECOVERED, CORE_NODE_FAILED, RUNNING_LONG)
+# Decided by the backstop's clock, not by an event: a rule watching it watches nothing else
+# (one alert per batch and rule, and a batch that runs long may still fail).
+CLOCK_TRIGGERS = frozenset({RUNNING_LONG})
 # Triggers whose repeats within the grouping window share one message.
 GROUPED = frozenset({FAILED, TIMED_OUT, STOPPED, CORE_NODE_FAILED})
 # A batch that ended like this is "a failure" that a later success recovers from.
@@ -67,6 +71,11 @@ def trigger_of(batch: BatchFacts, rule: RuleFacts) -> str | None:
     if batch.status in (FAILED, TIMED_OUT, STOPPED) and batch.status in rule.triggers:
         return batch.status
     return None
+
+
+def running_long(started_at: datetime, now: datetime, limit_seconds: int | None) -> bool:
+    """Say whether a batch started at `started_at` has run longer than the rule's limit at `now`."""
+    return limit_seconds is not None and now - started_at > timedelta(seconds=limit_seconds)
 
 
 def rules_for(owner_rules: Iterable[int], team_defaults: Iterable[int]) -> list[int]:

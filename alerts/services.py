@@ -27,7 +27,17 @@ from workflows import secrets
 from workflows.models import Role, Task, Team, Workflow
 
 CHANNEL_FIELDS = {"team", "name", "kind", "config", "language", "enabled"}
-RULE_FIELDS = {"team", "workflow", "task", "triggers", "channels", "enabled", "muted_from", "muted_until"}
+RULE_FIELDS = {
+    "team",
+    "workflow",
+    "task",
+    "triggers",
+    "channels",
+    "enabled",
+    "muted_from",
+    "muted_until",
+    "running_longer_than",
+}
 
 
 def _document(document: Any, allowed: set[str]) -> dict[str, Any]:
@@ -192,6 +202,17 @@ def _rule_fields(fields: dict[str, Any], team: Team, rule: Rule | None) -> dict[
     triggers = fields.get("triggers", rule.triggers if rule else [])
     if not isinstance(triggers, list) or not triggers or any(trigger not in rules.TRIGGERS for trigger in triggers):
         problems["triggers"] = _("a non-empty list of %(triggers)s") % {"triggers": ", ".join(rules.TRIGGERS)}
+    limit = fields.get("running_longer_than", rule.running_longer_than if rule else None)
+    if isinstance(triggers, list) and rules.RUNNING_LONG in triggers:
+        if len(triggers) > 1:
+            problems["triggers"] = _(
+                "running_long is decided by the clock and cannot share a rule with other triggers "
+                "(one alert per batch and rule): make a second rule"
+            )
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            problems["running_longer_than"] = _("the running_long trigger needs a limit of at least 1 second")
+    elif limit is not None:
+        problems["running_longer_than"] = _("only the running_long trigger takes a limit")
     names = fields.get("channels")
     chosen = None
     if names is not None:
@@ -221,6 +242,7 @@ def _rule_fields(fields: dict[str, Any], team: Team, rule: Rule | None) -> dict[
         "muted_from": muted_from,
         "muted_until": muted_until,
         "enabled": enabled,
+        "running_longer_than": limit,
     }
 
 

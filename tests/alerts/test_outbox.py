@@ -124,3 +124,19 @@ def test_a_workflows_own_rule_replaces_the_team_default(recorder, receiver, tmp_
     assert Workflow.objects.filter(name="nightly").exists()
     outbox.alerts_run(batch_id=batch.pk)
     assert received == [] and not Alert.objects.exists()
+
+
+def test_a_running_long_rule_fires_when_the_batch_is_late_and_not_before(recorder, receiver, tmp_path):  # noqa: F811
+    received, url = receiver
+    batch = start(_workflow(tmp_path / "absent"))  # not drained: the batch stays running
+    _channel_and_rule(url, triggers=["running_long"], running_longer_than=600)
+    outbox.alerts_run(now=batch.created_at + timedelta(seconds=599))
+    assert received == [] and not Alert.objects.exists()
+    outbox.alerts_run(now=batch.created_at + timedelta(seconds=601))
+    outbox.alerts_run(now=batch.created_at + timedelta(seconds=900))
+    (message,) = received
+    assert message["event"] == "running_long" and message["batch"]["status"] == "running"
+    assert "Running for 601 s (the rule's limit is 600 s)." in message["text"]
+    recorder.drain()  # it ends failed: the running-long rule watches nothing else
+    outbox.alerts_run()
+    assert len(received) == 1

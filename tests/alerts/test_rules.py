@@ -72,3 +72,16 @@ def test_group_due_waits_for_the_window_after_the_last_message():
 
 def test_retry_delay_doubles_up_to_the_cap():
     assert [rules.retry_delay(n, 30, 3600) for n in (1, 2, 3, 8, 20)] == [30, 60, 120, 3600, 3600]
+
+
+def test_running_long_counts_from_the_start_and_needs_a_limit():
+    started = NOON - timedelta(minutes=10)
+    assert rules.running_long(started, NOON, 599)
+    assert not rules.running_long(started, NOON, 600)
+    assert not rules.running_long(started, NOON, None)
+
+
+def test_the_clock_trigger_is_never_decided_by_an_event():
+    watcher = RuleFacts(frozenset({rules.RUNNING_LONG}))
+    for status in ("running", "failed", "succeeded"):
+        assert rules.trigger_of(BatchFacts(status, True, "failed"), watcher) is None

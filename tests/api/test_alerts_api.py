@@ -82,3 +82,18 @@ def test_a_rule_names_its_channels_and_the_delivery_log_lists_nothing_yet(client
     assert response.status_code == 201, response.content
     assert response.json()["channels"] == ["ops-hook"] and response.json()["workflow"] is None
     assert client.get("/api/v1/alert-deliveries/").json()["results"] == []
+
+
+def test_running_long_needs_a_limit_and_a_rule_of_its_own(client_for, alice):
+    client = client_for(alice)
+    cases = [
+        ({"triggers": ["running_long"]}, {"running_longer_than"}),
+        ({"triggers": ["running_long", "failed"], "running_longer_than": 60}, {"triggers"}),
+        ({"triggers": ["failed"], "running_longer_than": 60}, {"running_longer_than"}),
+    ]
+    for body, fields in cases:
+        response = client.post("/api/v1/alert-rules/", {"team": "platform", **body}, format="json")
+        assert response.status_code == 400 and {e["field"] for e in response.json()["errors"]} == fields, body
+    body = {"team": "platform", "triggers": ["running_long"], "running_longer_than": 3600}
+    response = client.post("/api/v1/alert-rules/", body, format="json")
+    assert response.status_code == 201 and response.json()["running_longer_than"] == 3600
