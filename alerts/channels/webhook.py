@@ -14,6 +14,7 @@ import json
 import time
 from typing import Any
 
+from alerts.channels import ChannelKind, ConfigField
 from alerts.channels.base import DeliveryError, Guard, Message
 from executions.kinds import RunContext
 from executions.kinds.http import run_http
@@ -55,20 +56,14 @@ def _check(config: dict[str, Any]) -> dict[str, str]:
     return {}
 
 
-def _kind():
-    from alerts.channels import ChannelKind, ConfigField
-
-    return ChannelKind(
-        name="webhook",
-        label="Signed webhook",
-        fields=(
-            ConfigField("url", "The receiver's http(s) URL."),
-            ConfigField("secret", "The key of the HMAC-SHA256 signature header.", secret=True),
-        ),
-        limit=256 * 1024,
-        send=send,
-        check=_check,
-    )
-
-
-KIND = _kind()
+KIND = ChannelKind(
+    name="webhook",
+    label="Signed webhook",
+    fields=(
+        ConfigField("url", "The receiver's http(s) URL."),
+        ConfigField("secret", "The key of the HMAC-SHA256 signature header.", secret=True),
+    ),
+    limit=256 * 1024,
+    send=send,
+    check=_check,
+)
