@@ -7,6 +7,7 @@ import os
 from celery import Celery, signals
 
 from config import broker
+from ops import worker as _operations  # noqa: F401  (the worker's metrics folder, heartbeat row; docs/operations.md)
 
 broker.register()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")

@@ -25,3 +25,17 @@ accesslog = "-"
 errorlog = "-"
 # No control socket: its default path is one per user, which two instances on a host would share.
 control_socket_disable = True
+
+
+def on_starting(server) -> None:
+    """Wipe the web's Prometheus folder (and the command-line processes') and make the workers write there."""
+    from ops import multiproc
+
+    multiproc.start_service("web", also_wipe=(multiproc.DEFAULT_SERVICE,))
+
+
+def child_exit(server, worker) -> None:
+    """Tell prometheus_client a worker process is gone (its live gauges leave the scrape)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from ops import multiproc
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("BATON_VAR_DIR", BASE_DIR / "var"))
 
@@ -78,15 +80,17 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "django_celery_beat",
+    "config.apps.SystemBeatConfig",  # django-celery-beat, shown as "System"
     "axes",
     "workflows",
     "executions",
     "access",
     "alerts",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    "ops.http.OperationsMiddleware",  # first: /healthz, /readyz and /metrics answer before the rest (docs/operations.md)
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files from the app itself (admin, API docs)
     "access.audit.DeferredAuditMiddleware",
@@ -144,6 +148,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# Dates and times to the second with their UTC offset, in every language (config/formats/).
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
@@ -157,10 +163,23 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
+# BATON_LOG_FORMAT=json: one JSON object per record, with the batch, node, run and attempt the
+# record is about (`ops.logcontext`); the default is plain text.
+BATON_LOG_FORMAT = os.environ.get("BATON_LOG_FORMAT", "text").strip().lower()
+if BATON_LOG_FORMAT not in {"text", "json"}:
+    raise RuntimeError(f"BATON_LOG_FORMAT must be text or json, not {BATON_LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"run_context": {"()": "ops.logcontext.RunContextFilter"}},
+    "formatters": {"json": {"()": "ops.logcontext.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["run_context"],
+            **({"formatter": "json"} if BATON_LOG_FORMAT == "json" else {}),
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
 
@@ -178,6 +197,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "baton.tick": {"queue": "baton-control"},
     "baton.recover": {"queue": "baton-control"},
+    "baton.retention": {"queue": "baton-control"},
     # Alerts have a queue of their own: a slow mail server never delays a fire (docs/alerts.md).
     "baton.alerts": {"queue": "baton-alerts"},
 }
@@ -221,7 +241,7 @@ def cache_settings(url: str) -> dict[str, object]:
         return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     if url.startswith("file://"):
         return {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "BACKEND": "access.cache.LockedFileCache",
             "LOCATION": url.removeprefix("file://"),
             "OPTIONS": {"MAX_ENTRIES": 10000},
         }
@@ -283,6 +303,18 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT", "15"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "baton@localhost")
+
+# --- Operations: metrics, health, worker liveness (docs/operations.md) -------------------------
+# Each process writes its Prometheus samples under this folder, one sub-folder per service (`ops.multiproc`).
+BATON_METRICS_DIR = multiproc.base_directory()
+multiproc.join(BATON_METRICS_DIR)
+# Who may read /metrics: a request with `Authorization: Bearer <token>`, or from an allowed network.
+BATON_METRICS_TOKEN = os.environ.get("BATON_METRICS_TOKEN", "")
+BATON_METRICS_ALLOWED_NETWORKS = tuple(env_list("BATON_METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128"))
+# A Celery worker writes its heartbeat row this often; one not seen for 3 intervals is shown as gone.
+BATON_WORKER_HEARTBEAT_SECONDS = float(os.environ.get("BATON_WORKER_HEARTBEAT_SECONDS", "10"))
+# How long /readyz waits for the database and the broker before it answers 503.
+BATON_READY_TIMEOUT_SECONDS = float(os.environ.get("BATON_READY_TIMEOUT_SECONDS", "3"))
 
 # --- REST API (docs/api.md) ---------------------------------------------------------------
 BATON_API_MAX_BODY_BYTES = int(os.environ.get("BATON_API_MAX_BODY_BYTES", str(1024 * 1024)))
@@ -348,3 +380,12 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- Retention (executions/retention.py) ----------------------------------------------------
+# Ended batches older than this many days are archived to compressed JSON Lines and deleted
+# (a team's own `retention_days` overrides it); 0 keeps everything.
+BATON_RETENTION_DAYS = max(0, int(os.environ.get("BATON_RETENTION_DAYS", "90")))
+BATON_ARCHIVE_DIR = Path(os.environ.get("BATON_ARCHIVE_DIR", VAR_DIR / "archive"))
+# Batches per transaction, and how long one periodic run may take before it leaves the rest to the next.
+BATON_RETENTION_CHUNK = max(1, int(os.environ.get("BATON_RETENTION_CHUNK", "200")))
+BATON_RETENTION_BUDGET_SECONDS = float(os.environ.get("BATON_RETENTION_BUDGET_SECONDS", "20"))

@@ -334,3 +334,27 @@ admin.site.unregister(Workflow)
 admin.site.register(Workflow, WorkflowRunAdmin)
 admin.site.unregister(Task)
 admin.site.register(Task, TaskRunAdmin)
+
+# The console: Baton's name in the header and a home page (running batches, the last day's
+# failures, the next fires, outcomes per day) above the list of models.
+admin.site.site_header = admin.site.site_title = gettext_lazy("Baton")
+admin.site.index_title = gettext_lazy("Console")
+admin.site.index_template = "admin/baton_index.html"
+
+
+def _superusers_only(request) -> bool:
+    return request.user.is_active and request.user.is_superuser
+
+
+# django-celery-beat's own models (beat's entries for the tick, the sweep and retention) are the
+# installation's machinery, not Baton's triggers: only superusers see them, under "System".
+for _model, _model_admin in list(admin.site._registry.items()):
+    if _model._meta.app_label == "django_celery_beat":
+        for _check in (
+            "has_module_permission",
+            "has_view_permission",
+            "has_change_permission",
+            "has_add_permission",
+            "has_delete_permission",
+        ):
+            setattr(_model_admin, _check, lambda request, *args, **kwargs: _superusers_only(request))

@@ -6,10 +6,13 @@
   outside the main thread) and returns the seconds slept.
 - ``baton.fail(message="failed on purpose")`` raises ``RuntimeError(message)``.
 - ``baton.noop()`` does nothing and returns ``None``.
+- ``baton.log(message="", level="info")`` logs the message through the ``baton.task`` logger
+  (the worker's log, with the run's ids under ``BATON_LOG_FORMAT=json``) and returns it.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Any
@@ -46,3 +49,13 @@ def fail(message: str = "failed on purpose") -> None:
 @task("baton.noop")
 def noop() -> None:
     """Do nothing."""
+
+
+@task("baton.log")
+def log(message: str = "", level: str = "info") -> str:
+    """Log ``message`` at ``level`` through the ``baton.task`` logger and return it."""
+    number = logging.getLevelName(str(level).upper())
+    if not isinstance(number, int):
+        raise ValueError(f"level must be debug, info, warning, error or critical, got {level!r}")
+    logging.getLogger("baton.task").log(number, "%s", message)
+    return message

@@ -240,3 +240,39 @@ class Fire(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workflow or self.task} @ {self.scheduled_for:%Y-%m-%d %H:%M:%S}: {self.outcome}"
+
+
+class DailyOutcome(models.Model):
+    """How many batches of one workflow (or standalone task) ended in one status on one day.
+
+    Written when retention deletes history (`executions.retention`), so counts of the past
+    outlive the rows they summarise.
+    """
+
+    team_paths = ("team",)
+
+    team = models.ForeignKey("workflows.Team", on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    workflow = models.ForeignKey(
+        Workflow, on_delete=models.CASCADE, null=True, blank=True, related_name="+", db_constraint=False
+    )
+    task = models.ForeignKey(
+        Task, on_delete=models.CASCADE, null=True, blank=True, related_name="+", db_constraint=False
+    )
+    day = models.DateField()
+    status = models.CharField(max_length=16, choices=BatchStatus.choices)
+    count = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(default=0, help_text="The batches' durations, summed.")
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow", "day", "status"], condition=Q(workflow__isnull=False), name="daily_outcome_workflow"
+            ),
+            models.UniqueConstraint(
+                fields=["task", "day", "status"], condition=Q(task__isnull=False), name="daily_outcome_task"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id or self.task_id} {self.day} {self.status}: {self.count}"

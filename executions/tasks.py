@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from celery import shared_task
@@ -9,6 +10,8 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from executions import lifecycle, scheduler
+from executions.retention import history_archive
+from ops import metrics
 from workflows.task_config import is_reserved_queue
 
 
@@ -47,10 +50,28 @@ def delivery_queue(task: Any) -> str:
 @shared_task(name="baton.recover", ignore_result=True)
 def recover() -> dict[str, int]:
     """Repair lost messages, dead workers and overdue batches from the database."""
-    return lifecycle.recover()
+    counts = lifecycle.recover()
+    metrics.record_sweep(counts)
+    return counts
+
+
+@shared_task(name="baton.retention", ignore_result=True)
+def retention() -> int:
+    """Archive and delete expired history, for at most BATON_RETENTION_BUDGET_SECONDS (the next run goes on)."""
+    return history_archive(budget_seconds=settings.BATON_RETENTION_BUDGET_SECONDS).archived
 
 
 @shared_task(name="baton.tick", ignore_result=True)
 def tick() -> int:
     """Start the batches of due triggers."""
-    return scheduler.tick().started
+    began = time.monotonic()
+    result = scheduler.tick()
+    metrics.record_tick(
+        seconds=time.monotonic() - began,
+        started=result.started,
+        missed=result.missed,
+        skipped=result.skipped,
+        queued=result.queued,
+        lateness=result.lateness,
+    )
+    return result.started

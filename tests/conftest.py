@@ -15,6 +15,12 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from hypothesis import settings as hypothesis_settings
+
+# Properties check behaviour, not speed (speed is `make bench`'s): no per-example deadline, which
+# a busy machine turns into "unreliable timings" failures.
+hypothesis_settings.register_profile("baton", deadline=None)
+hypothesis_settings.load_profile("baton")
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "workflows" / "demo"
@@ -45,6 +51,7 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory):
         **os.environ,
         "DATABASE_URL": database_url(),
         "BATON_HEARTBEAT_SECONDS": "0.2",
+        "BATON_WORKER_HEARTBEAT_SECONDS": "0.5",  # its liveness row comes back soon after a test's flush
         "BATON_KILL_GRACE_SECONDS": "1",
         "PYTHONUNBUFFERED": "1",
     }
@@ -78,6 +85,11 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory):
         time.sleep(0.1)
     process.log_path = log  # type: ignore[attr-defined]
     yield process
+    stop_process(process)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Ask a process to stop (SIGTERM), and kill it if it has not within 20 s."""
     process.terminate()
     try:
         process.wait(timeout=20)

@@ -32,6 +32,12 @@ class Team(models.Model):
     description = models.TextField(blank=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="teams", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Ended batches older than this many days are archived and deleted; 0 keeps everything; "
+        "empty uses the installation's default (BATON_RETENTION_DAYS).",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -16,6 +16,7 @@ from executions.models import Batch
 from executions.runtime import Blueprint, blueprint_for, blueprint_of
 from executions.states import NODE_ACTIVE, BatchStatus, NodeStatus
 from executions.store import HopStore, LockedBatch, Move, NodeRow
+from ops import metrics
 
 
 def batch_blueprint(batch: Batch) -> Blueprint:
@@ -55,8 +56,7 @@ def batch_advance(
             not any(row.status in NODE_ACTIVE for row in rows)
             and store.apply(batch.pk, [], now=now, result=result).ended
         ):
-            batch.status = result
-            dispatch.alert_after_commit(batch.pk)
+            _ended(batch, result)
         return []
     if blueprint is None:
         blueprint = batch_blueprint(Batch.objects.only("version_id", "snapshot").get(pk=batch.pk))
@@ -65,9 +65,17 @@ def batch_advance(
     moves = [Move(NodeStatus.PENDING, to, tuple(by_key[key] for key in keys)) for to, keys in decision.moves() if keys]
     applied = store.apply(batch.pk, moves, now=now, result=decision.result)
     if applied.ended and decision.result is not None:
-        batch.status = decision.result
-        dispatch.alert_after_commit(batch.pk)
+        _ended(batch, decision.result)
     return applied.queued
+
+
+def _ended(batch: LockedBatch, result: str) -> None:
+    """Note the batch's end on the locked row; count it and wake the alerts once the caller's transaction commits."""
+    batch.status = result
+    dispatch.alert_after_commit(batch.pk)
+    metrics.batch_ended_after_commit(
+        workflow_id=batch.workflow_id, task_id=batch.task_id, trigger=batch.trigger, status=result
+    )
 
 
 def request_stop(store: HopStore, batch: LockedBatch, reason: str, now: datetime, user: Any = None) -> None:

@@ -20,6 +20,7 @@ from executions.lifecycle.stop import batch_stop
 from executions.models import Batch, NodeRun
 from executions.states import NODE_ACTIVE, BatchStatus, NodeStatus
 from executions.store import hop_store
+from ops.logcontext import run_context
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def _time_out_overdue(now: datetime) -> int:
     count = 0
     overdue = Batch.objects.filter(status=BatchStatus.RUNNING, stop_requested_at__isnull=True, deadline_at__lte=now)
     for batch_id in overdue.values_list("pk", flat=True)[:500]:
-        with contextlib.suppress(TransitionNotPossible):
+        with run_context(batch_id=batch_id), contextlib.suppress(TransitionNotPossible):
             batch_stop(batch_id=batch_id, actor=SWEEP_ACTOR, reason=BatchStatus.TIMED_OUT)
             count += 1
     return count
@@ -104,8 +105,9 @@ def _fail_lost_workers(now: datetime) -> int:
         if run.batch.stop_requested_at is not None:
             outcome = kinds.Outcome(status=kinds.CANCELLED, output=message, detail={"error": "worker_lost"})
         interval = retry_interval(task, run.attempts)
-        if node_run_finish(run=run, outcome=outcome, retries=task["retries"], interval=interval).status:
-            count += 1
+        with run_context(batch_id=run.batch_id, node_key=run.node_key, run_id=run.pk, attempt=run.attempts):
+            if node_run_finish(run=run, outcome=outcome, retries=task["retries"], interval=interval).status:
+                count += 1
     return count
 
 

@@ -33,6 +33,8 @@ from executions.runtime import Blueprint
 from executions.states import NodeStatus
 from executions.storable import storable, unrecorded
 from executions.store import AttemptEnd, HopStore, hop_store
+from ops import metrics
+from ops.logcontext import run_context
 from workflows import secrets
 from workflows.task_config import is_reserved_queue
 
@@ -106,8 +108,16 @@ def _run_one(node_run_id: int, *, continuing: bool) -> tuple[str | None, Wakeup 
     run = node_run_claim(node_run_id)
     if run is None:
         return None, None
+    with run_context(batch_id=run.batch_id, node_key=run.node_key, run_id=run.pk, attempt=run.attempts):
+        return _run_claimed(run, continuing=continuing)
+
+
+def _run_claimed(run: NodeRun, *, continuing: bool) -> tuple[str | None, Wakeup | None]:
+    """Execute a claimed run's task and record its end; count its queue wait and duration once each is committed."""
+    claimed = time.monotonic()
     blueprint = batch_blueprint(run.batch)
     task = blueprint.tasks[run.node_key]
+    metrics.record_queue_wait(kind=task["kind"], queue=run.queue, queued_at=run.queued_at, claimed_at=run.started_at)
     retries = task["retries"]
     if run.batch.stop_requested_at is not None:
         outcome = kinds.Outcome(status=kinds.CANCELLED, output="", detail={"error": "the batch was stopping"})
@@ -125,6 +135,8 @@ def _run_one(node_run_id: int, *, continuing: bool) -> tuple[str | None, Wakeup 
             run=run, outcome=outcome, retries=retries, interval=interval, blueprint=blueprint, continue_on=continue_on
         )
     )
+    if finished.status is not None:
+        metrics.record_run_duration(kind=task["kind"], queue=run.queue, seconds=time.monotonic() - claimed)
     return finished.status, finished.continue_with
 
 

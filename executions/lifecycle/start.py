@@ -22,6 +22,7 @@ from executions.runtime import Blueprint, blueprint_for, blueprint_of
 from executions.states import BatchStatus, NodeStatus, TriggerKind
 from executions.store import hop_store
 from executions.transitions import moved_at
+from ops import metrics
 from workflows import graph
 from workflows.definition import task_document
 from workflows.models import Role, Task, Workflow
@@ -266,6 +267,7 @@ def batches_insert(new: list[NewBatch]) -> list[NewBatch]:
                 inserted += batches_insert([one])
         return inserted
     dispatch.after_commit((run.pk, run.queue) for one in new for run in one.queued)
+    metrics.batches_started_after_commit(one.batch for one in new)
     return new
 
 

@@ -73,7 +73,9 @@ class OrmHopStore:
         # FOR KEY SHARE a worker's foreign-key checks take at COMMIT (that was a deadlock).
         row = (
             Batch.objects.select_for_update(no_key=True)
-            .values_list("status", "stop_requested_at", "stop_reason", "deadline_at")
+            .values_list(
+                "status", "stop_requested_at", "stop_reason", "deadline_at", "trigger", "workflow_id", "task_id"
+            )
             .get(pk=batch_id)
         )
         return LockedBatch(batch_id, *row)

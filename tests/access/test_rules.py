@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from django.apps import apps
 from django.contrib.auth.models import User
@@ -11,7 +13,7 @@ from access.models import ApiToken, AuditEntry
 from access.scoping import is_scoped, scoped, team_of
 from baton import errors
 from executions import dispatch, lifecycle
-from executions.models import Attempt, Batch, Event, Fire, NodeRun
+from executions.models import Attempt, Batch, DailyOutcome, Event, Fire, NodeRun
 from tests.api.conftest import DispatchRecorder, definition, member
 from tests.conftest import machine
 from workflows.definition import DefinitionError, Problem
@@ -54,7 +56,7 @@ def test_the_pure_cores_errors_belong_to_the_family_and_say_where():
 def test_every_model_of_a_team_declares_its_path_to_it():
     declared = {model for model in apps.get_models() if is_scoped(model)}
     definitions = {Team, Membership, Task, Workflow, WorkflowVersion}
-    assert declared == definitions | {Batch, NodeRun, Attempt, Event, Fire, ApiToken, AuditEntry}
+    assert declared == definitions | {Batch, NodeRun, Attempt, Event, Fire, DailyOutcome, ApiToken, AuditEntry}
     for model in (Node, Edge, Schedule, User):
         with pytest.raises(LookupError, match="has no team scope"):
             scoped(None, model)
@@ -72,6 +74,7 @@ def test_each_declared_path_leads_a_row_to_its_team_and_back(monkeypatch):
     rows += [lifecycle.task_run_start(task=task, actor=machine())]
     rows += [run for batch in rows for run in batch.node_runs.all()] + list(Event.objects.all())
     rows += [platform, viewer.memberships.get(), task, workflow, workflow.current_version, *AuditEntry.objects.all()]
+    rows += [DailyOutcome.objects.create(team=platform, workflow=workflow, day=date(2026, 1, 1), status="failed")]
     for row in rows:
         model = type(row)
         assert team_of(row) == platform, row

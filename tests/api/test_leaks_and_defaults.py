@@ -88,7 +88,7 @@ def cache_backend(**env: str) -> str:
 
 def test_the_cache_is_shared_whenever_the_broker_is_redis():
     assert cache_backend(CELERY_BROKER_URL="redis://127.0.0.1:6379/9") == "SharedRedisCache"
-    assert cache_backend(CELERY_BROKER_URL="batonfs://localhost//") == "FileBasedCache"
+    assert cache_backend(CELERY_BROKER_URL="batonfs://localhost//") == "LockedFileCache"
     assert cache_backend(CELERY_BROKER_URL="redis://127.0.0.1:6379/9", CACHE_URL="locmem://") == "LocMemCache"
 
 

@@ -16,7 +16,7 @@ import pytest
 from executions import dispatch, lifecycle
 from executions.models import Batch, NodeRun
 from executions.tasks import run_node
-from tests.conftest import REPO, database_url, machine
+from tests.conftest import REPO, database_url, machine, stop_process
 from tests.executions.conftest import Recorder, chain_document, shell, start
 from workflows.models import Task, WorkflowVersion
 from workflows.services import workflow_save_definition
@@ -124,12 +124,7 @@ def control_worker(django_db_setup, tmp_path) -> Iterator[subprocess.Popen]:
         time.sleep(0.1)
     process.log_path = log  # type: ignore[attr-defined]
     yield process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_process(process)
 
 
 def wait_for(condition, timeout: float = 30) -> None:

@@ -1,0 +1,1 @@
+"""Operating Baton: Prometheus metrics, health and readiness, worker liveness, machine-readable logs."""
