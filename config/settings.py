@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "workflows",
     "executions",
     "access",
+    "alerts",
     "ops",
 ]
 
@@ -197,6 +198,8 @@ CELERY_TASK_ROUTES = {
     "baton.tick": {"queue": "baton-control"},
     "baton.recover": {"queue": "baton-control"},
     "baton.retention": {"queue": "baton-control"},
+    # Alerts have a queue of their own: a slow mail server never delays a fire (docs/alerts.md).
+    "baton.alerts": {"queue": "baton-alerts"},
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -276,6 +279,30 @@ BATON_MISFIRE_THRESHOLD_SECONDS = float(os.environ.get("BATON_MISFIRE_THRESHOLD_
 BATON_OVERLAP_QUEUE_LIMIT = max(0, int(os.environ.get("BATON_OVERLAP_QUEUE_LIMIT", "10")))
 # A tick claims and prepares the fires due this far ahead, then starts them at their instant.
 BATON_SCHEDULER_LOOKAHEAD_SECONDS = float(os.environ.get("BATON_SCHEDULER_LOOKAHEAD_SECONDS", "1.0"))
+
+# --- Alerts (docs/alerts.md) --------------------------------------------------------------
+# Links in messages start with this address (the address people open Baton at).
+BATON_BASE_URL = os.environ.get("BATON_BASE_URL", "http://localhost:8000")
+# Repeats of a failure of one workflow within this window share one message, with a count.
+BATON_ALERT_GROUP_SECONDS = float(os.environ.get("BATON_ALERT_GROUP_SECONDS", "600"))
+# A failed send is tried again after this, then 2×, 4× … (at most an hour), up to the attempts limit.
+BATON_ALERT_RETRY_SECONDS = float(os.environ.get("BATON_ALERT_RETRY_SECONDS", "30"))
+BATON_ALERT_MAX_ATTEMPTS = max(1, int(os.environ.get("BATON_ALERT_MAX_ATTEMPTS", "6")))
+BATON_ALERT_TIMEOUT_SECONDS = float(os.environ.get("BATON_ALERT_TIMEOUT_SECONDS", "15"))
+# A sender that died mid-send leaves its delivery to be sent again after this.
+BATON_ALERT_LEASE_SECONDS = float(os.environ.get("BATON_ALERT_LEASE_SECONDS", "120"))
+# The backstop reads events at least this old for good (a later commit of an earlier id is still read).
+BATON_ALERT_SETTLE_SECONDS = float(os.environ.get("BATON_ALERT_SETTLE_SECONDS", "60"))
+# Mail: Django's SMTP settings, from the environment.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT", "15"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "baton@localhost")
 
 # --- Operations: metrics, health, worker liveness (docs/operations.md) -------------------------
 # Each process writes its Prometheus samples under this folder, one sub-folder per service (`ops.multiproc`).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,6 +22,11 @@ class Blueprint:
     tasks: dict[str, dict[str, Any]]  # node key -> task object (secrets sealed)
     timeout_seconds: int
     _straight: dict[tuple[str, str], tuple[str, ...] | None] = field(default_factory=dict, compare=False, repr=False)
+
+    @functools.cached_property
+    def core_keys(self) -> frozenset[str]:
+        """The keys of the core nodes (their failure is alerted before the batch ends)."""
+        return frozenset(node.key for node in self.graph.nodes if node.core)
 
     def straight_successors(self, key: str, status: str) -> tuple[str, ...] | None:
         """`engine.straight_successors`, remembered per (node, status) for the life of the blueprint."""
