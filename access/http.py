@@ -72,7 +72,9 @@ def _check_text(text: str, where: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise exceptions.ParseError(_("%(where)s: text contains an unpaired surrogate") % {"where": where or "body"}) from exc
+        raise exceptions.ParseError(
+            _("%(where)s: text contains an unpaired surrogate") % {"where": where or "body"}
+        ) from exc
 
 
 def _reject_constant(name: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from executions import engine
 
@@ -10,33 +11,33 @@ from executions import engine
 class NodeStatus(models.TextChoices):
     """A node run's status."""
 
-    PENDING = engine.PENDING
-    QUEUED = engine.QUEUED
-    RUNNING = engine.RUNNING
-    RETRYING = engine.RETRYING
-    SUCCEEDED = engine.SUCCEEDED
-    FAILED = engine.FAILED
-    TIMED_OUT = engine.TIMED_OUT
-    SKIPPED = engine.SKIPPED
-    STOPPED = engine.STOPPED
+    PENDING = engine.PENDING, _("Pending")
+    QUEUED = engine.QUEUED, _("Queued")
+    RUNNING = engine.RUNNING, _("Running")
+    RETRYING = engine.RETRYING, _("Retrying")
+    SUCCEEDED = engine.SUCCEEDED, _("Succeeded")
+    FAILED = engine.FAILED, _("Failed")
+    TIMED_OUT = engine.TIMED_OUT, _("Timed Out")
+    SKIPPED = engine.SKIPPED, _("Skipped")
+    STOPPED = engine.STOPPED, _("Stopped")
 
 
 class BatchStatus(models.TextChoices):
     """A batch's status."""
 
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    TIMED_OUT = "timed_out"
-    STOPPED = "stopped"
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    TIMED_OUT = "timed_out", _("Timed Out")
+    STOPPED = "stopped", _("Stopped")
 
 
 class TriggerKind(models.TextChoices):
     """What started a batch, besides a fire (each trigger type names its own: `workflows.triggers`)."""
 
-    MANUAL = "manual"
-    RERUN = "rerun"
-    RESUME = "resume"
+    MANUAL = "manual", _("Manual")
+    RERUN = "rerun", _("Rerun")
+    RESUME = "resume", _("Resume")
 
 
 NODE_FINISHED = frozenset(engine.FINISHED)
