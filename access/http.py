@@ -33,7 +33,7 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from access.scoping import TokenUser
 from baton.errors import BatonError
-from baton.text import translated
+from baton.text import error_text, translated
 
 MAX_DEPTH = 32
 
@@ -124,15 +124,6 @@ def _flatten(detail: Any, path: str = "") -> list[dict[str, Any]]:
     return [{"field": path, "message": str(detail)}]
 
 
-def _detail(exc: BatonError) -> str:
-    """Return the error's message; a definition's problems each translated, one a line."""
-    problems = getattr(exc, "problems", ())
-    if problems:
-        lines = [(problem.path, translated(problem.message, _)) for problem in problems]
-        return "\n".join(f"{path}: {message}" if path else message for path, message in lines)
-    return translated(exc.message, _)
-
-
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Map every known failure to the one error shape and its status (400, 401, 403, 404, 409, 413, 429, 503).
 
@@ -142,7 +133,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     headers: dict[str, str] = {}
     if isinstance(exc, BatonError):
         errors = [{**error, "message": translated(error["message"], _)} for error in exc.field_errors()]
-        body = _error(exc.http_status, exc.code, translated(exc.summary or _detail(exc), _), errors)
+        body = _error(
+            exc.http_status, exc.code, translated(exc.summary, _) if exc.summary else error_text(exc, _), errors
+        )
     elif isinstance(exc, IntegrityError):
         # Two requests raced for the same name or row; the loser may simply retry.
         body = _error(409, "conflict", _("A concurrent change conflicts with this one; try again."))

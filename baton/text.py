@@ -42,3 +42,17 @@ def translated(text: object, gettext: Callable[[str], str]) -> str:
     return template % {
         name: translated(value, gettext) if isinstance(value, Text) else value for name, value in text.values.items()
     }
+
+
+def error_text(error: Exception, gettext: Callable[[str], str]) -> str:
+    """Return an error's message in the active language; a definition's problems one a line, each translated."""
+    problems = getattr(error, "problems", ())
+    if problems:
+        lines = [(problem.path, translated(problem.message, gettext)) for problem in problems]
+        return "\n".join(f"{path}: {message}" if path else message for path, message in lines)
+    return translated(message_of(error), gettext)
+
+
+def message_of(error: BaseException) -> str:
+    """Return an error's message as raised: a marked message keeps its template (`str(error)` would not)."""
+    return error.args[0] if len(error.args) == 1 and isinstance(error.args[0], str) else str(error)

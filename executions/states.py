@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext
 
 from executions import engine
 
@@ -59,3 +60,23 @@ BATCH_TRANSITIONS: dict[str, frozenset[str]] = {
     BatchStatus.RUNNING: BATCH_FINISHED,
     **{status: frozenset() for status in BATCH_FINISHED},
 }
+
+
+# How a status reads to a person (the values themselves stay English in the API's JSON and the CLI).
+_STATUS_WORDS = {
+    "pending": lambda: pgettext("status", "pending"),
+    "queued": lambda: pgettext("status", "queued"),
+    "running": lambda: pgettext("status", "running"),
+    "retrying": lambda: pgettext("status", "retrying"),
+    "succeeded": lambda: pgettext("status", "succeeded"),
+    "failed": lambda: pgettext("status", "failed"),
+    "timed_out": lambda: pgettext("status", "timed_out"),
+    "skipped": lambda: pgettext("status", "skipped"),
+    "stopped": lambda: pgettext("status", "stopped"),
+}
+
+
+def status_text(status: str) -> str:
+    """Return a batch's or node run's status in the active language (an unknown value as it is)."""
+    word = _STATUS_WORDS.get(str(status))
+    return word() if word else str(status)

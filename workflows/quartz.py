@@ -29,7 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from baton.errors import Invalid
-from baton.text import _
+from baton.text import _, message_of
 
 __all__ = ["InvalidCronExpression", "QuartzCron", "load_zone", "parse_start"]
 
@@ -66,11 +66,6 @@ class InvalidCronExpression(Invalid):
 
 class _Malformed(Exception):
     """Stand in for the Java runtime exceptions Quartz turns into a ParseException."""
-
-
-def _detail(exc: Exception) -> str:
-    """Return an exception's message, a marked one as it was raised (so it can be translated)."""
-    return exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else str(exc)
 
 
 def _is_digit(c: str) -> bool:
@@ -206,7 +201,7 @@ class _Parser:
             except InvalidCronExpression:
                 raise
             except Exception as exc:  # Quartz turns any runtime error into a ParseException
-                raise self.fail(_("malformed value %(item)r (%(exc)s)", item=item, exc=_detail(exc))) from None
+                raise self.fail(_("malformed value %(item)r (%(exc)s)", item=item, exc=message_of(exc))) from None
 
     def check_day_fields(self) -> None:
         """Require exactly one of day-of-month and day-of-week to be '?'."""

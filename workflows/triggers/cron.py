@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from baton.text import _
+from baton.text import _, message_of
 from workflows import quartz
 from workflows.triggers.declaration import Reader, Trigger, TriggerType
 from workflows.triggers.zones import read_zone
@@ -30,7 +30,7 @@ def cron_problem(expression: str, timezone: str, now: datetime | None = None) ->
     try:
         cron = quartz.QuartzCron(expression, timezone)
     except quartz.InvalidCronExpression as exc:
-        return str(exc)
+        return message_of(exc)
     if now is not None and cron.next_after(now) is None:
         return _("%(expression)r has no fire time after %(now)s", expression=expression, now=now.isoformat())
     return None

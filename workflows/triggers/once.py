@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from baton.text import _
+from baton.text import _, message_of
 from workflows import quartz
 from workflows.triggers.declaration import Reader, Trigger, TriggerType
 from workflows.triggers.zones import localize, read_zone
@@ -29,7 +29,7 @@ def read(reader: Reader, raw: dict[str, Any], path: str, now: datetime | None) -
         quartz.parse_start(at, quartz.load_zone(zone or "UTC"))
         moment = instant({"at": at, "timezone": zone})
     except (ValueError, OverflowError) as exc:
-        reader.add(f"{path}.at", str(exc))
+        reader.add(f"{path}.at", message_of(exc))
     else:
         if zone is not None and now is not None and moment <= now:
             reader.add(

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from baton.text import _
+from baton.text import _, message_of
 from workflows import quartz
 from workflows.triggers.declaration import Reader, Trigger, TriggerType
 from workflows.triggers.zones import localize, read_zone
@@ -45,7 +45,7 @@ def read(reader: Reader, raw: dict[str, Any], path: str, now: datetime | None) -
         try:
             quartz.parse_start(start, quartz.load_zone(zone or "UTC"))
         except ValueError as exc:
-            reader.add(f"{path}.start", str(exc))
+            reader.add(f"{path}.start", message_of(exc))
     return {"type": "periodic", "every": every, "unit": unit, "start": start, "timezone": zone}
 
 
