@@ -247,6 +247,7 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         if obj is not None:
             context["batch_actions"] = batch_actions(admin_actor(request), obj)
             context["can_operate"] = any(context["batch_actions"].values())
+            context["status_text"] = status_text(obj.status)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 
