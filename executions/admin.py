@@ -43,6 +43,10 @@ COLOURS = {
 }
 
 
+# A node's type as a person reads it (the value stays `task`, `and` or `or` in definitions and the API).
+NODE_TYPE_WORDS = {"task": lambda: _("task node"), "and": lambda: _("AND node"), "or": lambda: _("OR node")}
+
+
 def badge(status: str):
     """Render a status as a coloured badge."""
     colour = COLOURS.get(status, "#607d8b")
@@ -78,7 +82,7 @@ class NodeRunInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
     model = NodeRun
     fields = [
         "node_key",
-        "node_type",
+        "node_type_text",
         "status_badge",
         "attempts",
         "started_at",
@@ -91,6 +95,10 @@ class NodeRunInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     ordering = ["id"]
+
+    @admin.display(description=gettext_lazy("node type"))
+    def node_type_text(self, run: NodeRun):
+        return NODE_TYPE_WORDS[run.node_type]() if run.node_type in NODE_TYPE_WORDS else run.node_type
 
     @admin.display(description=gettext_lazy("status"))
     def status_badge(self, run: NodeRun):
@@ -114,12 +122,25 @@ class NodeRunInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
 
 class EventInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
     model = Event
-    fields = ["at", "node_key", "from_status", "to_status", "message"]
+    fields = ["at", "node_key", "from_status_text", "to_status_text", "message_text"]
     readonly_fields = fields
     extra = 0
     can_delete = False
     ordering = ["at", "id"]
-    verbose_name_plural = "timeline"
+    verbose_name_plural = gettext_lazy("timeline")
+
+    @admin.display(description=gettext_lazy("from status"))
+    def from_status_text(self, event: Event):
+        return status_text(event.from_status) if event.from_status else "∅"
+
+    @admin.display(description=gettext_lazy("to status"))
+    def to_status_text(self, event: Event):
+        return status_text(event.to_status)
+
+    @admin.display(description=gettext_lazy("message"))
+    def message_text(self, event: Event):
+        # Written by the engine as it ran, like a log line: it stays as written, marked as English.
+        return format_html('<span lang="en">{}</span>', event.message) if event.message else ""
 
 
 @admin.register(Batch)

@@ -7,9 +7,10 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from executions.states import BatchStatus, NodeStatus, TriggerKind
+from executions.states import BatchStatus, NodeStatus, TriggerKind, status_text
 from workflows import triggers
 from workflows.models import Task, Workflow, WorkflowVersion
 
@@ -237,8 +238,8 @@ class Event(models.Model):
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
-        who = self.node_key or "batch"
-        return f"{who}: {self.from_status or '∅'} → {self.to_status}"
+        who = self.node_key or gettext("batch")
+        return f"{who}: {status_text(self.from_status) if self.from_status else '∅'} → {status_text(self.to_status)}"
 
     def save(self, *args, **kwargs) -> None:
         """Insert only: the event log is append-only."""

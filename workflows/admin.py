@@ -286,7 +286,9 @@ class TaskForm(forms.ModelForm):
         help_text=format_lazy(
             "{} {}. {}",
             gettext_lazy("JSON (or YAML) with the fields of its kind:"),
-            "; ".join(f"{kind.name}: {', '.join(kind.fields)}" for kind in kinds.TASK_KINDS.values()),
+            format_html(
+                "<code>{}</code>", "; ".join(f"{k.name}: {', '.join(k.fields)}" for k in kinds.TASK_KINDS.values())
+            ),
             gettext_lazy(
                 'A secret value is {"secret": "…"}; stored ones show as {"secret": "***"}: leave them so to keep them.'
             ),
@@ -316,7 +318,7 @@ class TaskForm(forms.ModelForm):
         help_text=format_lazy(
             "{} {}.",
             gettext_lazy("One of"),
-            ", ".join(json.dumps(trigger_type.example) for trigger_type in triggers.TRIGGER_TYPES.values()),
+            format_html("<code>{}</code>", ", ".join(json.dumps(t.example) for t in triggers.TRIGGER_TYPES.values())),
         ),
     )
 
