@@ -263,7 +263,7 @@ class ApiGuardMiddleware:
         api = request.path_info.startswith("/api/")
         if "\x00" in request.path_info or b"\x00" in unquote_to_bytes(request.META.get("QUERY_STRING", "")):
             if api:
-                return JsonResponse(_error(400, "parse_error", "The URL contains a NUL character."), status=400)
+                return JsonResponse(_error(400, "parse_error", _("The URL contains a NUL character.")), status=400)
             return HttpResponseBadRequest(_("The URL contains a NUL character."), content_type="text/plain")
         if api:
             try:
@@ -290,7 +290,7 @@ def bad_request(request, exception=None):
     if not request.path_info.startswith("/api/"):
         return defaults.bad_request(request, exception)
     if isinstance(exception, DisallowedHost):
-        detail = "The Host header names a host this server does not answer to (ALLOWED_HOSTS)."
+        detail = _("The Host header names a host this server does not answer to (ALLOWED_HOSTS).")
     else:
         detail = _("The request is malformed.")
     return JsonResponse(_error(400, "bad_request", detail), status=400)

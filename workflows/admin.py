@@ -34,7 +34,7 @@ from baton.errors import BatonError, PermissionDenied
 from baton.text import error_text, translated
 from workflows import kinds, secrets, triggers
 from workflows.definition import DEFAULT_TASK_TIMEOUT, DefinitionError, Problem, load_text
-from workflows.models import Membership, Role, Task, Team, Workflow, WorkflowVersion
+from workflows.models import POLICY_LABELS, Membership, Role, Task, Team, Workflow, WorkflowVersion
 from workflows.schedule import next_fires
 from workflows.services import (
     SaveResult,
@@ -97,8 +97,8 @@ def definition_html(document: dict[str, Any], next_fire_times: Any = None) -> Sa
         (_("enabled"), _("yes") if document.get("enabled") else _("no")),
         (_("trigger"), translated(triggers.describe(document.get("trigger")), _)),
         (_("timeout"), f"{document.get('timeout_seconds')} s"),
-        (_("overlap policy"), document.get("overlap_policy")),
-        (_("misfire policy"), document.get("misfire_policy")),
+        (_("overlap policy"), POLICY_LABELS.get(document.get("overlap_policy"), document.get("overlap_policy"))),
+        (_("misfire policy"), POLICY_LABELS.get(document.get("misfire_policy"), document.get("misfire_policy"))),
     ]
     if next_fire_times is not None:
         settings_rows.append((_("next fire times"), next_fire_times))
@@ -131,7 +131,9 @@ def definition_html(document: dict[str, Any], next_fire_times: Any = None) -> Sa
 def _node_cells(node: dict[str, Any]) -> SafeString:
     """Render one node's cells: key and type, its task, how the task runs, its masked config."""
     task = node.get("task")
-    kind = f"{node['type']}, core" if node.get("core") else node["type"]
+    kind = {"task": _("task"), "and": "AND", "or": "OR"}.get(node["type"], node["type"])
+    if node.get("core"):
+        kind = _("%(type)s, core node") % {"type": kind}
     if not isinstance(task, dict):
         return format_html("<td>{} ({})</td><td>{}</td><td></td><td></td>", node["key"], kind, task or "—")
     runs_with = _("%(kind)s · timeout %(timeout)s s · retries %(retries)s · queue %(queue)s") % {

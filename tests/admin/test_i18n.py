@@ -186,7 +186,7 @@ def pages(batch: Batch) -> dict[str, str]:
     }
 
 
-def test_main_pages_in_zh_hans_leave_no_baton_string_in_english(zh, batch):
+def test_main_pages_in_zh_hans_leave_no_baton_string_in_english(zh, as_user, batch):
     english = {}
     for name, url in pages(batch).items():
         response = zh.get(url)
@@ -196,6 +196,13 @@ def test_main_pages_in_zh_hans_leave_no_baton_string_in_english(zh, batch):
         left = english_left(visible_texts(html), data=(batch.pk,))
         if left:
             english[f"{name} ({url})"] = sorted(set(left))
+    # A viewer reads the definition instead of editing it: settings, nodes, edges, next fires.
+    viewer = as_user("victor")
+    html = viewer.get(reverse("admin:workflows_workflow_change", args=[batch.workflow_id]), **ZH).content.decode()
+    assert "并行策略" in html and "跳过" in html
+    left = english_left(visible_texts(html), data=(batch.pk,))
+    if left:
+        english["workflow page (viewer)"] = sorted(set(left))
     assert not english, f"English left on zh-hans pages: {english}"
 
 
