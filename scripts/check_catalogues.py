@@ -96,7 +96,8 @@ def check_current(catalogues: list[Path]) -> list[str]:
                 shutil.copy2(source, target)
         languages = sorted({po.parent.parent.name for po in catalogues})
         for domain in sorted({po.stem for po in catalogues}):
-            command = [sys.executable, "manage.py", "makemessages", "-d", domain, "--no-obsolete", "--add-location=file", "-v", "0"]
+            command = [sys.executable, "manage.py", "makemessages", "-d", domain, "--no-obsolete", "-v", "0"]
+            command += ["--add-location=file"]
             command += [f"--locale={language}" for language in languages]
             command += [f"--ignore={pattern}" for pattern in IGNORED]
             env_var = {"BATON_VAR_DIR": str(Path(scratch) / "var"), "STATIC_ROOT": str(Path(scratch) / "static")}
