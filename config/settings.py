@@ -358,6 +358,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "BatchStatusEnum": "executions.states.BatchStatus",
         "NodeStatusEnum": "executions.states.NodeStatus",
+        # Two fields named "kind" and two named "trigger" hold different choices: name each set.
+        "TaskKindEnum": "workflows.kinds.kind_choices",
+        "ChannelKindEnum": "alerts.channels.kind_choices",
+        "BatchTriggerEnum": "executions.models.batch_trigger_choices",
+        "AlertTriggerEnum": "alerts.models.trigger_choices",
     },
 }
 
