@@ -38,6 +38,20 @@ def _kinds_help() -> str:
     return "; ".join(parts)
 
 
+def _checked_by_the_service(form: Any, cleaned: dict[str, Any], save: Any) -> dict[str, Any]:
+    """Finish a channel's or rule's document (a new row names its team) and let the service check it (a dry run)."""
+    if not form.instance.pk:
+        if cleaned.get("team") is None:
+            form.add_error("team", _("This field is required."))
+            return cleaned
+        form.document["team"] = cleaned["team"].name
+    try:
+        save(dry_run=True)
+    except BatonError as exc:
+        _problems_on_fields(form, exc)
+    return cleaned
+
+
 class ChannelForm(forms.ModelForm):
     team = forms.ModelChoiceField(queryset=None, required=False)
     config = forms.CharField(
@@ -66,16 +80,7 @@ class ChannelForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         self.document = {f: cleaned[f] for f in ("name", "kind", "config", "language", "enabled") if f in cleaned}
-        if not self.instance.pk:
-            if cleaned.get("team") is None:
-                self.add_error("team", _("This field is required."))
-                return cleaned
-            self.document["team"] = cleaned["team"].name
-        try:
-            self.save_channel(dry_run=True)
-        except BatonError as exc:
-            _problems_on_fields(self, exc)
-        return cleaned
+        return _checked_by_the_service(self, cleaned, self.save_channel)
 
     def save_channel(self, *, dry_run: bool = False) -> Channel:
         edited = Channel.objects.get(pk=self.instance.pk) if self.instance.pk else None
@@ -168,16 +173,7 @@ class RuleForm(forms.ModelForm):
             "muted_from": cleaned.get("muted_from"),
             "muted_until": cleaned.get("muted_until"),
         }
-        if not self.instance.pk:
-            if cleaned.get("team") is None:
-                self.add_error("team", _("This field is required."))
-                return cleaned
-            self.document["team"] = cleaned["team"].name
-        try:
-            self.save_rule(dry_run=True)
-        except BatonError as exc:
-            _problems_on_fields(self, exc)
-        return cleaned
+        return _checked_by_the_service(self, cleaned, self.save_rule)
 
     def save_rule(self, *, dry_run: bool = False) -> Rule:
         edited = Rule.objects.get(pk=self.instance.pk) if self.instance.pk else None
