@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test test-fast test-embedded test-faults test-js lint faults bench clean
+.PHONY: install run test test-fast test-embedded test-faults test-js lint faults bench clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-run: install
+# The compiled catalogues (.mo) are built here, never committed: Django's compilemessages, which
+# needs GNU gettext's msgfmt (Debian's `gettext`). `make lint` checks the .po files themselves.
+CATALOGUES := $(wildcard locale/*/LC_MESSAGES/*.po)
+locale/.compiled: $(CATALOGUES) | $(VENV)/.installed
+	$(BIN)/python manage.py compilemessages --ignore .venv --ignore var --ignore staticfiles -v 0
+	touch $@
+
+messages: locale/.compiled
+
+run: install messages
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_admin
 	$(BIN)/python manage.py load_demo
@@ -27,11 +36,12 @@ run: install
 
 # Style, types, and the layers: import-linter checks the contracts in pyproject.toml
 # (docs/architecture.md, "Layers").
-lint: install test-js
+lint: install messages test-js
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_catalogues.py
 
 # The admin's scripts parse, and the DAG editor's document model passes its tests (Node's own
 # runner, no npm package: Debian's nodejs).
@@ -43,21 +53,21 @@ test-js:
 # more on the embedded default (SQLite + the filesystem broker): each runs its own hop store.
 test: lint test-fast test-embedded test-faults
 
-test-fast: install
+test-fast: install messages
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest -q -m "not faults"
 
-test-embedded: install
+test-embedded: install messages
 	rm -rf $(CURDIR)/var/embedded-test
 	env -u DATABASE_URL -u CELERY_BROKER_URL BATON_VAR_DIR=$(CURDIR)/var/embedded-test \
 		$(BIN)/pytest -q -m "not faults"
 
 # Fault injection (kills workers, loses the broker). `make test` runs the quick subset; `make
 # faults` runs everything, including the 100-batch join and stop-race variants.
-test-faults: install
+test-faults: install messages
 	$(BIN)/pytest -q -m "faults and not slow" tests/faults
 
-faults: install
+faults: install messages
 	$(BIN)/pytest -q -m faults tests/faults
 
 # Figures go to docs/benchmarks.md and docs/benchmarks-scheduler.md, with the machine and date.

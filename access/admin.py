@@ -13,6 +13,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.http import Http404
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from access.actors import ADMIN, Actor, request_actor
@@ -29,6 +30,7 @@ from access.scoping import (
 )
 from access.services import token_issue, token_revoke
 from baton.errors import BatonError
+from baton.text import error_text
 from workflows.models import Role, Team
 
 
@@ -236,14 +238,14 @@ class ApiTokenAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
         shown = _("Token for %(name)s: %(raw)s — copy it now; it is not shown again.")
         messages.warning(request, shown % {"name": obj.name, "raw": raw})
 
-    @admin.action(description="Revoke selected tokens")
+    @admin.action(description=_("Revoke selected tokens"))
     def revoke(self, request, queryset):
         actor = admin_actor(request)
         for token in queryset.filter(revoked_at__isnull=True):
             try:
                 token_revoke(actor=actor, token=token)
             except BatonError as exc:
-                messages.error(request, str(exc))
+                messages.error(request, error_text(exc, gettext))
         messages.success(request, _("Revoked."))
 
     def get_actions(self, request):

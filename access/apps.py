@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AccessConfig(AppConfig):
@@ -8,4 +9,4 @@ class AccessConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "access"
-    verbose_name = "access and audit"
+    verbose_name = _("access and audit")

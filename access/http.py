@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.fields import IsoDateTimeField
@@ -32,6 +33,7 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from access.scoping import TokenUser
 from baton.errors import BatonError
+from baton.text import error_text, translated
 
 MAX_DEPTH = 32
 
@@ -43,7 +45,7 @@ def max_body_bytes() -> int:
 
 class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is too large."
+    default_detail = gettext_lazy("The request body is too large.")
     default_code = "too_large"
 
 
@@ -53,7 +55,7 @@ def check_clean(value: Any, path: str = "") -> None:
     while stack:
         item, where, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise exceptions.ParseError(f"JSON nested deeper than {MAX_DEPTH} levels")
+            raise exceptions.ParseError(_("JSON nested deeper than %(depth)s levels") % {"depth": MAX_DEPTH})
         if isinstance(item, str):
             _check_text(item, where)
         elif isinstance(item, dict):
@@ -66,11 +68,13 @@ def check_clean(value: Any, path: str = "") -> None:
 
 def _check_text(text: str, where: str) -> None:
     if "\x00" in text:
-        raise exceptions.ParseError(f"{where or 'body'}: text contains a NUL character")
+        raise exceptions.ParseError(_("%(where)s: text contains a NUL character") % {"where": where or "body"})
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise exceptions.ParseError(f"{where or 'body'}: text contains an unpaired surrogate") from exc
+        raise exceptions.ParseError(
+            _("%(where)s: text contains an unpaired surrogate") % {"where": where or "body"}
+        ) from exc
 
 
 def _reject_constant(name: str) -> None:
@@ -84,14 +88,16 @@ class SafeJSONParser(JSONParser):
         limit = max_body_bytes()
         data = stream.read(limit + 1) if stream is not None else b""
         if len(data) > limit:
-            raise RequestTooLarge(f"The request body is larger than {limit} bytes.")
+            raise RequestTooLarge(_("The request body is larger than %(limit)s bytes.") % {"limit": limit})
         try:
             text = data.decode("utf-8")
             value = json.loads(text, parse_constant=_reject_constant)
         except UnicodeDecodeError as exc:
-            raise exceptions.ParseError(f"The body is not UTF-8 ({exc.reason}).") from exc
+            raise exceptions.ParseError(_("The body is not UTF-8 (%(reason)s).") % {"reason": exc.reason}) from exc
         except (ValueError, RecursionError) as exc:
-            raise exceptions.ParseError(f"The body is not valid JSON: {str(exc)[:200]}") from exc
+            raise exceptions.ParseError(
+                _("The body is not valid JSON: %(reason)s") % {"reason": str(exc)[:200]}
+            ) from exc
         check_clean(value)
         return value
 
@@ -126,26 +132,29 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """
     headers: dict[str, str] = {}
     if isinstance(exc, BatonError):
-        body = _error(exc.http_status, exc.code, exc.summary or str(exc), exc.field_errors())
+        errors = [{**error, "message": translated(error["message"], _)} for error in exc.field_errors()]
+        body = _error(
+            exc.http_status, exc.code, translated(exc.summary, _) if exc.summary else error_text(exc, _), errors
+        )
     elif isinstance(exc, IntegrityError):
         # Two requests raced for the same name or row; the loser may simply retry.
-        body = _error(409, "conflict", "A concurrent change conflicts with this one; try again.")
+        body = _error(409, "conflict", _("A concurrent change conflicts with this one; try again."))
     elif isinstance(exc, DjangoValidationError):
-        body = _error(400, "invalid", "The request is not valid.", _flatten(exc.messages))
+        body = _error(400, "invalid", _("The request is not valid."), _flatten(exc.messages))
     elif isinstance(exc, Http404):
-        body = _error(404, "not_found", "Not found.")
+        body = _error(404, "not_found", _("Not found."))
     elif isinstance(exc, PermissionDenied):
-        body = _error(403, "permission_denied", "You do not have permission to perform this action.")
+        body = _error(403, "permission_denied", _("You do not have permission to perform this action."))
     elif isinstance(exc, RequestDataTooBig):
-        body = _error(413, "too_large", "The request body is too large.")
+        body = _error(413, "too_large", _("The request body is too large."))
     elif isinstance(exc, RedisError):
         # The shared cache (the trigger throttle's counter) is unreachable: refuse rather than run unthrottled.
-        body = _error(503, "unavailable", "A shared service (the cache) is unreachable; try again shortly.")
+        body = _error(503, "unavailable", _("A shared service (the cache) is unreachable; try again shortly."))
         headers["Retry-After"] = "5"
     elif isinstance(exc, exceptions.APIException):
         code = exc.get_codes() if not isinstance(exc.detail, dict | list) else exc.default_code
         if isinstance(exc, exceptions.ValidationError):
-            body = _error(exc.status_code, "invalid", "The request is not valid.", _flatten(exc.detail))
+            body = _error(exc.status_code, "invalid", _("The request is not valid."), _flatten(exc.detail))
         else:
             body = _error(exc.status_code, str(code), str(exc.detail))
         if getattr(exc, "auth_header", None):
@@ -254,7 +263,7 @@ class ApiGuardMiddleware:
         api = request.path_info.startswith("/api/")
         if "\x00" in request.path_info or b"\x00" in unquote_to_bytes(request.META.get("QUERY_STRING", "")):
             if api:
-                return JsonResponse(_error(400, "parse_error", "The URL contains a NUL character."), status=400)
+                return JsonResponse(_error(400, "parse_error", _("The URL contains a NUL character.")), status=400)
             return HttpResponseBadRequest(_("The URL contains a NUL character."), content_type="text/plain")
         if api:
             try:
@@ -263,7 +272,12 @@ class ApiGuardMiddleware:
                 length = 0
             if length > max_body_bytes():
                 return JsonResponse(
-                    _error(413, "too_large", f"The request body is larger than {max_body_bytes()} bytes."), status=413
+                    _error(
+                        413,
+                        "too_large",
+                        _("The request body is larger than %(limit)s bytes.") % {"limit": max_body_bytes()},
+                    ),
+                    status=413,
                 )
         return self.get_response(request)
 
@@ -276,9 +290,9 @@ def bad_request(request, exception=None):
     if not request.path_info.startswith("/api/"):
         return defaults.bad_request(request, exception)
     if isinstance(exception, DisallowedHost):
-        detail = "The Host header names a host this server does not answer to (ALLOWED_HOSTS)."
+        detail = _("The Host header names a host this server does not answer to (ALLOWED_HOSTS).")
     else:
-        detail = "The request is malformed."
+        detail = _("The request is malformed.")
     return JsonResponse(_error(400, "bad_request", detail), status=400)
 
 
@@ -286,13 +300,13 @@ def server_error(request):
     """An unhandled error under /api/ in the API's error shape; Django's page elsewhere."""
     if not request.path_info.startswith("/api/"):
         return defaults.server_error(request)
-    return JsonResponse(_error(500, "server_error", "An internal error occurred; it has been logged."), status=500)
+    return JsonResponse(_error(500, "server_error", _("An internal error occurred; it has been logged.")), status=500)
 
 
 @csrf_exempt
 def json_not_found(request, exception=None):
     """Answer unknown /api/ URLs in the API's error shape."""
-    return JsonResponse(_error(404, "not_found", "Not found."), status=404)
+    return JsonResponse(_error(404, "not_found", _("Not found.")), status=404)
 
 
 class UtcIsoDateTimeField(IsoDateTimeField):
@@ -310,7 +324,9 @@ class UtcIsoDateTimeField(IsoDateTimeField):
         try:
             return parsed.astimezone(UTC)
         except OverflowError as exc:
-            raise forms.ValidationError("Enter a date and time between the years 1 and 9999.", code="invalid") from exc
+            raise forms.ValidationError(
+                _("Enter a date and time between the years 1 and 9999."), code="invalid"
+            ) from exc
 
 
 class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):

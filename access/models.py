@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.db import models
 from django.db.models import Exists, OuterRef, Q, Subquery
+from django.utils.translation import gettext_lazy as _
 
 from workflows.kinds import shell as shell_kind
 from workflows.models import Membership, Role, Team
@@ -29,9 +30,9 @@ def token_hash(raw: str) -> str:
 class TokenRole(models.TextChoices):
     """What an integration's token may do in its team; managing members stays with people."""
 
-    VIEWER = Role.VIEWER.value
-    OPERATOR = Role.OPERATOR.value
-    EDITOR = Role.EDITOR.value
+    VIEWER = Role.VIEWER.value, _("Viewer")
+    OPERATOR = Role.OPERATOR.value, _("Operator")
+    EDITOR = Role.EDITOR.value, _("Editor")
 
 
 class ApiTokenQuerySet(models.QuerySet):
@@ -56,26 +57,41 @@ class ApiToken(models.Model):
     team_paths = ("team",)
     team_view_role = Role.ADMIN  # only a team's admins see its tokens
 
-    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="api_tokens")
-    name = models.CharField(max_length=64, help_text="The integration this token is for.")
-    role = models.CharField(max_length=16, choices=TokenRole.choices, default=TokenRole.OPERATOR)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="api_tokens", verbose_name=_("team"))
+    name = models.CharField(max_length=64, help_text=_("The integration this token is for."), verbose_name=_("name"))
+    role = models.CharField(
+        max_length=16, choices=TokenRole.choices, default=TokenRole.OPERATOR, verbose_name=_("role")
+    )
     can_define_shell = models.BooleanField(
-        default=False, help_text="May create or change shell tasks (needs an editor role as well)."
+        default=False,
+        help_text=_("May create or change shell tasks (needs an editor role as well)."),
+        verbose_name=_("can define shell"),
     )
-    prefix = models.CharField(max_length=16, editable=False, help_text="The token's first characters, to recognise it.")
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(
+        max_length=16,
+        editable=False,
+        help_text=_("The token's first characters, to recognise it."),
+        verbose_name=_("prefix"),
+    )
+    key_hash = models.CharField(max_length=64, unique=True, editable=False, verbose_name=_("key hash"))
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    last_used_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last used at"))
+    revoked_at = models.DateTimeField(null=True, blank=True, verbose_name=_("revoked at"))
 
     objects = ApiTokenQuerySet.as_manager()
 
     class Meta:
+        verbose_name_plural = _("API tokens")
         ordering = ["team__name", "name"]
-        verbose_name = "API token"
+        verbose_name = _("API token")
         constraints = [
             # One live token per integration and team; revoked ones stay for the audit trail.
             models.UniqueConstraint(
@@ -101,27 +117,39 @@ class AuditEntry(models.Model):
     team_paths = ("team",)
     team_view_role = Role.ADMIN  # only a team's admins see its audit trail
 
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("at"))
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor"),
     )
-    actor_label = models.CharField(max_length=160, help_text="User name, or token:<name> for an integration.")
-    team = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    action = models.CharField(max_length=48)
-    object_type = models.CharField(max_length=48, blank=True)
-    object_id = models.CharField(max_length=64, blank=True)
-    object_repr = models.CharField(max_length=200, blank=True)
-    before = models.JSONField(null=True, blank=True)
-    after = models.JSONField(null=True, blank=True)
-    source_address = models.GenericIPAddressField(null=True, blank=True)
-    via = models.CharField(max_length=16, blank=True, help_text="api, admin or cli")
+    actor_label = models.CharField(
+        max_length=160, help_text=_("User name, or token:<name> for an integration."), verbose_name=_("actor label")
+    )
+    team = models.ForeignKey(
+        Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("team")
+    )
+    action = models.CharField(max_length=48, verbose_name=_("action"))
+    object_type = models.CharField(max_length=48, blank=True, verbose_name=_("object type"))
+    object_id = models.CharField(max_length=64, blank=True, verbose_name=_("object id"))
+    object_repr = models.CharField(max_length=200, blank=True, verbose_name=_("object repr"))
+    before = models.JSONField(null=True, blank=True, verbose_name=_("before"))
+    after = models.JSONField(null=True, blank=True, verbose_name=_("after"))
+    source_address = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("source address"))
+    via = models.CharField(max_length=16, blank=True, help_text=_("api, admin or cli"), verbose_name=_("via"))
     count = models.PositiveIntegerField(
-        default=1, help_text="Attempts this row stands for: denied attempts are one row per actor, team and minute."
+        default=1,
+        help_text=_("Attempts this row stands for: denied attempts are one row per actor, team and minute."),
+        verbose_name=_("count"),
     )
 
     class Meta:
+        verbose_name = _("audit entry")
         ordering = ["-at", "-id"]
-        verbose_name_plural = "audit entries"
+        verbose_name_plural = _("audit entries")
         indexes = [
             # Serves the audit list of one team, newest first (the API and admin default view).
             models.Index(fields=["team", "-at"], name="audit_team_recent"),

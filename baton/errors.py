@@ -20,6 +20,11 @@ class BatonError(Exception):
     code = "invalid"
     summary: str | None = None  # the API's `detail` when the message alone is not the point (None: the message)
 
+    @property
+    def message(self) -> str:
+        """Return the message as raised (a marked `baton.text` message keeps what translating it needs)."""
+        return self.args[0] if len(self.args) == 1 and isinstance(self.args[0], str) else str(self)
+
     def field_errors(self) -> list[dict[str, Any]]:
         """Return the problems at named places of the request, as the API's `errors` list."""
         return []

@@ -8,6 +8,7 @@ from rest_framework.routers import DefaultRouter
 
 from access.api import AuditEntryViewSet
 from access.http import SelfHostedDocsMixin, json_not_found
+from alerts.api import AlertViewSet, ChannelViewSet, DeliveryViewSet, RuleViewSet
 from executions.api import BatchViewSet, CronPreviewView, NodeRunViewSet, TaskRunViewSet, WorkflowRunViewSet
 from workflows.api import TaskViewSet, WorkflowViewSet
 
@@ -33,6 +34,10 @@ router.register("tasks", TaskViewSet, basename="task")
 router.register("batches", BatchViewSet, basename="batch")
 router.register("node-runs", NodeRunViewSet, basename="node-run")
 router.register("audit", AuditEntryViewSet, basename="audit-entry")
+router.register("alert-channels", ChannelViewSet, basename="alert-channel")
+router.register("alert-rules", RuleViewSet, basename="alert-rule")
+router.register("alerts", AlertViewSet, basename="alert")
+router.register("alert-deliveries", DeliveryViewSet, basename="alert-delivery")
 
 v1 = [
     path("workflows/<int:pk>/run/", WorkflowRunViewSet.as_view({"post": "run"}), name="workflow-run"),

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "workflows",
     "executions",
     "access",
+    "alerts",
     "ops",
 ]
 
@@ -94,6 +95,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files from the app itself (admin, API docs)
     "access.audit.DeferredAuditMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",  # after sessions, before common: the browser's or chosen language
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -146,7 +148,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# English and Simplified Chinese: the browser's Accept-Language picks one, the header's
+# selector (Django's set_language view) overrides it per user in the language cookie.
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
 # Dates and times to the second with their UTC offset, in every language (config/formats/).
 FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
@@ -197,6 +204,8 @@ CELERY_TASK_ROUTES = {
     "baton.tick": {"queue": "baton-control"},
     "baton.recover": {"queue": "baton-control"},
     "baton.retention": {"queue": "baton-control"},
+    # Alerts have a queue of their own: a slow mail server never delays a fire (docs/alerts.md).
+    "baton.alerts": {"queue": "baton-alerts"},
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -279,6 +288,30 @@ BATON_OVERLAP_QUEUE_LIMIT = max(0, int(os.environ.get("BATON_OVERLAP_QUEUE_LIMIT
 # A tick claims and prepares the fires due this far ahead, then starts them at their instant.
 BATON_SCHEDULER_LOOKAHEAD_SECONDS = float(os.environ.get("BATON_SCHEDULER_LOOKAHEAD_SECONDS", "1.0"))
 
+# --- Alerts (docs/alerts.md) --------------------------------------------------------------
+# Links in messages start with this address (the address people open Baton at).
+BATON_BASE_URL = os.environ.get("BATON_BASE_URL", "http://localhost:8000")
+# Repeats of a failure of one workflow within this window share one message, with a count.
+BATON_ALERT_GROUP_SECONDS = float(os.environ.get("BATON_ALERT_GROUP_SECONDS", "600"))
+# A failed send is tried again after this, then 2×, 4× … (at most an hour), up to the attempts limit.
+BATON_ALERT_RETRY_SECONDS = float(os.environ.get("BATON_ALERT_RETRY_SECONDS", "30"))
+BATON_ALERT_MAX_ATTEMPTS = max(1, int(os.environ.get("BATON_ALERT_MAX_ATTEMPTS", "6")))
+BATON_ALERT_TIMEOUT_SECONDS = float(os.environ.get("BATON_ALERT_TIMEOUT_SECONDS", "15"))
+# A sender that died mid-send leaves its delivery to be sent again after this.
+BATON_ALERT_LEASE_SECONDS = float(os.environ.get("BATON_ALERT_LEASE_SECONDS", "120"))
+# The backstop reads events at least this old for good (a later commit of an earlier id is still read).
+BATON_ALERT_SETTLE_SECONDS = float(os.environ.get("BATON_ALERT_SETTLE_SECONDS", "60"))
+# Mail: Django's SMTP settings, from the environment.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT", "15"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "baton@localhost")
+
 # --- Operations: metrics, health, worker liveness (docs/operations.md) -------------------------
 # Each process writes its Prometheus samples under this folder, one sub-folder per service (`ops.multiproc`).
 BATON_METRICS_DIR = multiproc.base_directory()
@@ -327,6 +360,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "BatchStatusEnum": "executions.states.BatchStatus",
         "NodeStatusEnum": "executions.states.NodeStatus",
+        # Two fields named "kind" and two named "trigger" hold different choices: name each set.
+        "TaskKindEnum": "workflows.kinds.kind_choices",
+        "ChannelKindEnum": "alerts.channels.kind_choices",
+        "BatchTriggerEnum": "executions.models.batch_trigger_choices",
+        "AlertTriggerEnum": "alerts.models.trigger_choices",
     },
 }
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
+from django.views.i18n import JavaScriptCatalog
 
 from executions import live
 from workflows import editor
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    # The language switch (set_language keeps the choice in the language cookie) and the
+    # catalogue the editor's and the batch page's scripts translate with (gettext() in JS).
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("jsi18n/", JavaScriptCatalog.as_view(domain="djangojs"), name="baton_javascript_catalog"),
     # The DAG editor's and the live batch page's endpoints, before the admin's catch-all.
     path("admin/baton/workflows/validate/", admin.site.admin_view(editor.validate), name="baton_workflow_validate"),
     path("admin/baton/workflows/layout/", admin.site.admin_view(editor.auto_layout), name="baton_workflow_layout"),

@@ -24,11 +24,12 @@ from django.utils.translation import gettext_lazy
 from access.admin import ScopedRelatedFilter, TeamScopedAdminMixin, admin_actor
 from access.policy import allows
 from baton.errors import BatonError
+from baton.text import error_text
 from executions import lifecycle
 from executions.live import batch_actions, outcome_text
 from executions.models import Batch, Event, Fire, NodeRun, normalize_batch_id
 from executions.runtime import blueprint_for
-from executions.states import NODE_FINISHED
+from executions.states import NODE_FINISHED, status_text
 from workflows.admin import TaskAdmin, WorkflowAdmin, role_allows
 from workflows.models import Role, Task, Workflow
 from workflows.params import Param, ParamsProblem
@@ -46,6 +47,10 @@ COLOURS = {
 }
 
 
+# A node's type as a person reads it (the value stays `task`, `and` or `or` in definitions and the API).
+NODE_TYPE_WORDS = {"task": lambda: _("task node"), "and": lambda: _("AND node"), "or": lambda: _("OR node")}
+
+
 def badge(status: str):
     """Render a status as a coloured badge."""
     colour = COLOURS.get(status, "#607d8b")
@@ -53,7 +58,7 @@ def badge(status: str):
         '<span class="baton-status status-{}" style="background:{};color:#fff;padding:1px 6px;border-radius:8px">{}</span>',
         status,
         colour,
-        status,
+        status_text(status),
     )
 
 
@@ -81,7 +86,7 @@ class NodeRunInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
     model = NodeRun
     fields = [
         "node_key",
-        "node_type",
+        "node_type_text",
         "status_badge",
         "attempts",
         "started_at",
@@ -95,20 +100,24 @@ class NodeRunInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
     can_delete = False
     ordering = ["id"]
 
-    @admin.display(description="status")
+    @admin.display(description=gettext_lazy("node type"))
+    def node_type_text(self, run: NodeRun):
+        return NODE_TYPE_WORDS[run.node_type]() if run.node_type in NODE_TYPE_WORDS else run.node_type
+
+    @admin.display(description=gettext_lazy("status"))
     def status_badge(self, run: NodeRun):
         return badge(run.status)
 
-    @admin.display(description="duration")
+    @admin.display(description=gettext_lazy("duration"))
     def duration(self, run: NodeRun):
         seconds = run.duration_seconds
         return "—" if seconds is None else f"{seconds:.2f} s"
 
-    @admin.display(description="result")
+    @admin.display(description=gettext_lazy("result"))
     def outcome(self, run: NodeRun):
         return outcome_text(run.detail) if run.status in NODE_FINISHED else ""
 
-    @admin.display(description="output")
+    @admin.display(description=gettext_lazy("output"))
     def output_head(self, run: NodeRun):
         if not run.output:
             return _("(no output)") if run.node_type == "task" and run.status in NODE_FINISHED else ""
@@ -117,12 +126,25 @@ class NodeRunInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
 
 class EventInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
     model = Event
-    fields = ["at", "node_key", "from_status", "to_status", "message"]
+    fields = ["at", "node_key", "from_status_text", "to_status_text", "message_text"]
     readonly_fields = fields
     extra = 0
     can_delete = False
     ordering = ["at", "id"]
-    verbose_name_plural = "timeline"
+    verbose_name_plural = gettext_lazy("timeline")
+
+    @admin.display(description=gettext_lazy("from status"))
+    def from_status_text(self, event: Event):
+        return status_text(event.from_status) if event.from_status else "∅"
+
+    @admin.display(description=gettext_lazy("to status"))
+    def to_status_text(self, event: Event):
+        return status_text(event.to_status)
+
+    @admin.display(description=gettext_lazy("message"))
+    def message_text(self, event: Event):
+        # Written by the engine as it ran, like a log line: it stays as written, marked as English.
+        return format_html('<span lang="en">{}</span>', event.message) if event.message else ""
 
 
 @admin.register(Batch)
@@ -166,21 +188,21 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
             return queryset, False
         return queryset.filter(pk__contains=normalize_batch_id(search_term)), False
 
-    @admin.display(description="status", ordering="status")
+    @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, batch: Batch):
         return badge(batch.status)
 
-    @admin.display(description="version")
+    @admin.display(description=gettext_lazy("version"))
     def version_number(self, batch: Batch):
-        return f"v{batch.version.number}" if batch.version else "task run"
+        return f"v{batch.version.number}" if batch.version else _("task run")
 
-    @admin.display(description="workflow or task")
+    @admin.display(description=gettext_lazy("workflow or task"))
     def subject(self, batch: Batch):
         if batch.workflow_id:
             return batch.workflow.name
-        return f"task {batch.task.name}"
+        return _("task %(name)s") % {"name": batch.task.name}
 
-    @admin.display(description="duration")
+    @admin.display(description=gettext_lazy("duration"))
     def duration(self, batch: Batch):
         if batch.finished_at is None:
             return "—"
@@ -219,7 +241,7 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
             lifecycle.batch_stop(batch_id=batch.pk, actor=admin_actor(request))
             messages.success(request, _("Stop requested for batch %(batch)s.") % {"batch": batch.pk})
         except BatonError as exc:
-            messages.error(request, str(exc))
+            messages.error(request, error_text(exc, _))
         return self._back(batch.pk)
 
     def rerun_view(self, request, pk):
@@ -241,7 +263,8 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
                     "resume": resume,
                     "form": form,
                     "opts": self.model._meta,
-                    "title": f"{'Resume' if resume else 'Re-run'} batch {batch.pk}",
+                    "title": (_("Resume batch %(batch)s") if resume else _("Re-run batch %(batch)s"))
+                    % {"batch": batch.pk},
                 }
                 return TemplateResponse(request, "admin/executions/batch/rerun_confirm.html", context)
             values = form.values() if form is not None else None
@@ -249,15 +272,21 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
                 batch_id=batch.pk, actor=admin_actor(request), resume=resume, values=values, values_as_text=True
             )
         except BatonError as exc:
-            messages.error(request, str(exc))
+            messages.error(request, error_text(exc, _))
             return self._back(batch.pk)
-        messages.success(request, f"Started batch {new.pk} ({'resume' if resume else 're-run'} of {batch.pk}).")
+        started = (
+            _("Started batch %(new)s (resume of %(batch)s).")
+            if resume
+            else _("Started batch %(new)s (re-run of %(batch)s).")
+        )
+        messages.success(request, started % {"new": new.pk, "batch": batch.pk})
         return self._back(new.pk)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context["batch_actions"] = batch_actions(admin_actor(request), obj)
             context["can_operate"] = any(context["batch_actions"].values())
+            context["status_text"] = status_text(obj.status)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 
@@ -270,11 +299,11 @@ class FireAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     list_select_related = ["workflow", "task", "batch"]
     date_hierarchy = "scheduled_for"
 
-    @admin.display(description="workflow or task")
+    @admin.display(description=gettext_lazy("workflow or task"))
     def owner(self, fire: Fire):
-        return fire.workflow.name if fire.workflow_id else f"task {fire.task.name}"
+        return fire.workflow.name if fire.workflow_id else _("task %(name)s") % {"name": fire.task.name}
 
-    @admin.display(description="batch")
+    @admin.display(description=gettext_lazy("batch"))
     def batch_link(self, fire: Fire):
         if fire.batch_id is None:
             return "—"
@@ -317,7 +346,7 @@ class RunOnceAdminMixin:
         try:
             batch = self.start_run(request, obj)
         except BatonError as exc:
-            messages.error(request, str(exc))
+            messages.error(request, error_text(exc, _))
             return None
         url = reverse("admin:executions_batch_change", args=[batch.pk])
         messages.success(request, format_html(_('Started batch <a href="{}">{}</a> of {}.'), url, batch.pk, obj.name))

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import django_filters
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -23,6 +24,7 @@ from rest_framework.views import APIView
 
 from access.api import ScopedModelChoiceFilter, ScopedViewSetMixin, StrictSerializer, api_actor
 from access.http import TriggerThrottle, UtcIsoDateTimeFilter
+from baton.text import message_of, translated
 from executions import lifecycle
 from executions.models import Attempt, Batch, Event, NodeRun, batch_trigger_choices, normalize_batch_id
 from executions.selectors import batches_matching, node_run_output_since
@@ -402,7 +404,7 @@ def _parse_after(text: str | None, zone: ZoneInfo) -> datetime:
     try:
         return parse_start(text, zone)
     except ValueError as exc:
-        raise ValidationError({"after": [str(exc)]}) from exc
+        raise ValidationError({"after": [translated(message_of(exc), _)]}) from exc
 
 
 class CronPreviewView(APIView):
@@ -417,12 +419,15 @@ class CronPreviewView(APIView):
             cron = QuartzCron(data["expression"], data["timezone"])
         except InvalidCronExpression as exc:
             field = "timezone" if "time zone" in str(exc).lower() else "expression"
-            raise ValidationError({field: [str(exc)]}) from exc
+            raise ValidationError({field: [translated(exc.message, _)]}) from exc
         after = _parse_after(data.get("after"), cron.zone)
         try:
             times = cron.next_fire_times(after, data["count"])
         except (OverflowError, ValueError) as exc:
-            raise ValidationError({"after": [f"cannot compute fire times after {after.isoformat()}: {exc}"]}) from exc
+            message = _("cannot compute fire times after %(after)s: %(reason)s")
+            raise ValidationError(
+                {"after": [message % {"after": after.isoformat(), "reason": translated(message_of(exc), _)}]}
+            ) from exc
         return Response(
             {
                 "expression": data["expression"],

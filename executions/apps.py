@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ExecutionsConfig(AppConfig):
@@ -10,7 +11,7 @@ class ExecutionsConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "executions"
-    verbose_name = "Executions"
+    verbose_name = _("Executions")
 
     def ready(self) -> None:
         """Register the built-in python callables; drop queued fires when a workflow's queue closes."""

@@ -10,11 +10,13 @@ one and run a real worker.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 
 from celery import current_app
 from django.db import connection, transaction
 
+logger = logging.getLogger(__name__)
 RUN_NODE = "baton.run_node"
 DEFAULT_QUEUE = "default"
 
@@ -65,3 +67,24 @@ def before_commit(wakeups: Iterable[Wakeup]) -> None:
             backend(wakeups, None)
         except Exception:  # the broker is down: the database still records the result
             transaction.on_commit(lambda: backend(wakeups, None))
+
+
+# -- alerts -------------------------------------------------------------------------------
+# The alerts app (`alerts.outbox`) reads what happened from the event log; these only wake it,
+# by task name on Baton's own queue, so `executions` never imports it. A lost wake-up costs a
+# delay, never an alert: the periodic backstop reads the event log too.
+ALERTS = "baton.alerts"
+ALERTS_QUEUE = "baton-alerts"
+
+
+def alert_wakeup(batch_id: str | None, *, countdown: float | None = None) -> None:
+    """Ask the alerts task to look at a batch (None: at everything due); never raise."""
+    try:
+        current_app.send_task(ALERTS, args=(batch_id,), queue=ALERTS_QUEUE, countdown=countdown, retry=False)
+    except Exception:  # the broker is down: the backstop delivers the alert
+        logger.warning("could not wake the alerts task for batch %s; the backstop will", batch_id, exc_info=True)
+
+
+def alert_after_commit(batch_id: str) -> None:
+    """Wake the alerts task for a batch once the current transaction (which ended it) commits."""
+    transaction.on_commit(lambda: alert_wakeup(batch_id))

@@ -129,7 +129,7 @@ def node_output(request: HttpRequest, pk: str, key: str) -> JsonResponse:
     batch = _batch(request, pk)
     run = batch.node_runs.filter(node_key=key).first()
     if run is None:
-        raise Http404("no such node in this batch")
+        raise Http404(_("no such node in this batch"))
     attempts = [
         {
             "number": a.number,

@@ -7,8 +7,10 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
-from executions.states import BatchStatus, NodeStatus, TriggerKind
+from executions.states import BatchStatus, NodeStatus, TriggerKind, status_text
 from workflows import triggers
 from workflows.models import Task, Workflow, WorkflowVersion
 
@@ -30,7 +32,11 @@ def normalize_batch_id(text: str) -> str:
 
 def batch_trigger_choices() -> list[tuple[str, str]]:
     """Return what can start a batch: a person, a re-run or resume, or a fire of a trigger type (no migration per type)."""
-    return [*TriggerKind.choices, *triggers.batch_trigger_choices()]
+    labels = {"cron": _("Cron"), "periodic": _("Periodic"), "once": _("Once")}
+    return [
+        *TriggerKind.choices,
+        *((value, labels.get(value, label)) for value, label in triggers.batch_trigger_choices()),
+    ]
 
 
 class Batch(models.Model):
@@ -38,35 +44,62 @@ class Batch(models.Model):
 
     team_paths = ("workflow__team", "task__team")  # a workflow's batch, or a standalone task's run
 
-    id = models.CharField(primary_key=True, max_length=ID_LENGTH, default=new_batch_id, editable=False)
-    workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, null=True, blank=True, related_name="batches")
+    id = models.CharField(
+        primary_key=True, max_length=ID_LENGTH, default=new_batch_id, editable=False, verbose_name=_("id")
+    )
+    workflow = models.ForeignKey(
+        Workflow, on_delete=models.PROTECT, null=True, blank=True, related_name="batches", verbose_name=_("workflow")
+    )
     version = models.ForeignKey(
-        WorkflowVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="batches"
+        WorkflowVersion,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="batches",
+        verbose_name=_("version"),
     )
     # A standalone task's run is a batch of one node: `task` is set and `snapshot` holds the
     # one-node definition it runs (what a version holds for a workflow).
-    task = models.ForeignKey(Task, on_delete=models.PROTECT, null=True, blank=True, related_name="runs")
-    snapshot = models.JSONField(null=True, blank=True, editable=False)
-    status = models.CharField(max_length=16, choices=BatchStatus.choices, default=BatchStatus.RUNNING)
-    trigger = models.CharField(max_length=16, choices=batch_trigger_choices, default=TriggerKind.MANUAL)
-    scheduled_for = models.DateTimeField(null=True, blank=True, help_text="The fire time, for scheduled batches.")
-    rerun_of = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reruns")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    task = models.ForeignKey(
+        Task, on_delete=models.PROTECT, null=True, blank=True, related_name="runs", verbose_name=_("task")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    deadline_at = models.DateTimeField(null=True, blank=True)
-    stop_requested_at = models.DateTimeField(null=True, blank=True)
-    stop_reason = models.CharField(max_length=16, blank=True, help_text="stopped or timed_out")
+    snapshot = models.JSONField(null=True, blank=True, editable=False, verbose_name=_("snapshot"))
+    status = models.CharField(
+        max_length=16, choices=BatchStatus.choices, default=BatchStatus.RUNNING, verbose_name=_("status")
+    )
+    trigger = models.CharField(
+        max_length=16, choices=batch_trigger_choices, default=TriggerKind.MANUAL, verbose_name=_("trigger")
+    )
+    scheduled_for = models.DateTimeField(
+        null=True, blank=True, help_text=_("The fire time, for scheduled batches."), verbose_name=_("scheduled for")
+    )
+    rerun_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reruns", verbose_name=_("rerun of")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
+    deadline_at = models.DateTimeField(null=True, blank=True, verbose_name=_("deadline at"))
+    stop_requested_at = models.DateTimeField(null=True, blank=True, verbose_name=_("stop requested at"))
+    stop_reason = models.CharField(
+        max_length=16, blank=True, help_text=_("stopped or timed_out"), verbose_name=_("stop reason")
+    )
     # What `${params.…}` and `${batch.…}` resolve to (`workflows.references`): {"params": {name: value},
     # "batch": {"workflow", "fire_time", "fire_date", "business_date"}}, resolved once at the start; a
     # re-run copies it unchanged.
-    context = models.JSONField(default=dict, blank=True, editable=False)
+    context = models.JSONField(default=dict, blank=True, editable=False, verbose_name=_("context"))
 
     class Meta:
+        verbose_name = _("batch")
         ordering = ["-created_at"]
-        verbose_name_plural = "batches"
+        verbose_name_plural = _("batches")
         constraints = [
             # Two schedulers, a restart or a redelivered tick cannot start one fire twice.
             models.UniqueConstraint(
@@ -103,30 +136,34 @@ class NodeRun(models.Model):
 
     team_paths = ("batch__workflow__team", "batch__task__team")
 
-    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="node_runs")
-    node_key = models.CharField(max_length=64)
-    node_type = models.CharField(max_length=8)
-    task_name = models.CharField(max_length=64, blank=True)
-    queue = models.CharField(max_length=64, blank=True)
-    status = models.CharField(max_length=16, choices=NodeStatus.choices, default=NodeStatus.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    queued_at = models.DateTimeField(null=True, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    retry_at = models.DateTimeField(null=True, blank=True)
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="node_runs", verbose_name=_("batch"))
+    node_key = models.CharField(max_length=64, verbose_name=_("node key"))
+    node_type = models.CharField(max_length=8, verbose_name=_("node type"))
+    task_name = models.CharField(max_length=64, blank=True, verbose_name=_("task name"))
+    queue = models.CharField(max_length=64, blank=True, verbose_name=_("queue"))
+    status = models.CharField(
+        max_length=16, choices=NodeStatus.choices, default=NodeStatus.PENDING, verbose_name=_("status")
+    )
+    attempts = models.PositiveIntegerField(default=0, verbose_name=_("attempts"))
+    queued_at = models.DateTimeField(null=True, blank=True, verbose_name=_("queued at"))
+    started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
+    heartbeat_at = models.DateTimeField(null=True, blank=True, verbose_name=_("heartbeat at"))
+    retry_at = models.DateTimeField(null=True, blank=True, verbose_name=_("retry at"))
     # The recovery sweep's re-sends of this wait's wake-up, and when it may send one again
     # (the gap doubles: a long backlog is not flooded with duplicates). A claim resets both.
-    resent = models.PositiveIntegerField(default=0)
-    resend_at = models.DateTimeField(null=True, blank=True)
-    worker = models.CharField(max_length=255, blank=True)
-    output = models.TextField(blank=True)
-    detail = models.JSONField(default=dict, blank=True)
+    resent = models.PositiveIntegerField(default=0, verbose_name=_("resent"))
+    resend_at = models.DateTimeField(null=True, blank=True, verbose_name=_("resend at"))
+    worker = models.CharField(max_length=255, blank=True, verbose_name=_("worker"))
+    output = models.TextField(blank=True, verbose_name=_("output"))
+    detail = models.JSONField(default=dict, blank=True, verbose_name=_("detail"))
     # The values the last attempt published (`${nodes.KEY.outputs.NAME}`), masked and capped
     # (BATON_OUTPUT_VALUES_LIMIT); a resume copies a kept node's.
-    outputs = models.JSONField(default=dict, blank=True)
+    outputs = models.JSONField(default=dict, blank=True, verbose_name=_("outputs"))
 
     class Meta:
+        verbose_name = _("node run")
+        verbose_name_plural = _("node runs")
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["batch", "node_key"], name="node_run_one_per_batch_node")]
         indexes = [
@@ -151,16 +188,22 @@ class Attempt(models.Model):
 
     team_paths = ("node_run__batch__workflow__team", "node_run__batch__task__team")
 
-    node_run = models.ForeignKey(NodeRun, on_delete=models.CASCADE, related_name="attempt_set")
-    number = models.PositiveIntegerField()
-    status = models.CharField(max_length=16, choices=NodeStatus.choices, default=NodeStatus.RUNNING)
-    worker = models.CharField(max_length=255, blank=True)
-    started_at = models.DateTimeField()
-    finished_at = models.DateTimeField(null=True, blank=True)
-    output = models.TextField(blank=True)
-    detail = models.JSONField(default=dict, blank=True)
+    node_run = models.ForeignKey(
+        NodeRun, on_delete=models.CASCADE, related_name="attempt_set", verbose_name=_("node run")
+    )
+    number = models.PositiveIntegerField(verbose_name=_("number"))
+    status = models.CharField(
+        max_length=16, choices=NodeStatus.choices, default=NodeStatus.RUNNING, verbose_name=_("status")
+    )
+    worker = models.CharField(max_length=255, blank=True, verbose_name=_("worker"))
+    started_at = models.DateTimeField(verbose_name=_("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
+    output = models.TextField(blank=True, verbose_name=_("output"))
+    detail = models.JSONField(default=dict, blank=True, verbose_name=_("detail"))
 
     class Meta:
+        verbose_name = _("attempt")
+        verbose_name_plural = _("attempts")
         ordering = ["node_run_id", "number"]
         constraints = [models.UniqueConstraint(fields=["node_run", "number"], name="attempt_number_unique_per_run")]
 
@@ -178,22 +221,32 @@ class Event(models.Model):
 
     team_paths = ("batch__workflow__team", "batch__task__team")
 
-    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="events", db_constraint=False)
-    node_run = models.ForeignKey(
-        NodeRun, on_delete=models.CASCADE, null=True, blank=True, related_name="events", db_constraint=False
+    batch = models.ForeignKey(
+        Batch, on_delete=models.CASCADE, related_name="events", db_constraint=False, verbose_name=_("batch")
     )
-    node_key = models.CharField(max_length=64, blank=True)
-    from_status = models.CharField(max_length=16, blank=True)
-    to_status = models.CharField(max_length=16)
-    message = models.TextField(blank=True)
-    at = models.DateTimeField()
+    node_run = models.ForeignKey(
+        NodeRun,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="events",
+        db_constraint=False,
+        verbose_name=_("node run"),
+    )
+    node_key = models.CharField(max_length=64, blank=True, verbose_name=_("node key"))
+    from_status = models.CharField(max_length=16, blank=True, verbose_name=_("from status"))
+    to_status = models.CharField(max_length=16, verbose_name=_("to status"))
+    message = models.TextField(blank=True, verbose_name=_("message"))
+    at = models.DateTimeField(verbose_name=_("at"))
 
     class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
-        who = self.node_key or "batch"
-        return f"{who}: {self.from_status or '∅'} → {self.to_status}"
+        who = self.node_key or gettext("batch")
+        return f"{who}: {status_text(self.from_status) if self.from_status else '∅'} → {status_text(self.to_status)}"
 
     def save(self, *args, **kwargs) -> None:
         """Insert only: the event log is append-only."""
@@ -205,13 +258,16 @@ class Event(models.Model):
 class FireOutcome(models.TextChoices):
     """What became of a scheduled fire."""
 
-    STARTED = "started"
-    STARTED_LATE = "started_late"
-    SKIPPED_OVERLAP = "skipped_overlap"
-    QUEUED = "queued"  # overlap `queue`: starts once the running batch has ended
-    SKIPPED_BACKLOG = "skipped_backlog"  # overlap `queue`, but BATON_OVERLAP_QUEUE_LIMIT fires already wait
-    DROPPED = "dropped"  # was queued; the workflow was disabled, deleted or left the `queue` policy
-    MISSED = "missed"
+    STARTED = "started", _("Started")
+    STARTED_LATE = "started_late", _("Started Late")
+    SKIPPED_OVERLAP = "skipped_overlap", _("Skipped Overlap")
+    QUEUED = "queued", _("Queued")  # overlap `queue`: starts once the running batch has ended
+    SKIPPED_BACKLOG = (
+        "skipped_backlog",
+        _("Skipped Backlog"),
+    )  # overlap `queue`, but BATON_OVERLAP_QUEUE_LIMIT fires already wait
+    DROPPED = "dropped", _("Dropped")  # was queued; the workflow was disabled, deleted or left the `queue` policy
+    MISSED = "missed", _("Missed")
 
 
 class Fire(models.Model):
@@ -224,21 +280,41 @@ class Fire(models.Model):
     team_paths = ("workflow__team", "task__team")
 
     workflow = models.ForeignKey(
-        Workflow, on_delete=models.CASCADE, null=True, blank=True, related_name="fires", db_constraint=False
+        Workflow,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="fires",
+        db_constraint=False,
+        verbose_name=_("workflow"),
     )
     task = models.ForeignKey(
-        Task, on_delete=models.CASCADE, null=True, blank=True, related_name="fires", db_constraint=False
+        Task,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="fires",
+        db_constraint=False,
+        verbose_name=_("task"),
     )
-    scheduled_for = models.DateTimeField()
-    outcome = models.CharField(max_length=16, choices=FireOutcome.choices)
+    scheduled_for = models.DateTimeField(verbose_name=_("scheduled for"))
+    outcome = models.CharField(max_length=16, choices=FireOutcome.choices, verbose_name=_("outcome"))
     batch = models.ForeignKey(
-        Batch, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_constraint=False
+        Batch,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        verbose_name=_("batch"),
     )
-    missed_count = models.PositiveIntegerField(default=0)
-    missed_until = models.DateTimeField(null=True, blank=True)
-    recorded_at = models.DateTimeField(auto_now_add=True)
+    missed_count = models.PositiveIntegerField(default=0, verbose_name=_("missed count"))
+    missed_until = models.DateTimeField(null=True, blank=True, verbose_name=_("missed until"))
+    recorded_at = models.DateTimeField(auto_now_add=True, verbose_name=_("recorded at"))
 
     class Meta:
+        verbose_name = _("fire")
+        verbose_name_plural = _("fires")
         ordering = ["-scheduled_for"]
         indexes = [
             # Serves the tick's look-up of queued fires in order, and the admin's per-owner list.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,6 +37,11 @@ class Blueprint:
                 references.referenced_nodes(config) if references.has_references(config) else None
             )
             return found
+
+    @functools.cached_property
+    def core_keys(self) -> frozenset[str]:
+        """The keys of the core nodes (their failure is alerted before the batch ends)."""
+        return frozenset(node.key for node in self.graph.nodes if node.core)
 
     def straight_successors(self, key: str, status: str) -> tuple[str, ...] | None:
         """`engine.straight_successors`, remembered per (node, status) for the life of the blueprint."""

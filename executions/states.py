@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext
 
 from executions import engine
 
@@ -10,33 +12,33 @@ from executions import engine
 class NodeStatus(models.TextChoices):
     """A node run's status."""
 
-    PENDING = engine.PENDING
-    QUEUED = engine.QUEUED
-    RUNNING = engine.RUNNING
-    RETRYING = engine.RETRYING
-    SUCCEEDED = engine.SUCCEEDED
-    FAILED = engine.FAILED
-    TIMED_OUT = engine.TIMED_OUT
-    SKIPPED = engine.SKIPPED
-    STOPPED = engine.STOPPED
+    PENDING = engine.PENDING, _("Pending")
+    QUEUED = engine.QUEUED, _("Queued")
+    RUNNING = engine.RUNNING, _("Running")
+    RETRYING = engine.RETRYING, _("Retrying")
+    SUCCEEDED = engine.SUCCEEDED, _("Succeeded")
+    FAILED = engine.FAILED, _("Failed")
+    TIMED_OUT = engine.TIMED_OUT, _("Timed Out")
+    SKIPPED = engine.SKIPPED, _("Skipped")
+    STOPPED = engine.STOPPED, _("Stopped")
 
 
 class BatchStatus(models.TextChoices):
     """A batch's status."""
 
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    TIMED_OUT = "timed_out"
-    STOPPED = "stopped"
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    TIMED_OUT = "timed_out", _("Timed Out")
+    STOPPED = "stopped", _("Stopped")
 
 
 class TriggerKind(models.TextChoices):
     """What started a batch, besides a fire (each trigger type names its own: `workflows.triggers`)."""
 
-    MANUAL = "manual"
-    RERUN = "rerun"
-    RESUME = "resume"
+    MANUAL = "manual", _("Manual")
+    RERUN = "rerun", _("Rerun")
+    RESUME = "resume", _("Resume")
 
 
 NODE_FINISHED = frozenset(engine.FINISHED)
@@ -58,3 +60,23 @@ BATCH_TRANSITIONS: dict[str, frozenset[str]] = {
     BatchStatus.RUNNING: BATCH_FINISHED,
     **{status: frozenset() for status in BATCH_FINISHED},
 }
+
+
+# How a status reads to a person (the values themselves stay English in the API's JSON and the CLI).
+_STATUS_WORDS = {
+    "pending": lambda: pgettext("status", "pending"),
+    "queued": lambda: pgettext("status", "queued"),
+    "running": lambda: pgettext("status", "running"),
+    "retrying": lambda: pgettext("status", "retrying"),
+    "succeeded": lambda: pgettext("status", "succeeded"),
+    "failed": lambda: pgettext("status", "failed"),
+    "timed_out": lambda: pgettext("status", "timed_out"),
+    "skipped": lambda: pgettext("status", "skipped"),
+    "stopped": lambda: pgettext("status", "stopped"),
+}
+
+
+def status_text(status: str) -> str:
+    """Return a batch's or node run's status in the active language (an unknown value as it is)."""
+    word = _STATUS_WORDS.get(str(status))
+    return word() if word else str(status)

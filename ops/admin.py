@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from executions.dispatch import ALERTS_QUEUE
 from ops.models import WorkerHeartbeat
 from ops.selectors import control_queues_without_worker, queues_without_worker
 
@@ -60,13 +61,15 @@ class WorkerHeartbeatAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         now = timezone.now()
         for queue in control_queues_without_worker(now):
-            messages.warning(
-                request,
-                _(
+            if queue == ALERTS_QUEUE:
+                text = _(
+                    "No live worker consumes queue %(queue)s: no alert is decided or sent (they wait, none is lost)."
+                )
+            else:
+                text = _(
                     "No live worker consumes queue %(queue)s: the scheduler does not fire and the recovery sweep does not run."
                 )
-                % {"queue": queue},
-            )
+            messages.warning(request, text % {"queue": queue})
         for queue, workflows in sorted(queues_without_worker(request.user, now).items()):
             messages.warning(
                 request,

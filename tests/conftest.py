@@ -150,3 +150,15 @@ def acting(user: Any) -> Any:
     from access.actors import CLI, user_actor
 
     return user_actor(user, CLI)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_catalogues():
+    """Compile a translation catalogue whose .mo is missing or older than its .po (`make messages` does the same)."""
+    stale = [
+        po
+        for po in (REPO / "locale").glob("*/LC_MESSAGES/*.po")
+        if not po.with_suffix(".mo").exists() or po.with_suffix(".mo").stat().st_mtime < po.stat().st_mtime
+    ]
+    if stale:
+        call_command("compilemessages", ignore_patterns=[".venv", "var", "staticfiles"], verbosity=0)

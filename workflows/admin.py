@@ -22,7 +22,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.utils.text import format_lazy
+from django.utils.text import capfirst, format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -31,9 +31,10 @@ from access.policy import allows, refusal
 from access.scoping import teams_with
 from access.services import membership_add, membership_change, membership_remove
 from baton.errors import BatonError, PermissionDenied
+from baton.text import error_text, translated
 from workflows import kinds, secrets, triggers
 from workflows.definition import DEFAULT_TASK_TIMEOUT, DefinitionError, Problem, load_text
-from workflows.models import Membership, Role, Task, Team, Workflow, WorkflowVersion
+from workflows.models import POLICY_LABELS, Membership, Role, Task, Team, Workflow, WorkflowVersion
 from workflows.schedule import next_fires
 from workflows.services import (
     SaveResult,
@@ -67,7 +68,7 @@ def fire_times_html(trigger: dict | None):
     """Render the next 5 fire times of a trigger (SPEC §5: shown wherever a trigger is edited)."""
     times = next_fires(trigger, timezone.now())
     if not times:
-        return "— (manual only)"
+        return _("— (manual only)")
     return format_html(
         '<ol class="baton-next-fires">{}</ol>', format_html_join("", "<li>{}</li>", ((t.isoformat(),) for t in times))
     )
@@ -94,10 +95,10 @@ def definition_html(document: dict[str, Any], next_fire_times: Any = None) -> Sa
     settings_rows = [
         (_("description"), document.get("description") or "—"),
         (_("enabled"), _("yes") if document.get("enabled") else _("no")),
-        (_("trigger"), triggers.describe(document.get("trigger"))),
+        (_("trigger"), translated(triggers.describe(document.get("trigger")), _)),
         (_("timeout"), f"{document.get('timeout_seconds')} s"),
-        (_("overlap policy"), document.get("overlap_policy")),
-        (_("misfire policy"), document.get("misfire_policy")),
+        (_("overlap policy"), POLICY_LABELS.get(document.get("overlap_policy"), document.get("overlap_policy"))),
+        (_("misfire policy"), POLICY_LABELS.get(document.get("misfire_policy"), document.get("misfire_policy"))),
     ]
     if next_fire_times is not None:
         settings_rows.append((_("next fire times"), next_fire_times))
@@ -130,7 +131,9 @@ def definition_html(document: dict[str, Any], next_fire_times: Any = None) -> Sa
 def _node_cells(node: dict[str, Any]) -> SafeString:
     """Render one node's cells: key and type, its task, how the task runs, its masked config."""
     task = node.get("task")
-    kind = f"{node['type']}, core" if node.get("core") else node["type"]
+    kind = {"task": _("task"), "and": "AND", "or": "OR"}.get(node["type"], node["type"])
+    if node.get("core"):
+        kind = _("%(type)s, core node") % {"type": kind}
     if not isinstance(task, dict):
         return format_html("<td>{} ({})</td><td>{}</td><td></td><td></td>", node["key"], kind, task or "—")
     runs_with = _("%(kind)s · timeout %(timeout)s s · retries %(retries)s · queue %(queue)s") % {
@@ -260,39 +263,56 @@ def problems_on_fields(form: forms.Form, problems: Iterable[Problem]) -> None:
     for problem in problems:
         match = FIELD_PATH.fullmatch(problem.path)
         field = match.group(1) if match and match.group(1) in form.fields else None
+        message = translated(problem.message, _)
         if field is None:
-            form.add_error(None, str(problem))
+            form.add_error(None, f"{problem.path}: {message}" if problem.path else message)
         elif field not in form.errors:  # a field that did not parse already says so
-            form.add_error(field, f"{match.group(2)}: {problem.message}" if match.group(2) else problem.message)
+            form.add_error(field, f"{match.group(2)}: {message}" if match.group(2) else message)
+
+
+def _field_label(name: str) -> str:
+    """Return a task field's translatable label (the model's verbose name)."""
+    return capfirst(Task._meta.get_field(name).verbose_name)
 
 
 class TaskForm(forms.ModelForm):
     """A standalone task as its SPEC §10 object, config and trigger as JSON; `task_save` validates and writes it."""
 
-    team = forms.ModelChoiceField(queryset=Team.objects.none())
-    name = forms.CharField(strip=False)
-    kind = forms.ChoiceField(choices=kinds.kind_choices)
+    team = forms.ModelChoiceField(label=_field_label("team"), queryset=Team.objects.none())
+    name = forms.CharField(label=_field_label("name"), strip=False)
+    kind = forms.ChoiceField(label=_field_label("kind"), choices=kinds.kind_choices)
     config = forms.CharField(
+        label=_field_label("config"),
         strip=False,
         widget=forms.Textarea(attrs=JSON_WIDGET_ATTRS),
         help_text=format_lazy(
             "{} {}. {}",
             gettext_lazy("JSON (or YAML) with the fields of its kind:"),
-            "; ".join(f"{kind.name}: {', '.join(kind.fields)}" for kind in kinds.TASK_KINDS.values()),
+            format_html(
+                "<code>{}</code>", "; ".join(f"{k.name}: {', '.join(k.fields)}" for k in kinds.TASK_KINDS.values())
+            ),
             gettext_lazy(
                 'A secret value is {"secret": "…"}; stored ones show as {"secret": "***"}: leave them so to keep them.'
             ),
         ),
     )
-    description = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 80}))
-    timeout_seconds = forms.IntegerField(initial=DEFAULT_TASK_TIMEOUT)
-    retries = forms.IntegerField(initial=0)
-    retry_interval_seconds = forms.IntegerField(initial=0)
-    retry_backoff = forms.BooleanField(
-        required=False, help_text=gettext_lazy("Double the retry interval after each failed attempt.")
+    description = forms.CharField(
+        label=_field_label("description"),
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 80}),
     )
-    queue = forms.CharField(strip=False, initial="default")
+    timeout_seconds = forms.IntegerField(label=_field_label("timeout_seconds"), initial=DEFAULT_TASK_TIMEOUT)
+    retries = forms.IntegerField(label=_field_label("retries"), initial=0)
+    retry_interval_seconds = forms.IntegerField(label=_field_label("retry_interval_seconds"), initial=0)
+    retry_backoff = forms.BooleanField(
+        label=_field_label("retry_backoff"),
+        required=False,
+        help_text=gettext_lazy("Double the retry interval after each failed attempt."),
+    )
+    queue = forms.CharField(label=_field_label("queue"), strip=False, initial="default")
     trigger = forms.CharField(
+        label=_field_label("trigger"),
         required=False,
         strip=False,
         initial=json_text({"type": "none"}),
@@ -300,7 +320,7 @@ class TaskForm(forms.ModelForm):
         help_text=format_lazy(
             "{} {}.",
             gettext_lazy("One of"),
-            ", ".join(json.dumps(trigger_type.example) for trigger_type in triggers.TRIGGER_TYPES.values()),
+            format_html("<code>{}</code>", ", ".join(json.dumps(t.example) for t in triggers.TRIGGER_TYPES.values())),
         ),
     )
 
@@ -356,9 +376,9 @@ class TaskForm(forms.ModelForm):
         except DefinitionError as exc:
             problems_on_fields(self, exc.problems)
         except PermissionDenied as exc:  # the role, or a kind's permission (shell)
-            self.add_error("kind" if "kind" in self.fields else None, str(exc))
+            self.add_error("kind" if "kind" in self.fields else None, error_text(exc, _))
         except BatonError as exc:
-            self.add_error(None, str(exc))
+            self.add_error(None, error_text(exc, _))
         return cleaned
 
     def save_task(self, *, dry_run: bool = False) -> Task:
@@ -412,35 +432,35 @@ class TaskAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         form.editor_teams = self.scoped_teams(request, Role.EDITOR)
         return form
 
-    @admin.display(description="trigger")
+    @admin.display(description=gettext_lazy("trigger"))
     def trigger_display(self, task: Task):
-        return "workflow" if task.workflow is not None else triggers.describe(task.trigger)
+        return _("workflow") if task.workflow is not None else translated(triggers.describe(task.trigger), _)
 
-    @admin.display(description="next fire")
+    @admin.display(description=gettext_lazy("next fire"))
     def next_fire(self, task: Task):
         schedule_row = getattr(task, "schedule", None)
         return schedule_row.next_fire_at if schedule_row else "—"
 
-    @admin.display(description="next 5 fire times")
+    @admin.display(description=gettext_lazy("next 5 fire times"))
     def next_fire_times(self, task: Task):
         if task.workflow is not None:
-            return "— (fired by its workflow)"
+            return _("— (fired by its workflow)")
         return fire_times_html(task.trigger)
 
-    @admin.display(description="runs")
+    @admin.display(description=gettext_lazy("runs"))
     def runs_link(self, task: Task):
         url = reverse("admin:executions_batch_changelist") + f"?task__id__exact={task.pk}"
-        return format_html('<a href="{}">runs of {}</a>', url, task.name)
+        return format_html('<a href="{}">{}</a>', url, _("runs of %(name)s") % {"name": task.name})
 
-    @admin.display(description="workflow")
+    @admin.display(description=gettext_lazy("workflow"))
     def workflow_link(self, task: Task):
         workflow = task.workflow
         if workflow is None:
-            return "— (standalone)"
+            return _("— (standalone)")
         url = reverse("admin:workflows_workflow_change", args=[workflow.pk])
         return format_html('<a href="{}">{}</a>', url, workflow.name)
 
-    @admin.display(description="config")
+    @admin.display(description=gettext_lazy("config"))
     def config_masked(self, task: Task):
         return format_html("<pre>{}</pre>", json_text(secrets.mask(task.config)))
 
@@ -474,11 +494,14 @@ class DefinitionForm(forms.ModelForm):
     """A workflow edited as its SPEC §10 definition, checked by the one validator."""
 
     definition = forms.CharField(
+        label=gettext_lazy("Definition"),
         widget=forms.Textarea(
             attrs={"rows": 30, "cols": 100, "style": "font-family: monospace", "spellcheck": "false"}
         ),
-        help_text="The workflow's definition (SPEC §10) in JSON or YAML. Secrets show as "
-        '{"secret": "***"}; leave them so to keep the stored value.',
+        help_text=gettext_lazy(
+            "The workflow's definition (SPEC §10) in JSON or YAML. Secrets show as "
+            '{"secret": "***"}; leave them so to keep the stored value.'
+        ),
     )
 
     class Meta:
@@ -494,8 +517,9 @@ class DefinitionForm(forms.ModelForm):
         self.fields["definition"].initial = json.dumps(initial, indent=2, ensure_ascii=False)
         if self.instance.pk:
             self.fields["definition"].help_text = format_html(
-                "{}<br>Next fire times of the saved trigger: {}",
+                "{}<br>{} {}",
                 self.fields["definition"].help_text,
+                _("Next fire times of the saved trigger:"),
                 fire_times_html(self.instance.trigger if self.instance.enabled else None),
             )
         self.result = None
@@ -513,9 +537,9 @@ class DefinitionForm(forms.ModelForm):
             try:  # a dry run of the save: every problem is shown, nothing is saved
                 self.save_definition(dry_run=True)
             except DefinitionError as exc:
-                self.add_error("definition", [str(p) for p in exc.problems])
+                self.add_error("definition", error_text(exc, _).split("\n"))
             except BatonError as exc:  # the role in the team, a kind's permission (shell)
-                self.add_error("definition", str(exc))
+                self.add_error("definition", error_text(exc, _))
         return cleaned
 
     def save_definition(self, *, dry_run: bool = False) -> SaveResult:
@@ -557,41 +581,41 @@ class WorkflowAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin)
     def get_readonly_fields(self, request, obj=None):
         return ["definition_readonly"]
 
-    @admin.display(description="definition")
+    @admin.display(description=gettext_lazy("definition"))
     def definition_readonly(self, workflow: Workflow):
         if workflow.current_version_id is None:
-            return "— (no saved definition)"
+            return _("— (no saved definition)")
         fires = fire_times_html(workflow.trigger) if workflow.enabled else _("— (disabled)")
         return definition_html(workflow_export(workflow=workflow), next_fire_times=fires)
 
-    @admin.display(description="trigger")
+    @admin.display(description=gettext_lazy("trigger"))
     def trigger_display(self, workflow: Workflow):
-        return triggers.describe(workflow.trigger)
+        return translated(triggers.describe(workflow.trigger), _)
 
-    @admin.display(description="next fire")
+    @admin.display(description=gettext_lazy("next fire"))
     def next_fire(self, workflow: Workflow):
         schedule_row = getattr(workflow, "schedule", None)
         return schedule_row.next_fire_at if schedule_row else "—"
 
-    @admin.display(description="version")
+    @admin.display(description=gettext_lazy("version"))
     def version_display(self, workflow: Workflow):
         return workflow.current_version.number if workflow.current_version else "—"
 
-    @admin.display(description="last batch")
+    @admin.display(description=gettext_lazy("last batch"))
     def last_batch(self, workflow: Workflow):
         batch = workflow.batches.order_by("-created_at").first()
         if batch is None:
             return "—"
         url = reverse("admin:executions_batch_change", args=[batch.pk])
-        return format_html('<a href="{}">{}</a> {}', url, batch.pk, batch.status)
+        return format_html('<a href="{}">{}</a> {}', url, batch.pk, batch.get_status_display())
 
     def save_model(self, request, obj, form, change):
         result = form.save_definition()
         obj.__dict__.update(result.workflow.__dict__)  # the admin redirects and logs with `obj`
         if change and not result.changed:
-            messages.info(request, "The definition did not change; no new version was made.")
+            messages.info(request, _("The definition did not change; no new version was made."))
         elif result.changed:
-            messages.success(request, f"Saved as version {result.version.number}.")
+            messages.success(request, _("Saved as version %(number)s.") % {"number": result.version.number})
 
     def save_related(self, request, form, formsets, change):
         pass
@@ -609,11 +633,11 @@ class WorkflowAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin)
         for workflow in queryset:
             self.delete_model(request, workflow)
 
-    @admin.action(description="Enable")
+    @admin.action(description=gettext_lazy("Enable"))
     def enable(self, request, queryset):
         self._set_enabled(request, queryset, True)
 
-    @admin.action(description="Disable")
+    @admin.action(description=gettext_lazy("Disable"))
     def disable(self, request, queryset):
         self._set_enabled(request, queryset, False)
 
@@ -623,7 +647,7 @@ class WorkflowAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin)
             try:
                 workflow_set_enabled(workflow=workflow, enabled=enabled, actor=actor)
             except BatonError as exc:
-                messages.error(request, str(exc))
+                messages.error(request, error_text(exc, _))
                 continue
             done = _("Enabled %(name)s.") if enabled else _("Disabled %(name)s: no scheduled fire starts it.")
             messages.success(request, done % {"name": workflow.name})
@@ -664,7 +688,7 @@ class WorkflowVersionAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
     readonly_fields = ["workflow", "number", "created_by", "created_at", "definition_masked"]
     exclude = ["definition"]
 
-    @admin.display(description="definition")
+    @admin.display(description=gettext_lazy("definition"))
     def definition_masked(self, version: WorkflowVersion):
         return definition_html(version_export(version=version))
 

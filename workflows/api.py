@@ -12,6 +12,7 @@ from typing import Any
 
 import django_filters
 from django.http import Http404
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, status, viewsets
@@ -38,7 +39,9 @@ from workflows.services import (
 
 def _object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ValidationError({"": [f"The body must be a JSON object, not {type(value).__name__}."]})
+        raise ValidationError(
+            {"": [_("The body must be a JSON object, not %(type)s.") % {"type": type(value).__name__}]}
+        )
     return value
 
 

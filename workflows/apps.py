@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class WorkflowsConfig(AppConfig):
@@ -10,4 +11,4 @@ class WorkflowsConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "workflows"
-    verbose_name = "Definitions"
+    verbose_name = _("Definitions")

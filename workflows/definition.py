@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from baton.errors import Invalid
+from baton.text import _
 from workflows import graph, kinds, params, references, task_config, triggers
 from workflows.params import Param
 from workflows.policies import MisfirePolicy, OverlapPolicy
@@ -85,7 +86,7 @@ class Problem:
 class DefinitionError(Invalid):
     """A document that breaks the format or the topology rules; carries every problem."""
 
-    summary = "The definition is not valid."
+    summary = _("The definition is not valid.")
 
     def __init__(self, problems: list[Problem]):
         self.problems = problems
@@ -158,14 +159,18 @@ def to_graph(nodes: Collection[NodeSpec], edges: Collection[EdgeSpec]) -> graph.
 def load_text(text: str | bytes) -> Any:
     """Read a JSON or YAML document (JSON is YAML's subset; JSON is tried first for speed) and check it."""
     if len(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
-        raise DefinitionError([Problem("", f"the document is larger than {MAX_TEXT_BYTES // 1024} KiB")])
+        raise DefinitionError(
+            [Problem("", _("the document is larger than %(value)s KiB", value=MAX_TEXT_BYTES // 1024))]
+        )
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise DefinitionError([Problem("", f"the document is not UTF-8 ({exc.reason})")]) from exc
+            raise DefinitionError(
+                [Problem("", _("the document is not UTF-8 (%(reason)s)", reason=exc.reason))]
+            ) from exc
     if "\x00" in text:
-        raise DefinitionError([Problem("", "the document contains a NUL character")])
+        raise DefinitionError([Problem("", _("the document contains a NUL character"))])
     try:
         document = json.loads(text)
     except RecursionError as exc:
@@ -173,7 +178,9 @@ def load_text(text: str | bytes) -> Any:
     except json.JSONDecodeError:
         document = _load_yaml(text)
     except ValueError as exc:  # an integer past Python's 4300-digit limit
-        raise DefinitionError([Problem("", f"a number is too long to read ({_integer_range()})")]) from exc
+        raise DefinitionError(
+            [Problem("", _("a number is too long to read (%(range)s)", range=_integer_range()))]
+        ) from exc
     check_document(document)
     return document
 
@@ -183,7 +190,7 @@ class _YamlLoader(yaml.SafeLoader):
 
     def construct_yaml_int(self, node: Any) -> Any:
         if len(node.value) > 100:  # Python refuses past 4300 digits; anything this long is out of range anyway
-            message = f"a number is too long to read ({_integer_range()})"
+            message = _("a number is too long to read (%(range)s)", range=_integer_range())
             raise yaml.constructor.ConstructorError(None, None, message, node.start_mark)
         return super().construct_yaml_int(node)
 
@@ -197,7 +204,7 @@ def _load_yaml(text: str) -> Any:
     except RecursionError as exc:
         raise DefinitionError([Problem("", _too_deep())]) from exc
     except (yaml.YAMLError, ValueError) as exc:  # ValueError: a value Python cannot hold, such as 2031-02-30
-        raise DefinitionError([Problem("", f"neither valid JSON nor valid YAML: {exc}")]) from exc
+        raise DefinitionError([Problem("", _("neither valid JSON nor valid YAML: %(exc)s", exc=exc))]) from exc
 
 
 def check_document(document: Any) -> None:
@@ -217,7 +224,18 @@ def check_document(document: Any) -> None:
         if isinstance(value, dict | list):
             values += len(value)
             if values > MAX_VALUES:
-                raise DefinitionError([Problem("", f"the document has more than {MAX_VALUES} values{_ALIASES}")])
+                raise DefinitionError(
+                    [
+                        Problem(
+                            "",
+                            _(
+                                "the document has more than %(count)s values%(aliases)s",
+                                count=MAX_VALUES,
+                                aliases=_aliases(),
+                            ),
+                        )
+                    ]
+                )
             size += 1 + len(value)
         if isinstance(value, dict):
             for key, child in reversed(value.items()):
@@ -233,15 +251,24 @@ def check_document(document: Any) -> None:
             size += 5
         elif isinstance(value, int):
             if not -MAX_INTEGER - 1 <= value <= MAX_INTEGER:
-                problems.append(Problem(path, f"is out of range ({_integer_range()})"))
+                problems.append(Problem(path, _("is out of range (%(range)s)", range=_integer_range())))
             size += 20
         elif isinstance(value, float):
             if not math.isfinite(value):
-                problems.append(Problem(path, f"must be a finite number, not {value}"))
+                problems.append(Problem(path, _("must be a finite number, not %(value)s", value=value)))
             size += 24
         if size > MAX_ENCODED_BYTES:
             raise DefinitionError(
-                [Problem("", f"the document is larger than {MAX_ENCODED_BYTES // 1024} KiB as JSON{_ALIASES}")]
+                [
+                    Problem(
+                        "",
+                        _(
+                            "the document is larger than %(value)s KiB as JSON%(aliases)s",
+                            value=MAX_ENCODED_BYTES // 1024,
+                            aliases=_aliases(),
+                        ),
+                    )
+                ]
             )
     if problems:
         raise DefinitionError(problems)
@@ -252,22 +279,23 @@ def _text_size(text: str, path: str, problems: list[Problem]) -> int:
     try:
         size = len(text.encode("utf-8")) + 3
     except UnicodeEncodeError:
-        problems.append(Problem(path, "contains an unpaired surrogate (not Unicode text)"))
+        problems.append(Problem(path, _("contains an unpaired surrogate (not Unicode text)")))
         return len(text) + 3
     if "\x00" in text:
-        problems.append(Problem(path, "contains a NUL character"))
+        problems.append(Problem(path, _("contains a NUL character")))
     return size
 
 
-_ALIASES = " (a YAML alias counts at each use)"
+def _aliases() -> str:
+    return _(" (a YAML alias counts at each use)")
 
 
 def _too_deep() -> str:
-    return f"the document is nested deeper than {MAX_DEPTH} levels (or a YAML alias contains itself)"
+    return _("the document is nested deeper than %(count)s levels (or a YAML alias contains itself)", count=MAX_DEPTH)
 
 
 def _integer_range() -> str:
-    return f"integers must lie between {-MAX_INTEGER - 1} and {MAX_INTEGER}"
+    return _("integers must lie between %(low)s and %(high)s", low=-MAX_INTEGER - 1, high=MAX_INTEGER)
 
 
 class _Reader:
@@ -281,14 +309,16 @@ class _Reader:
 
     def unknown(self, obj: dict, allowed: set[str], path: str) -> None:
         for key in sorted(set(obj) - allowed, key=str):
-            self.add(_join(path, str(key)), f"unknown field (allowed: {', '.join(sorted(allowed))})")
+            self.add(
+                _join(path, str(key)), _("unknown field (allowed: %(allowed)s)", allowed=", ".join(sorted(allowed)))
+            )
 
     def string(self, obj: dict, key: str, path: str, *, default: str | None = None) -> str | None:
         value = obj.get(key, default)
         if value is None:
-            self.add(_join(path, key), "is required")
+            self.add(_join(path, key), _("is required"))
         elif not isinstance(value, str):
-            self.add(_join(path, key), f"must be a string, not {_type(value)}")
+            self.add(_join(path, key), _("must be a string, not %(type)s", type=_type(value)))
             return None
         return value
 
@@ -302,24 +332,30 @@ class _Reader:
     def integer(self, obj: dict, key: str, path: str, default: int, low: int, high: int) -> int:
         value = obj.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
-            self.add(_join(path, key), f"must be an integer, not {_type(value)}")
+            self.add(_join(path, key), _("must be an integer, not %(type)s", type=_type(value)))
             return default
         if not low <= value <= high:
-            self.add(_join(path, key), f"must be between {low} and {high}, not {value}")
+            self.add(
+                _join(path, key),
+                _("must be between %(low)s and %(high)s, not %(value)s", low=low, high=high, value=value),
+            )
             return default
         return value
 
     def boolean(self, obj: dict, key: str, path: str, default: bool) -> bool:
         value = obj.get(key, default)
         if not isinstance(value, bool):
-            self.add(_join(path, key), f"must be true or false, not {_type(value)}")
+            self.add(_join(path, key), _("must be true or false, not %(type)s", type=_type(value)))
             return default
         return value
 
     def choice(self, obj: dict, key: str, path: str, choices: tuple[str, ...]) -> str:
         value = obj.get(key, choices[0])
         if value not in choices:
-            self.add(_join(path, key), f"must be one of {', '.join(choices)}, not {value!r}")
+            self.add(
+                _join(path, key),
+                _("must be one of %(choices)s, not %(value)r", choices=", ".join(choices), value=value),
+            )
             return choices[0]
         return value
 
@@ -341,7 +377,9 @@ def parse(
         check_document(document)
     reader = _Reader()
     if not isinstance(document, dict):
-        raise DefinitionError([Problem("", f"the definition must be an object, not {_type(document)}")])
+        raise DefinitionError(
+            [Problem("", _("the definition must be an object, not %(value)s", value=_type(document)))]
+        )
     reader.unknown(document, TOP_FIELDS, "")
     declared = params.read_declarations(document.get("params"), reader.add)
     name = reader.name(document, "name", "")
@@ -439,7 +477,7 @@ def _check_references(
 def _nodes(reader: _Reader, raw: Any, callables: Collection[str] | None) -> tuple[list[NodeSpec], set[str]] | None:
     """Read the nodes; also return the keys of nodes too broken to take part in the topology check."""
     if not isinstance(raw, list):
-        reader.add("nodes", "is required" if raw is None else f"must be a list, not {_type(raw)}")
+        reader.add("nodes", _("is required") if raw is None else _("must be a list, not %(type)s", type=_type(raw)))
         return None
     nodes: list[NodeSpec] = []
     broken: set[str] = set()
@@ -454,13 +492,13 @@ def _nodes(reader: _Reader, raw: Any, callables: Collection[str] | None) -> tupl
 
 def _node(reader: _Reader, item: Any, path: str, callables: Collection[str] | None) -> NodeSpec | None:
     if not isinstance(item, dict):
-        reader.add(path, f"must be an object, not {_type(item)}")
+        reader.add(path, _("must be an object, not %(type)s", type=_type(item)))
         return None
     reader.unknown(item, NODE_FIELDS, path)
     key = reader.string(item, "key", path)
     kind = item.get("type")
     if kind not in (graph.TASK, graph.AND, graph.OR):
-        reader.add(_join(path, "type"), f"must be one of task, and, or, not {kind!r}")
+        reader.add(_join(path, "type"), _("must be one of task, and, or, not %(kind)r", kind=kind))
     core = reader.boolean(item, "core", path, False)
     position = _position(reader, item.get("position"), _join(path, "position"))
     task: TaskSpec | str | None = None
@@ -473,9 +511,9 @@ def _node(reader: _Reader, item: Any, path: str, callables: Collection[str] | No
         elif isinstance(raw, dict):
             task = _task(reader, raw, _join(path, "task"), callables)
         else:
-            reader.add(_join(path, "task"), "a task node needs a task: an object or the name of a standalone task")
+            reader.add(_join(path, "task"), _("a task node needs a task: an object or the name of a standalone task"))
     elif kind in (graph.AND, graph.OR) and "task" in item:
-        reader.add(_join(path, "task"), f"a {kind} node has no task")
+        reader.add(_join(path, "task"), _("a %(kind)s node has no task", kind=kind))
     if key is None or kind not in (graph.TASK, graph.AND, graph.OR):
         return None
     if isinstance(task, TaskSpec) and graph.name_problem(task.name):
@@ -493,7 +531,14 @@ def _position(reader: _Reader, raw: Any, path: str) -> tuple[float, float] | Non
         and all(abs(raw[a]) <= MAX_POSITION for a in "xy")
     ):
         return (raw["x"], raw["y"])
-    reader.add(path, f'must be {{"x": number, "y": number}}, each between {-MAX_POSITION} and {MAX_POSITION}')
+    reader.add(
+        path,
+        _(
+            'must be {"x": number, "y": number}, each between %(low)s and %(high)s',
+            low=-MAX_POSITION,
+            high=MAX_POSITION,
+        ),
+    )
     return None
 
 
@@ -524,8 +569,12 @@ def _queue(reader: _Reader, raw: dict, path: str) -> str:
     if task_config.is_reserved_queue(queue):
         reader.add(
             _join(path, "queue"),
-            f"the queue {queue!r} is reserved for Baton's scheduler and sweep (queues starting with "
-            f"{task_config.RESERVED_QUEUE_PREFIX!r} are Baton's own); pick another queue",
+            _(
+                "the queue %(queue)r is reserved for Baton's scheduler and sweep (queues starting with "
+                "%(prefix)r are Baton's own); pick another queue",
+                queue=queue,
+                prefix=task_config.RESERVED_QUEUE_PREFIX,
+            ),
         )
         return "default"
     return queue
@@ -533,20 +582,20 @@ def _queue(reader: _Reader, raw: dict, path: str) -> str:
 
 def _edges(reader: _Reader, raw: Any) -> list[EdgeSpec] | None:
     if not isinstance(raw, list):
-        reader.add("edges", "is required" if raw is None else f"must be a list, not {_type(raw)}")
+        reader.add("edges", _("is required") if raw is None else _("must be a list, not %(type)s", type=_type(raw)))
         return None
     edges: list[EdgeSpec] = []
     for index, item in enumerate(raw):
         path = f"edges[{index}]"
         if not isinstance(item, dict):
-            reader.add(path, f"must be an object, not {_type(item)}")
+            reader.add(path, _("must be an object, not %(type)s", type=_type(item)))
             continue
         reader.unknown(item, EDGE_FIELDS, path)
         source = reader.string(item, "from", path)
         target = reader.string(item, "to", path)
         on = item.get("on")
         if on is not None and not isinstance(on, str):
-            reader.add(_join(path, "on"), f"must be success or failure, not {_type(on)}")
+            reader.add(_join(path, "on"), _("must be success or failure, not %(type)s", type=_type(on)))
             on = None
         if source is not None and target is not None:
             edges.append(EdgeSpec(source, target, on))
@@ -557,12 +606,14 @@ def _trigger(reader: _Reader, raw: Any, now: datetime | None) -> dict[str, Any]:
     """Validate a trigger through its type's module (`workflows.triggers`) and return its canonical form."""
     path = "trigger"
     if not isinstance(raw, dict):
-        reader.add(path, f"must be an object, not {_type(raw)}")
+        reader.add(path, _("must be an object, not %(type)s", type=_type(raw)))
         return {"type": "none"}
     declared = triggers.find(raw.get("type"))
     if declared is None:
         known = ", ".join(triggers.TRIGGER_TYPES)
-        reader.add(_join(path, "type"), f"must be one of {known}, not {raw.get('type')!r}")
+        reader.add(
+            _join(path, "type"), _("must be one of %(known)s, not %(value)r", known=known, value=raw.get("type"))
+        )
         return {"type": "none"}
     reader.unknown(raw, {"type", *declared.fields}, path)
     return declared.read(reader, raw, path, now)
@@ -627,9 +678,8 @@ def _join(path: str, key: str) -> str:
 
 
 def _type(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), type(value).__name__
-    )
+    names = {dict: _("an object"), list: _("a list"), str: _("a string"), bool: _("a boolean"), type(None): "null"}
+    return names.get(type(value), type(value).__name__)
 
 
 def parse_task(
@@ -639,7 +689,7 @@ def parse_task(
     check_document(document)
     reader = _Reader()
     if not isinstance(document, dict):
-        raise DefinitionError([Problem("", f"a task must be an object, not {_type(document)}")])
+        raise DefinitionError([Problem("", _("a task must be an object, not %(value)s", value=_type(document)))])
     fields = {k: v for k, v in document.items() if k != "trigger"}
     spec = _task(reader, fields, "", registered_callables)
     trigger = _trigger(reader, document.get("trigger", {"type": "none"}), now)

@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from access.admin import admin_actor
 from baton.errors import BatonError
+from baton.text import translated
 from workflows import layout
 from workflows.definition import MAX_TEXT_BYTES, DefinitionError, Problem, check_document, load_text
 from workflows.diff import definition_diff
@@ -82,10 +83,11 @@ def _rejected(problem: Problem) -> JsonResponse:
 
 
 def _problem(problem: Problem) -> dict[str, Any]:
+    message = translated(problem.message, _)
     return {
         "path": problem.path,
-        "message": problem.message,
-        "text": str(problem),
+        "message": message,
+        "text": f"{problem.path}: {message}" if problem.path else message,
         "nodes": list(problem.nodes),
         "edges": [list(edge) for edge in problem.edges],
     }
@@ -124,7 +126,7 @@ def validate(request: HttpRequest) -> JsonResponse:
     except DefinitionError as exc:
         problems.extend(exc.problems)
     except BatonError as exc:  # the role in the team, a kind's permission (shell)
-        problems.append(Problem("", str(exc)))
+        problems.append(Problem("", exc.message))
     return JsonResponse({"ok": not problems, "problems": [_problem(p) for p in problems]})
 
 
@@ -135,9 +137,9 @@ def auto_layout(request: HttpRequest) -> JsonResponse:
         document = _body(request).get("definition")
         check_document(document)
     except ValueError as exc:  # DefinitionError is one
-        return HttpResponseBadRequest(str(exc))
+        return HttpResponseBadRequest(translated(exc.message if isinstance(exc, BatonError) else str(exc), _))
     if not isinstance(document, dict):
-        return HttpResponseBadRequest("definition must be an object")
+        return HttpResponseBadRequest(_("definition must be an object"))
     positions = layout.layout_document(document)
     return JsonResponse({"positions": {key: {"x": x, "y": y} for key, (x, y) in positions.items()}})
 
@@ -169,7 +171,7 @@ def drawing(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         version = workflow.current_version
     if version is None:
-        raise Http404("the workflow has no saved definition")
+        raise Http404(_("the workflow has no saved definition"))
     document = version_export(version=version, workflow=workflow)
     return JsonResponse(
         {
@@ -186,13 +188,13 @@ def version_diff(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = _workflow(request, pk)
     versions = list(workflow.versions.order_by("-number"))
     if not versions:
-        raise Http404("the workflow has no versions")
+        raise Http404(_("the workflow has no versions"))
     numbers = [v.number for v in versions]
     new_number = _number(request.GET.get("b"), numbers[0])
     old_number = _number(request.GET.get("a"), new_number - 1 if new_number - 1 in numbers else new_number)
     by_number = {v.number: v for v in versions}
     if old_number not in by_number or new_number not in by_number:
-        raise Http404("no such version")
+        raise Http404(_("no such version"))
     old, new = by_number[old_number], by_number[new_number]
     diff = definition_diff(version_export(version=old), version_export(version=new))
     context = {

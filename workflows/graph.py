@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from baton.text import _
+
 START = "start"
 TASK, AND, OR = "task", "and", "or"
 NODE_TYPES = (TASK, AND, OR)
@@ -66,9 +68,9 @@ _MARK = re.compile(f"[{_MARKS}]")
 def name_problem(value: object) -> str | None:
     """Return why ``value`` is not a valid name (SPEC §3.8), or None when it is."""
     if not isinstance(value, str):
-        return f"must be a string (found {type(value).__name__})"
+        return _("must be a string (found %(type)s)", type=type(value).__name__)
     if not 1 <= len(value) <= MAX_NAME_LENGTH:
-        return f"must be 1-{MAX_NAME_LENGTH} characters (found {len(value)})"
+        return _("must be 1-%(most)d characters (found %(length)d)", most=MAX_NAME_LENGTH, length=len(value))
     after_letter = False
     for char in value:
         if _LETTER.match(char):
@@ -78,7 +80,11 @@ def name_problem(value: object) -> str | None:
         elif char in "0123456789-_.":
             after_letter = False
         else:
-            return f"may contain only letters, digits 0-9, '-', '_' and '.' (found {char!r}, U+{ord(char):04X})"
+            return _(
+                "may contain only letters, digits 0-9, '-', '_' and '.' (found %(char)r, U+%(code)04X)",
+                char=char,
+                code=ord(char),
+            )
     return None
 
 
@@ -169,7 +175,7 @@ class Graph:
         heapq.heapify(ready)
         order: list[str] = []
         while ready:
-            _, key = heapq.heappop(ready)
+            key = heapq.heappop(ready)[1]
             order.append(key)
             for edge in self.downstream(key):
                 if edge.target in index:
@@ -258,11 +264,6 @@ def _quote(keys: Iterable[str]) -> str:
     return ", ".join(repr(key) for key in keys)
 
 
-def _plural(count: int, noun: str) -> str:
-    """Return '1 edge' / '2 edges'."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def _arrow(edge: Edge) -> str:
     """Return an edge as "'a' -> 'b'"."""
     return f"{edge.source!r} -> {edge.target!r}"
@@ -270,7 +271,7 @@ def _arrow(edge: Edge) -> str:
 
 def _label(node: Node) -> str:
     """Return a node as "node 'deploy' (task)"."""
-    return f"node {node.key!r} ({node.type})"
+    return _("node %(key)r (%(type)s)", key=node.key, type=node.type)
 
 
 @dataclass
@@ -313,18 +314,23 @@ class _Checker:
         for node in self.graph.nodes:
             problem = name_problem(node.key)
             if problem:
-                self.add("3.8", f"node key {node.key!r} {problem}", [str(node.key)])
+                self.add("3.8", _("node key %(key)r %(problem)s", key=node.key, problem=problem), [str(node.key)])
                 if not isinstance(node.key, str):
                     continue
             if node.key == START:
-                self.add("3.1", f"node key {START!r} is reserved for the START node", [START])
+                self.add("3.1", _("node key %(key)r is reserved for the START node", key=START), [START])
                 continue
             if node.key in self.nodes or node.key in self.untyped:
-                self.add("1", f"node key {node.key!r} is used by more than one node", [node.key])
+                self.add("1", _("node key %(key)r is used by more than one node", key=node.key), [node.key])
                 continue
             if node.type not in NODE_TYPES:
                 known = "', '".join(NODE_TYPES)
-                message = f"node {node.key!r} has unknown type {node.type!r} (use '{known}')"
+                message = _(
+                    "node %(key)r has unknown type %(type)r (use '%(known)s')",
+                    key=node.key,
+                    type=node.type,
+                    known=known,
+                )
                 self.add("1", message, [node.key])
                 self.untyped.add(node.key)
                 continue
@@ -336,22 +342,26 @@ class _Checker:
         if node.type == TASK:
             problem = name_problem(node.task)
             if node.task is None or node.task == "":
-                self.add("1", f"{_label(node)} needs a task", [node.key])
+                self.add("1", _("%(node)s needs a task", node=_label(node)), [node.key])
             elif problem:
-                self.add("3.8", f"task name of {_label(node)} {problem}", [node.key])
+                self.add("3.8", _("task name of %(node)s %(problem)s", node=_label(node), problem=problem), [node.key])
             return
         if node.task is not None:
-            self.add("1", f"{_label(node)} is a logic node and cannot run a task", [node.key])
+            self.add("1", _("%(node)s is a logic node and cannot run a task", node=_label(node)), [node.key])
         if node.core:
-            self.add("1", f"{_label(node)} cannot be core; only task nodes can", [node.key])
+            self.add("1", _("%(node)s cannot be core; only task nodes can", node=_label(node)), [node.key])
 
     def check_task_count(self) -> None:
         """Require between 1 and max_tasks task nodes (§3.6)."""
         tasks = [key for key, node in self.nodes.items() if node.type == TASK]
         if not tasks:
-            self.add("3.6", "the workflow has no task node; it needs at least one")
+            self.add("3.6", _("the workflow has no task node; it needs at least one"))
         elif len(tasks) > self.max_tasks:
-            message = f"the workflow has {len(tasks)} task nodes; at most {self.max_tasks} are allowed"
+            message = _(
+                "the workflow has %(count)d task nodes; at most %(most)d are allowed",
+                count=len(tasks),
+                most=self.max_tasks,
+            )
             self.add("3.6", message, tasks)
 
     def check_task_names(self) -> None:
@@ -362,9 +372,11 @@ class _Checker:
                 by_task.setdefault(node.task, []).append(node.key)
         for task, keys in by_task.items():
             if len(keys) > 1:
-                message = (
-                    f"task {task!r} appears in {len(keys)} nodes ({_quote(keys)}); "
-                    "a task may appear at most once in a workflow"
+                message = _(
+                    "task %(task)r appears in %(count)d nodes (%(keys)s); a task may appear at most once in a workflow",
+                    task=task,
+                    count=len(keys),
+                    keys=_quote(keys),
                 )
                 self.add("3.7", message, keys)
 
@@ -382,8 +394,10 @@ class _Checker:
             seen.add(pair)
             self.edges.append(edge)
         for (source, target), extra in repeats.items():
-            message = (
-                f"edge {source!r} -> {target!r} is listed {extra + 1} times; two nodes are joined by at most one edge"
+            message = _(
+                "edge %(edge)s is listed %(count)d times; two nodes are joined by at most one edge",
+                edge=_arrow(Edge(source, target)),
+                count=extra + 1,
             )
             self.add("3.4", message, [source, target], [Edge(source, target)])
 
@@ -393,13 +407,13 @@ class _Checker:
             return True  # the node's unknown type is already reported
         unknown = [key for key in dict.fromkeys((edge.source, edge.target)) if key != START and key not in self.nodes]
         if unknown:
-            message = f"edge {_arrow(edge)} refers to unknown node {_quote(unknown)}"
+            message = _("edge %(edge)s refers to unknown node %(keys)s", edge=_arrow(edge), keys=_quote(unknown))
             self.add("1", message, [], [edge])
         elif edge.target == START:
-            message = f"edge {_arrow(edge)} points into START; START has no upstream edge"
+            message = _("edge %(edge)s points into START; START has no upstream edge", edge=_arrow(edge))
             self.add("3.1", message, [edge.source], [edge])
         elif edge.source == edge.target:
-            message = f"edge {_arrow(edge)} is a self-loop; a node cannot depend on itself"
+            message = _("edge %(edge)s is a self-loop; a node cannot depend on itself", edge=_arrow(edge))
             self.add("3.4", message, [edge.source], [edge])
         else:
             return False
@@ -411,14 +425,21 @@ class _Checker:
             source = self.nodes.get(edge.source)
             if source is not None and source.type == TASK:
                 if edge.on not in (SUCCESS, FAILURE):
-                    message = (
-                        f"edge {_arrow(edge)} leaves task node {edge.source!r} and must be "
-                        f"on 'success' or 'failure' (found {edge.on!r})"
+                    message = _(
+                        "edge %(edge)s leaves task node %(key)r and must be on 'success' or 'failure' (found %(on)r)",
+                        edge=_arrow(edge),
+                        key=edge.source,
+                        on=edge.on,
                     )
                     self.add("3.5", message, [edge.source], [edge])
             elif edge.on is not None:
-                where = "START" if source is None else f"{source.type} node {edge.source!r}"
-                message = f"edge {_arrow(edge)} leaves {where} and must not carry a trigger (found {edge.on!r})"
+                where = "START" if source is None else _("%(type)s node %(key)r", type=source.type, key=edge.source)
+                message = _(
+                    "edge %(edge)s leaves %(where)s and must not carry a trigger (found %(on)r)",
+                    edge=_arrow(edge),
+                    where=where,
+                    on=edge.on,
+                )
                 self.add("3.5", message, [edge.source], [edge])
 
     def check_reachable(self) -> None:
@@ -432,8 +453,10 @@ class _Checker:
                     frontier.append(edge.target)
         lost = [key for key in self.nodes if key not in reached]
         if lost:
-            noun = "node is" if len(lost) == 1 else "nodes are"
-            message = f"{noun} not reachable from START: {_quote(lost)}"
+            if len(lost) == 1:
+                message = _("node is not reachable from START: %(keys)s", keys=_quote(lost))
+            else:
+                message = _("nodes are not reachable from START: %(keys)s", keys=_quote(lost))
             self.add("3.1", message, lost)
 
     def check_task_upstream(self) -> None:
@@ -444,12 +467,15 @@ class _Checker:
             if node.type != TASK or len(entering) == 1:
                 continue
             if entering:
-                count = _plural(len(entering), "upstream edge")
-                sources = _quote(edge.source for edge in entering)
-                message = f"{_label(node)} has {count} (from {sources}); "
+                message = _(
+                    "%(node)s has %(count)d upstream edges (from %(keys)s); a task node needs exactly one",
+                    node=_label(node),
+                    count=len(entering),
+                    keys=_quote(edge.source for edge in entering),
+                )
             else:
-                message = f"{_label(node)} has no upstream edge; "
-            self.add("3.2", message + "a task node needs exactly one", [key], entering)
+                message = _("%(node)s has no upstream edge; a task node needs exactly one", node=_label(node))
+            self.add("3.2", message, [key], entering)
 
     def check_logic_nodes(self) -> None:
         """Require logic nodes to have inputs and outputs, all of them tasks (§3.3)."""
@@ -458,10 +484,12 @@ class _Checker:
         for key, node in self.nodes.items():
             if node.type not in LOGIC_TYPES:
                 continue
-            for side, edges in (("upstream", upstream), ("downstream", downstream)):
-                if key not in edges:
-                    message = f"{_label(node)} has no {side} edge; "
-                    self.add("3.3", message + "a logic node needs at least one", [key])
+            if key not in upstream:
+                message = _("%(node)s has no upstream edge; a logic node needs at least one", node=_label(node))
+                self.add("3.3", message, [key])
+            if key not in downstream:
+                message = _("%(node)s has no downstream edge; a logic node needs at least one", node=_label(node))
+                self.add("3.3", message, [key])
         for edge in self.edges:
             self.check_logic_edge(edge)
 
@@ -472,12 +500,16 @@ class _Checker:
         if target.type not in LOGIC_TYPES:
             return
         if source is None:
-            joins = f"START to {_label(target)}"
+            joins = _("START to %(node)s", node=_label(target))
         elif source.type in LOGIC_TYPES:
-            joins = f"two logic nodes ({edge.source!r} and {edge.target!r})"
+            joins = _("two logic nodes (%(source)r and %(target)r)", source=edge.source, target=edge.target)
         else:
             return
-        message = f"edge {_arrow(edge)} joins {joins}; every neighbour of a logic node must be a task node"
+        message = _(
+            "edge %(edge)s joins %(joins)s; every neighbour of a logic node must be a task node",
+            edge=_arrow(edge),
+            joins=joins,
+        )
         self.add("3.3", message, [edge.source, edge.target], [edge])
 
     def check_cycles(self) -> None:
@@ -486,7 +518,9 @@ class _Checker:
             inside = set(component)
             edges = [e for e in self.edges if e.source in inside and e.target in inside]
             path = _cycle_path(component[0], edges)
-            message = f"nodes {_quote(component)} form a cycle: {' -> '.join(map(repr, path))}"
+            message = _(
+                "nodes %(keys)s form a cycle: %(path)s", keys=_quote(component), path=" -> ".join(map(repr, path))
+            )
             self.add("3.4", message, component, edges)
 
 

@@ -29,11 +29,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from baton.errors import Invalid
+from baton.text import _, message_of
 
 __all__ = ["InvalidCronExpression", "QuartzCron", "load_zone", "parse_start"]
 
 SECOND, MINUTE, HOUR, DAY_OF_MONTH, MONTH, DAY_OF_WEEK, YEAR = range(7)
-FIELD_NAMES = ("seconds", "minutes", "hours", "day-of-month", "month", "day-of-week", "year")
+FIELD_NAMES = (_("seconds"), _("minutes"), _("hours"), _("day-of-month"), _("month"), _("day-of-week"), _("year"))
 ALL_SPEC = 99  # Quartz's marker for '*'
 NO_SPEC = 98  # Quartz's marker for '?'
 # Quartz 2.3.2: MAX_YEAR = Calendar.getInstance().get(Calendar.YEAR) + 100 (end of '*' and 'a/n' years).
@@ -60,7 +61,7 @@ class InvalidCronExpression(Invalid):
     """Signal an expression (or time zone) that Quartz 2.3.2 would not accept."""
 
     def field_errors(self) -> list[dict[str, Any]]:
-        return [{"field": "expression", "message": str(self)}]
+        return [{"field": "expression", "message": self.message}]
 
 
 class _Malformed(Exception):
@@ -75,7 +76,7 @@ def _is_digit(c: str) -> bool:
 def _char_at(s: str, i: int) -> str:
     """Return s[i] like Java's charAt, failing past the end."""
     if i < 0 or i >= len(s):
-        raise _Malformed(f"unexpected end of {s!r}")
+        raise _Malformed(_("unexpected end of %(s)r", s=s))
     return s[i]
 
 
@@ -85,16 +86,16 @@ def _java_int(text: str) -> int:
     if len(text) > 1 and text[0] in "+-":
         body, sign = text[1:], (-1 if text[0] == "-" else 1)
     if not body:
-        raise _Malformed(f"not a number: {text!r}")
+        raise _Malformed(_("not a number: %(text)r", text=text))
     value = 0
     for ch in body:
         digit = unicodedata.decimal(ch, None)
         if digit is None:
-            raise _Malformed(f"not a number: {text!r}")
+            raise _Malformed(_("not a number: %(text)r", text=text))
         value = value * 10 + digit
     value *= sign
     if not -(2**31) <= value <= _INT_MAX:
-        raise _Malformed(f"number out of range: {text!r}")
+        raise _Malformed(_("number out of range: %(text)r", text=text))
     return value
 
 
@@ -107,7 +108,7 @@ def _get_value(v: int, s: str, i: int) -> tuple[int, int]:
         i += 1
     value = int(digits)
     if value > _INT_MAX:
-        raise _Malformed(f"number out of range: {digits}")
+        raise _Malformed(_("number out of range: %(digits)s", digits=digits))
     return value, (i if i < n else i + 1)
 
 
@@ -149,7 +150,7 @@ def _set_hour(y: int, mo: int, d: int, hour: int, mi: int, s: int) -> tuple[int,
 
 def _java_dow(y: int, mo: int, d: int) -> int:
     """Return Calendar.DAY_OF_WEEK (1 = Sunday ... 7 = Saturday) of a possibly lenient date."""
-    y, mo, d, _, _, _ = _norm(y, mo, d, 0, 0, 0)
+    y, mo, d = _norm(y, mo, d, 0, 0, 0)[:3]
     return date(y, mo, d).isoweekday() % 7 + 1
 
 
@@ -168,7 +169,8 @@ class _Parser:
 
     def fail(self, problem: str, field: int | None = None) -> InvalidCronExpression:
         """Return an error naming the field being parsed and the problem."""
-        return InvalidCronExpression(f"{FIELD_NAMES[self.field if field is None else field]}: {problem}")
+        name = FIELD_NAMES[self.field if field is None else field]
+        return InvalidCronExpression(_("%(field)s: %(problem)s", field=name, problem=problem))
 
     def build(self, expression: str) -> None:
         """Parse the whole expression like CronExpression.buildExpression."""
@@ -179,7 +181,7 @@ class _Parser:
             self.parse_field(token.strip(_JAVA_TRIM), kind)
         if len(tokens) <= DAY_OF_WEEK:
             self.field = len(tokens)
-            raise self.fail("missing (unexpected end of expression; 6 or 7 fields are required)")
+            raise self.fail(_("missing (unexpected end of expression; 6 or 7 fields are required)"))
         if len(tokens) == DAY_OF_WEEK + 1:
             self.field = YEAR
             self.store("*", YEAR)
@@ -188,9 +190,9 @@ class _Parser:
     def parse_field(self, expr: str, kind: int) -> None:
         """Check the list-level rules of one field, then store each comma-separated item."""
         if kind in (DAY_OF_MONTH, DAY_OF_WEEK) and "L" in expr and len(expr) > 1 and "," in expr:
-            raise self.fail(f"'L' cannot be used in a list ({expr!r})")
+            raise self.fail(_("'L' cannot be used in a list (%(expr)r)", expr=expr))
         if kind == DAY_OF_WEEK and expr.count("#") > 1:
-            raise self.fail(f"only one '#' (nth day) is supported ({expr!r})")
+            raise self.fail(_("only one '#' (nth day) is supported (%(expr)r)", expr=expr))
         for item in expr.split(","):
             if not item:
                 continue
@@ -199,7 +201,7 @@ class _Parser:
             except InvalidCronExpression:
                 raise
             except Exception as exc:  # Quartz turns any runtime error into a ParseException
-                raise self.fail(f"malformed value {item!r} ({exc})") from None
+                raise self.fail(_("malformed value %(item)r (%(exc)s)", item=item, exc=message_of(exc))) from None
 
     def check_day_fields(self) -> None:
         """Require exactly one of day-of-month and day-of-week to be '?'."""
@@ -207,7 +209,7 @@ class _Parser:
         dow_spec = NO_SPEC not in self.sets[DAY_OF_WEEK]
         if dom_spec == dow_spec:
             raise self.fail(
-                "day-of-month and day-of-week cannot both be given (or both be '?'); exactly one must be '?'",
+                _("day-of-month and day-of-week cannot both be given (or both be '?'); exactly one must be '?'"),
                 DAY_OF_WEEK,
             )
 
@@ -231,28 +233,28 @@ class _Parser:
                 val, i = _get_value(val, s, 1)
             self.check_next(i, s, val, kind)
         else:
-            raise self.fail(f"unexpected character {c!r} in {s!r}")
+            raise self.fail(_("unexpected character %(c)r in %(s)r", c=c, s=s))
 
     def store_name(self, s: str, kind: int) -> None:
         """Store a month or day name, a name range, NAME#n or NAMEL (the rest is ignored, as in Quartz)."""
         if len(s) < 3:
-            raise _Malformed(f"{s!r} is not a name")
+            raise _Malformed(_("%(s)r is not a name", s=s))
         names = MONTHS if kind == MONTH else DAYS if kind == DAY_OF_WEEK else None
         if names is None:
-            raise self.fail(f"names are not allowed here ({s[:3]!r})")
-        label = "month" if kind == MONTH else "day-of-week"
+            raise self.fail(_("names are not allowed here (%(value)r)", value=s[:3]))
+        label = _("month") if kind == MONTH else _("day-of-week")
         sval = names.get(s[:3], -1)
         if sval < 0:
-            raise self.fail(f"invalid {label} name {s[:3]!r}")
+            raise self.fail(_("invalid %(label)s name %(value)r", label=label, value=s[:3]))
         eval_ = -1
         if len(s) > 3:
             c = s[3]
             if c == "-":
                 if len(s) < 7:
-                    raise _Malformed(f"incomplete range {s!r}")
+                    raise _Malformed(_("incomplete range %(s)r", s=s))
                 eval_ = names.get(s[4:7], -1)
                 if eval_ < 0:
-                    raise self.fail(f"invalid {label} name {s[4:7]!r}")
+                    raise self.fail(_("invalid %(label)s name %(value)r", label=label, value=s[4:7]))
             elif kind == DAY_OF_WEEK and c == "#":
                 self.nthday_of_week = self.parse_nth(s[4:])
             elif kind == DAY_OF_WEEK and c == "L":
@@ -266,21 +268,21 @@ class _Parser:
         except _Malformed:
             nth = 0
         if not 1 <= nth <= 5:
-            raise self.fail(f"a number between 1 and 5 must follow '#', got {text!r}")
+            raise self.fail(_("a number between 1 and 5 must follow '#', got %(text)r", text=text))
         return nth
 
     def store_no_spec(self, s: str, kind: int) -> None:
         """Store '?' (one trailing character is tolerated, as in Quartz)."""
         if len(s) > 2 and s[1] != " " and s[2] != "\t":
-            raise self.fail(f"illegal character after '?': {s[1]!r}")
+            raise self.fail(_("illegal character after '?': %(value)r", value=s[1]))
         if kind not in (DAY_OF_MONTH, DAY_OF_WEEK):
-            raise self.fail("'?' can only be used in day-of-month or day-of-week")
+            raise self.fail(_("'?' can only be used in day-of-month or day-of-week"))
         if kind == DAY_OF_WEEK and not self.lastday_of_month:
             dom = self.sets[DAY_OF_MONTH]
             if not dom:
-                raise self.fail("day-of-month has no value", DAY_OF_MONTH)
+                raise self.fail(_("day-of-month has no value"), DAY_OF_MONTH)
             if max(dom) == NO_SPEC:
-                raise self.fail("'?' can only be used in day-of-month -OR- day-of-week, not both")
+                raise self.fail(_("'?' can only be used in day-of-month -OR- day-of-week, not both"))
         self.add(NO_SPEC, -1, 0, kind)
 
     def store_all(self, s: str, kind: int) -> None:
@@ -289,16 +291,16 @@ class _Parser:
             self.add(ALL_SPEC, -1, 0, kind)
             return
         if s[0] == "/" and len(s) == 1:
-            raise self.fail("'/' must be followed by an integer")
+            raise self.fail(_("'/' must be followed by an integer"))
         i = 1 if s[0] == "*" else 0
         incr = 1
         if s[i] == "/":
             if i + 1 >= len(s):
-                raise self.fail(f"'/' must be followed by an integer in {s!r}")
+                raise self.fail(_("'/' must be followed by an integer in %(s)r", s=s))
             try:
                 incr = _java_int(s[i + 1 :])
             except _Malformed:
-                raise self.fail(f"invalid increment {s[i + 1 :]!r}") from None
+                raise self.fail(_("invalid increment %(value)r", value=s[i + 1 :])) from None
             self.check_increment(incr, kind)
         self.add(ALL_SPEC, -1, incr, kind)
 
@@ -315,17 +317,19 @@ class _Parser:
             _char_at(s, 2)
             self.lastday_offset, i = _get_value(0, s, 2)
             if self.lastday_offset > 30:
-                raise self.fail(f"offset from last day must be <= 30, got {self.lastday_offset}")
+                raise self.fail(
+                    _("offset from last day must be <= 30, got %(lastday_offset)s", lastday_offset=self.lastday_offset)
+                )
         if i < len(s) and s[i] == "W":
             if self.lastday_offset == 30:  # Quartz walks back and forth forever around 30-day months
-                raise self.fail("'L-30W' never terminates in Quartz")
+                raise self.fail(_("'L-30W' never terminates in Quartz"))
             self.nearest_weekday = True
 
     def check_increment(self, incr: int, kind: int) -> None:
         """Reject an increment larger than the field allows, like checkIncrementRange."""
         limit = _MAX_INCREMENT.get(kind)
         if limit is not None and incr > limit:
-            raise self.fail(f"increment {incr} is out of range (at most {limit})")
+            raise self.fail(_("increment %(incr)s is out of range (at most %(limit)s)", incr=incr, limit=limit))
 
     def check_next(self, i: int, s: str, val: int, kind: int) -> None:
         """Handle what follows a leading number, like CronExpression.checkNext."""
@@ -335,25 +339,25 @@ class _Parser:
         c = s[i]
         if c == "L":
             if kind != DAY_OF_WEEK:
-                raise self.fail(f"'L' is not valid after a number here ({s!r})")
+                raise self.fail(_("'L' is not valid after a number here (%(s)r)", s=s))
             if not 1 <= val <= 7:
-                raise self.fail(f"{val} is out of range 1-7")
+                raise self.fail(_("%(val)s is out of range 1-7", val=val))
             self.lastday_of_week = True
             self.sets[kind].add(val)
         elif c == "W":
             if kind != DAY_OF_MONTH:
-                raise self.fail(f"'W' is not valid here ({s!r})")
+                raise self.fail(_("'W' is not valid here (%(s)r)", s=s))
             if val > 31:
-                raise self.fail(f"'W' needs a day of at most 31, got {val}")
+                raise self.fail(_("'W' needs a day of at most 31, got %(val)s", val=val))
             if val == 0:  # Quartz accepts 0W, then loops forever in getTimeAfter
-                raise self.fail("0 is out of range 1-31 ('0W' never terminates in Quartz)")
+                raise self.fail(_("0 is out of range 1-31 ('0W' never terminates in Quartz)"))
             self.nearest_weekday = True
             self.sets[kind].add(val)
         elif c == "#":
             if kind != DAY_OF_WEEK:
-                raise self.fail(f"'#' is not valid here ({s!r})")
+                raise self.fail(_("'#' is not valid here (%(s)r)", s=s))
             if not 1 <= val <= 7:  # Quartz does not check; see the module's docstring
-                raise self.fail(f"{val} is out of range 1-7 (the day before '#' in {s!r})")
+                raise self.fail(_("%(val)s is out of range 1-7 (the day before '#' in %(s)r)", val=val, s=s))
             self.nthday_of_week = self.parse_nth(s[i + 1 :])
             self.sets[kind].add(val)
         elif c == "-":
@@ -386,13 +390,13 @@ class _Parser:
     def store_step(self, i: int, s: str, val: int, kind: int) -> None:
         """Store 'a/n'."""
         if i + 1 >= len(s):
-            raise self.fail(f"'/' must be followed by an integer in {s!r}")
+            raise self.fail(_("'/' must be followed by an integer in %(s)r", s=s))
         i += 1
         step = _java_int(s[i])
         i += 1
         if i < len(s):
             if not _is_digit(s[i]):
-                raise self.fail(f"unexpected character {s[i]!r} after '/' in {s!r}")
+                raise self.fail(_("unexpected character %(value)r after '/' in %(s)r", value=s[i], s=s))
             step, i = _get_value(step, s, i)
         self.check_increment(step, kind)
         self.add(val, -1, step, kind)
@@ -416,7 +420,7 @@ class _Parser:
         wrap = -1
         if stop < start:
             if kind == YEAR:
-                raise self.fail(f"start year {start} is after stop year {stop}")
+                raise self.fail(_("start year %(start)s is after stop year %(stop)s", start=start, stop=stop))
             wrap = _WRAP[kind]
             stop += wrap
         if kind == YEAR:
@@ -438,9 +442,9 @@ class _Parser:
             return
         too_low = val == 0 if kind == DAY_OF_WEEK else val < low
         if too_low or val > high:
-            raise self.fail(f"{val} is out of range {low}-{high}")
+            raise self.fail(_("%(val)s is out of range %(low)s-%(high)s", val=val, low=low, high=high))
         if end > high:
-            raise self.fail(f"{end} is out of range {low}-{high}")
+            raise self.fail(_("%(end)s is out of range %(low)s-%(high)s", end=end, low=low, high=high))
 
 
 def _is_l_offset(s: str) -> bool:
@@ -458,11 +462,11 @@ def _check_runnable(parser: _Parser) -> None:
     sets = parser.sets
     for kind in (SECOND, MINUTE, HOUR, MONTH):
         if not sets[kind]:
-            raise parser.fail("no value (Quartz fails at run time)", kind)
+            raise parser.fail(_("no value (Quartz fails at run time)"), kind)
     if NO_SPEC in sets[DAY_OF_WEEK] and not sets[DAY_OF_MONTH] and not parser.lastday_of_month:
-        raise parser.fail("no value (Quartz fails at run time)", DAY_OF_MONTH)
+        raise parser.fail(_("no value (Quartz fails at run time)"), DAY_OF_MONTH)
     if NO_SPEC in sets[DAY_OF_MONTH] and not sets[DAY_OF_WEEK]:
-        raise parser.fail("no value (Quartz fails at run time)", DAY_OF_WEEK)
+        raise parser.fail(_("no value (Quartz fails at run time)"), DAY_OF_WEEK)
 
 
 @functools.cache
@@ -482,7 +486,9 @@ def load_zone(name: object) -> ZoneInfo:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError, OSError):
             pass
-    raise InvalidCronExpression(f"timezone: unknown time zone {name!r} (an IANA name such as Europe/Berlin)")
+    raise InvalidCronExpression(
+        _("timezone: unknown time zone %(name)r (an IANA name such as Europe/Berlin)", name=name)
+    )
 
 
 def parse_start(text: str, zone: ZoneInfo) -> datetime:
@@ -490,14 +496,16 @@ def parse_start(text: str, zone: ZoneInfo) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"must be an ISO-8601 date-time, not {text!r}") from None
+        raise ValueError(_("must be an ISO-8601 date-time, not %(text)r", text=text)) from None
     try:
         aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
         aware.astimezone(UTC)
         return aware.astimezone(zone)
     except (OverflowError, ValueError):
-        where = "UTC" if zone.key == "UTC" else f"UTC and in {zone.key}"
-        raise ValueError(f"must lie between the years 1 and 9999 in {where}, not {text!r}") from None
+        where = "UTC" if zone.key == "UTC" else _("UTC and in %(zone)s", zone=zone.key)
+        raise ValueError(
+            _("must lie between the years 1 and 9999 in %(where)s, not %(text)r", where=where, text=text)
+        ) from None
 
 
 def _weekday_near(y: int, mon: int, day: int) -> int:
@@ -528,7 +536,9 @@ class QuartzCron:
     def __init__(self, expression: str, timezone: str = "UTC") -> None:
         """Parse expression like Quartz 2.3.2, or raise InvalidCronExpression."""
         if not isinstance(expression, str):
-            raise InvalidCronExpression(f"seconds: expression must be a string, not {type(expression).__name__}")
+            raise InvalidCronExpression(
+                _("seconds: expression must be a string, not %(name)s", name=type(expression).__name__)
+            )
         self.expression = expression
         self.timezone = timezone
         self.zone = load_zone(timezone)
@@ -588,14 +598,14 @@ class QuartzCron:
     def _wall_after(self, start: _Wall, limit: int) -> _Wall | None:
         """Walk fields like Quartz's getTimeAfter from start (inclusive) on a DST-free wall clock."""
         y, mo, d, h, mi, s = start
-        for _ in range(MAX_STEPS):
+        for _step in range(MAX_STEPS):
             if y > limit:
                 return None
             moved = self._time_step(y, mo, d, h, mi, s)
             if moved[0]:
-                _, (y, mo, d, h, mi, s) = moved
+                (y, mo, d, h, mi, s) = moved[1]
                 continue
-            _, (y, mo, d, h, mi, s) = moved
+            (y, mo, d, h, mi, s) = moved[1]
             state = self._day_step(y, mo, d, h, mi, s, start)
             if state is not None:
                 y, mo, d, h, mi, s = state

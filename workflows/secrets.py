@@ -75,14 +75,14 @@ def seal(config: dict, previous: dict | None, prefix: str) -> tuple[dict, list[t
         if value["secret"] == MASK:
             stored = _at(previous or {}, path)
             if not is_sealed(stored):
-                problems.append((_dotted(prefix, path), "is masked (***) but no secret is stored here to keep"))
+                problems.append((_dotted(prefix, path), _("is masked (***) but no secret is stored here to keep")))
             elif moved:
                 problems.append((_dotted(prefix, path), moved))
             else:
                 return stored
             return value
         if not isinstance(value["secret"], str) or not value["secret"]:
-            problems.append((_dotted(prefix, path), "a secret must be a non-empty string"))
+            problems.append((_dotted(prefix, path), _("a secret must be a non-empty string")))
             return value
         return {"sealed": _fernet().encrypt(value["secret"].encode()).decode()}
 

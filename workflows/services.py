@@ -177,13 +177,22 @@ def _resolve_tasks(
         owner = existing.workflow if existing else None
         if owner is not None and (workflow is None or owner.pk != workflow.pk):
             problems.append(
-                Problem(path, f"task {node.task_name!r} already belongs to workflow {owner.name!r}", nodes=(node.key,))
+                Problem(
+                    path,
+                    _("task %(task)r already belongs to workflow %(workflow)r")
+                    % {"task": node.task_name, "workflow": owner.name},
+                    nodes=(node.key,),
+                )
             )
             continue
         if isinstance(node.task, str):
             if existing is None:
                 problems.append(
-                    Problem(path, f"team {definition.team!r} has no task named {node.task!r}", nodes=(node.key,))
+                    Problem(
+                        path,
+                        _("team %(team)r has no task named %(task)r") % {"team": definition.team, "task": node.task},
+                        nodes=(node.key,),
+                    )
                 )
                 continue
             stored[node.key] = task_spec_of(existing)
@@ -277,7 +286,7 @@ def _write_version(workflow: Workflow, canonical: dict, user: Any) -> tuple[Work
 def workflow_export(*, workflow: Workflow) -> dict:
     """Return the workflow's current definition with every secret masked."""
     if workflow.current_version is None:
-        raise DefinitionError([Problem("", f"workflow {workflow.name!r} has no saved definition")])
+        raise DefinitionError([Problem("", _("workflow %(name)r has no saved definition") % {"name": workflow.name})])
     return version_export(version=workflow.current_version, workflow=workflow)
 
 
@@ -418,7 +427,13 @@ def task_save(
             raise DefinitionError([Problem("name", taken)])
         if existing is not None and existing.workflow is not None:
             raise DefinitionError(
-                [Problem("name", f"task {spec.name!r} belongs to workflow {existing.workflow.name!r}; edit it there")]
+                [
+                    Problem(
+                        "name",
+                        _("task %(task)r belongs to workflow %(workflow)r; edit it there")
+                        % {"task": spec.name, "workflow": existing.workflow.name},
+                    )
+                ]
             )
         config, problems = secrets.seal(spec.config, existing.config if existing else None, "config")
         if problems:

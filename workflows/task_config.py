@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
+from baton.text import _
 from workflows import kinds
 from workflows.kinds.declaration import CheckContext, Problems
 
@@ -29,12 +30,15 @@ def config_problems(
     """Return the problems of ``config`` for a task of ``kind``; empty when it is valid."""
     declared = kinds.find(kind)
     if declared is None:
-        return [("kind", f"must be one of {', '.join(kinds.TASK_KINDS)}; got {kind!r}")]
+        return [("kind", _("must be one of %(kinds)s; got %(kind)r", kinds=", ".join(kinds.TASK_KINDS), kind=kind))]
     if not isinstance(config, Mapping):
-        return [("config", "must be an object")]
+        return [("config", _("must be an object"))]
     allowed = ", ".join(declared.fields)
     problems: Problems = [
-        (f"config.{key}", f"unknown field for a {declared.name} task; allowed: {allowed}")
+        (
+            f"config.{key}",
+            _("unknown field for a %(name)s task; allowed: %(allowed)s", name=declared.name, allowed=allowed),
+        )
         for key in config
         if key not in declared.fields
     ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from executions import engine
+from executions import dispatch, engine
 from executions.dispatch import Wakeup
 from executions.models import Batch
 from executions.runtime import Blueprint, blueprint_for, blueprint_of
@@ -70,8 +70,9 @@ def batch_advance(
 
 
 def _ended(batch: LockedBatch, result: str) -> None:
-    """Note the batch's end on the locked row, and count it once the caller's transaction commits."""
+    """Note the batch's end on the locked row; count it and wake the alerts once the caller's transaction commits."""
     batch.status = result
+    dispatch.alert_after_commit(batch.pk)
     metrics.batch_ended_after_commit(
         workflow_id=batch.workflow_id, task_id=batch.task_id, trigger=batch.trigger, status=result
     )

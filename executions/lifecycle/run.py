@@ -345,6 +345,8 @@ def _finish(
     retry = status in FAILED_STATES and run.attempts <= retries
     straight = None if retry else blueprint.straight_successors(run.node_key, status)
     with transaction.atomic():
+        if not retry and status in FAILED_STATES and run.node_key in blueprint.core_keys:
+            dispatch.alert_after_commit(run.batch_id)  # a core node failed: alert before the batch ends
         if straight:
             end = _attempt_end(run, outcome, status, to=status, message=f"attempt {run.attempts} {status}", now=now)
             done = store.finish_straight(end, straight)

@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from access.http import exception_handler
 from access.models import ApiToken, AuditEntry
 from access.scoping import is_scoped, scoped, team_of
+from alerts.models import Alert, Channel, Delivery, Rule
 from baton import errors
 from executions import dispatch, lifecycle
 from executions.models import Attempt, Batch, DailyOutcome, Event, Fire, NodeRun
@@ -56,7 +57,17 @@ def test_the_pure_cores_errors_belong_to_the_family_and_say_where():
 def test_every_model_of_a_team_declares_its_path_to_it():
     declared = {model for model in apps.get_models() if is_scoped(model)}
     definitions = {Team, Membership, Task, Workflow, WorkflowVersion}
-    assert declared == definitions | {Batch, NodeRun, Attempt, Event, Fire, DailyOutcome, ApiToken, AuditEntry}
+    alerting = {Channel, Rule, Alert, Delivery}
+    assert declared == definitions | alerting | {
+        Batch,
+        NodeRun,
+        Attempt,
+        Event,
+        Fire,
+        DailyOutcome,
+        ApiToken,
+        AuditEntry,
+    }
     for model in (Node, Edge, Schedule, User):
         with pytest.raises(LookupError, match="has no team scope"):
             scoped(None, model)

@@ -16,6 +16,8 @@ from django.forms.models import model_to_dict
 
 from access.api import ScopedModelChoiceFilter
 from access.models import AuditEntry
+from alerts.models import Alert, Channel, Delivery, Rule
+from alerts.services import channel_save, rule_save
 from config.api import v1
 from executions import lifecycle
 from executions.models import Batch, Event, NodeRun
@@ -27,8 +29,18 @@ pytestmark = pytest.mark.django_db
 
 SECRET = "zebra"  # every platform name contains it; nothing mallory sends does
 METHODS = ("get", "post", "put", "patch", "delete")
-PREFIX_MODEL = {"workflows": Workflow, "tasks": Task, "batches": Batch, "node-runs": NodeRun, "audit": AuditEntry}
-WATCHED = (Workflow, Task, Node, WorkflowVersion, Batch, NodeRun, Event, Schedule)
+PREFIX_MODEL = {
+    "workflows": Workflow,
+    "tasks": Task,
+    "batches": Batch,
+    "node-runs": NodeRun,
+    "audit": AuditEntry,
+    "alert-channels": Channel,
+    "alert-rules": Rule,
+    "alerts": Alert,
+    "alert-deliveries": Delivery,
+}
+WATCHED = (Workflow, Task, Node, WorkflowVersion, Batch, NodeRun, Event, Schedule, Channel, Rule, Alert, Delivery)
 
 
 @pytest.fixture
@@ -43,7 +55,25 @@ def platform_rows(platform, alice, client_for):
     NodeRun.objects.filter(batch=batch).update(output=f"{SECRET} classified output")
     finished = lifecycle.batch_start(workflow=workflow, actor=acting(alice))
     lifecycle.batch_stop(batch_id=finished.pk, actor=acting(alice))
+    hook = {"url": "https://hooks.example.com/x", "secret": f"{SECRET}-key"}
+    channel_document = {"team": "platform", "name": f"{SECRET}-hook", "kind": "webhook", "config": hook}
+    channel = channel_save(document=channel_document, actor=acting(alice))
+    rule_document = {"team": "platform", "workflow": SECRET, "triggers": ["stopped"], "channels": [channel.name]}
+    rule = rule_save(document=rule_document, actor=acting(alice))
+    alert = Alert.objects.create(
+        team=platform,
+        rule=rule,
+        batch_id=finished.pk,
+        workflow=workflow,
+        trigger="stopped",
+        created_at=finished.created_at,
+    )
+    delivery = Delivery.objects.create(alert=alert, channel=channel, due_at=finished.created_at, last_error=SECRET)
     return {
+        Channel: channel.pk,
+        Rule: rule.pk,
+        Alert: alert.pk,
+        Delivery: delivery.pk,
         Workflow: workflow.pk,
         Task: task.pk,
         Batch: batch.pk,
@@ -167,8 +197,13 @@ def test_bodies_naming_foreign_objects_are_refused_and_change_nothing(
 ):
     client = client_for(mallory)
     before = fingerprint()
-    for url in ("/api/v1/workflows/", "/api/v1/tasks/"):
-        for body in bodies(url):
+    alert_bodies = [
+        {"team": "platform", "name": "heist", "kind": "email", "config": {"to": ["x@example.com"]}},
+        {"team": "rivals", "triggers": ["failed"], "channels": [f"{SECRET}-hook"]},
+        {"team": "rivals", "triggers": ["failed"], "workflow": SECRET},
+    ]
+    for url in ("/api/v1/workflows/", "/api/v1/tasks/", "/api/v1/alert-channels/", "/api/v1/alert-rules/"):
+        for body in bodies(url) + (alert_bodies if "alert" in url else []):
             response = client.post(url, body, format="json")
             assert response.status_code in (400, 403), (url, body, response.content[:300])
             assert_no_leak(response, body)

@@ -58,7 +58,7 @@ def test_every_field_shows_the_final_state_after_a_live_run(page, worker):
     assert page.inner_text(".field-finished_at .readonly") not in ("", "-")
     assert cells(page, "status_badge") == ["succeeded", "succeeded"]
     assert all(text not in ("", "-") for text in cells(page, "finished_at"))
-    assert "succeeded" in cells(page, "to_status", "events")  # the events (timeline table) include the batch's end
+    assert "succeeded" in cells(page, "to_status_text", "events")  # the events (timeline table) include the batch's end
     assert not page.is_visible("#batch-tables-note")
     page.wait_for_selector("#node-output-text")  # the node watched before the reload is shown again
     assert "a-was-here" in page.inner_text("#node-output-text") and page.url.endswith("#node=a")

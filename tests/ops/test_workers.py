@@ -56,9 +56,10 @@ def test_the_admin_warns_of_a_queue_that_enabled_workflows_use_and_no_worker_con
     assert queues_without_worker() == {lonely: [name]}
     html = _admin().get("/admin/ops/workerheartbeat/").content.decode()
     assert f"No live worker consumes queue {lonely}" in html and name in html
-    # The session's worker consumes `default` only: no one runs the scheduler's tick and the sweep.
-    assert control_queues_without_worker() == ["baton-control"]
+    # The session's worker consumes `default` only: no one runs the scheduler's tick and the sweep, nor the alerts.
+    assert control_queues_without_worker() == ["baton-alerts", "baton-control"]
     assert "No live worker consumes queue baton-control: the scheduler does not fire" in html
+    assert "No live worker consumes queue baton-alerts: no alert is decided or sent" in html
 
 
 def test_a_staff_member_is_warned_only_of_the_workflows_of_their_teams(worker, tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 
+from baton.text import _
 from workflows.kinds.declaration import Problems
 
 
@@ -25,7 +26,7 @@ def string_map_problems(
     problems: Problems = []
     for name, item in value.items():
         item_path = f"{path}.{name}"
-        message = name_problem(name) if isinstance(name, str) else "must be a string"
+        message = name_problem(name) if isinstance(name, str) else _("must be a string")
         if message is not None:
             problems.append((item_path, message))
             continue
@@ -36,7 +37,7 @@ def string_map_problems(
         if not isinstance(text, str):
             problems.append((where, 'must be a string or {"secret": string}'))
         elif any(character in text for character in forbidden):
-            problems.append((where, "must not contain NUL, CR or LF characters"))
+            problems.append((where, _("must not contain NUL, CR or LF characters")))
     return problems
 
 

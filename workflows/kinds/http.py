@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import jmespath
 from jmespath.exceptions import JMESPathError
 
+from baton.text import _
 from workflows.kinds.declaration import CheckContext, Problems, TaskKind
 from workflows.kinds.fields import is_json, is_positive_number, string_map_problems
 
@@ -38,24 +39,24 @@ def config_problems(config: Mapping[str, object], context: CheckContext) -> Prob
     problems: Problems = []
     method = config.get("method", "GET")
     if not isinstance(method, str) or method.upper() not in HTTP_METHODS:
-        problems.append(("config.method", f"must be one of {', '.join(HTTP_METHODS)}"))
+        problems.append(("config.method", _("must be one of %(methods)s", methods=", ".join(HTTP_METHODS))))
     if "url" not in config:
-        problems.append(("config.url", "is required"))
+        problems.append(("config.url", _("is required")))
     elif (message := url_problem(config["url"])) is not None:
         problems.append(("config.url", message))
     if "headers" in config:
         problems += string_map_problems("config.headers", config["headers"], _header_name_problem, forbidden="\0\r\n")
     if "body" in config and not isinstance(config["body"], (str, dict, list)):
-        problems.append(("config.body", "must be a string or a JSON object or array"))
+        problems.append(("config.body", _("must be a string or a JSON object or array")))
     elif isinstance(config.get("body"), (dict, list)) and not is_json(config["body"]):
-        problems.append(("config.body", "must be valid JSON (string keys, finite numbers)"))
+        problems.append(("config.body", _("must be valid JSON (string keys, finite numbers)")))
     if "expected_status" in config:
         problems += _expected_status_problems(config["expected_status"])
     if "verify_tls" in config and not isinstance(config["verify_tls"], bool):
-        problems.append(("config.verify_tls", "must be true or false"))
+        problems.append(("config.verify_tls", _("must be true or false")))
     for field in ("connect_timeout_seconds", "read_timeout_seconds"):
         if field in config and not is_positive_number(config[field]):
-            problems.append((f"config.{field}", "must be a number greater than 0"))
+            problems.append((f"config.{field}", _("must be a number greater than 0")))
     if "outputs" in config:
         problems += outputs_problems(config["outputs"])
     return problems
@@ -83,25 +84,25 @@ def outputs_problems(outputs: object) -> Problems:
 
 def _header_name_problem(name: str) -> str | None:
     if not _HEADER_NAME.match(name):
-        return "is not a valid HTTP header name"
+        return _("is not a valid HTTP header name")
     return None
 
 
 def url_problem(url: object) -> str | None:
     """Return why ``url`` is not an absolute http(s) URL with an unambiguous host, or ``None``."""
     if not isinstance(url, str) or not url:
-        return "must be a non-empty string"
+        return _("must be a non-empty string")
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
-        return "must not contain spaces or control characters"
+        return _("must not contain spaces or control characters")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
-        return f"is not a valid URL: {exc}"
+        return _("is not a valid URL: %(exc)s", exc=exc)
     if parts.scheme.lower() not in ("http", "https"):
-        return f"must use http or https, not {parts.scheme or 'no scheme'!r}"
+        return _("must use http or https, not %(scheme)r", scheme=parts.scheme or "no scheme")
     if not parts.hostname:
-        return "must include a host name"
+        return _("must include a host name")
     return _host_problem(parts.hostname)
 
 
@@ -119,7 +120,7 @@ def _host_problem(host: str) -> str | None:
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            return f"host {host!r} is not a valid IPv6 address"
+            return _("host %(host)r is not a valid IPv6 address", host=host)
         return None
     folded = unicodedata.normalize("NFKC", host).translate(_FULL_STOPS).lower()
     labels = folded.split(".")
@@ -136,13 +137,16 @@ def _host_problem(host: str) -> str | None:
     if canonical:
         return None
     if not host.isascii():
-        return (
-            f"host {host!r} reads as the number {folded!r} once Unicode is normalised, and resolvers disagree "
-            "on such hosts; write the address in ASCII dotted decimal (such as 127.0.0.1) or use a host name"
+        return _(
+            "host %(host)r reads as the number %(folded)r once Unicode is normalised, and resolvers disagree "
+            "on such hosts; write the address in ASCII dotted decimal (such as 127.0.0.1) or use a host name",
+            host=host,
+            folded=folded,
         )
-    return (
-        f"host {host!r} is an ambiguous numeric address: resolvers read octal, hexadecimal, zero-padded and "
-        "short forms differently; write four decimal numbers without leading zeros (such as 127.0.0.1)"
+    return _(
+        "host %(host)r is an ambiguous numeric address: resolvers read octal, hexadecimal, zero-padded and "
+        "short forms differently; write four decimal numbers without leading zeros (such as 127.0.0.1)",
+        host=host,
     )
 
 
@@ -162,9 +166,9 @@ def url_destination(url: object) -> str | None:
 
 def _expected_status_problems(value: object) -> Problems:
     if not isinstance(value, list) or not value:
-        return [("config.expected_status", "must be a non-empty list of status codes")]
+        return [("config.expected_status", _("must be a non-empty list of status codes"))]
     return [
-        (f"config.expected_status[{index}]", "must be an integer from 100 to 599")
+        (f"config.expected_status[{index}]", _("must be an integer from 100 to 599"))
         for index, code in enumerate(value)
         if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Collection, Mapping
 
+from baton.text import _
 from workflows.kinds.declaration import CheckContext, Problems, TaskKind
 from workflows.kinds.fields import is_json
 
@@ -23,15 +24,15 @@ def config_problems(config: Mapping[str, object], context: CheckContext) -> Prob
     name = config.get("callable")
     registered = context.registered_callables
     if not isinstance(name, str) or not name.strip():
-        problems.append(("config.callable", "must be a non-empty string (a registered name)"))
+        problems.append(("config.callable", _("must be a non-empty string (a registered name)")))
     elif registered is not None and name not in registered:
         problems.append(("config.callable", _unknown_callable_message(name, registered)))
     if "kwargs" in config:
         kwargs = config["kwargs"]
         if not isinstance(kwargs, dict):
-            problems.append(("config.kwargs", "must be a JSON object"))
+            problems.append(("config.kwargs", _("must be a JSON object")))
         elif not is_json(kwargs):
-            problems.append(("config.kwargs", "must be valid JSON (string keys, finite numbers)"))
+            problems.append(("config.kwargs", _("must be valid JSON (string keys, finite numbers)")))
     return problems
 
 
@@ -39,12 +40,18 @@ def _unknown_callable_message(name: str, registered: Collection[str]) -> str:
     known = sorted(registered)
     close = difflib.get_close_matches(name, known, n=3)
     if close:
-        return f"unknown callable {name!r}; did you mean {', '.join(close)}?"
+        return _("unknown callable %(name)r; did you mean %(close)s?", name=name, close=", ".join(close))
     if not known:
-        return f"unknown callable {name!r}; no python tasks are registered"
+        return _("unknown callable %(name)r; no python tasks are registered", name=name)
     listed = ", ".join(known[:_MAX_LISTED_CALLABLES])
-    more = f" and {len(known) - _MAX_LISTED_CALLABLES} more" if len(known) > _MAX_LISTED_CALLABLES else ""
-    return f"unknown callable {name!r}; registered: {listed}{more}"
+    if len(known) > _MAX_LISTED_CALLABLES:
+        return _(
+            "unknown callable %(name)r; registered: %(listed)s and %(more)d more",
+            name=name,
+            listed=listed,
+            more=len(known) - _MAX_LISTED_CALLABLES,
+        )
+    return _("unknown callable %(name)r; registered: %(listed)s", name=name, listed=listed)
 
 
 KIND = TaskKind(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from baton.text import _
 from workflows.kinds.declaration import CheckContext, Permission, Problems, TaskKind
 from workflows.kinds.fields import string_map_problems
 
@@ -25,21 +26,21 @@ def config_problems(config: Mapping[str, object], context: CheckContext) -> Prob
     problems: Problems = []
     has_script, has_argv = "script" in config, "argv" in config
     if has_script == has_argv:
-        problems.append(("config", "must have exactly one of 'script' or 'argv'"))
+        problems.append(("config", _("must have exactly one of 'script' or 'argv'")))
     if has_script:
         script = config["script"]
         if not isinstance(script, str) or not script.strip():
-            problems.append(("config.script", "must be a non-empty string"))
+            problems.append(("config.script", _("must be a non-empty string")))
         elif "\0" in script:
-            problems.append(("config.script", "must not contain a NUL character"))
+            problems.append(("config.script", _("must not contain a NUL character")))
     if has_argv:
         problems += _argv_problems(config["argv"])
     if "cwd" in config:
         cwd = config["cwd"]
         if not isinstance(cwd, str) or not cwd:
-            problems.append(("config.cwd", "must be a non-empty string"))
+            problems.append(("config.cwd", _("must be a non-empty string")))
         elif "\0" in cwd:
-            problems.append(("config.cwd", "must not contain a NUL character"))
+            problems.append(("config.cwd", _("must not contain a NUL character")))
     if "env" in config:
         problems += string_map_problems("config.env", config["env"], _env_name_problem)
     return problems
@@ -47,21 +48,21 @@ def config_problems(config: Mapping[str, object], context: CheckContext) -> Prob
 
 def _argv_problems(argv: object) -> Problems:
     if not isinstance(argv, list) or not argv:
-        return [("config.argv", "must be a non-empty list of strings")]
+        return [("config.argv", _("must be a non-empty list of strings"))]
     problems: Problems = []
     for index, item in enumerate(argv):
         if not isinstance(item, str):
-            problems.append((f"config.argv[{index}]", "must be a string"))
+            problems.append((f"config.argv[{index}]", _("must be a string")))
         elif "\0" in item:
-            problems.append((f"config.argv[{index}]", "must not contain a NUL character"))
+            problems.append((f"config.argv[{index}]", _("must not contain a NUL character")))
     if isinstance(argv[0], str) and not argv[0]:
-        problems.append(("config.argv[0]", "must be a non-empty string (the program to run)"))
+        problems.append(("config.argv[0]", _("must be a non-empty string (the program to run)")))
     return problems
 
 
 def _env_name_problem(name: str) -> str | None:
     if not name or "=" in name or "\0" in name:
-        return "must be a non-empty variable name without '=' or NUL"
+        return _("must be a non-empty variable name without '=' or NUL")
     return None
 
 

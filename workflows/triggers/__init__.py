@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from baton.text import _
 from workflows.triggers import cron, none, once, periodic
 from workflows.triggers.declaration import TriggerType
 
@@ -40,7 +41,9 @@ def type_of(trigger: Mapping[str, Any] | None) -> TriggerType:
     name = (trigger or {}).get("type", none.TYPE.name)
     declared = find(name)
     if declared is None:
-        raise ValueError(f"unknown trigger type {name!r} (known: {', '.join(TRIGGER_TYPES)})")
+        raise ValueError(
+            _("unknown trigger type %(name)r (known: %(known)s)", name=name, known=", ".join(TRIGGER_TYPES))
+        )
     return declared
 
 
@@ -53,7 +56,7 @@ def batch_trigger_of(trigger: Mapping[str, Any]) -> str:
     """Return what a batch started by a fire of ``trigger`` records as its trigger; ValueError if it never fires."""
     declared = type_of(trigger)
     if declared.batch_trigger is None:
-        raise ValueError(f"a {declared.name!r} trigger never fires, so no batch is started by one")
+        raise ValueError(_("a %(name)r trigger never fires, so no batch is started by one", name=declared.name))
     return declared.batch_trigger
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from baton.text import _, message_of
 from workflows import quartz
 from workflows.triggers.declaration import Reader, Trigger, TriggerType
 from workflows.triggers.zones import read_zone
@@ -29,9 +30,9 @@ def cron_problem(expression: str, timezone: str, now: datetime | None = None) ->
     try:
         cron = quartz.QuartzCron(expression, timezone)
     except quartz.InvalidCronExpression as exc:
-        return str(exc)
+        return message_of(exc)
     if now is not None and cron.next_after(now) is None:
-        return f"{expression!r} has no fire time after {now.isoformat()}"
+        return _("%(expression)r has no fire time after %(now)s", expression=expression, now=now.isoformat())
     return None
 
 
@@ -48,7 +49,7 @@ def _cron(expression: str, timezone: str) -> quartz.QuartzCron:
 
 def describe(trigger: Trigger) -> str:
     """Say the expression and its zone."""
-    return f"cron {trigger['expression']} ({trigger['timezone']})"
+    return _("cron %(expression)s (%(zone)s)", expression=trigger["expression"], zone=trigger["timezone"])
 
 
 TYPE = TriggerType(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from baton.text import _
 from workflows.triggers.declaration import Reader, Trigger, TriggerType
 
 
@@ -15,7 +16,7 @@ def read(reader: Reader, raw: dict[str, Any], path: str, now: datetime | None) -
 
 def describe(trigger: Trigger) -> str:
     """Say how batches start: by hand."""
-    return "manual"
+    return _("manual")
 
 
 TYPE = TriggerType(name="none", fields=(), read=read, describe=describe, example={"type": "none"})

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from baton.text import _, message_of
 from workflows import quartz
 from workflows.triggers.declaration import Reader, Trigger, TriggerType
 from workflows.triggers.zones import localize, read_zone
@@ -22,16 +23,19 @@ def read(reader: Reader, raw: dict[str, Any], path: str, now: datetime | None) -
     zone = read_zone(reader, raw.get("timezone", "UTC"), path)
     at = raw.get("at")
     if not isinstance(at, str):
-        reader.add(f"{path}.at", f"must be an ISO-8601 date-time, not {at!r}")
+        reader.add(f"{path}.at", _("must be an ISO-8601 date-time, not %(at)r", at=at))
         return {"type": "once", "at": at, "timezone": zone}
     try:
         quartz.parse_start(at, quartz.load_zone(zone or "UTC"))
         moment = instant({"at": at, "timezone": zone})
     except (ValueError, OverflowError) as exc:
-        reader.add(f"{path}.at", str(exc))
+        reader.add(f"{path}.at", message_of(exc))
     else:
         if zone is not None and now is not None and moment <= now:
-            reader.add(f"{path}.at", f"{at!r} is not after now ({now.isoformat()}): a once trigger fires only ahead")
+            reader.add(
+                f"{path}.at",
+                _("%(at)r is not after now (%(now)s): a once trigger fires only ahead", at=at, now=now.isoformat()),
+            )
     return {"type": "once", "at": at, "timezone": zone}
 
 
@@ -50,7 +54,7 @@ def next_after(trigger: Trigger, after: datetime) -> datetime | None:
 
 def describe(trigger: Trigger) -> str:
     """Say the instant and its zone."""
-    return f"once at {trigger['at']} ({trigger['timezone']})"
+    return _("once at %(at)s (%(zone)s)", at=trigger["at"], zone=trigger["timezone"])
 
 
 TYPE = TriggerType(

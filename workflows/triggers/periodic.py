@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from baton.text import _, message_of
 from workflows import quartz
 from workflows.triggers.declaration import Reader, Trigger, TriggerType
 from workflows.triggers.zones import localize, read_zone
@@ -27,19 +28,24 @@ def read(reader: Reader, raw: dict[str, Any], path: str, now: datetime | None) -
     every = reader.integer(raw, "every", path, 1, 1, 10**9)
     unit = raw.get("unit")
     if not isinstance(unit, str) or unit not in PERIOD_UNITS:
-        reader.add(f"{path}.unit", f"must be one of {', '.join(PERIOD_UNITS)}, not {unit!r}")
+        reader.add(
+            f"{path}.unit", _("must be one of %(units)s, not %(unit)r", units=", ".join(PERIOD_UNITS), unit=unit)
+        )
     elif every * PERIOD_UNITS[unit] > MAX_PERIOD_DAYS * 86400:
         limit = MAX_PERIOD_DAYS * 86400 // PERIOD_UNITS[unit]
-        reader.add(f"{path}.every", f"must be at most {limit} {unit} (100 years), not {every}")
+        reader.add(
+            f"{path}.every",
+            _("must be at most %(limit)s %(unit)s (100 years), not %(every)s", limit=limit, unit=unit, every=every),
+        )
     zone = read_zone(reader, raw.get("timezone", "UTC"), path)
     start = raw.get("start")
     if not isinstance(start, str):
-        reader.add(f"{path}.start", f"must be an ISO-8601 date-time, not {start!r}")
+        reader.add(f"{path}.start", _("must be an ISO-8601 date-time, not %(start)r", start=start))
     else:
         try:
             quartz.parse_start(start, quartz.load_zone(zone or "UTC"))
         except ValueError as exc:
-            reader.add(f"{path}.start", str(exc))
+            reader.add(f"{path}.start", message_of(exc))
     return {"type": "periodic", "every": every, "unit": unit, "start": start, "timezone": zone}
 
 
@@ -80,7 +86,9 @@ def _next_periodic(trigger: Trigger, after: datetime) -> datetime:
 
 def describe(trigger: Trigger) -> str:
     """Say the period and its anchor."""
-    return f"every {trigger['every']} {trigger['unit']} from {trigger['start']}"
+    return _(
+        "every %(every)s %(unit)s from %(start)s", every=trigger["every"], unit=trigger["unit"], start=trigger["start"]
+    )
 
 
 TYPE = TriggerType(

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from baton.text import _
 from workflows import quartz
 from workflows.triggers.declaration import Reader
 
@@ -18,7 +19,7 @@ def read_zone(reader: Reader, value: Any, path: str) -> str | None:
     try:
         quartz.load_zone(value)
     except quartz.InvalidCronExpression:
-        reader.add(f"{path}.timezone", f"must be an IANA time zone such as Europe/Berlin, not {value!r}")
+        reader.add(f"{path}.timezone", _("must be an IANA time zone such as Europe/Berlin, not %(value)r", value=value))
         return None
     return value
 

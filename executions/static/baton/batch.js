@@ -13,6 +13,19 @@
     failed: "#c62828", timed_out: "#ad1457", skipped: "#bdbdbd", stopped: "#6d4c41"
   };
   var POLL_MS = 1000;
+  // Django's JavaScript catalogue (/jsi18n/, loaded before this script) translates; without it, English.
+  var gettext = window.gettext || function (text) { return text; };
+  var pgettext = window.pgettext || function (context, text) { return text; };
+  var interpolate = window.interpolate || function (format, values) {
+    return format.replace(/%\((\w+)\)s/g, function (match, name) { return String(values[name]); });
+  };
+  // A status as a person reads it; the value itself (data-status, classes) stays the API's.
+  var STATUS_WORDS = {
+    pending: pgettext("status", "pending"), queued: pgettext("status", "queued"), running: pgettext("status", "running"),
+    retrying: pgettext("status", "retrying"), succeeded: pgettext("status", "succeeded"), failed: pgettext("status", "failed"),
+    timed_out: pgettext("status", "timed_out"), skipped: pgettext("status", "skipped"), stopped: pgettext("status", "stopped")
+  };
+  function statusText(status) { return STATUS_WORDS[status] || status; }
 
   function h(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -46,7 +59,7 @@
           root.dataset.live = "final";  // drawn in its final state; no reload follows (tests wait on it)
         }
       }).catch(function (err) {
-        document.getElementById("batch-live-note").textContent = "(live updates paused: " + err.message + "; retrying)";
+        document.getElementById("batch-live-note").textContent = interpolate(gettext("(live updates paused: %(error)s; retrying)"), { error: err.message }, true);
         setTimeout(poll, POLL_MS * 3);
       });
     }
@@ -64,10 +77,10 @@
       }
       root.dataset.status = state.batch.status;
       var badge = document.getElementById("batch-status");
-      badge.textContent = state.batch.status + (state.batch.running && state.batch.stop_requested ? " (stopping…)" : "");
+      badge.textContent = statusText(state.batch.status) + (state.batch.running && state.batch.stop_requested ? " " + gettext("(stopping…)") : "");
       badge.className = "baton-status status-" + state.batch.status;
       badge.style.cssText = "background:" + (COLOURS[state.batch.status] || "#607d8b") + ";color:#fff;padding:1px 6px;border-radius:8px";
-      document.getElementById("batch-live-note").textContent = state.batch.running ? "updating live" : "";
+      document.getElementById("batch-live-note").textContent = state.batch.running ? gettext("updating live") : "";
       ["stop", "rerun", "resume"].forEach(function (action) {
         document.querySelectorAll('[data-action="' + action + '"]').forEach(function (li) {
           li.hidden = !state.actions[action];
@@ -98,9 +111,9 @@
         if (r.kept_from) {
           // Kept by a resume: it ran in the original batch, before this one's time axis begins.
           row.classList.add("gantt-kept");
-          track.appendChild(h("div", { class: "gantt-kept-note" }, "kept from " + r.kept_from));
+          track.appendChild(h("div", { class: "gantt-kept-note" }, interpolate(gettext("kept from %(batch)s"), { batch: r.kept_from }, true)));
           row.appendChild(track);
-          row.appendChild(h("div", { class: "gantt-time" }, "kept"));
+          row.appendChild(h("div", { class: "gantt-time" }, gettext("kept")));
           box.appendChild(row);
           return;
         }
@@ -108,21 +121,21 @@
           var stop = r.finished_at || state.now;
           var left = Math.max(0, seconds(begin, r.started_at) / total * 100);
           var width = Math.max(0.3, seconds(r.started_at, stop) / total * 100);
-          var bar = h("div", { class: "gantt-bar", title: k + ": " + r.status + ", " + seconds(r.started_at, stop).toFixed(2) + " s" });
+          var bar = h("div", { class: "gantt-bar", title: k + ": " + statusText(r.status) + ", " + seconds(r.started_at, stop).toFixed(2) + " s" });
           bar.style.left = left + "%";
           bar.style.width = Math.min(width, 100 - left) + "%";
           bar.style.setProperty("--c", COLOURS[r.status] || "#9e9e9e");
           track.appendChild(bar);
         }
         row.appendChild(track);
-        var took = r.started_at ? seconds(r.started_at, r.finished_at || state.now).toFixed(2) + " s" : r.status;
+        var took = r.started_at ? seconds(r.started_at, r.finished_at || state.now).toFixed(2) + " s" : statusText(r.status);
         row.appendChild(h("div", { class: "gantt-time" }, took));
         box.appendChild(row);
       });
-      if (!runs.length) box.appendChild(h("p", {}, "No task node has run yet."));
+      if (!runs.length) box.appendChild(h("p", {}, gettext("No task node has run yet.")));
     }
 
-    function noOutput(run) { return "(no output)" + (run.outcome ? " — " + run.outcome : ""); }
+    function noOutput(run) { return gettext("(no output)") + (run.outcome ? " — " + run.outcome : ""); }
 
     var lastShown = null;
     // The running node's output, written about once a second by its heartbeat: follow its tail,
@@ -150,8 +163,8 @@
         lastShown = run.status;
         var panel = document.getElementById("node-output");
         panel.innerHTML = "";
-        panel.appendChild(h("h3", {}, "Node " + key));
-        panel.appendChild(h("p", { id: "node-output-status" }, run.status + (run.type === "task" ? " · attempts " + run.attempts : "")));
+        panel.appendChild(h("h3", {}, interpolate(gettext("Node %(node)s"), { node: key }, true)));
+        panel.appendChild(h("p", { id: "node-output-status" }, statusText(run.status) + (run.type === "task" ? " · " + interpolate(gettext("attempts %(count)s"), { count: run.attempts }, true) : "")));
         if (run.type === "task") {
           // How it ended beyond the status: exit status or signal, the error, or where a resume kept it from.
           if (run.outcome) panel.appendChild(h("p", { id: "node-output-outcome", class: "outcome" }, run.outcome));
@@ -167,12 +180,12 @@
           }
           if (run.attempt_list && run.attempt_list.length > 1) {
             run.attempt_list.forEach(function (a) {
-              panel.appendChild(h("h4", {}, "Attempt " + a.number + " — " + a.status + (a.outcome ? " (" + a.outcome + ")" : "")));
+              panel.appendChild(h("h4", {}, interpolate(gettext("Attempt %(number)s"), { number: a.number }, true) + " — " + statusText(a.status) + (a.outcome ? " (" + a.outcome + ")" : "")));
               panel.appendChild(h("pre", {}, a.output || noOutput(a)));
             });
           }
         } else {
-          panel.appendChild(h("p", { class: "hint" }, "A logic node has no output."));
+          panel.appendChild(h("p", { class: "hint" }, gettext("A logic node has no output.")));
         }
       });
     }

@@ -19,6 +19,8 @@
   "use strict";
 
   var START = "start";
+  // In the browser, Django's JavaScript catalogue (/jsi18n/) translates; in Node (the tests), English.
+  var gettext = typeof self !== "undefined" && typeof self.gettext === "function" ? self.gettext : function (text) { return text; };
   var KEY_LENGTH = 64;
   var LAYER_GAP = 200; // START sits one layer left of the leftmost node (workflows/layout.py)
   var MARGIN = 40;
@@ -102,7 +104,7 @@
     } catch (err) {
       return { error: err.message };
     }
-    if (!isObject(parsed)) return { error: "the definition must be a JSON object" };
+    if (!isObject(parsed)) return { error: gettext("the definition must be a JSON object") };
     var previous = this.positions;
     var positions = keyMap();
     var missing = false;
@@ -299,12 +301,12 @@
   /** Set an inline task's config from JSON text; returns null when set, else why the text was refused. */
   DagModel.prototype.setTaskConfigText = function (key, text) {
     var task = this.inlineTask(key);
-    if (!task) return "not an inline task";
+    if (!task) return gettext("not an inline task");
     var config;
     try {
       config = JSON.parse(text);
     } catch (err) {
-      return "not valid JSON: " + err.message;
+      return gettext("not valid JSON:") + " " + err.message;
     }
     task.config = config;
     return null;

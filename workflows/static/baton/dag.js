@@ -15,6 +15,13 @@
   "use strict";
   var NS = "http://www.w3.org/2000/svg";
   var SIZE = { task: [150, 48], and: [64, 48], or: [64, 48], start: [56, 48] };
+  // Django's JavaScript catalogue (/jsi18n/, loaded before this script) translates; without it, English.
+  var gettext = window.gettext || function (text) { return text; };
+  var pgettext = window.pgettext || function (context, text) { return text; };
+  var interpolate = window.interpolate || function (format, values) {
+    return format.replace(/%\((\w+)\)s/g, function (match, name) { return String(values[name]); });
+  };
+  function statusText(status) { return status ? pgettext("status", status) : status; }
 
   function el(name, attrs, parent) {
     var node = document.createElementNS(NS, name);
@@ -146,14 +153,16 @@
         var on = edge.on || "plain";
         var g = el("g", { class: "dag-edge on-" + on, "data-from": edge.from, "data-to": edge.to, tabindex: options.editable ? 0 : -1,
           role: options.editable ? "button" : "img",
-          "aria-label": "edge " + edge.from + " to " + edge.to + (edge.on ? " on " + edge.on : "") }, edgeLayer);
+          "aria-label": interpolate(edge.on === "success" ? gettext("edge %(source)s to %(target)s on success")
+            : edge.on === "failure" ? gettext("edge %(source)s to %(target)s on failure") : gettext("edge %(source)s to %(target)s"),
+          { source: edge.from, target: edge.to }, true) }, edgeLayer);
         var a = view.anchor(edge.from, "out"), b = view.anchor(edge.to, "in");
         var d = view.curve(a, b);
         el("path", { class: "hit", d: d }, g);
         el("path", { class: "line", d: d, "marker-end": "url(#dag-arrow-" + on + ")" }, g);
         if (edge.on) {
           var tag = el("text", { class: "tag", x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 - 6, "text-anchor": "middle" }, g);
-          tag.textContent = edge.on === "success" ? "✓ success" : "✗ failure";
+          tag.textContent = edge.on === "success" ? gettext("✓ success") : gettext("✗ failure");
         }
         title(g, edge.from + " → " + edge.to + (edge.on ? " (" + edge.on + ")" : ""));
         if (options.onEdgeClick) {
@@ -172,7 +181,8 @@
         var s = size(node.type);
         var classes = "dag-node type-" + node.type + (node.core ? " core" : "");
         var attrs = { class: classes, "data-key": node.key, transform: "translate(" + p.x + "," + p.y + ")",
-          tabindex: 0, role: "button", "aria-label": node.type + " node " + node.key + (status[node.key] ? ", " + status[node.key] : "") };
+          tabindex: 0, role: "button", "aria-label": interpolate(gettext("%(type)s node %(node)s"), { type: node.type, node: node.key }, true)
+            + (status[node.key] ? ", " + statusText(status[node.key]) : "") };
         if (status[node.key]) attrs["data-status"] = status[node.key];
         var g = el("g", attrs, nodeLayer);
         if (node.type === "start") {
@@ -187,10 +197,10 @@
           el("rect", { class: "shape", width: s[0], height: s[1], rx: 6 }, g);
           label(g, truncate(node.key, 20), 10, 20, "label", "start");
           label(g, truncate(taskName(node), 24), 10, 36, "sub", "start");
-          if (node.core) label(g, "CORE", s[0] - 8, 14, "core-mark", "end");
+          if (node.core) label(g, gettext("CORE"), s[0] - 8, 14, "core-mark", "end");
         }
-        if (status[node.key]) label(g, status[node.key], s[0] / 2, -5, "sub");
-        title(g, node.key + (status[node.key] ? " — " + status[node.key] : ""));
+        if (status[node.key]) label(g, statusText(status[node.key]), s[0] / 2, -5, "sub");
+        title(g, node.key + (status[node.key] ? " — " + statusText(status[node.key]) : ""));
         if (options.editable) {
           var port = el("circle", { class: "dag-port", cx: s[0], cy: s[1] / 2, r: 6, "data-key": node.key }, g);
           port.addEventListener("pointerdown", function (ev) {
@@ -280,9 +290,9 @@
   }
 
   function zoomControls(toolbar, view) {
-    toolbarButton(toolbar, "dag-zoom-in", "+", "Zoom in").addEventListener("click", function () { view.zoomBy(1.2); });
-    toolbarButton(toolbar, "dag-zoom-out", "−", "Zoom out").addEventListener("click", function () { view.zoomBy(1 / 1.2); });
-    toolbarButton(toolbar, "dag-fit", "Fit", "Fit the drawing").addEventListener("click", function () { view.fit(); });
+    toolbarButton(toolbar, "dag-zoom-in", "+", gettext("Zoom in")).addEventListener("click", function () { view.zoomBy(1.2); });
+    toolbarButton(toolbar, "dag-zoom-out", "−", gettext("Zoom out")).addEventListener("click", function () { view.zoomBy(1 / 1.2); });
+    toolbarButton(toolbar, "dag-fit", gettext("Fit"), gettext("Fit the drawing")).addEventListener("click", function () { view.fit(); });
   }
 
   function getJSON(url) {
@@ -297,7 +307,7 @@
     var toolbar = document.createElement("div");
     toolbar.className = "dag-toolbar";
     container.appendChild(toolbar);
-    var svg = el("svg", { class: "dag-canvas", id: "dag-canvas", role: "img", "aria-label": "workflow drawing" });
+    var svg = el("svg", { class: "dag-canvas", id: "dag-canvas", role: "img", "aria-label": gettext("workflow drawing") });
     container.appendChild(svg);
     var view = create(svg, { autoHeight: true });
     zoomControls(toolbar, view);

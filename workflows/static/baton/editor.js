@@ -21,6 +21,12 @@
   "use strict";
   var D = window.BatonDag;
   var M = window.BatonDagModel;
+  // Django's JavaScript catalogue (/jsi18n/, loaded before this script) translates; without it, English.
+  var gettext = window.gettext || function (text) { return text; };
+  var ngettext = window.ngettext || function (one, many, count) { return count === 1 ? one : many; };
+  var interpolate = window.interpolate || function (format, values) {
+    return format.replace(/%\((\w+)\)s/g, function (match, name) { return String(values[name]); });
+  };
 
   function debounce(fn, ms) {
     var timer = null;
@@ -53,20 +59,20 @@
     var problems = [];
 
     // --- layout of the widget --------------------------------------------------------
-    var toolbar = h("div", { className: "dag-toolbar", role: "toolbar", "aria-label": "DAG editor tools" });
+    var toolbar = h("div", { className: "dag-toolbar", role: "toolbar", "aria-label": gettext("DAG editor tools") });
     var main = h("div", { className: "dag-main" }, [toolbar]);
-    var svg = D.el("svg", { class: "dag-canvas", id: "dag-canvas", role: "application", "aria-label": "workflow DAG editor" });
+    var svg = D.el("svg", { class: "dag-canvas", id: "dag-canvas", role: "application", "aria-label": gettext("workflow DAG editor") });
     main.appendChild(svg);
     var status = h("div", { className: "dag-status-line", id: "dag-status", "aria-live": "polite" });
     var problemList = h("ul", { className: "dag-problems", id: "dag-problems", "aria-live": "polite" });
     main.appendChild(status);
     main.appendChild(problemList);
-    var panel = h("div", { className: "dag-panel", id: "dag-panel", "aria-label": "selection" });
+    var panel = h("div", { className: "dag-panel", id: "dag-panel", "aria-label": gettext("selection") });
     root.appendChild(h("div", { className: "dag-wrap" }, [main, panel]));
 
     // The textarea moves under "Edit as JSON", still inside the form (so it is what is POSTed).
     var row = textarea.closest(".form-row") || textarea.parentNode;
-    var details = h("details", { className: "dag-json", id: "dag-json" }, [h("summary", { text: "Edit as JSON" })]);
+    var details = h("details", { className: "dag-json", id: "dag-json" }, [h("summary", { text: gettext("Edit as JSON") })]);
     row.parentNode.insertBefore(details, row);
     details.appendChild(row);
     if (row.querySelector(".errorlist")) details.open = true;
@@ -81,12 +87,12 @@
       onKey: onKey
     });
 
-    D.toolbarButton(toolbar, "dag-add-task", "+ Task", "Add a new task node").addEventListener("click", addTask);
-    D.toolbarButton(toolbar, "dag-import-task", "Import task…", "Add a node running an existing standalone task").addEventListener("click", showImport);
-    D.toolbarButton(toolbar, "dag-add-and", "+ AND", "Add an AND node: waits for all its inputs").addEventListener("click", function () { addLogic("and"); });
-    D.toolbarButton(toolbar, "dag-add-or", "+ OR", "Add an OR node: goes on at the first satisfied input").addEventListener("click", function () { addLogic("or"); });
+    D.toolbarButton(toolbar, "dag-add-task", gettext("+ Task"), gettext("Add a new task node")).addEventListener("click", addTask);
+    D.toolbarButton(toolbar, "dag-import-task", gettext("Import task…"), gettext("Add a node running an existing standalone task")).addEventListener("click", showImport);
+    D.toolbarButton(toolbar, "dag-add-and", gettext("+ AND"), gettext("Add an AND node: waits for all its inputs")).addEventListener("click", function () { addLogic("and"); });
+    D.toolbarButton(toolbar, "dag-add-or", gettext("+ OR"), gettext("Add an OR node: goes on at the first satisfied input")).addEventListener("click", function () { addLogic("or"); });
     toolbar.appendChild(h("span", { className: "sep" }));
-    D.toolbarButton(toolbar, "dag-layout", "Auto-layout", "Arrange in layers from left to right").addEventListener("click", autoLayout);
+    D.toolbarButton(toolbar, "dag-layout", gettext("Auto-layout"), gettext("Arrange in layers from left to right")).addEventListener("click", autoLayout);
     D.zoomControls(toolbar, view);
 
     // --- edits: each is one model call, then the textarea, the drawing and the panel follow ----
@@ -169,7 +175,7 @@
     function readTextarea(initial) {
       var result = model.read(textarea.value);
       if (result.error) {
-        showProblems([{ text: "Edit as JSON: " + result.error, nodes: [], edges: [] }], true);
+        showProblems([{ text: interpolate(gettext("Edit as JSON: %(error)s"), { error: result.error }, true), nodes: [], edges: [] }], true);
         renderPanel();
         return Promise.resolve(false);
       }
@@ -208,12 +214,12 @@
     function validate() {
       var mine = ++sequence;
       root.dataset.state = "pending";
-      status.textContent = "Checking…";
+      status.textContent = gettext("Checking…");
       return post(urls.validate, { definition: model.doc, workflow: workflowId }).then(function (data) {
         if (mine !== sequence) return;
         showProblems(data.problems, false);
       }).catch(function (err) {
-        if (mine === sequence) status.textContent = "Could not check the definition: " + err.message;
+        if (mine === sequence) status.textContent = interpolate(gettext("Could not check the definition: %(error)s"), { error: err.message }, true);
       });
     }
     var validateSoon = debounce(validate, 350);
@@ -225,9 +231,11 @@
       problemList.className = "dag-problems" + (list.length ? "" : " ok");
       root.dataset.state = list.length ? "invalid" : "valid";
       status.textContent = list.length
-        ? (local ? "" : "The validator found " + list.length + " problem" + (list.length > 1 ? "s" : "") + "; saving is refused until they are fixed.")
+        ? (local ? "" : interpolate(ngettext(
+          "The validator found %(count)s problem; saving is refused until they are fixed.",
+          "The validator found %(count)s problems; saving is refused until they are fixed.", list.length), { count: list.length }, true))
         : "";
-      if (!list.length) problemList.appendChild(h("li", { text: "✓ No rule violations." }));
+      if (!list.length) problemList.appendChild(h("li", { text: gettext("✓ No rule violations.") }));
       list.forEach(function (p) {
         var li = h("li", { text: p.text || p.message, tabIndex: 0 });
         if ((p.nodes || []).length || (p.edges || []).length) {
@@ -322,26 +330,26 @@
     function connectControls(key) {
       var choices = model.nodes().filter(function (n) { return n.key !== key && !model.edge(key, n.key); });
       var list = h("select", { id: "connect-target" }, choices.map(function (n) { return h("option", { value: n.key, text: n.key + " (" + n.type + ")" }); }));
-      var button = h("button", { type: "button", id: "connect-button", text: "Connect →" });
+      var button = h("button", { type: "button", id: "connect-button", text: gettext("Connect →") });
       button.addEventListener("click", function () { connect(key, list.value); });
-      return [h("label", { htmlFor: "connect-target", text: "Add an edge from " + key + " to" }), h("div", { className: "row" }, [list, button])];
+      return [h("label", { htmlFor: "connect-target", text: interpolate(gettext("Add an edge from %(node)s to"), { node: key }, true) }), h("div", { className: "row" }, [list, button])];
     }
 
     function renderPanel() {
       panel.innerHTML = "";
       var parts = [];
       if (!selection) {
-        parts.push(h("h3", { text: "Workflow" }));
-        [["name", "wf-name", "Name"], ["team", "wf-team", "Team"], ["description", "wf-description", "Description"]].forEach(function (f) {
+        parts.push(h("h3", { text: gettext("Workflow") }));
+        [["name", "wf-name", gettext("Name")], ["team", "wf-team", gettext("Team")], ["description", "wf-description", gettext("Description")]].forEach(function (f) {
           var input = h("input", { type: "text", id: f[1], value: model.doc[f[0]] || "", maxLength: f[0] === "description" ? 1000 : 64 });
           input.addEventListener("input", function () { if (model.setSetting(f[0], input.value)) changed(); });
           parts = parts.concat(field(f[2], input));
         });
-        parts.push(h("p", { className: "hint", text: "Trigger, timeout and policies: Edit as JSON below." }));
-        parts.push(h("p", { className: "hint", text: "Add nodes with the toolbar. Drag a node to move it; drag from its right-hand dot onto another node to connect them; click an edge to switch success/failure or delete it. Tab reaches every node and edge." }));
+        parts.push(h("p", { className: "hint", text: gettext("Trigger, timeout and policies: Edit as JSON below.") }));
+        parts.push(h("p", { className: "hint", text: gettext("Add nodes with the toolbar. Drag a node to move it; drag from its right-hand dot onto another node to connect them; click an edge to switch success/failure or delete it. Tab reaches every node and edge.") }));
       } else if (selection.node === M.START) {
         parts.push(h("h3", { text: "START" }));
-        parts.push(h("p", { className: "hint", text: "The implicit root: every node must be reachable from it." }));
+        parts.push(h("p", { className: "hint", text: gettext("The implicit root: every node must be reachable from it.") }));
         parts = parts.concat(connectControls(M.START));
       } else if (selection.node) {
         parts = parts.concat(nodePanel(selection.node));
@@ -354,28 +362,28 @@
     function nodePanel(key) {
       var item = model.node(key);
       if (!item) return [];
-      var parts = [h("h3", { text: item.type === "task" ? "Task node" : String(item.type).toUpperCase() + " node" })];
+      var parts = [h("h3", { text: item.type === "task" ? gettext("Task node") : item.type === "and" ? gettext("AND node") : gettext("OR node") })];
       var keyInput = h("input", { type: "text", id: "node-key", value: key, maxLength: 64 });
       keyInput.addEventListener("change", function () {
         var renamed = model.renameNode(key, keyInput.value);
-        if (renamed === null) { keyInput.setCustomValidity("key is taken or reserved"); keyInput.reportValidity(); return; }
+        if (renamed === null) { keyInput.setCustomValidity(gettext("key is taken or reserved")); keyInput.reportValidity(); return; }
         keyInput.setCustomValidity("");
         if (renamed !== key) { selection = { node: renamed }; changed(); }
         renderPanel();
       });
-      parts = parts.concat(field("Key", keyInput));
+      parts = parts.concat(field(gettext("Key"), keyInput));
       if (item.type === "task") {
         if (typeof item.task === "string") {
-          parts.push(h("p", { className: "hint", text: "Runs the standalone task “" + item.task + "” (imported; its own trigger turns off)." }));
+          parts.push(h("p", { className: "hint", text: interpolate(gettext("Runs the standalone task “%(task)s” (imported; its own trigger turns off)."), { task: item.task }, true) }));
         } else {
           parts = parts.concat(taskFields(key, item.task && typeof item.task === "object" ? item.task : {}));
         }
         var core = h("input", { type: "checkbox", id: "node-core", checked: !!item.core });
         core.addEventListener("change", function () { if (model.setCore(key, core.checked)) changed(); });
-        parts.push(h("label", { htmlFor: "node-core" }, [core, document.createTextNode(" Core node (decides the batch result)")]));
+        parts.push(h("label", { htmlFor: "node-core" }, [core, document.createTextNode(" " + gettext("Core node (decides the batch result)"))]));
       }
       parts = parts.concat(connectControls(key));
-      var del = h("button", { type: "button", id: "node-delete", text: "Delete node" });
+      var del = h("button", { type: "button", id: "node-delete", text: gettext("Delete node") });
       del.addEventListener("click", function () { removeNode(key); });
       parts.push(h("div", { className: "row" }, [del]));
       return parts;
@@ -399,23 +407,23 @@
         config.setCustomValidity(refusal || "");
         if (!refusal) changed();
       });
-      return [].concat(field("Task name", name), field("Kind", kind), field("Config (JSON)", config));
+      return [].concat(field(gettext("Task name"), name), field(gettext("Kind"), kind), field(gettext("Config (JSON)"), config));
     }
 
     function edgePanel(pair) {
       var item = model.edge(pair[0], pair[1]);
       if (!item) return [];
-      var parts = [h("h3", { text: "Edge " + item.from + " → " + item.to })];
+      var parts = [h("h3", { text: interpolate(gettext("Edge %(source)s → %(target)s"), { source: item.from, target: item.to }, true) })];
       var buttons = [];
       if (model.typeOf(item.from) === "task") {
-        parts.push(h("p", { text: "Followed when " + item.from + " " + (item.on === "failure" ? "fails (or times out)" : "succeeds") + "." }));
-        var toggle = h("button", { type: "button", id: "edge-toggle", text: "Switch to " + (item.on === "failure" ? "success" : "failure") });
+        parts.push(h("p", { text: interpolate(item.on === "failure" ? gettext("Followed when %(node)s fails (or times out).") : gettext("Followed when %(node)s succeeds."), { node: item.from }, true) }));
+        var toggle = h("button", { type: "button", id: "edge-toggle", text: item.on === "failure" ? gettext("Switch to success") : gettext("Switch to failure") });
         toggle.addEventListener("click", function () { switchTrigger([item.from, item.to]); });
         buttons.push(toggle);
       } else {
-        parts.push(h("p", { className: "hint", text: "Edges leaving START or a logic node carry no trigger." }));
+        parts.push(h("p", { className: "hint", text: gettext("Edges leaving START or a logic node carry no trigger.") }));
       }
-      var del = h("button", { type: "button", id: "edge-delete", text: "Delete edge" });
+      var del = h("button", { type: "button", id: "edge-delete", text: gettext("Delete edge") });
       del.addEventListener("click", function () { removeEdge([item.from, item.to]); });
       buttons.push(del);
       parts.push(h("div", { className: "row" }, buttons));
@@ -425,17 +433,17 @@
     function showImport() {
       var team = typeof model.doc.team === "string" ? model.doc.team : "";
       panel.innerHTML = "";
-      panel.appendChild(h("h3", { text: "Import a standalone task" }));
+      panel.appendChild(h("h3", { text: gettext("Import a standalone task") }));
       var list = h("select", { id: "import-task-select" });
-      var add = h("button", { type: "button", id: "import-task-add", text: "Add node" });
-      panel.appendChild(h("label", { htmlFor: "import-task-select", text: "Tasks of team " + team + " not in any workflow" }));
+      var add = h("button", { type: "button", id: "import-task-add", text: gettext("Add node") });
+      panel.appendChild(h("label", { htmlFor: "import-task-select", text: interpolate(gettext("Tasks of team %(team)s not in any workflow"), { team: team }, true) }));
       panel.appendChild(h("div", { className: "row" }, [list, add]));
       D.getJSON(urls.tasks + "?team=" + encodeURIComponent(team)).then(function (data) {
         var used = model.taskNames();
         data.tasks.filter(function (t) { return used.indexOf(t.name) < 0; }).forEach(function (t) {
           list.appendChild(h("option", { value: t.name, text: t.name + " (" + t.kind + ")" }));
         });
-        if (!list.options.length) { list.appendChild(h("option", { value: "", text: "— none —" })); add.disabled = true; }
+        if (!list.options.length) { list.appendChild(h("option", { value: "", text: gettext("— none —") })); add.disabled = true; }
         list.focus();
       });
       add.addEventListener("click", function () {
