@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,6 +17,7 @@ from hypothesis import strategies as st
 from executions.kinds import RunContext, execute
 from executions.kinds.masking import OutputCollector, mask, truncate
 from executions.kinds.shell import group_alive
+from tests.conftest import REPO
 
 
 def ctx(**overrides: object) -> RunContext:
@@ -215,6 +220,97 @@ def test_secret_is_masked_before_truncation_so_no_half_leaks() -> None:
     outcome = execute("shell", {"script": script}, ctx(output_limit=100, secrets=(secret,)))
     assert "ABC" not in outcome.output
     assert "XYZ" not in outcome.output
+
+
+def test_a_file_that_is_not_executable_fails_with_permission_denied(tmp_path: Path) -> None:
+    script = tmp_path / "not-executable"
+    script.write_text("#!/bin/sh\necho no\n")
+    outcome = execute("shell", {"argv": [str(script)]}, ctx())
+    assert outcome.status == "failed"
+    assert f"permission denied running {str(script)!r}" in outcome.detail["error"]
+
+
+def test_a_bare_name_is_found_in_the_task_path_and_gets_its_own_argv0(tmp_path: Path) -> None:
+    program = tmp_path / "baton-echo-argv0"
+    program.write_text('#!/bin/sh\necho "$0 $1"\n')
+    program.chmod(0o755)
+    config = {"argv": ["baton-echo-argv0", "one"], "env": {"PATH": f"{tmp_path}:/usr/bin:/bin"}}
+    outcome = execute("shell", config, ctx())
+    assert outcome.status == "succeeded", outcome.output
+    assert outcome.output == f"{program} one\n"
+
+
+def test_the_process_group_is_recorded_once_for_a_command_that_keeps_running() -> None:
+    recorded: list[int] = []
+    outcome = execute("shell", {"script": "sleep 0.3"}, ctx(on_start=recorded.append))
+    assert outcome.status == "succeeded"
+    assert recorded == [outcome.detail["pid"]]
+
+
+def test_a_command_done_at_once_leaving_nothing_behind_is_not_recorded() -> None:
+    recorded: list[int] = []
+    outcome = execute("shell", {"script": "true"}, ctx(on_start=recorded.append))
+    assert outcome.status == "succeeded"
+    assert recorded == []
+
+
+def test_leftovers_are_recorded_before_they_are_stopped() -> None:
+    """Stopping may take the grace period; a worker dying meanwhile leaves the sweep the group to kill."""
+    recorded: list[tuple[int, bool]] = []
+    outcome = execute(
+        "shell",
+        {"script": "sleep 30 & exit 0"},
+        ctx(on_start=lambda pgid: recorded.append((pgid, group_alive(pgid)))),
+    )
+    assert outcome.detail["leftover_processes_stopped"] == ["SIGTERM"]
+    assert recorded == [(outcome.detail["pid"], True)]
+
+
+DIES_WITH_ITS_STARTER = """
+import sys
+from executions.kinds import RunContext, execute
+execute("shell", {"script": f"echo $$ > {sys.argv[1]}; sleep 30", "env": {"PATH": "/usr/bin:/bin"}},
+        RunContext(timeout=60))
+"""
+
+
+@pytest.mark.parametrize("starter_path", ["/usr/bin:/bin", "no-setpriv"], ids=["setpriv", "preexec_fn"])
+def test_the_command_dies_when_the_process_that_started_it_is_killed(tmp_path: Path, starter_path: str) -> None:
+    """kill -9 of the worker kills its shell task at once, whether `setpriv` is on the worker's PATH or not."""
+    pid_file = tmp_path / "pid"
+    shell_pid = 0
+    env = {**os.environ, "PATH": starter_path if starter_path != "no-setpriv" else str(tmp_path)}
+    starter = subprocess.Popen(
+        [sys.executable, "-c", DIES_WITH_ITS_STARTER, str(pid_file)], cwd=REPO, env=env, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not (pid_file.exists() and pid_file.read_text().strip()):
+            assert time.monotonic() < deadline and starter.poll() is None, "the shell task did not start"
+            time.sleep(0.02)
+        shell_pid = int(pid_file.read_text())
+        assert alive(shell_pid)
+        os.kill(starter.pid, signal.SIGKILL)
+        starter.wait()
+        deadline = time.monotonic() + 2
+        while alive(shell_pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not alive(shell_pid), "the shell task outlived the process that started it"
+    finally:
+        for group in (starter.pid, shell_pid):  # the worker stand-in, and the task's `sleep`
+            with contextlib.suppress(ProcessLookupError):
+                if group:
+                    os.killpg(group, signal.SIGKILL)
+        starter.wait()
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` is a live process (not a zombie)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in (b"Z", b"X")
 
 
 # -- masking and truncation (shared by every kind) -------------------------------------------
