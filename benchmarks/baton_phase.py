@@ -18,11 +18,12 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from benchmarks import executor_profile
 from benchmarks.common import REPO, Worker, summary, terminate_as_exit, wait_for, workers
 
 CHAIN = 20
@@ -348,6 +349,28 @@ def measure_work_chain(workflow, anchors, work: str, tag: str, reps: int, warm: 
     }
 
 
+def record_stand_in(workflow) -> Callable[[], None]:
+    """Return what recording a shell task's process group costs: the same UPDATE, on a run of its own.
+
+    The run is queued and never sent (dispatch held back), so the update matches a row as the
+    real one does, and no measured batch is touched.
+    """
+    from access.actors import machine_actor
+    from executions import dispatch
+    from executions.lifecycle import batch_start
+    from executions.models import NodeRun
+
+    original = dispatch.backend
+    dispatch.backend = lambda runs, countdown: None
+    try:
+        batch = batch_start(workflow=workflow, actor=machine_actor("bench"))
+    finally:
+        dispatch.backend = original
+    run = NodeRun.objects.filter(batch=batch, status="queued").first()
+    assert run is not None, "the stand-in batch has no queued run"
+    return lambda: NodeRun.objects.filter(pk=run.pk, status="queued").update(detail={"pgid": 1, "host": "bench"})
+
+
 def measure_core(wf, anchors, pg: bool, tag: str, reps: int, warm: int, quick: bool, check) -> dict[str, Any]:
     """The no-op shapes: chains (continued and through the broker), fan-out/fan-in, throughput."""
     from benchmarks import raw_celery as raw
@@ -498,8 +521,10 @@ def main() -> None:
 
         if "shell" in shapes:
             out["shell"] = measure_work_chain(wf["shell"], anchors, "shell", f"s-{tag}", reps, warm, check)
+            out["shell"]["steps"] = executor_profile.shell_steps(reps, record_stand_in(wf["shell"]))
         if "http" in shapes:
             out["http"] = measure_work_chain(wf["http"], anchors, f"http {target}", f"h-{tag}", reps, warm, check)
+            out["http"]["steps"] = executor_profile.http_steps(target, reps)
         if "core" in shapes:
             out |= measure_core(wf, anchors, pg, tag, reps, warm, quick, check)
 

@@ -195,6 +195,7 @@ def render(results: dict[str, Any], machine: dict[str, str], quick: bool, second
         if "hop_ms" in pg:
             lines += _core_pg_lines(pg)
         lines += _work_lines(pg, "raw_late", "raw Celery, acks_late + prefetch 1")
+        lines += _steps_lines(pg)
     emb = results.get("embedded")
     if emb:
         add("## Embedded default: SQLite + the `batonfs://` filesystem broker")
@@ -207,6 +208,7 @@ def render(results: dict[str, Any], machine: dict[str, str], quick: bool, second
         if "hop_ms" in emb:
             lines += _core_embedded_lines(emb)
         lines += _work_lines(emb, "raw_fs", "raw Celery on batonfs")
+        lines += _steps_lines(emb)
     add("## How to read this")
     add("")
     add(
@@ -367,6 +369,51 @@ def _work_lines(phase: dict[str, Any], anchor: str, anchor_name: str) -> list[st
         "*node span* is a Baton node run's `finished_at − started_at`: what the executor costs around the work.",
         "",
     ]
+    return lines
+
+
+STEP_NOTES = {
+    "start": "`fork()` of the whole worker, forced by the `preexec_fn` that set the parent-death signal → "
+    "`vfork()` + `setpriv --pdeathsig KILL`, which sets the same signal and execs the command in the same "
+    "process; `preexec_fn` stays the fallback without `setpriv`",
+    "wait": "`Popen.wait(timeout)` sleeps 1, 2, 4… ms between polls → a `pidfd` polled with the check "
+    "interval as timeout: woken at the exit, and still every interval for the heartbeat and the cancel check",
+    "leftovers": "a scan of every `/proc/*/stat` → one `killpg(pgid, 0)`; the scan only when something of "
+    "the group is left (to tell zombies apart)",
+    "record": "the process group written to the node run (the sweep's means to kill it if the worker dies) "
+    "→ written only for a command still running after 10 ms, or before its leftovers are stopped",
+    "temporary file": "kept: output of any size goes to disk, not memory, and a grandchild holding it open "
+    "cannot hang the worker",
+    "run_shell, whole": "the shell executor now, start to outcome",
+    "subprocess.run (the raw anchor's call)": "what the raw Celery task does",
+    "client with its TLS context": "a new `httpx.Client` per task loaded the CA bundle every time → one "
+    "kept client per (scheme, host name, `verify_tls`) and one TLS context per `verify_tls`, built once",
+    "request": "a new TCP connection per task → the kept client's connection to the checked address",
+    "run_http, whole": "the HTTP executor now, with its SSRF checks and its request thread",
+}
+
+
+def _steps_lines(phase: dict[str, Any]) -> list[str]:
+    """Return the table of each executor step's cost before issue 17 and now."""
+    rows = [(key, phase[key]["steps"]) for key in ("shell", "http") if "steps" in phase.get(key, {})]
+    if not rows:
+        return []
+    lines = [
+        "### Where a shell or HTTP node's own time goes (in-process, Django loaded as in a worker)",
+        "",
+        "Each step timed alone, median milliseconds: *before* is the mechanism the executor used until "
+        "issue 17 (kept as a fallback or re-created for the measurement), *now* the one it uses.",
+        "",
+        "| kind | step | before | now | what changed |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, steps in rows:
+        for step, values in steps.items():
+            lines.append(
+                f"| {kind} | {step} | {_f(values['before'], 2) if values['before'] is not None else '–'} "
+                f"| {_f(values['now'], 2)} | {STEP_NOTES.get(step, '')} |"
+            )
+    lines.append("")
     return lines
 
 

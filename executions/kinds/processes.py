@@ -222,6 +222,11 @@ def group_alive(pgid: int) -> bool:
         return False
     except PermissionError:
         pass
+    return scan_group(pgid)
+
+
+def scan_group(pgid: int) -> bool:
+    """Return whether ``/proc`` shows a live (non-zombie) process in group ``pgid``; True without ``/proc``."""
     try:
         entries = os.listdir("/proc")
     except OSError:
