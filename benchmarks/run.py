@@ -374,8 +374,9 @@ def _work_lines(phase: dict[str, Any], anchor: str, anchor_name: str) -> list[st
 
 STEP_NOTES = {
     "start": "`fork()` of the whole worker, forced by the `preexec_fn` that set the parent-death signal → "
-    "`vfork()` + `setpriv --pdeathsig KILL`, which sets the same signal and execs the command in the same "
-    "process; `preexec_fn` stays the fallback without `setpriv`",
+    "`vfork()`, and the child's group handed to the worker process's guardian (a `/bin/sh` started once, "
+    "which kills the listed groups when the worker's end of its pipe closes); `preexec_fn` stays the "
+    "fallback if no guardian can be started",
     "wait": "`Popen.wait(timeout)` sleeps 1, 2, 4… ms between polls → a `pidfd` polled with the check "
     "interval as timeout: woken at the exit, and still every interval for the heartbeat and the cancel check",
     "leftovers": "a scan of every `/proc/*/stat` → one `killpg(pgid, 0)`; the scan only when something of "

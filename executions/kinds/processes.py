@@ -2,19 +2,20 @@
 
 What each step protects, and how it stays cheap (docs/benchmarks.md has the measured costs):
 
-- **Death with the worker.** The child gets ``PR_SET_PDEATHSIG`` = SIGKILL: the kernel kills it
-  when the worker thread that started it dies, even by ``kill -9``. Setting it from Python
-  needs ``preexec_fn``, which forces CPython to ``fork()`` the whole worker (page tables of a
-  Django worker, every at-fork handler, copy-on-write faults) instead of ``vfork()``: about
-  10 ms per task against 1 ms. So where util-linux's ``setpriv`` can set it, the child is
-  started on the fast path as ``setpriv --pdeathsig KILL -- <command>``, which sets it and
-  execs the command in the same process (same pid, same parent, same group). Otherwise the
-  slow ``preexec_fn`` path is kept. Either way the signal can only be set a moment after the
-  child exists; a worker killed in that moment leaves the child to the recovery sweep, which
-  kills the recorded process group (``executions.lifecycle.run.kill_orphan``).
-- **Errors before the start.** A command that cannot be executed is reported as before
-  ("command not found", "permission denied"): with ``setpriv`` in between, exec's own error
-  would only be setpriv's exit status, so the program is looked up here first.
+- **Death with the worker.** Each worker process keeps a *guardian*: a tiny ``/bin/sh`` of
+  its own session, started once, reading a pipe whose writing end only the worker holds. The
+  worker writes ``+<pgid>`` when a task's child has started and ``-<pgid>`` once its group is
+  gone; when the worker dies, even by ``kill -9``, the kernel closes the pipe, the guardian
+  reads the end of it and SIGKILLs every group still listed, background grandchildren
+  included. This replaced ``PR_SET_PDEATHSIG``, which can only be set in the child: from
+  Python that needs a ``preexec_fn``, which forces CPython to ``fork()`` the whole worker (page
+  tables of a Django worker, at-fork handlers, copy-on-write faults: about 10 ms per task)
+  instead of ``vfork()`` (under 1 ms); and through ``setpriv --pdeathsig`` it costs a second
+  ``exec`` per task. The pipe is not inherited by the task's children (``close_fds``), and a
+  process forked from the worker in Python closes its copy (``os.register_at_fork``), so the
+  worker's death is seen. If no guardian can be started, the ``preexec_fn`` path is used.
+  A worker killed between the start of the child and the write leaves it to the recovery
+  sweep, which kills the recorded process group (``executions.lifecycle.run.kill_orphan``).
 - **Waiting.** A ``pidfd`` (Linux ≥ 5.3) becomes readable the moment the child exits, so the
   wait ends at once, and still wakes every check interval for the heartbeat and the cancel
   check. ``Popen.wait(timeout)`` polls with growing sleeps instead (1, 2, 4… ms), which adds
@@ -31,19 +32,20 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import functools
+import logging
 import os
 import select
-import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import IO
 
 from executions.kinds.executor import RunClock
 
+logger = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 _POLL = 0.02  # seconds between checks while waiting for a signalled group to exit
 
@@ -51,7 +53,8 @@ _POLL = 0.02  # seconds between checks while waiting for a signalled group to ex
 def spawn(argv: list[str], *, output: IO[bytes], cwd: str | None, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
     """Start ``argv`` in its own session, stdin empty, stdout and stderr into ``output``; raise ``OSError``.
 
-    The child is set to be killed when the calling thread dies (see the module's docstring).
+    The child's group is killed if this process dies (see the module's docstring);
+    ``stop_process_group`` ends that watch.
     """
     options = {
         "stdin": subprocess.DEVNULL,
@@ -62,36 +65,11 @@ def spawn(argv: list[str], *, output: IO[bytes], cwd: str | None, env: Mapping[s
         "start_new_session": True,
         "close_fds": True,
     }
-    launcher = death_launcher()
-    if launcher is None:
+    if not GUARDIAN.ready():
         return subprocess.Popen(argv, preexec_fn=_die_with_parent, **options)  # type: ignore[call-overload]
-    problem = exec_problem(argv[0], env, cwd)
-    if problem is not None:
-        raise problem
-    return subprocess.Popen([*launcher, *argv], **options)  # type: ignore[call-overload]
-
-
-@functools.cache
-def death_launcher() -> tuple[str, ...] | None:
-    """Return the ``setpriv`` prefix that sets the parent-death signal, if this system has one that can."""
-    if not sys.platform.startswith("linux"):
-        return None
-    path = shutil.which("setpriv")
-    if path is None:
-        return None
-    prefix = (path, "--pdeathsig", "KILL", "--")
-    try:
-        probe = subprocess.run(
-            [*prefix, "/bin/sh", "-c", ":"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return prefix if probe.returncode == 0 else None
+    process = subprocess.Popen(argv, **options)  # type: ignore[call-overload]
+    GUARDIAN.watch(process.pid)
+    return process
 
 
 def _die_with_parent() -> None:
@@ -100,24 +78,105 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def exec_problem(program: str, env: Mapping[str, str], cwd: str | None) -> OSError | None:
-    """Return the error exec would give for ``program`` (not found, not executable), or ``None``.
+# Keeps the groups listed ("+pgid" adds, "-pgid" removes: builtins only, no fork per line) and
+# SIGKILLs the remaining ones when the pipe ends. Every group is a number by construction.
+_GUARDIAN_SCRIPT = """\
+groups=' '
+while read -r line; do
+  group=${line#?}
+  case $line in
+    +*) groups="$groups$group " ;;
+    -*) case $groups in *" $group "*) groups="${groups% $group *} ${groups#* $group }" ;; esac ;;
+  esac
+done
+for group in $groups; do kill -KILL -"$group" 2>/dev/null; done
+exit 0
+"""
 
-    A name with a slash is taken relative to ``cwd``; a bare name is searched in the child's PATH.
-    """
-    if os.sep in program:
-        candidates = [os.path.join(cwd or "", program)]
-    else:
-        candidates = [os.path.join(d or ".", program) for d in env.get("PATH", os.defpath).split(os.pathsep)]
-    denied = False
-    for candidate in candidates:
-        if os.path.isfile(candidate):
-            if os.access(candidate, os.X_OK):
-                return None
-            denied = True
-    if denied:
-        return PermissionError(13, os.strerror(13), program)
-    return FileNotFoundError(2, os.strerror(2), program)
+
+class _Guardian:
+    """This process's guardian: told which groups run, kills them if this process dies."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._pipe = -1
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._forget)
+
+    def ready(self) -> bool:
+        """Return whether a guardian runs, starting one if needed."""
+        with self._lock:
+            if self._process is not None and self._process.poll() is None:
+                return True
+            self._close()
+            try:
+                self._start()
+            except OSError:
+                logger.warning("no guardian for shell tasks; they die with the worker through preexec_fn")
+                self._close()
+                return False
+            return True
+
+    def watch(self, pgid: int) -> None:
+        """Have the group killed if this process dies."""
+        if not self._send(f"+{pgid}\n") and not (self.ready() and self._send(f"+{pgid}\n")):
+            logger.warning("the guardian did not take process group %s; the sweep kills it if need be", pgid)
+
+    def release(self, pgid: int) -> None:
+        """The group is gone: forget it."""
+        self._send(f"-{pgid}\n")
+
+    def _send(self, line: str) -> bool:
+        with self._lock:
+            if self._pipe < 0:
+                return False
+            try:
+                os.write(self._pipe, line.encode())
+            except OSError:  # gone (EPIPE) or stalled with a full pipe (EAGAIN): start another next time
+                self._close()
+                return False
+            return True
+
+    def _start(self) -> None:
+        read, write = os.pipe()
+        try:
+            self._process = subprocess.Popen(
+                ["/bin/sh", "-c", _GUARDIAN_SCRIPT],
+                stdin=read,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={},
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError:
+            os.close(write)
+            raise
+        finally:
+            os.close(read)
+        os.set_blocking(write, False)
+        self._pipe = write
+
+    def _close(self) -> None:
+        if self._pipe >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._pipe)  # an old guardian reads the end and kills what it still lists
+            self._pipe = -1
+        if self._process is not None:
+            self._process.poll()  # reap it if it is gone
+            self._process = None
+
+    def _forget(self) -> None:
+        """In a forked child: close the parent's pipe, so its guardian still sees the parent die."""
+        if self._pipe >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._pipe)
+        self._lock = threading.Lock()
+        self._process, self._pipe = None, -1
+
+
+GUARDIAN = _Guardian()
 
 
 def wait_for_exit(
@@ -183,7 +242,15 @@ def stop_process_group(
        ``grace`` seconds passed.
     3. SIGKILL the group and reap the leader. The group id is the leader's pid, which the
        kernel does not reuse while any member of the group exists.
+    4. Either way, the guardian stops watching the group.
     """
+    try:
+        return _stop(process, grace, before_signals)
+    finally:
+        GUARDIAN.release(process.pid)
+
+
+def _stop(process: subprocess.Popen[bytes], grace: float, before_signals: Callable[[], None] | None) -> list[str]:
     pgid = process.pid
     if process.poll() is not None and not group_alive(pgid):
         return []
@@ -244,4 +311,4 @@ def scan_group(pgid: int) -> bool:
     return False
 
 
-__all__ = ["death_launcher", "exec_problem", "group_alive", "spawn", "stop_process_group", "wait_for_exit"]
+__all__ = ["GUARDIAN", "group_alive", "scan_group", "spawn", "stop_process_group", "wait_for_exit"]

@@ -267,40 +267,44 @@ def test_leftovers_are_recorded_before_they_are_stopped() -> None:
 
 
 DIES_WITH_ITS_STARTER = """
-import sys
+import os, sys, time
 from executions.kinds import RunContext, execute
-execute("shell", {"script": f"echo $$ > {sys.argv[1]}; sleep 30", "env": {"PATH": "/usr/bin:/bin"}},
-        RunContext(timeout=60))
+if sys.argv[2] == "fork":  # a process forked from the worker must not keep its guardian from seeing it die
+    from executions.kinds.processes import GUARDIAN
+    GUARDIAN.ready()
+    if os.fork() == 0:
+        time.sleep(30)
+        os._exit(0)
+script = f"sleep 30 & echo $$ $! > {sys.argv[1]}.tmp; mv {sys.argv[1]}.tmp {sys.argv[1]}; sleep 30"
+execute("shell", {"script": script, "env": {"PATH": "/usr/bin:/bin"}}, RunContext(timeout=60))
 """
 
 
-@pytest.mark.parametrize("starter_path", ["/usr/bin:/bin", "no-setpriv"], ids=["setpriv", "preexec_fn"])
-def test_the_command_dies_when_the_process_that_started_it_is_killed(tmp_path: Path, starter_path: str) -> None:
-    """kill -9 of the worker kills its shell task at once, whether `setpriv` is on the worker's PATH or not."""
-    pid_file = tmp_path / "pid"
-    shell_pid = 0
-    env = {**os.environ, "PATH": starter_path if starter_path != "no-setpriv" else str(tmp_path)}
+@pytest.mark.parametrize("fork", ["plain", "fork"])
+def test_the_command_and_its_background_processes_die_when_the_worker_is_killed(tmp_path: Path, fork: str) -> None:
+    """kill -9 of the process running a shell task kills the task's whole group at once."""
+    pid_file = tmp_path / "pids"
+    pids: list[int] = []
     starter = subprocess.Popen(
-        [sys.executable, "-c", DIES_WITH_ITS_STARTER, str(pid_file)], cwd=REPO, env=env, start_new_session=True
+        [sys.executable, "-c", DIES_WITH_ITS_STARTER, str(pid_file), fork], cwd=REPO, start_new_session=True
     )
     try:
         deadline = time.monotonic() + 20
-        while not (pid_file.exists() and pid_file.read_text().strip()):
+        while not pid_file.exists():
             assert time.monotonic() < deadline and starter.poll() is None, "the shell task did not start"
             time.sleep(0.02)
-        shell_pid = int(pid_file.read_text())
-        assert alive(shell_pid)
+        pids = [int(pid) for pid in pid_file.read_text().split()]
+        assert all(alive(pid) for pid in pids)
         os.kill(starter.pid, signal.SIGKILL)
         starter.wait()
         deadline = time.monotonic() + 2
-        while alive(shell_pid) and time.monotonic() < deadline:
+        while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert not alive(shell_pid), "the shell task outlived the process that started it"
+        assert not [pid for pid in pids if alive(pid)], "the shell task outlived the process that started it"
     finally:
-        for group in (starter.pid, shell_pid):  # the worker stand-in, and the task's `sleep`
+        for group in (starter.pid, *pids[:1]):  # the worker stand-in (and its fork), the task's group
             with contextlib.suppress(ProcessLookupError):
-                if group:
-                    os.killpg(group, signal.SIGKILL)
+                os.killpg(group, signal.SIGKILL)
         starter.wait()
 
 
