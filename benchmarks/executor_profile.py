@@ -18,6 +18,7 @@ from typing import Any
 from benchmarks.common import summary
 
 ARGV = ["/bin/sh", "-c", "true"]
+SLEEP_10MS = ["/bin/sh", "-c", "exec sleep 0.01"]
 
 
 def _median_ms(action: Callable[[], object], repetitions: int) -> float:
@@ -49,12 +50,12 @@ def _start_old() -> subprocess.Popen[bytes]:
     )
 
 
-def _start_new() -> subprocess.Popen[bytes]:
+def _start_new(argv: list[str] = ARGV) -> subprocess.Popen[bytes]:
     import os
 
     from executions.kinds import processes
 
-    return processes.spawn(ARGV, output=subprocess.DEVNULL, cwd=None, env=os.environ)  # type: ignore[arg-type]
+    return processes.spawn(argv, output=subprocess.DEVNULL, cwd=None, env=os.environ)  # type: ignore[arg-type]
 
 
 def shell_steps(repetitions: int, record: Callable[[], None]) -> dict[str, dict[str, float | None]]:
@@ -72,10 +73,12 @@ def shell_steps(repetitions: int, record: Callable[[], None]) -> dict[str, dict[
             spent, process = _timed(start)
             steps["start"][way].append(spent)
             process.wait()
-    # Waiting and the leftover check, each way, on a child started the same (fast) way.
+            processes.stop_process_group(process, 1.0)  # also tells the guardian the group is gone
+    # Waiting (for a command that takes 10 ms, so the wake-up's lateness shows) and the leftover
+    # check, each way, on a child started the same (fast) way.
     for way in ("now", "before"):
         for _ in range(repetitions):
-            process = _start_new()
+            process = _start_new(SLEEP_10MS)
             if way == "before":
                 spent, _ = _timed(lambda p=process: p.wait(timeout=1.0))
             else:
@@ -84,9 +87,12 @@ def shell_steps(repetitions: int, record: Callable[[], None]) -> dict[str, dict[
             check = processes.scan_group if way == "before" else processes.group_alive
             spent, _ = _timed(lambda p=process, check=check: check(p.pid))
             steps["leftovers"][way].append(spent)
+            processes.stop_process_group(process, 1.0)
     out: dict[str, dict[str, float | None]] = {
         name: {way: summary(values)["median"] for way, values in ways.items()} for name, ways in steps.items()
     }
+    out["wait for a 10 ms command"] = out.pop("wait")
+    out["leftovers"] = out.pop("leftovers")
     recorded = _median_ms(record, repetitions)
     out["record"] = {"before": recorded, "now": 0.0}  # skipped for a command that ends within RECORD_AFTER
     temp = _median_ms(lambda: tempfile.TemporaryFile(prefix="baton-shell-").close(), repetitions)

@@ -377,7 +377,7 @@ STEP_NOTES = {
     "`vfork()`, and the child's group handed to the worker process's guardian (a `/bin/sh` started once, "
     "which kills the listed groups when the worker's end of its pipe closes); `preexec_fn` stays the "
     "fallback if no guardian can be started",
-    "wait": "`Popen.wait(timeout)` sleeps 1, 2, 4… ms between polls → a `pidfd` polled with the check "
+    "wait for a 10 ms command": "`Popen.wait(timeout)` sleeps 1, 2, 4… ms between polls → a `pidfd` polled with the check "
     "interval as timeout: woken at the exit, and still every interval for the heartbeat and the cancel check",
     "leftovers": "a scan of every `/proc/*/stat` → one `killpg(pgid, 0)`; the scan only when something of "
     "the group is left (to tell zombies apart)",
