@@ -104,6 +104,12 @@ class _Guardian:
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._forget)
 
+    @property
+    def pid(self) -> int | None:
+        """The running guardian's pid, if one runs."""
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
+
     def ready(self) -> bool:
         """Return whether a guardian runs, starting one if needed."""
         with self._lock:
@@ -133,7 +139,9 @@ class _Guardian:
                 return False
             try:
                 os.write(self._pipe, line.encode())
-            except OSError:  # gone (EPIPE) or stalled with a full pipe (EAGAIN): start another next time
+            except BlockingIOError:  # not reading (stopped?): keep it, for it still lists the running groups
+                return False
+            except OSError:  # gone (EPIPE): start another next time
                 self._close()
                 return False
             return True

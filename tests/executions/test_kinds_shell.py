@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from executions.kinds import RunContext, execute
 from executions.kinds.masking import OutputCollector, mask, truncate
+from executions.kinds.processes import GUARDIAN
 from executions.kinds.shell import group_alive
 from tests.conftest import REPO
 
@@ -264,6 +265,19 @@ def test_leftovers_are_recorded_before_they_are_stopped() -> None:
     )
     assert outcome.detail["leftover_processes_stopped"] == ["SIGTERM"]
     assert recorded == [(outcome.detail["pid"], True)]
+
+
+def test_a_guardian_that_died_is_replaced_at_the_next_task() -> None:
+    assert GUARDIAN.ready()
+    first = GUARDIAN.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 2
+    while GUARDIAN.pid == first and time.monotonic() < deadline:
+        time.sleep(0.01)
+    outcome = execute("shell", {"script": "sleep 0.05"}, ctx())
+    assert outcome.status == "succeeded"
+    assert GUARDIAN.pid not in (None, first)
 
 
 DIES_WITH_ITS_STARTER = """
