@@ -232,6 +232,14 @@ def render(results: dict[str, Any], machine: dict[str, str], quick: bool, second
         "divides the node runs by the time to the last finish; raw Celery sends twice as many no-ops."
     )
     add(
+        "- **Chains doing work** (shell, HTTP) compare whole chains, so their ratio holds the executor's own "
+        "cost and the orchestration around each node. The executor's steps are in the tables *Where a shell "
+        "or HTTP node's own time goes*: each cost issue 17 removed is a row, timed the old way and the new; "
+        "a shell or HTTP executor now costs about what the raw task's own call does. What remains is the "
+        "per-node claim and finish (two database commits), which grows faster than raw Celery's broker round "
+        "trip when the machine is loaded, so these ratios move more from run to run than the no-op rows."
+    )
+    add(
         "- Absolute figures depend on the machine; compare ratios against the anchor of the same run only. "
         "p95 on a 2-core machine shared by worker, broker and database is noisy; medians are the figures "
         "of record."
