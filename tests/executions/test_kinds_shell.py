@@ -280,6 +280,26 @@ def test_a_guardian_that_died_is_replaced_at_the_next_task() -> None:
     assert GUARDIAN.pid not in (None, first)
 
 
+def test_the_guardian_kills_the_groups_still_listed_when_its_pipe_ends_and_only_those() -> None:
+    from executions.kinds.processes import _GUARDIAN_SCRIPT
+
+    groups = [subprocess.Popen(["sleep", "30"], start_new_session=True) for _ in range(3)]
+    read, write = os.pipe()
+    guardian = subprocess.Popen(["/bin/sh", "-c", _GUARDIAN_SCRIPT], stdin=read, env={})
+    os.close(read)
+    try:
+        first, second, third = (group.pid for group in groups)
+        os.write(write, f"+{first}\n+{second}\n+{third}\n-{second}\n-{first}\n+{first}\n".encode())
+        os.close(write)
+        assert guardian.wait(timeout=5) == 0
+        codes = [group.wait(timeout=5) if group.pid != second else group.poll() for group in groups]
+        assert codes == [-signal.SIGKILL, None, -signal.SIGKILL]
+    finally:
+        for group in groups:
+            group.kill()
+            group.wait()
+
+
 DIES_WITH_ITS_STARTER = """
 import os, sys, time
 from executions.kinds import RunContext, execute
