@@ -11,16 +11,20 @@ stops every worker, and writes its figures as JSON to `--out`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Worker, summary, terminate_as_exit, wait_for, workers
+from benchmarks import executor_profile
+from benchmarks.common import REPO, Worker, summary, terminate_as_exit, wait_for, workers
 
 CHAIN = 20
 FAN = 18
@@ -30,8 +34,14 @@ BROKER_QUEUE = "bench-broker"
 # --- workflow documents -------------------------------------------------------------------
 
 
-def _task(name: str, key: str, queue: str = "default") -> dict[str, Any]:
-    task = {"name": f"{name}-{key}", "kind": "python", "config": {"callable": "baton.noop"}, "queue": queue}
+NOOP = ("python", {"callable": "baton.noop"})
+SHELL_TRUE = ("shell", {"script": "true"})  # the raw anchor runs ["/bin/sh", "-c", "true"]
+SHAPES = ("core", "shell", "http")
+
+
+def _task(name: str, key: str, queue: str = "default", work: tuple[str, dict] = NOOP) -> dict[str, Any]:
+    kind, config = work
+    task = {"name": f"{name}-{key}", "kind": kind, "config": config, "queue": queue}
     return {"key": key, "type": "task", "task": task}
 
 
@@ -39,11 +49,11 @@ def _doc(name: str, nodes: list, edges: list) -> dict[str, Any]:
     return {"name": name, "team": "bench", "timeout_seconds": 600, "nodes": nodes, "edges": edges}
 
 
-def chain_doc(name: str, length: int, queue: str = "default") -> dict[str, Any]:
+def chain_doc(name: str, length: int, queue: str = "default", work: tuple[str, dict] = NOOP) -> dict[str, Any]:
     keys = [f"n{i:02d}" for i in range(1, length + 1)]
     edges = [{"from": "start", "to": keys[0]}]
     edges += [{"from": a, "to": b, "on": "success"} for a, b in pairwise(keys)]
-    return _doc(name, [_task(name, k, queue) for k in keys], edges)
+    return _doc(name, [_task(name, k, queue, work) for k in keys], edges)
 
 
 def fan_doc(name: str, width: int) -> dict[str, Any]:
@@ -94,6 +104,11 @@ def chain_figures(batch) -> tuple[list[float], float]:
     keys = sorted(k for k in batch.runs if k.startswith("n"))
     hops = [ms(batch.runs[b].started_at - batch.runs[a].finished_at) for a, b in pairwise(keys)]
     return hops, ms(batch.finished_at - batch.created_at)
+
+
+def node_durations(batch) -> list[float]:
+    """Each node run's own span, start → finish, as the worker recorded it."""
+    return [ms(r.finished_at - r.started_at) for r in batch.runs.values()]
 
 
 def fan_figures(batch) -> tuple[float, float, float]:
@@ -284,13 +299,153 @@ def profile_in_process(workflow, cycles: int) -> dict[str, Any]:
 # --- the phase ----------------------------------------------------------------------------
 
 
+def _save(document: dict[str, Any]):
+    from access.actors import machine_actor
+    from workflows.services import workflow_save_definition
+
+    return workflow_save_definition(document=document, actor=machine_actor("bench")).workflow
+
+
+@contextlib.contextmanager
+def http_target(logdir: Path) -> Iterator[str]:
+    """Start the local HTTP server the HTTP chains request; yield its URL."""
+    port_file = logdir / f"http-target-{os.getpid()}.port"
+    port_file.unlink(missing_ok=True)
+    process = subprocess.Popen([sys.executable, "-m", "benchmarks.http_target", str(port_file)], cwd=REPO)
+    try:
+        wait_for(port_file.exists, timeout=30, what="the HTTP target's port")
+        yield f"http://127.0.0.1:{port_file.read_text().strip()}/"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        port_file.unlink(missing_ok=True)
+
+
+def measure_work_chain(workflow, anchors, work: str, tag: str, reps: int, warm: int, check) -> dict[str, Any]:
+    """A chain of 20 nodes doing real work, interleaved with raw Celery chains doing the same."""
+    from benchmarks import raw_celery as raw
+
+    for i in range(warm):
+        run_batch(workflow, check)
+        for queue in anchors:
+            raw.run_chain(queue, CHAIN, f"warm-{tag}-{queue}-{i}", check, work=work)
+    e2e: dict[str, list[float]] = {"baton": [], **{q: [] for q in anchors}}
+    hops: dict[str, list[float]] = {"baton": [], **{q: [] for q in anchors}}
+    nodes: list[float] = []
+    for i in range(reps):
+        for queue in anchors:
+            h, e = raw.run_chain(queue, CHAIN, f"{tag}-{queue}-{i}", check, work=work)
+            hops[queue] += h
+            e2e[queue].append(e)
+        batch = run_batch(workflow, check)
+        h, e = chain_figures(batch)
+        hops["baton"] += h
+        e2e["baton"].append(e)
+        nodes += node_durations(batch)
+    return {
+        "chain_e2e_ms": {k: summary(v) for k, v in e2e.items()},
+        "hop_ms": {k: summary(v) for k, v in hops.items()},
+        "node_ms": summary(nodes),
+    }
+
+
+def record_stand_in(workflow) -> Callable[[], None]:
+    """Return what recording a shell task's process group costs: the same UPDATE, on a run of its own.
+
+    The run is queued and never sent (dispatch held back), so the update matches a row as the
+    real one does, and no measured batch is touched.
+    """
+    from access.actors import machine_actor
+    from executions import dispatch
+    from executions.lifecycle import batch_start
+    from executions.models import NodeRun
+
+    original = dispatch.backend
+    dispatch.backend = lambda runs, countdown: None
+    try:
+        batch = batch_start(workflow=workflow, actor=machine_actor("bench"))
+    finally:
+        dispatch.backend = original
+    run = NodeRun.objects.filter(batch=batch, status="queued").first()
+    assert run is not None, "the stand-in batch has no queued run"
+    return lambda: NodeRun.objects.filter(pk=run.pk, status="queued").update(detail={"pgid": 1, "host": "bench"})
+
+
+def measure_core(wf, anchors, pg: bool, tag: str, reps: int, warm: int, quick: bool, check) -> dict[str, Any]:
+    """The no-op shapes: chains (continued and through the broker), fan-out/fan-in, throughput."""
+    from benchmarks import raw_celery as raw
+
+    out: dict[str, Any] = {}
+    # Warm-up: imports, connections, plan caches, both prefork children.
+    for i in range(warm):
+        run_batch(wf["chain"], check)
+        run_batch(wf["chain_broker"], check)
+        run_batch(wf["fan"], check)
+        for queue in anchors:
+            raw.run_chain(queue, CHAIN, f"warm-{tag}-{queue}-{i}", check)
+            if pg:
+                raw.run_chord(queue, FAN, f"warmc-{tag}-{queue}-{i}", check)
+
+    hops: dict[str, list[float]] = {"baton": [], "baton_broker": [], **{q: [] for q in anchors}}
+    chain_e2e: dict[str, list[float]] = {
+        "baton": [],
+        "baton_broker": [],
+        "baton_client": [],
+        **{q: [] for q in anchors},
+    }
+    fan_e2e: dict[str, list[float]] = {"baton": [], **{q: [] for q in anchors if pg}}
+    fan_in: list[float] = []
+    fan_spread: list[float] = []
+    for i in range(reps):
+        for queue in anchors:
+            h, e = raw.run_chain(queue, CHAIN, f"c-{tag}-{queue}-{i}", check)
+            hops[queue] += h
+            chain_e2e[queue].append(e)
+        batch = run_batch(wf["chain"], check)
+        h, e = chain_figures(batch)
+        hops["baton"] += h
+        chain_e2e["baton"].append(e)
+        chain_e2e["baton_client"].append((batch.finished_at.timestamp() - batch.submitted) * 1000)
+        h, e = chain_figures(run_batch(wf["chain_broker"], check))
+        hops["baton_broker"] += h
+        chain_e2e["baton_broker"].append(e)
+        if pg:
+            for queue in anchors:
+                fan_e2e[queue].append(raw.run_chord(queue, FAN, f"f-{tag}-{queue}-{i}", check))
+        batch = run_batch(wf["fan"], check)
+        fin, spread, e = fan_figures(batch)
+        fan_in.append(fin)
+        fan_spread.append(spread)
+        fan_e2e["baton"].append(e)
+
+    out["hop_ms"] = {k: summary(v) for k, v in hops.items()}
+    out["chain_e2e_ms"] = {k: summary(v) for k, v in chain_e2e.items()}
+    out["fan_e2e_ms"] = {k: summary(v) for k, v in fan_e2e.items()}
+    out["fan_in_hop_ms"] = summary(fan_in)
+    out["fan_out_spread_ms"] = summary(fan_spread)
+
+    n = (100 if quick else 400) if pg else (40 if quick else 150)
+    out["throughput"] = {
+        "baton_single": throughput_single(wf["single"], n, check),
+        "baton_wide": throughput_wide(wf["wide"], (3 if quick else 10) if pg else (2 if quick else 5), check),
+    }
+    for queue in anchors:
+        out["throughput"][queue] = {
+            "n": n * 2,
+            "per_second": raw.run_throughput(queue, n * 2, f"t-{tag}-{queue}", check),
+        }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", choices=["pg", "embedded"], required=True)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", required=True)
     parser.add_argument("--logdir", required=True)
+    parser.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated: " + ", ".join(SHAPES))
     args = parser.parse_args()
+    shapes = [shape for shape in args.shapes.split(",") if shape]
     terminate_as_exit()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -299,37 +454,12 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
-    from access.actors import machine_actor
-    from workflows.services import workflow_save_definition
-
     quick, pg = args.quick, args.mode == "pg"
     reps = 5 if quick else (30 if pg else 15)
     warm = 2 if quick else 5
     logdir = Path(args.logdir)
     tag = uuid.uuid4().hex[:6]
-    wf = {
-        "chain": workflow_save_definition(
-            document=chain_doc(f"bench-chain-{tag}", CHAIN), actor=machine_actor("bench")
-        ).workflow,
-        "fan": workflow_save_definition(
-            document=fan_doc(f"bench-fan-{tag}", FAN), actor=machine_actor("bench")
-        ).workflow,
-        "wide": workflow_save_definition(
-            document=wide_doc(f"bench-wide-{tag}", 20), actor=machine_actor("bench")
-        ).workflow,
-        "single": workflow_save_definition(
-            document=chain_doc(f"bench-one-{tag}", 1), actor=machine_actor("bench")
-        ).workflow,
-        # The same chain on a queue whose worker has continuation off: every hop via the broker.
-        "chain_broker": workflow_save_definition(
-            document=chain_doc(f"bench-chainb-{tag}", CHAIN, BROKER_QUEUE), actor=machine_actor("bench")
-        ).workflow,
-    }
-    out: dict[str, Any] = {"mode": args.mode, "quick": quick, "reps": reps}
-    out["profile"] = profile_in_process(wf["chain"], 1 if quick else 3)
-
-    from benchmarks import raw_celery as raw
-
+    out: dict[str, Any] = {"mode": args.mode, "quick": quick, "reps": reps, "shapes": shapes}
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING"}
     if pg:
         raw_env = {"RAW_BROKER_URL": os.environ["RAW_BROKER_URL"], "RAW_RECORD_URL": os.environ["RAW_RECORD_URL"]}
@@ -341,19 +471,38 @@ def main() -> None:
             "RAW_RECORD_URL": os.environ["RAW_RECORD_URL"],
         }
         anchors = {"raw_fs": "1"}
+    # The HTTP chains request a server on 127.0.0.1, which the SSRF guard allows only when told to.
+    env["BATON_HTTP_ALLOWED_NETWORKS"] = "127.0.0.1/32"
 
-    with workers() as started:
-        baton = Worker("config", "default", env, logdir / f"{args.mode}-baton-worker.log", f"bench-{args.mode}")
-        started.append(baton)
-        started.append(
-            Worker(
-                "config",
-                BROKER_QUEUE,
-                {**env, "BATON_CONTINUATION_SECONDS": "0"},
-                logdir / f"{args.mode}-baton-broker-worker.log",
-                f"bench-{args.mode}-broker",
+    with contextlib.ExitStack() as stack:
+        target = stack.enter_context(http_target(logdir)) if "http" in shapes else ""
+        wf = {}
+        if "core" in shapes:
+            wf = {
+                "chain": _save(chain_doc(f"bench-chain-{tag}", CHAIN)),
+                "fan": _save(fan_doc(f"bench-fan-{tag}", FAN)),
+                "wide": _save(wide_doc(f"bench-wide-{tag}", 20)),
+                "single": _save(chain_doc(f"bench-one-{tag}", 1)),
+                # The same chain on a queue whose worker has continuation off: every hop via the broker.
+                "chain_broker": _save(chain_doc(f"bench-chainb-{tag}", CHAIN, BROKER_QUEUE)),
+            }
+            out["profile"] = profile_in_process(wf["chain"], 1 if quick else 3)
+        if "shell" in shapes:
+            wf["shell"] = _save(chain_doc(f"bench-shell-{tag}", CHAIN, work=SHELL_TRUE))
+        if "http" in shapes:
+            wf["http"] = _save(chain_doc(f"bench-http-{tag}", CHAIN, work=("http", {"url": target})))
+        started = stack.enter_context(workers())
+        started.append(Worker("config", "default", env, logdir / f"{args.mode}-baton-worker.log", f"bench-{args.mode}"))
+        if "core" in shapes:
+            started.append(
+                Worker(
+                    "config",
+                    BROKER_QUEUE,
+                    {**env, "BATON_CONTINUATION_SECONDS": "0"},
+                    logdir / f"{args.mode}-baton-broker-worker.log",
+                    f"bench-{args.mode}-broker",
+                )
             )
-        )
         for queue, late in anchors.items():
             started.append(
                 Worker(
@@ -370,64 +519,14 @@ def main() -> None:
                 if not w.alive():
                     raise RuntimeError(f"a benchmark worker died; its log ends:\n{w.tail()}")
 
-        # Warm-up: imports, connections, plan caches, both prefork children.
-        for i in range(warm):
-            run_batch(wf["chain"], check)
-            run_batch(wf["chain_broker"], check)
-            run_batch(wf["fan"], check)
-            for queue in anchors:
-                raw.run_chain(queue, CHAIN, f"warm-{tag}-{queue}-{i}", check)
-                if pg:
-                    raw.run_chord(queue, FAN, f"warmc-{tag}-{queue}-{i}", check)
-
-        hops: dict[str, list[float]] = {"baton": [], "baton_broker": [], **{q: [] for q in anchors}}
-        chain_e2e: dict[str, list[float]] = {
-            "baton": [],
-            "baton_broker": [],
-            "baton_client": [],
-            **{q: [] for q in anchors},
-        }
-        fan_e2e: dict[str, list[float]] = {"baton": [], **{q: [] for q in anchors if pg}}
-        fan_in: list[float] = []
-        fan_spread: list[float] = []
-        for i in range(reps):
-            for queue in anchors:
-                h, e = raw.run_chain(queue, CHAIN, f"c-{tag}-{queue}-{i}", check)
-                hops[queue] += h
-                chain_e2e[queue].append(e)
-            batch = run_batch(wf["chain"], check)
-            h, e = chain_figures(batch)
-            hops["baton"] += h
-            chain_e2e["baton"].append(e)
-            chain_e2e["baton_client"].append((batch.finished_at.timestamp() - batch.submitted) * 1000)
-            h, e = chain_figures(run_batch(wf["chain_broker"], check))
-            hops["baton_broker"] += h
-            chain_e2e["baton_broker"].append(e)
-            if pg:
-                for queue in anchors:
-                    fan_e2e[queue].append(raw.run_chord(queue, FAN, f"f-{tag}-{queue}-{i}", check))
-            batch = run_batch(wf["fan"], check)
-            fin, spread, e = fan_figures(batch)
-            fan_in.append(fin)
-            fan_spread.append(spread)
-            fan_e2e["baton"].append(e)
-
-        out["hop_ms"] = {k: summary(v) for k, v in hops.items()}
-        out["chain_e2e_ms"] = {k: summary(v) for k, v in chain_e2e.items()}
-        out["fan_e2e_ms"] = {k: summary(v) for k, v in fan_e2e.items()}
-        out["fan_in_hop_ms"] = summary(fan_in)
-        out["fan_out_spread_ms"] = summary(fan_spread)
-
-        n = (100 if quick else 400) if pg else (40 if quick else 150)
-        out["throughput"] = {
-            "baton_single": throughput_single(wf["single"], n, check),
-            "baton_wide": throughput_wide(wf["wide"], (3 if quick else 10) if pg else (2 if quick else 5), check),
-        }
-        for queue in anchors:
-            out["throughput"][queue] = {
-                "n": n * 2,
-                "per_second": raw.run_throughput(queue, n * 2, f"t-{tag}-{queue}", check),
-            }
+        if "shell" in shapes:
+            out["shell"] = measure_work_chain(wf["shell"], anchors, "shell", f"s-{tag}", reps, warm, check)
+            out["shell"]["steps"] = executor_profile.shell_steps(reps, record_stand_in(wf["shell"]))
+        if "http" in shapes:
+            out["http"] = measure_work_chain(wf["http"], anchors, f"http {target}", f"h-{tag}", reps, warm, check)
+            out["http"]["steps"] = executor_profile.http_steps(target, reps)
+        if "core" in shapes:
+            out |= measure_core(wf, anchors, pg, tag, reps, warm, quick, check)
 
     out["settings"] = {
         "database": settings.DATABASES["default"]["ENGINE"],

@@ -8,6 +8,11 @@ configuration comes from the environment so two workers of the same app can be c
 - ``RAW_ACKS_LATE=1``: ``acks_late`` + ``reject_on_worker_lost`` + prefetch multiplier 1,
   like Baton's configuration; ``0``: Celery's defaults (early ack, prefetch 4).
 
+A chain link does some work between its two timings: nothing (``""``), the shell node's
+command (``"shell"``: ``subprocess.run(["/bin/sh", "-c", "true"])``), or the HTTP node's
+request (``"http <url>"``: a GET with httpx through one client per worker process, which keeps
+its connection open from one task to the next, as any long-lived Celery app would).
+
 Timings are taken with ``time.time()`` inside the task, as Baton's ``started_at`` and
 ``finished_at`` are. A chain task receives the previous task's end time as its first
 argument (the chain passes the return value on), so the hop is measured without any extra
@@ -17,7 +22,9 @@ round trip between one task's end and the next task's start.
 from __future__ import annotations
 
 import os
+import subprocess
 import time
+from typing import Any
 
 import redis
 from celery import Celery, chain, chord
@@ -53,6 +60,7 @@ elif BROKER.startswith("redis://"):
     app.conf.broker_transport_options = {"visibility_timeout": 3600, "health_check_interval": 10}
 
 _client: redis.Redis | None = None
+_http: Any = None
 
 
 def _redis() -> redis.Redis:
@@ -62,12 +70,26 @@ def _redis() -> redis.Redis:
     return _client
 
 
+def _work(work: str) -> None:
+    """Do a chain link's work: nothing, `sh -c true`, or one HTTP GET."""
+    global _http
+    if work == "shell":
+        subprocess.run(["/bin/sh", "-c", "true"], check=True)
+    elif work.startswith("http "):
+        if _http is None:  # per process, after the prefork fork
+            import httpx
+
+            _http = httpx.Client(trust_env=False, follow_redirects=False)
+        _http.get(work.split(" ", 1)[1]).raise_for_status()
+
+
 @app.task(name="raw.hop", ignore_result=True)
-def hop(prev: float | None, key: str, last: bool) -> float:
-    """One link of a chain: record the hop from the previous end, return this end."""
+def hop(prev: float | None, key: str, last: bool, work: str = "") -> float:
+    """One link of a chain: record the hop from the previous end, do the work, return this end."""
     start = time.time()
     if prev is not None:
         _redis().rpush(f"{key}:hops", repr(start - prev))
+    _work(work)
     if last:
         _redis().rpush(f"{key}:end", repr(time.time()))
     return time.time()
@@ -104,11 +126,11 @@ def _wait_list(client: redis.Redis, key: str, length: int, timeout: float, check
     return [float(v) for v in client.lrange(key, 0, -1)]
 
 
-def run_chain(queue: str, length: int, key: str, check=None) -> tuple[list[float], float]:
-    """Run a chain of `length` no-ops; return (hops in ms, end-to-end ms)."""
+def run_chain(queue: str, length: int, key: str, check=None, work: str = "") -> tuple[list[float], float]:
+    """Run a chain of `length` links doing `work` (see `_work`); return (hops in ms, end-to-end ms)."""
     client = _redis()
-    links = [hop.s(None, key, length == 1).set(queue=queue)]
-    links += [hop.s(key, i == length - 1).set(queue=queue) for i in range(1, length)]
+    links = [hop.s(None, key, length == 1, work).set(queue=queue)]
+    links += [hop.s(key, i == length - 1, work).set(queue=queue) for i in range(1, length)]
     submitted = time.time()
     chain(*links).apply_async()
     end = _wait_list(client, f"{key}:end", 1, 60, check)[0]

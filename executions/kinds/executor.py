@@ -41,8 +41,9 @@ class RunContext:
     secrets: tuple[str, ...] = ()  # plaintext values masked as "***" in every output
     # CIDRs and host names allowed despite the SSRF guard (BATON_HTTP_ALLOWED_NETWORKS)
     http_allowed_networks: tuple[str, ...] = ()
-    # Called once with the process group id when a shell task's process has started, so the
-    # group can be killed from outside if this worker dies.
+    # Called once with the process group id of a shell task's process that still runs after
+    # shell.RECORD_AFTER seconds (or left processes behind), so the group can be killed from
+    # outside if this worker dies.
     on_start: Callable[[int], None] = lambda pgid: None
     # Called about every check_interval seconds, before ``should_cancel``, with the output so far
     # (masked, head and tail kept) while it grows: the heartbeat stores it, so the run can be watched.

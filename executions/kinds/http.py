@@ -35,15 +35,31 @@ is ``timed_out``, one set by the task's own ``*_timeout_seconds`` is ``failed``.
 runs in a daemon thread; on timeout or cancel Baton closes the client and returns at once (an
 abandoned request ends at its own read timeout). Header values marked secret and
 ``ctx.secrets`` are masked in the output and in every error message.
+
+Connections are kept across the tasks of a worker process (``_Clients``): one ``httpx.Client``
+per (scheme, host name, ``verify_tls``), at most ``MAX_CLIENTS`` of them, least recently used
+closed first. It stays safe with the guard because a client's pool is keyed by the URL's host,
+which is the checked IP: a kept connection is one to that very address and port, opened for
+that host name (its TLS identity, SNI and certificate check) with the same ``verify_tls``.
+The guard still resolves and checks the name on every task; a new answer means a new
+connection. Clients keep no cookies, so nothing of one task's response reaches another's
+request. A client whose request Baton abandoned (timeout, cancel) is closed and forgotten.
+The TLS contexts (the CA bundle takes tens of milliseconds to load) are built once.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
+import functools
+import http.cookiejar
 import ipaddress
 import json
+import os
 import socket
+import ssl
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +86,7 @@ TRANSPORT: httpx.BaseTransport | None = None
 SETTING = "BATON_HTTP_ALLOWED_NETWORKS"
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 300.0
+MAX_CLIENTS = 16  # clients (each with its pool of connections) kept per worker process
 _MIN_BODY_READ = 1 << 20
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -234,6 +251,7 @@ def run_http(config: dict[str, Any], ctx: RunContext) -> Outcome:
     error: str | None
     if stopped_by is not None:
         for client in list(clients):
+            CLIENTS.discard(client)
             threading.Thread(target=client.close, daemon=True).start()
         status, error = stopped_by, clock.stop_message(stopped_by)
     else:
@@ -333,15 +351,11 @@ def _request(
     content = body.encode("utf-8") if isinstance(body, str) else None
     json_body = body if isinstance(body, (dict, list)) else None
     extensions = {"sni_hostname": host} if url.scheme == "https" and not _is_ip(host) else {}
-    client = httpx.Client(
-        verify=bool(config.get("verify_tls", True)),
-        trust_env=False,
-        follow_redirects=False,
-        timeout=_timeout(config, clock),
-        transport=TRANSPORT,
-    )
+    client = CLIENTS.get(url.scheme, host, bool(config.get("verify_tls", True)))
     clients.append(client)
-    with client:
+    with contextlib.ExitStack() as stack:
+        if TRANSPORT is not None:  # a test's client is not kept
+            stack.enter_context(client)
         response = None
         for index, address in enumerate(addresses):
             request = client.build_request(
@@ -350,6 +364,7 @@ def _request(
                 headers=headers,
                 content=content,
                 json=json_body,
+                timeout=_timeout(config, clock),
                 extensions=extensions,
             )
             collector.write(f"> {method} {url} (address {address})\n")
@@ -366,6 +381,68 @@ def _request(
             _record_response(response, config, ctx, collector, result, method)
         finally:
             response.close()
+
+
+class _NoCookies(http.cookiejar.CookieJar):
+    """A cookie jar that keeps nothing: a kept client must not carry one task's cookies to another."""
+
+    def __init__(self) -> None:
+        super().__init__(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+
+
+@functools.cache
+def _tls_context(verify: bool) -> ssl.SSLContext:
+    """Return this process's TLS context for ``verify_tls`` (loading the CA bundle once)."""
+    return httpx.create_ssl_context(verify=verify, trust_env=False)
+
+
+class _Clients:
+    """The ``httpx.Client`` of each (scheme, host name, verify_tls) of this process, most recent last."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: OrderedDict[tuple[str, str, bool], httpx.Client] = OrderedDict()
+        if hasattr(os, "register_at_fork"):  # a forked pool process must not share the parent's sockets
+            os.register_at_fork(after_in_child=self._forget_all)
+
+    def get(self, scheme: str, host: str, verify: bool) -> httpx.Client:
+        """Return the kept client for this key (a new one for tests that set ``TRANSPORT``)."""
+        if TRANSPORT is not None:
+            return self._new(verify)
+        key = (scheme, _normal_host(host), verify)
+        evicted: list[httpx.Client] = []
+        with self._lock:
+            client = self._clients.pop(key, None) or self._new(verify)
+            self._clients[key] = client
+            while len(self._clients) > MAX_CLIENTS:
+                evicted.append(self._clients.popitem(last=False)[1])
+        for old in evicted:
+            old.close()
+        return client
+
+    def discard(self, client: httpx.Client) -> None:
+        """Forget ``client`` (the caller closes it): its request was abandoned."""
+        with self._lock:
+            for key, kept in list(self._clients.items()):
+                if kept is client:
+                    del self._clients[key]
+
+    def _forget_all(self) -> None:
+        self._lock = threading.Lock()
+        self._clients = OrderedDict()
+
+    @staticmethod
+    def _new(verify: bool) -> httpx.Client:
+        return httpx.Client(
+            verify=_tls_context(verify),
+            trust_env=False,
+            follow_redirects=False,
+            cookies=_NoCookies(),
+            transport=TRANSPORT,
+        )
+
+
+CLIENTS = _Clients()
 
 
 def _is_ip(host: str) -> bool:

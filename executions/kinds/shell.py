@@ -5,7 +5,8 @@ Decisions:
 - The child gets its own session and process group (``start_new_session=True``), stdin from
   ``/dev/null``, and stdout and stderr merged in order (as a terminal shows them) into an
   unlinked temporary file, never a pipe: output of any size costs disk, not worker memory,
-  and a background grandchild keeping the file open cannot hang the worker.
+  and a background grandchild keeping the file open cannot hang the worker. It is killed if
+  the worker dies; how it is started, waited for and stopped cheaply is ``processes``'.
 - Environment: the worker's environment (``os.environ``) plus the task's ``env``, which wins.
   Shell tasks therefore see what the worker sees (PATH, HOME, proxies…); run workers with
   only the variables tasks may see. ``{"secret": value}`` env values are accepted as well as
@@ -25,15 +26,11 @@ Decisions:
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import logging
 import os
 import signal
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -48,12 +45,14 @@ from executions.kinds.executor import (
 )
 from executions.kinds.masking import OutputCollector, mask
 from executions.kinds.outputs import OutputsProblem, read_output_file
+from executions.kinds.processes import group_alive, spawn, stop_process_group, wait_for_exit
 from workflows.kinds.fields import is_secret
 
 logger = logging.getLogger(__name__)
-_PR_SET_PDEATHSIG = 1
-_POLL = 0.02  # seconds between checks while waiting for a signalled group to exit
 _CHUNK = 1 << 16
+# Record the process group (``ctx.on_start``) only for a command still running after this
+# many seconds: one that ends sooner leaves nothing for the sweep to kill (docs/decisions.md).
+RECORD_AFTER = 0.01
 
 
 def run_shell(config: dict[str, Any], ctx: RunContext) -> Outcome:
@@ -71,30 +70,17 @@ def run_shell(config: dict[str, Any], ctx: RunContext) -> Outcome:
         with open(values_path, "wb"):
             pass
         try:
-            process = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=cwd,
-                env={**os.environ, **env_overrides, "BATON_OUTPUT": values_path},
-                start_new_session=True,
-                close_fds=True,
-                preexec_fn=_die_with_parent,
-            )
+            process = spawn(argv, output=out, cwd=cwd, env={**os.environ, **env_overrides, "BATON_OUTPUT": values_path})
         except OSError as exc:
             return failed(mask(_start_error(argv[0], exc), secrets), started=clock.started)
-        try:
-            ctx.on_start(process.pid)
-        except Exception:  # the task runs even if the record fails; log and go on
-            logger.exception("could not record the process group of a shell task")
+        record_group = _group_recorder(ctx, process.pid)
         stopped_by: str | None = None
         signals_sent: list[str] = []
         live = _LiveOutput(out.fileno(), secrets, ctx)
         try:
-            stopped_by = _wait(process, clock, live.update)
+            stopped_by = wait_for_exit(process, clock, still_running=record_group, after=RECORD_AFTER, tick=live.update)
         finally:
-            signals_sent = stop_process_group(process, ctx.kill_grace)
+            signals_sent = stop_process_group(process, ctx.kill_grace, before_signals=record_group)
         outcome = _outcome(process, out, clock, secrets, stopped_by, signals_sent)
         return _with_published(outcome, values_path, ctx.output_values_limit)
 
@@ -115,10 +101,20 @@ def _with_published(outcome: Outcome, path: str, limit: int) -> Outcome:
     return Outcome(status=outcome.status, output=outcome.output, detail=outcome.detail, outputs=published)
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGKILL when the worker process that started it dies (Linux)."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+def _group_recorder(ctx: RunContext, pgid: int) -> Callable[[], None]:
+    """Return a function that records the process group with ``ctx.on_start``, once."""
+    recorded: list[int] = []
+
+    def record_group() -> None:
+        if recorded:
+            return
+        recorded.append(pgid)
+        try:
+            ctx.on_start(pgid)
+        except Exception:  # the task runs even if the record fails; log and go on
+            logger.exception("could not record the process group of a shell task")
+
+    return record_group
 
 
 def _split_env(env: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
@@ -159,79 +155,6 @@ class _LiveOutput:
                 self.ctx.live_output(self.collector.snapshot())
             except Exception:  # watching is a convenience: the task runs on
                 logger.exception("could not hand on the live output of a shell task")
-
-
-def _wait(process: subprocess.Popen[bytes], clock: RunClock, tick: Callable[[], None] = lambda: None) -> str | None:
-    """Wait for the process, calling ``tick`` at each check; return ``TIMED_OUT``/``CANCELLED`` if it must be stopped."""
-    while True:
-        try:
-            process.wait(timeout=clock.next_wait())
-            return None
-        except subprocess.TimeoutExpired:
-            pass
-        tick()
-        reason = clock.check()
-        if reason is not None:
-            return reason
-
-
-def stop_process_group(process: subprocess.Popen[bytes], grace: float) -> list[str]:
-    """Make sure no process of the child's group survives; return the signals sent.
-
-    1. If the leader has exited and nothing else of its group runs, there is nothing to do.
-    2. SIGTERM the group, then poll (reaping the leader) until the group is empty or
-       ``grace`` seconds passed.
-    3. SIGKILL the group and reap the leader. The group id is the leader's pid, which the
-       kernel does not reuse while any member of the group exists.
-    """
-    pgid = process.pid
-    if process.poll() is not None and not group_alive(pgid):
-        return []
-    sent = ["SIGTERM"]
-    _signal_group(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + max(0.0, grace)
-    while time.monotonic() < deadline:
-        if process.poll() is not None and not group_alive(pgid):
-            return sent
-        time.sleep(_POLL)
-    sent.append("SIGKILL")
-    _signal_group(pgid, signal.SIGKILL)
-    process.wait()
-    return sent
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signum)
-
-
-def group_alive(pgid: int) -> bool:
-    """Return whether a live (non-zombie) process is in group ``pgid``.
-
-    Zombies are ignored: an orphan whose reaper is slow (PID 1 in a container) is already dead.
-    Without ``/proc``, fall back to ``killpg(pgid, 0)``, which counts zombies as alive.
-    """
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            return True
-    return False
 
 
 def _outcome(

@@ -91,10 +91,16 @@ def mock_transport(monkeypatch: pytest.MonkeyPatch) -> list[httpx.Request]:
 
 
 def fake_dns(monkeypatch: pytest.MonkeyPatch, *answers: list[str]) -> list[str]:
-    """Make getaddrinfo return ``answers[n]`` on the n-th call (the last one repeats)."""
+    """Make getaddrinfo return ``answers[n]`` on the n-th call for a name (the last one repeats).
+
+    An IP literal (what the connection itself looks up) is answered as is and not counted.
+    """
     calls: list[str] = []
+    real = socket.getaddrinfo
 
     def getaddrinfo(host: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        if http_kind._is_ip(host):
+            return real(host, port, *args, **kwargs)
         calls.append(host)
         addresses = answers[min(len(calls), len(answers)) - 1]
         result = []
@@ -380,3 +386,97 @@ def test_secrets_are_masked_in_refusals(monkeypatch: pytest.MonkeyPatch, mock_tr
     assert "hidden-name" not in outcome.output
     assert "hidden-name" not in outcome.detail["error"]
     assert "'***.example'" in outcome.detail["error"]
+
+
+# -- connections kept across tasks ------------------------------------------------------------
+
+
+class KeepAliveHandler(http.server.BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive: answers with the client's port, the Cookie it sent and its own address; sets a cookie."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        seen = {
+            "port": self.client_address[1],
+            "cookie": self.headers.get("Cookie"),
+            "server": self.server.server_address[0],
+        }
+        body = json.dumps(seen).encode()
+        self.send_response(200)
+        self.send_header("Set-Cookie", "session=task-a; Path=/")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def keepalive_server() -> Iterator[int]:
+    httpd = Server(("127.0.0.1", 0), KeepAliveHandler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _seen(outcome: Any) -> dict[str, Any]:
+    assert outcome.status == "succeeded", outcome.output
+    return json.loads(outcome.output.splitlines()[-1])
+
+
+def test_a_second_task_to_the_same_host_reuses_the_connection_without_its_cookies(keepalive_server: int) -> None:
+    url = f"http://127.0.0.1:{keepalive_server}/"
+    first, second = _seen(execute("http", {"url": url}, ctx())), _seen(execute("http", {"url": url}, ctx()))
+    assert second["port"] == first["port"]
+    assert second["cookie"] is None
+
+
+def test_another_host_name_for_the_same_address_gets_its_own_connection(keepalive_server: int) -> None:
+    by_ip = _seen(execute("http", {"url": f"http://127.0.0.1:{keepalive_server}/"}, ctx()))
+    allowed = ctx(http_allowed_networks=("localhost",))
+    by_name = _seen(execute("http", {"url": f"http://localhost:{keepalive_server}/"}, allowed))
+    again_by_name = _seen(execute("http", {"url": f"http://localhost:{keepalive_server}/"}, allowed))
+    assert by_name["port"] != by_ip["port"]
+    assert again_by_name["port"] == by_name["port"]
+
+
+def test_a_task_that_turns_off_tls_checks_does_not_share_connections_with_one_that_checks(
+    keepalive_server: int,
+) -> None:
+    url = f"http://127.0.0.1:{keepalive_server}/"
+    checked = _seen(execute("http", {"url": url}, ctx()))
+    unchecked = _seen(execute("http", {"url": url, "verify_tls": False}, ctx()))
+    assert unchecked["port"] != checked["port"]
+
+
+def test_a_new_dns_answer_means_a_connection_to_the_new_checked_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kept connections are per address: the one the guard just checked is the one connected to."""
+    first = Server(("127.0.0.1", 0), KeepAliveHandler)
+    port = first.server_address[1]
+    second = Server(("127.0.0.2", port), KeepAliveHandler)
+    for httpd in (first, second):
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        calls = fake_dns(monkeypatch, ["127.0.0.1"], ["127.0.0.2"])
+        url = f"http://service.test:{port}/"
+        one, two = execute("http", {"url": url}, ctx()), execute("http", {"url": url}, ctx())
+        assert calls == ["service.test", "service.test"]
+        assert (one.detail["address"], two.detail["address"]) == ("127.0.0.1", "127.0.0.2")
+        assert (_seen(one)["server"], _seen(two)["server"]) == ("127.0.0.1", "127.0.0.2")
+    finally:
+        for httpd in (first, second):
+            httpd.shutdown()
+            httpd.server_close()
+
+
+def test_a_client_whose_request_was_abandoned_is_not_kept(server: str) -> None:
+    cancel_at = time.monotonic() + 0.2
+    slow = execute("http", {"url": f"{server}/slow"}, ctx(should_cancel=lambda: time.monotonic() >= cancel_at))
+    assert slow.status == "cancelled"
+    kept = http_kind.CLIENTS.get("http", "127.0.0.1", True)
+    assert not kept.is_closed
+    assert execute("http", {"url": f"{server}/status/200"}, ctx()).status == "succeeded"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +16,9 @@ from hypothesis import strategies as st
 
 from executions.kinds import RunContext, execute
 from executions.kinds.masking import OutputCollector, mask, truncate
+from executions.kinds.processes import GUARDIAN
 from executions.kinds.shell import group_alive
+from tests.conftest import REPO
 
 
 def ctx(**overrides: object) -> RunContext:
@@ -215,6 +221,134 @@ def test_secret_is_masked_before_truncation_so_no_half_leaks() -> None:
     outcome = execute("shell", {"script": script}, ctx(output_limit=100, secrets=(secret,)))
     assert "ABC" not in outcome.output
     assert "XYZ" not in outcome.output
+
+
+def test_a_file_that_is_not_executable_fails_with_permission_denied(tmp_path: Path) -> None:
+    script = tmp_path / "not-executable"
+    script.write_text("#!/bin/sh\necho no\n")
+    outcome = execute("shell", {"argv": [str(script)]}, ctx())
+    assert outcome.status == "failed"
+    assert f"permission denied running {str(script)!r}" in outcome.detail["error"]
+
+
+def test_a_bare_name_is_found_in_the_task_path_and_gets_its_own_argv0(tmp_path: Path) -> None:
+    program = tmp_path / "baton-echo-argv0"
+    program.write_text('#!/bin/sh\necho "$0 $1"\n')
+    program.chmod(0o755)
+    config = {"argv": ["baton-echo-argv0", "one"], "env": {"PATH": f"{tmp_path}:/usr/bin:/bin"}}
+    outcome = execute("shell", config, ctx())
+    assert outcome.status == "succeeded", outcome.output
+    assert outcome.output == f"{program} one\n"
+
+
+def test_the_process_group_is_recorded_once_for_a_command_that_keeps_running() -> None:
+    recorded: list[int] = []
+    outcome = execute("shell", {"script": "sleep 0.3"}, ctx(on_start=recorded.append))
+    assert outcome.status == "succeeded"
+    assert recorded == [outcome.detail["pid"]]
+
+
+def test_a_command_done_at_once_leaving_nothing_behind_is_not_recorded() -> None:
+    recorded: list[int] = []
+    outcome = execute("shell", {"script": "true"}, ctx(on_start=recorded.append))
+    assert outcome.status == "succeeded"
+    assert recorded == []
+
+
+def test_leftovers_are_recorded_before_they_are_stopped() -> None:
+    """Stopping may take the grace period; a worker dying meanwhile leaves the sweep the group to kill."""
+    recorded: list[tuple[int, bool]] = []
+    outcome = execute(
+        "shell",
+        {"script": "sleep 30 & exit 0"},
+        ctx(on_start=lambda pgid: recorded.append((pgid, group_alive(pgid)))),
+    )
+    assert outcome.detail["leftover_processes_stopped"] == ["SIGTERM"]
+    assert recorded == [(outcome.detail["pid"], True)]
+
+
+def test_a_guardian_that_died_is_replaced_at_the_next_task() -> None:
+    assert GUARDIAN.ready()
+    first = GUARDIAN.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 2
+    while GUARDIAN.pid == first and time.monotonic() < deadline:
+        time.sleep(0.01)
+    outcome = execute("shell", {"script": "sleep 0.05"}, ctx())
+    assert outcome.status == "succeeded"
+    assert GUARDIAN.pid not in (None, first)
+
+
+def test_the_guardian_kills_the_groups_still_listed_when_its_pipe_ends_and_only_those() -> None:
+    from executions.kinds.processes import _GUARDIAN_SCRIPT
+
+    groups = [subprocess.Popen(["sleep", "30"], start_new_session=True) for _ in range(3)]
+    read, write = os.pipe()
+    guardian = subprocess.Popen(["/bin/sh", "-c", _GUARDIAN_SCRIPT], stdin=read, env={})
+    os.close(read)
+    try:
+        first, second, third = (group.pid for group in groups)
+        os.write(write, f"+{first}\n+{second}\n+{third}\n-{second}\n-{first}\n+{first}\n".encode())
+        os.close(write)
+        assert guardian.wait(timeout=5) == 0
+        codes = [group.wait(timeout=5) if group.pid != second else group.poll() for group in groups]
+        assert codes == [-signal.SIGKILL, None, -signal.SIGKILL]
+    finally:
+        for group in groups:
+            group.kill()
+            group.wait()
+
+
+DIES_WITH_ITS_STARTER = """
+import os, sys, time
+from executions.kinds import RunContext, execute
+if sys.argv[2] == "fork":  # a process forked from the worker must not keep its guardian from seeing it die
+    from executions.kinds.processes import GUARDIAN
+    GUARDIAN.ready()
+    if os.fork() == 0:
+        time.sleep(30)
+        os._exit(0)
+script = f"sleep 30 & echo $$ $! > {sys.argv[1]}.tmp; mv {sys.argv[1]}.tmp {sys.argv[1]}; sleep 30"
+execute("shell", {"script": script, "env": {"PATH": "/usr/bin:/bin"}}, RunContext(timeout=60))
+"""
+
+
+@pytest.mark.parametrize("fork", ["plain", "fork"])
+def test_the_command_and_its_background_processes_die_when_the_worker_is_killed(tmp_path: Path, fork: str) -> None:
+    """kill -9 of the process running a shell task kills the task's whole group at once."""
+    pid_file = tmp_path / "pids"
+    pids: list[int] = []
+    starter = subprocess.Popen(
+        [sys.executable, "-c", DIES_WITH_ITS_STARTER, str(pid_file), fork], cwd=REPO, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not pid_file.exists():
+            assert time.monotonic() < deadline and starter.poll() is None, "the shell task did not start"
+            time.sleep(0.02)
+        pids = [int(pid) for pid in pid_file.read_text().split()]
+        assert all(alive(pid) for pid in pids)
+        os.kill(starter.pid, signal.SIGKILL)
+        starter.wait()
+        deadline = time.monotonic() + 2
+        while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not [pid for pid in pids if alive(pid)], "the shell task outlived the process that started it"
+    finally:
+        for group in (starter.pid, *pids[:1]):  # the worker stand-in (and its fork), the task's group
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+        starter.wait()
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` is a live process (not a zombie)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in (b"Z", b"X")
 
 
 # -- masking and truncation (shared by every kind) -------------------------------------------
