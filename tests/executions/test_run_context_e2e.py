@@ -7,10 +7,8 @@ an http node can post to a receiver in this process; the session's worker is lef
 from __future__ import annotations
 
 import json
-import threading
 import time
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
 from zoneinfo import ZoneInfo
 
@@ -21,6 +19,7 @@ from executions import scheduler
 from executions.management.commands._report import wait_for_end
 from executions.models import Batch
 from tests.conftest import celery_worker, import_definition, run_and_wait
+from tests.executions.conftest import json_server
 from workflows.models import Schedule, Workflow
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -33,30 +32,18 @@ def context_worker(worker, tmp_path_factory):
     yield from celery_worker(tmp_path_factory, queues=QUEUE, env={"BATON_HTTP_ALLOWED_NETWORKS": "127.0.0.1/32"})
 
 
-class Receiver(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        self.server.seen.append((self.path, body))
-        payload = json.dumps({"receipt": {"id": f"r-{len(self.server.seen)}"}}).encode()
-        self.send_response(201)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
+def _receipt(request) -> tuple[int, dict]:
+    return 201, {"receipt": {"id": f"r-{len(request.server.seen)}"}}
 
 
 @pytest.fixture
 def receiver():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    httpd.seen = []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with json_server(_receipt) as httpd:
+        yield httpd
+
+
+def received(server) -> list[tuple[str, dict]]:
+    return [(path, json.loads(body)) for path, _, body in server.seen]
 
 
 def task(name: str, kind: str, config: dict) -> dict:
@@ -111,7 +98,7 @@ def test_a_build_publishes_its_version_and_the_deploy_gets_it_in_env_and_in_an_h
     assert report["params"] == {"target": "prod/eu"}
     assert report["nodes"]["build"]["outputs"] == {"version": "2.3.4"}
     assert report["nodes"]["deploy"]["output"] == "deploying 2.3.4 to prod/eu\n"
-    assert receiver.seen == [("/releases/prod%2Feu", {"version": "2.3.4", "target": "prod/eu"})]
+    assert received(receiver) == [("/releases/prod%2Feu", {"version": "2.3.4", "target": "prod/eu"})]
     assert report["nodes"]["announce"]["outputs"] == {"receipt": "r-1"}
 
     default = run_and_wait("release")  # without --param: the declared default
@@ -125,7 +112,7 @@ def test_a_build_publishes_its_version_and_the_deploy_gets_it_in_env_and_in_an_h
     assert {key: node["outputs"] for key, node in again["nodes"].items() if key != "announce"} == {
         key: node["outputs"] for key, node in report["nodes"].items() if key != "announce"
     }
-    assert receiver.seen[-1] == receiver.seen[0]
+    assert received(receiver)[-1] == received(receiver)[0]
     with pytest.raises(CommandError, match="parameter target: must be one of staging, prod/eu, not 'qa'"):
         call_command("run_workflow", "release", "--param", "target=qa", stdout=StringIO())
 
