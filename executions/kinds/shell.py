@@ -17,8 +17,9 @@ Decisions:
   When the main process exits on its own but left processes running in its group (``cmd &``),
   those are stopped the same way: a task may not leave processes behind (a deliberate daemon
   must ``setsid`` itself). The run's status still follows the main process's exit status.
-- Outputs: ``$BATON_OUTPUT`` names an empty file, private to the run (mode 0600, removed after
-  it); what the task wrote there is read once the process has ended (``executions.kinds.outputs``),
+- Outputs: ``$BATON_OUTPUT`` names a file in a folder private to the worker process (mode 0700),
+  new for each run and removed after it; the task creates it by writing (``>>``). What the task
+  wrote there is read once the process has ended (``executions.kinds.outputs``),
   whatever its exit status, and a file that cannot be read fails a run that succeeded.
 - Status: exit 0 → succeeded; other exit or death by a signal → failed (``detail.exit_code``
   or ``detail.signal``); ``timed_out``/``cancelled`` when Baton stopped it.
@@ -26,8 +27,12 @@ Decisions:
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import itertools
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -65,10 +70,41 @@ def run_shell(config: dict[str, Any], ctx: RunContext) -> Outcome:
     if cwd is not None and not os.path.isdir(cwd):
         message = f"working directory {cwd!r} does not exist or is not a directory"
         return failed(mask(message, secrets), started=clock.started)
-    with tempfile.TemporaryFile(prefix="baton-shell-") as out, tempfile.TemporaryDirectory(prefix="baton-") as private:
-        values_path = os.path.join(private, "output")
-        with open(values_path, "wb"):
-            pass
+    values_path = _values_path()
+    try:
+        return _run(argv, cwd, env_overrides, values_path, secrets, clock, ctx)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(values_path)
+
+
+_values_dir: list[str] = []  # this process's private folder (0700) for the runs' $BATON_OUTPUT files
+_values_names = itertools.count()
+
+
+def _values_path() -> str:
+    """Return a fresh path for a run's ``$BATON_OUTPUT`` in this process's private folder (made once).
+
+    The file is not created: the task's ``>>`` creates it, and a run that publishes nothing costs
+    one failed open (cheaper than making and removing a file for every shell node).
+    """
+    if not _values_dir or not os.path.isdir(_values_dir[0]):
+        _values_dir[:] = [tempfile.mkdtemp(prefix=f"baton-output-{os.getpid()}-")]
+        atexit.register(shutil.rmtree, _values_dir[0], ignore_errors=True)
+    return os.path.join(_values_dir[0], str(next(_values_names)))
+
+
+def _run(
+    argv: list[str],
+    cwd: str | None,
+    env_overrides: dict[str, str],
+    values_path: str,
+    secrets: tuple[str, ...],
+    clock: RunClock,
+    ctx: RunContext,
+) -> Outcome:
+    """Start the command with ``$BATON_OUTPUT`` naming ``values_path``, wait for it, and read what it left."""
+    with tempfile.TemporaryFile(prefix="baton-shell-") as out:
         try:
             process = spawn(argv, output=out, cwd=cwd, env={**os.environ, **env_overrides, "BATON_OUTPUT": values_path})
         except OSError as exc:
@@ -95,7 +131,9 @@ def _with_published(outcome: Outcome, path: str, limit: int) -> Outcome:
         published = read_output_file(data) if data else {}
     except OutputsProblem as exc:
         return refused_outputs(outcome, str(exc))
-    except OSError as exc:  # the task removed or replaced the file: nothing was published
+    except FileNotFoundError:  # the task wrote nothing there (most do not)
+        published = {}
+    except OSError as exc:  # the task replaced the file by something unreadable: nothing was published
         logger.info("could not read $BATON_OUTPUT: %s", exc)
         published = {}
     return Outcome(status=outcome.status, output=outcome.output, detail=outcome.detail, outputs=published)
