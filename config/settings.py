@@ -268,6 +268,8 @@ CACHES = {
 # --- Baton ------------------------------------------------------------------------------
 BATON_MAX_TASKS_PER_WORKFLOW = int(os.environ.get("BATON_MAX_TASKS_PER_WORKFLOW", "20"))
 BATON_OUTPUT_LIMIT = int(os.environ.get("BATON_OUTPUT_LIMIT", "65536"))
+# Bytes (as JSON) of the values one node run may publish for its successors (`${nodes.KEY.outputs.NAME}`).
+BATON_OUTPUT_VALUES_LIMIT = int(os.environ.get("BATON_OUTPUT_VALUES_LIMIT", "16384"))
 BATON_KILL_GRACE_SECONDS = float(os.environ.get("BATON_KILL_GRACE_SECONDS", "5"))
 BATON_HEARTBEAT_SECONDS = float(os.environ.get("BATON_HEARTBEAT_SECONDS", "1"))
 BATON_HTTP_ALLOWED_NETWORKS = tuple(env_list("BATON_HTTP_ALLOWED_NETWORKS"))

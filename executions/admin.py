@@ -8,9 +8,11 @@ the run-time app.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -26,9 +28,11 @@ from baton.text import error_text
 from executions import lifecycle
 from executions.live import batch_actions, outcome_text
 from executions.models import Batch, Event, Fire, NodeRun, normalize_batch_id
+from executions.runtime import blueprint_for
 from executions.states import NODE_FINISHED, status_text
 from workflows.admin import TaskAdmin, WorkflowAdmin, role_allows
 from workflows.models import Role, Task, Workflow
+from workflows.params import Param, ParamsProblem
 
 COLOURS = {
     "pending": "#9e9e9e",
@@ -172,6 +176,7 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         "finished_at",
         "deadline_at",
         "stop_requested_at",
+        "parameters",
     ]
     fields = readonly_fields
     inlines = [NodeRunInline, EventInline]
@@ -202,6 +207,14 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         if batch.finished_at is None:
             return "—"
         return f"{(batch.finished_at - batch.created_at).total_seconds():.2f} s"
+
+    @admin.display(description=gettext_lazy("parameters"))
+    def parameters(self, batch: Batch):
+        """The values the batch's references read: its parameters and its built-in values."""
+        context = batch.context or {}
+        lines = [f"params.{name} = {json.dumps(value)}" for name, value in (context.get("params") or {}).items()]
+        lines += [f"batch.{name} = {value}" for name, value in (context.get("batch") or {}).items()]
+        return format_html('<pre id="batch-parameters" style="margin:0">{}</pre>', "\n".join(lines)) if lines else "—"
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -238,21 +251,26 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         verb = _("Resuming batch %(batch)s") if resume else _("Re-running batch %(batch)s")
         if not self._may_operate(request, batch, verb):
             return self._back(batch.pk)
+        form = _rerun_form(batch, request.POST if request.method == "POST" else None) if not resume else None
         try:
             lifecycle.batch_rerun_check(batch=batch, resume=resume)
-            if request.method != "POST":
+            if request.method != "POST" or (form is not None and not form.is_valid()):
                 plan = lifecycle.rerun_plan(batch=batch, resume=resume)
                 context = {
                     **self.admin_site.each_context(request),
                     "batch": batch,
                     "plan": plan,
                     "resume": resume,
+                    "form": form,
                     "opts": self.model._meta,
                     "title": (_("Resume batch %(batch)s") if resume else _("Re-run batch %(batch)s"))
                     % {"batch": batch.pk},
                 }
                 return TemplateResponse(request, "admin/executions/batch/rerun_confirm.html", context)
-            new = lifecycle.batch_rerun(batch_id=batch.pk, actor=admin_actor(request), resume=resume)
+            values = form.values() if form is not None else None
+            new = lifecycle.batch_rerun(
+                batch_id=batch.pk, actor=admin_actor(request), resume=resume, values=values, values_as_text=True
+            )
         except BatonError as exc:
             messages.error(request, error_text(exc, _))
             return self._back(batch.pk)
@@ -339,14 +357,86 @@ class RunOnceAdminMixin:
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 
+class ParamsForm(forms.Form):
+    """The run-once form generated from a workflow's declared parameters; values go as text to the one validator."""
+
+    def __init__(self, declared: dict[str, Param], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, param in declared.items():
+            self.fields[name] = _param_field(param)
+
+    def values(self) -> dict[str, str]:
+        """Return the values typed; a field left empty takes the parameter's default."""
+        return {name: value for name, value in self.cleaned_data.items() if value not in ("", None)}
+
+
+PLACEHOLDERS = {"date": "2026-12-31", "datetime": "2026-12-31T18:00:00+08:00", "integer": "42", "number": "0.5"}
+
+
+def _param_field(param: Param) -> forms.Field:
+    """Return the form field of one parameter: a choice for booleans and choices, else text."""
+    label = f"{param.name} ({param.type})"
+    initial = "" if param.default is None else str(param.default).lower() if param.type == "boolean" else param.default
+    common: dict[str, Any] = {"label": label, "help_text": param.description, "required": param.required}
+    if param.type == "boolean" or param.choices:
+        options = ["true", "false"] if param.type == "boolean" else [str(choice) for choice in param.choices]
+        blank = [] if param.required else [("", _("(default)"))]
+        return forms.ChoiceField(choices=[*blank, *((o, o) for o in options)], initial=str(initial), **common)
+    widget = forms.TextInput(attrs={"placeholder": PLACEHOLDERS.get(param.type, "")})
+    return forms.CharField(initial=initial, widget=widget, **common)
+
+
+def _rerun_form(batch: Batch, data: Any) -> ParamsForm | None:
+    """The re-run form's parameters, filled with the original's values; None when the version declares none."""
+    declared = blueprint_for(batch.version_id).params if batch.version_id else {}
+    if not declared:
+        return None
+    before = (batch.context or {}).get("params") or {}
+    initial = {name: json.dumps(value) if isinstance(value, bool) else value for name, value in before.items()}
+    return ParamsForm(declared, data, initial={k: v for k, v in initial.items() if v is not None})
+
+
 class WorkflowRunAdmin(RunOnceAdminMixin, WorkflowAdmin):
-    """Workflows, with "run once"."""
+    """Workflows, with "run once" (a form of the declared parameters, when there are any)."""
 
     actions = ["run_once", *WorkflowAdmin.actions]
     operator_actions = ("run_once", *WorkflowAdmin.operator_actions)
 
     def start_run(self, request, obj: Workflow) -> Batch:
         return lifecycle.batch_start(workflow=obj, actor=admin_actor(request))
+
+    def run_view(self, request, pk):
+        """Ask for the parameters' values (the button's POST, or a GET), then start with them."""
+        workflow = self.scoped_object_or_404(request, pk)
+        declared = blueprint_for(workflow.current_version_id).params if workflow.current_version_id else {}
+        if not declared:
+            return super().run_view(request, pk)
+        form = ParamsForm(declared, request.POST if "params_form" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            try:
+                batch = lifecycle.batch_start(
+                    workflow=workflow, actor=admin_actor(request), values=form.values(), values_as_text=True
+                )
+            except ParamsProblem as exc:
+                for name, message in exc.pairs:
+                    form.add_error(name if name in form.fields else None, message)
+            except BatonError as exc:
+                messages.error(request, str(exc))
+                return HttpResponseRedirect(self.change_url(pk))
+            else:
+                url = reverse("admin:executions_batch_change", args=[batch.pk])
+                messages.success(
+                    request, format_html(_('Started batch <a href="{}">{}</a> of {}.'), url, batch.pk, workflow.name)
+                )
+                return HttpResponseRedirect(url)
+        context = {
+            **self.admin_site.each_context(request),
+            "workflow": workflow,
+            "form": form,
+            "opts": self.model._meta,
+            "title": _("Run %(name)s once") % {"name": workflow.name},
+        }
+        return TemplateResponse(request, "admin/executions/workflow_run_form.html", context)
 
 
 class TaskRunAdmin(RunOnceAdminMixin, TaskAdmin):

@@ -27,7 +27,7 @@ from access.http import TriggerThrottle, UtcIsoDateTimeFilter
 from baton.text import message_of, translated
 from executions import lifecycle
 from executions.models import Attempt, Batch, Event, NodeRun, batch_trigger_choices, normalize_batch_id
-from executions.selectors import batches_matching
+from executions.selectors import batches_matching, node_run_output_since
 from executions.states import BatchStatus, NodeStatus
 from workflows.models import Task, Workflow
 from workflows.quartz import InvalidCronExpression, QuartzCron, parse_start
@@ -50,6 +50,11 @@ class BatchSerializer(serializers.ModelSerializer):
     created_by = serializers.SerializerMethodField()
     rerun_of = serializers.CharField(source="rerun_of_id", read_only=True, allow_null=True)
     duration_seconds = serializers.SerializerMethodField()
+    context = serializers.JSONField(
+        read_only=True,
+        help_text='What the references read: {"params": {name: value}, "batch": {"workflow", "fire_time", '
+        '"fire_date", "business_date"}}, resolved at the start; a re-run keeps it.',
+    )
 
     class Meta:
         model = Batch
@@ -69,6 +74,7 @@ class BatchSerializer(serializers.ModelSerializer):
             "stop_requested_at",
             "stop_reason",
             "duration_seconds",
+            "context",
         ]
         read_only_fields = fields
 
@@ -108,8 +114,36 @@ class NodeRunSummarySerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
             "duration_seconds",
+            "outputs",
         ]
         read_only_fields = fields
+
+
+class OutputQuerySerializer(StrictSerializer):
+    offset = serializers.IntegerField(
+        min_value=0, max_value=2**62, default=0, help_text="Bytes already read (the previous answer's `offset`)."
+    )
+
+
+class LiveOutputSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    attempt = serializers.IntegerField(help_text="The attempt the output is of; another one starts again at 0.")
+    output = serializers.CharField(help_text="The output after the offset (a cut middle is one marker line).")
+    offset = serializers.IntegerField(help_text="Where the next read starts.")
+
+
+class RunRequestSerializer(StrictSerializer):
+    params = serializers.DictField(
+        required=False,
+        help_text="Values of the workflow's declared parameters (name → JSON value); the others take their defaults.",
+    )
+
+
+def _params_in(request: Request) -> dict[str, Any] | None:
+    """Return the parameters' values a run or re-run body gives (an empty body gives none)."""
+    body = RunRequestSerializer(data=request.data if request.data else {})
+    body.is_valid(raise_exception=True)
+    return body.validated_data.get("params")
 
 
 class BatchDetailSerializer(BatchSerializer):
@@ -232,10 +266,11 @@ class BatchViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
 
     def _rerun(self, request: Request, resume: bool) -> Response:
         batch = self.get_object()
-        new = lifecycle.batch_rerun(batch_id=batch.pk, actor=api_actor(request), resume=resume)
+        values = _params_in(request)
+        new = lifecycle.batch_rerun(batch_id=batch.pk, actor=api_actor(request), resume=resume, values=values)
         return Response(self._detail(new.pk), status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={201: BatchDetailSerializer}, filters=False)
+    @extend_schema(request=RunRequestSerializer, responses={201: BatchDetailSerializer}, filters=False)
     @action(detail=True, methods=["post"], throttle_classes=[TriggerThrottle], filterset_class=None)
     def rerun(self, request: Request, pk: str | None = None) -> Response:
         """Re-run a finished batch on the same version as a new linked batch (operator)."""
@@ -278,10 +313,20 @@ class NodeRunViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveM
         return queryset
 
     def get_serializer_class(self):
+        if self.action == "output":
+            return LiveOutputSerializer
         return NodeRunDetailSerializer if self.action == "retrieve" else NodeRunSummarySerializer
 
     def lookup_value(self, value: str) -> Any:
         return int(value)
+
+    @extend_schema(parameters=[OutputQuerySerializer], responses={200: LiveOutputSerializer})
+    @action(detail=True, methods=["get"], url_path="output", filterset_class=None)
+    def output(self, request: Request, pk: str | None = None) -> Response:
+        """The output after `offset`, also while the task runs (written about once a second): poll to follow it."""
+        query = OutputQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        return Response(node_run_output_since(self.get_object(), query.validated_data["offset"]))
 
 
 class WorkflowRunViewSet(ScopedViewSetMixin, viewsets.GenericViewSet):
@@ -296,10 +341,13 @@ class WorkflowRunViewSet(ScopedViewSetMixin, viewsets.GenericViewSet):
     def lookup_value(self, value: str) -> Any:
         return int(value)
 
-    @extend_schema(request=None, responses={201: BatchDetailSerializer}, operation_id="workflows_run_create")
+    @extend_schema(
+        request=RunRequestSerializer, responses={201: BatchDetailSerializer}, operation_id="workflows_run_create"
+    )
     def run(self, request: Request, pk: str | None = None) -> Response:
         workflow = self.get_object()
-        batch = lifecycle.batch_start(workflow=workflow, actor=api_actor(request))
+        values = _params_in(request)
+        batch = lifecycle.batch_start(workflow=workflow, actor=api_actor(request), values=values)
         batch = _batch_queryset(Batch.objects).prefetch_related("node_runs").get(pk=batch.pk)
         return Response(BatchDetailSerializer(batch).data, status=status.HTTP_201_CREATED)
 

@@ -6,6 +6,7 @@
   outside the main thread) and returns the seconds slept.
 - ``baton.fail(message="failed on purpose")`` raises ``RuntimeError(message)``.
 - ``baton.noop()`` does nothing and returns ``None``.
+- ``baton.publish(**values)`` prints and returns its keyword arguments: the node's outputs.
 - ``baton.log(message="", level="info")`` logs the message through the ``baton.task`` logger
   (the worker's log, with the run's ids under ``BATON_LOG_FORMAT=json``) and returns it.
 """
@@ -49,6 +50,14 @@ def fail(message: str = "failed on purpose") -> None:
 @task("baton.noop")
 def noop() -> None:
     """Do nothing."""
+
+
+@task("baton.publish")
+def publish(**values: Any) -> dict[str, Any]:
+    """Print the keyword arguments and return them (a returned mapping is the node's outputs)."""
+    for name, value in values.items():
+        print(f"{name}={value}")
+    return values
 
 
 @task("baton.log")

@@ -141,4 +141,13 @@ def node_output(request: HttpRequest, pk: str, key: str) -> JsonResponse:
         }
         for a in run.attempt_set.order_by("number")
     ]
-    return JsonResponse({"key": key, **_run(run), "output": run.output, "detail": run.detail, "attempt_list": attempts})
+    return JsonResponse(
+        {
+            "key": key,
+            **_run(run),
+            "output": run.output,
+            "outputs": run.outputs,
+            "detail": run.detail,
+            "attempt_list": attempts,
+        }
+    )

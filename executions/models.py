@@ -91,6 +91,10 @@ class Batch(models.Model):
     stop_reason = models.CharField(
         max_length=16, blank=True, help_text=_("stopped or timed_out"), verbose_name=_("stop reason")
     )
+    # What `${params.…}` and `${batch.…}` resolve to (`workflows.references`): {"params": {name: value},
+    # "batch": {"workflow", "fire_time", "fire_date", "business_date"}}, resolved once at the start; a
+    # re-run copies it unchanged.
+    context = models.JSONField(default=dict, blank=True, editable=False, verbose_name=_("context"))
 
     class Meta:
         verbose_name = _("batch")
@@ -153,6 +157,9 @@ class NodeRun(models.Model):
     worker = models.CharField(max_length=255, blank=True, verbose_name=_("worker"))
     output = models.TextField(blank=True, verbose_name=_("output"))
     detail = models.JSONField(default=dict, blank=True, verbose_name=_("detail"))
+    # The values the last attempt published (`${nodes.KEY.outputs.NAME}`), masked and capped
+    # (BATON_OUTPUT_VALUES_LIMIT); a resume copies a kept node's.
+    outputs = models.JSONField(default=dict, blank=True, verbose_name=_("outputs"))
 
     class Meta:
         verbose_name = _("node run")

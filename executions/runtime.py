@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from executions import engine
-from workflows import graph
+from workflows import graph, params, references
 from workflows.models import WorkflowVersion
+from workflows.params import Param
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,21 @@ class Blueprint:
     graph: graph.Graph
     tasks: dict[str, dict[str, Any]]  # node key -> task object (secrets sealed)
     timeout_seconds: int
+    params: dict[str, Param] = field(default_factory=dict)  # the declared parameters
+    trigger: dict[str, Any] = field(default_factory=dict)  # the version's trigger (its zone, its fixed values)
     _straight: dict[tuple[str, str], tuple[str, ...] | None] = field(default_factory=dict, compare=False, repr=False)
+    _references: dict[str, frozenset[str] | None] = field(default_factory=dict, compare=False, repr=False)
+
+    def references_of(self, key: str) -> frozenset[str] | None:
+        """The nodes whose outputs the node's task refers to; None when its config holds no reference at all."""
+        try:
+            return self._references[key]
+        except KeyError:
+            config = self.tasks[key].get("config") or {}
+            found = self._references[key] = (
+                references.referenced_nodes(config) if references.has_references(config) else None
+            )
+            return found
 
     @functools.cached_property
     def core_keys(self) -> frozenset[str]:
@@ -50,7 +65,15 @@ def blueprint_of(definition: dict[str, Any], version_id: int = 0) -> Blueprint:
     )
     edges = tuple(graph.Edge(e["from"], e["to"], e.get("on")) for e in definition["edges"])
     tasks = {n["key"]: n["task"] for n in definition["nodes"] if n["type"] == graph.TASK}
-    return Blueprint(version_id, graph.Graph(nodes=nodes, edges=edges), tasks, definition["timeout_seconds"])
+    declared = params.read_declarations(definition.get("params"), lambda path, message: None)  # stored: valid
+    return Blueprint(
+        version_id,
+        graph.Graph(nodes=nodes, edges=edges),
+        tasks,
+        definition["timeout_seconds"],
+        params=declared,
+        trigger=dict(definition.get("trigger") or {}),
+    )
 
 
 class BlueprintCache:

@@ -1,4 +1,4 @@
-"""Make a task's output and details storable whatever bytes the task printed.
+"""Make a task's output, details and published values storable whatever bytes the task printed.
 
 PostgreSQL refuses NUL in text and `\\u0000` in jsonb, no database takes a lone UTF-16
 surrogate (a Python str may hold one: a callable's return value, a body decoded by a lenient
@@ -64,13 +64,14 @@ def replacement_note(count: int) -> str:
 
 
 def storable(outcome: Outcome) -> Outcome:
-    """Return the outcome with its output and detail storable, noting any replacement in the output."""
+    """Return the outcome with its output, detail and published values storable, noting any replacement."""
     output, replaced = storable_text(outcome.output)
     detail, in_detail = storable_json(outcome.detail)
-    replaced += in_detail
+    outputs, in_outputs = storable_json(outcome.outputs)
+    replaced += in_detail + in_outputs
     if replaced:
         output += ("" if not output or output.endswith("\n") else "\n") + replacement_note(replaced)
-    return replace(outcome, output=output, detail=detail)
+    return replace(outcome, output=output, detail=detail, outputs=outputs)
 
 
 def unrecorded(outcome: Outcome, error: BaseException) -> Outcome:

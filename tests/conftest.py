@@ -46,6 +46,13 @@ def _purge_broker() -> None:
 @pytest.fixture(scope="session")
 def worker(django_db_setup, django_db_blocker, tmp_path_factory):
     """Run `celery -A config worker` against the test database for the whole session."""
+    with contextlib.suppress(Exception):
+        _purge_broker()
+    yield from celery_worker(tmp_path_factory, queues="default")
+
+
+def celery_worker(tmp_path_factory, *, queues: str, env: dict[str, str] | None = None):
+    """Start a Celery worker consuming `queues` on the test database; yield it, then stop it."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     env = {
         **os.environ,
@@ -54,9 +61,8 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory):
         "BATON_WORKER_HEARTBEAT_SECONDS": "0.5",  # its liveness row comes back soon after a test's flush
         "BATON_KILL_GRACE_SECONDS": "1",
         "PYTHONUNBUFFERED": "1",
+        **(env or {}),
     }
-    with contextlib.suppress(Exception):
-        _purge_broker()
     command = [
         sys.executable,
         "-m",
@@ -65,7 +71,7 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory):
         "config",
         "worker",
         "-Q",
-        "default",
+        queues,
         "-c",
         "4",
         "--without-gossip",
@@ -73,7 +79,7 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory):
         "-l",
         "INFO",
         "-n",
-        f"test-{os.getpid()}@%h",
+        f"test-{queues}-{os.getpid()}@%h",
     ]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)

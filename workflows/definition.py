@@ -27,7 +27,8 @@ import yaml
 
 from baton.errors import Invalid
 from baton.text import _
-from workflows import graph, task_config, triggers
+from workflows import graph, kinds, params, references, task_config, triggers
+from workflows.params import Param
 from workflows.policies import MisfirePolicy, OverlapPolicy
 
 TOP_FIELDS = {
@@ -39,6 +40,7 @@ TOP_FIELDS = {
     "timeout_seconds",
     "overlap_policy",
     "misfire_policy",
+    "params",
     "nodes",
     "edges",
 }
@@ -139,6 +141,7 @@ class Definition:
     timeout_seconds: int = DEFAULT_WORKFLOW_TIMEOUT
     overlap_policy: str = OverlapPolicy.SKIP.value
     misfire_policy: str = MisfirePolicy.FIRE_ONCE_NOW.value
+    params: dict[str, Param] = field(default_factory=dict)
 
     def graph(self) -> graph.Graph:
         """Return the topology for the validator and the engine."""
@@ -378,11 +381,12 @@ def parse(
             [Problem("", _("the definition must be an object, not %(value)s", value=_type(document)))]
         )
     reader.unknown(document, TOP_FIELDS, "")
+    declared = params.read_declarations(document.get("params"), reader.add)
     name = reader.name(document, "name", "")
     team = reader.name(document, "team", "")
     description = reader.string(document, "description", "", default="") or ""
     enabled = reader.boolean(document, "enabled", "", True)
-    trigger = _trigger(reader, document.get("trigger", {"type": "none"}), now)
+    trigger = _workflow_trigger(reader, document.get("trigger", {"type": "none"}), now, declared)
     timeout = reader.integer(document, "timeout_seconds", "", DEFAULT_WORKFLOW_TIMEOUT, 1, MAX_TIMEOUT)
     overlap = reader.choice(document, "overlap_policy", "", tuple(policy.value for policy in OverlapPolicy))
     misfire = reader.choice(document, "misfire_policy", "", tuple(policy.value for policy in MisfirePolicy))
@@ -392,8 +396,12 @@ def parse(
     if read is not None and edges is not None:
         broken = read[1]
         checkable = [e for e in edges if e.source not in broken and e.target not in broken]
-        for violation in graph.validate(to_graph(read[0], checkable), max_tasks=max_tasks):
+        topology = to_graph(read[0], checkable)
+        violations = graph.validate(topology, max_tasks=max_tasks)
+        for violation in violations:
             reader.add("", violation.message, nodes=violation.nodes, edges=violation.edges)
+        if not violations and not broken:
+            _check_references(reader, document.get("nodes"), read[0], topology, declared)
     if reader.problems:
         raise DefinitionError(reader.problems)
     assert name is not None and team is not None and nodes is not None and edges is not None
@@ -408,7 +416,62 @@ def parse(
         misfire_policy=misfire,
         nodes=tuple(nodes),
         edges=tuple(edges),
+        params=declared,
     )
+
+
+def _workflow_trigger(reader: _Reader, raw: Any, now: datetime | None, declared: dict[str, Param]) -> dict:
+    """Read a workflow's trigger: its type's fields, and the fixed `params` values its batches get."""
+    if not isinstance(raw, dict) or "params" not in raw:
+        trigger = _trigger(reader, raw, now)
+        values: Any = {}
+    else:
+        trigger = _trigger(reader, {k: v for k, v in raw.items() if k != "params"}, now)
+        values = raw["params"]
+        if not isinstance(values, dict):
+            reader.add("trigger.params", "must be an object: parameter name → value")
+            return trigger
+    trigger_type = triggers.find(trigger.get("type"))
+    fires = trigger_type is not None and trigger_type.fires
+    if values and not fires:
+        reader.add("trigger.params", "only a trigger that fires (cron, periodic, once) gives parameter values")
+        return trigger
+    if not fires:
+        return trigger
+    try:
+        resolved = params.resolve(declared, values)
+    except params.ParamsProblem as exc:
+        for param_name, message in exc.pairs:
+            reader.add(f"trigger.params.{param_name}", message)
+        return trigger
+    if values:
+        trigger["params"] = {key: resolved[key] for key in values}
+    return trigger
+
+
+def _check_references(
+    reader: _Reader, raw_nodes: Any, nodes: list[NodeSpec], topology: graph.Graph, declared: dict[str, Param]
+) -> None:
+    """Refuse references to unknown parameters, to nodes not on every path, and in fields that take none."""
+    dominators = graph.dominators(topology)
+    paths = {item.get("key"): index for index, item in enumerate(raw_nodes) if isinstance(item, dict)}
+    for node in nodes:
+        if not isinstance(node.task, TaskSpec):
+            continue
+        kind = kinds.find(node.task.kind)
+        if kind is None:
+            continue
+        found = references.check(
+            node=node.key,
+            config=node.task.config,
+            fields=kind.reference_fields,
+            hints=kind.reference_hints,
+            declared=declared,
+            topology=topology,
+            dominators=dominators,
+        )
+        for sub, message in found:
+            reader.add(f"nodes[{paths.get(node.key, '?')}].task.{sub}", message, nodes=(node.key,))
 
 
 def _nodes(reader: _Reader, raw: Any, callables: Collection[str] | None) -> tuple[list[NodeSpec], set[str]] | None:
@@ -558,7 +621,7 @@ def _trigger(reader: _Reader, raw: Any, now: datetime | None) -> dict[str, Any]:
 
 def to_document(definition: Definition) -> dict[str, Any]:
     """Write the canonical document (every field present, in a fixed order)."""
-    return {
+    document: dict[str, Any] = {
         "name": definition.name,
         "team": definition.team,
         "description": definition.description,
@@ -567,9 +630,12 @@ def to_document(definition: Definition) -> dict[str, Any]:
         "timeout_seconds": definition.timeout_seconds,
         "overlap_policy": definition.overlap_policy,
         "misfire_policy": definition.misfire_policy,
-        "nodes": [_node_document(node) for node in definition.nodes],
-        "edges": [_edge_document(edge) for edge in definition.edges],
     }
+    if definition.params:  # written only when declared: a definition without any reads as before
+        document["params"] = {name: param.document() for name, param in definition.params.items()}
+    document["nodes"] = [_node_document(node) for node in definition.nodes]
+    document["edges"] = [_edge_document(edge) for edge in definition.edges]
+    return document
 
 
 def _node_document(node: NodeSpec) -> dict[str, Any]:

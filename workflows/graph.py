@@ -187,6 +187,24 @@ class Graph:
         return tuple(order)
 
 
+def dominators(graph: Graph) -> dict[str, frozenset[str]]:
+    """Return, for START and every node, the nodes on every path from START to it (itself included).
+
+    A node `d` is in `dominators(g)[n]` when no path from START reaches `n` without passing
+    through `d`: `n` can run only after `d` finished (or was skipped). The graph must be
+    acyclic (`validate` found nothing); a node START cannot reach has only itself.
+    """
+    known = set(graph.keys) | {START}
+    result: dict[str, frozenset[str]] = {START: frozenset({START})}
+    for key in graph.topological_order():
+        if key == START:
+            continue
+        sources = [result[e.source] for e in graph.upstream(key) if e.source in known and e.source in result]
+        shared = frozenset.intersection(*sources) if sources else frozenset()
+        result[key] = shared | {key}
+    return result
+
+
 def _group(edges: Iterable[Edge], key: Callable[[Edge], str]) -> dict[str, tuple[Edge, ...]]:
     """Group ``edges`` by ``key(edge)``, keeping definition order."""
     grouped: dict[str, list[Edge]] = {}

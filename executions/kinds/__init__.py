@@ -22,6 +22,7 @@ size before truncation) and ``truncated``; kind-specific keys are documented per
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -38,8 +39,11 @@ from executions.kinds.executor import (
     RunClock,
     RunContext,
     failed,
+    refused_outputs,
 )
 from executions.kinds.masking import mask
+from executions.kinds.outputs import OutputsProblem, finish
+from workflows.kinds.fields import is_secret
 from workflows.task_config import config_problems
 
 logger = logging.getLogger(__name__)
@@ -63,10 +67,28 @@ def execute(kind: str, config: dict[str, Any], ctx: RunContext) -> Outcome:
         message = "invalid task config: " + "; ".join(f"{path} {text}" for path, text in problems)
         return failed(mask(message, ctx.secrets), started=started)
     try:
-        return executor(config, ctx)
+        outcome = executor(config, ctx)
     except Exception as exc:  # a bug in Baton, not in the task: still never raise
         logger.exception("the %s executor crashed", kind)
         return failed(mask(f"internal error in the {kind} executor: {exc!r}", ctx.secrets), started=started)
+    if not outcome.outputs:
+        return outcome
+    try:
+        published = finish(outcome.outputs, (*ctx.secrets, *_secrets_in(config)), ctx.output_values_limit)
+    except OutputsProblem as exc:
+        return refused_outputs(outcome, str(exc))
+    return dataclasses.replace(outcome, outputs=published)
+
+
+def _secrets_in(value: Any) -> list[str]:
+    """Return the plaintext of every ``{"secret": …}`` value in a config (env values, headers)."""
+    if is_secret(value):
+        return [str(value["secret"])]
+    if isinstance(value, dict):
+        return [secret for item in value.values() for secret in _secrets_in(item)]
+    if isinstance(value, list):
+        return [secret for item in value for secret in _secrets_in(item)]
+    return []
 
 
 __all__ = [

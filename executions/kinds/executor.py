@@ -32,6 +32,7 @@ class RunContext:
 
     timeout: float | None  # the task's timeout in seconds (None = no limit)
     output_limit: int = 65536  # bytes of captured output kept, after masking
+    output_values_limit: int = 16384  # bytes (as JSON) of the values a run may publish (`outputs`)
     # Called about every check_interval seconds while the task runs, possibly from a
     # non-main thread; also the heartbeat hook. True means cancel now.
     should_cancel: Callable[[], bool] = _never
@@ -44,6 +45,9 @@ class RunContext:
     # shell.RECORD_AFTER seconds (or left processes behind), so the group can be killed from
     # outside if this worker dies.
     on_start: Callable[[int], None] = lambda pgid: None
+    # Called about every check_interval seconds, before ``should_cancel``, with the output so far
+    # (masked, head and tail kept) while it grows: the heartbeat stores it, so the run can be watched.
+    live_output: Callable[[str], None] = lambda text: None
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class Outcome:
     status: str  # "succeeded" | "failed" | "timed_out" | "cancelled"
     output: str
     detail: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)  # the values published for later nodes
 
     @property
     def succeeded(self) -> bool:
@@ -112,6 +117,18 @@ def failed(error: str, *, started: float, output: str | None = None, **detail: A
         **detail,
     }
     return Outcome(status=FAILED, output=text, detail=detail)
+
+
+def refused_outputs(outcome: Outcome, problem: str) -> Outcome:
+    """Return the outcome without published values, failed (unless it already did not succeed), saying why."""
+    separator = "" if not outcome.output or outcome.output.endswith("\n") else "\n"
+    detail = dict(outcome.detail)
+    if outcome.status == SUCCEEDED:
+        detail["error"] = problem
+    else:
+        detail["outputs_error"] = problem
+    status = FAILED if outcome.status == SUCCEEDED else outcome.status
+    return Outcome(status=status, output=f"{outcome.output}{separator}[baton] {problem}\n", detail=detail, outputs={})
 
 
 Executor = Callable[[dict[str, Any], RunContext], Outcome]  # runs one task of its kind and says how it ended

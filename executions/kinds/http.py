@@ -23,6 +23,11 @@ SSRF guard, in this order:
    ``expected_status``. Proxy variables from the environment are ignored (``trust_env=False``)
    so the connection really goes to the checked address.
 
+Outputs: with ``outputs`` (name → JMESPath expression), the body (as much as is read) is parsed
+as JSON and each expression selects one value; one that selects nothing publishes nothing (a
+later reference then takes its default, or fails). A body that is not JSON fails a run that
+succeeded. References in the URL are resolved before the guard, so it checks the resolved address.
+
 Other decisions: ``expected_status`` defaults to any 2xx; a string body is sent as is, a JSON
 object/array with ``json=``; connect timeout defaults to 10 s and read timeout to 300 s, both
 bounded by what is left of the task's timeout; an httpx timeout that hits the task's deadline
@@ -49,16 +54,18 @@ import contextlib
 import functools
 import http.cookiejar
 import ipaddress
+import json
 import os
 import socket
 import ssl
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import jmespath
 
 from executions.kinds.executor import (
     FAILED,
@@ -67,6 +74,7 @@ from executions.kinds.executor import (
     Outcome,
     RunClock,
     RunContext,
+    refused_outputs,
 )
 from executions.kinds.masking import OutputCollector, mask
 from workflows.kinds.fields import is_secret
@@ -220,6 +228,8 @@ class _Result:
     status_code: int | None = None
     address: str | None = None
     http_version: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    outputs_problem: str | None = None
 
 
 def run_http(config: dict[str, Any], ctx: RunContext) -> Outcome:
@@ -261,7 +271,10 @@ def run_http(config: dict[str, Any], ctx: RunContext) -> Outcome:
             output = detail["error"]
         elif stopped_by is not None or result.status_code is None:
             output += ("" if output.endswith("\n") else "\n") + f"[baton] {detail['error']}\n"
-    return Outcome(status=status, output=output, detail=detail)
+    outcome = Outcome(status=status, output=output, detail=detail, outputs=result.outputs)
+    if status == SUCCEEDED and result.outputs_problem is not None:
+        return refused_outputs(outcome, result.outputs_problem)
+    return outcome
 
 
 def _wait(worker: threading.Thread, clock: RunClock) -> str | None:
@@ -463,8 +476,11 @@ def _record_response(
     for name, value in response.headers.multi_items():
         collector.write(f"{name}: {value}\n")
     collector.write("\n")
+    body = bytearray() if config.get("outputs") else None
     if method != "HEAD":
-        _record_body(response, ctx, collector)
+        _record_body(response, ctx, collector, body)
+    if body is not None:
+        _select_outputs(bytes(body), config["outputs"], result)
     expected = config.get("expected_status")
     ok = response.status_code in expected if expected else 200 <= response.status_code <= 299
     if ok:
@@ -474,12 +490,29 @@ def _record_response(
         result.error = f"unexpected status {response.status_code} (expected {wanted})"
 
 
-def _record_body(response: httpx.Response, ctx: RunContext, collector: OutputCollector) -> None:
+def _select_outputs(body: bytes, expressions: dict[str, str], result: _Result) -> None:
+    """Select each output from the JSON body with its JMESPath expression (compiled by the validator)."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        result.outputs_problem = "the response body is not JSON, so the task's outputs could not be selected"
+        return
+    for name, expression in expressions.items():
+        value = jmespath.search(expression, document)
+        if value is not None:
+            result.outputs[name] = value
+
+
+def _record_body(
+    response: httpx.Response, ctx: RunContext, collector: OutputCollector, keep: bytearray | None = None
+) -> None:
     limit = max(4 * ctx.output_limit, _MIN_BODY_READ)
     decoder = codecs.getincrementaldecoder(_codec(response.encoding))(errors="replace")
     read = 0
     for chunk in response.iter_bytes():
         room = limit - read
+        if keep is not None:
+            keep += chunk[:room]
         collector.write(decoder.decode(chunk[:room]))
         read += len(chunk)
         if read >= limit:

@@ -125,13 +125,21 @@ class OutputCollector:
         with self._lock:
             self._pending += self._decoder.decode(b"", final=True)
             self._release(final=True)
-            tail = bytes(self._tail[max(0, len(self._tail) - self._tail_size) :])
-            omitted = self.total_bytes - len(self._head) - len(tail)
-            head_text = self._head.decode("utf-8", errors="ignore")
-            tail_text = tail.decode("utf-8", errors="ignore")
-            if omitted <= 0:
-                return head_text + tail_text
-            return head_text + truncation_marker(omitted) + tail_text
+            return self._view()
+
+    def snapshot(self) -> str:
+        """Return what is released so far (a possible secret's start is held back), as `getvalue` shows it."""
+        with self._lock:
+            return self._view()
+
+    def _view(self) -> str:
+        tail = bytes(self._tail[max(0, len(self._tail) - self._tail_size) :])
+        omitted = self.total_bytes - len(self._head) - len(tail)
+        head_text = self._head.decode("utf-8", errors="ignore")
+        tail_text = tail.decode("utf-8", errors="ignore")
+        if omitted <= 0:
+            return head_text + tail_text
+        return head_text + truncation_marker(omitted) + tail_text
 
     def _release(self, *, final: bool) -> None:
         pending = self._pending
@@ -164,3 +172,28 @@ class OutputCollector:
             self._tail += data
             if len(self._tail) > 2 * self._tail_size + 4096:
                 del self._tail[: len(self._tail) - self._tail_size]
+
+
+_MARKER = re.compile(r"\n…\[(\d+) bytes truncated\]…\n")
+
+
+def live_slice(text: str, offset: int) -> tuple[str, int]:
+    """Return the output after `offset` (bytes of the whole stream a task printed) and the offset it ends at.
+
+    `text` is output as kept (head, maybe the truncation marker, tail): offsets count the bytes of
+    the whole stream, so a follower keeps its place while the kept middle moves on. What is no
+    longer kept (cut from the middle) comes back as one line saying how much was left out.
+    """
+    match = _MARKER.search(text)
+    if match is None:
+        data = _utf8(text)
+        return data[max(0, offset) :].decode("utf-8", errors="ignore"), max(len(data), offset)
+    head, tail = _utf8(text[: match.start()]), _utf8(text[match.end() :])
+    total = len(head) + int(match.group(1)) + len(tail)
+    if offset >= total:
+        return "", offset
+    tail_start = total - len(tail)
+    if offset >= tail_start:
+        return tail[offset - tail_start :].decode("utf-8", errors="ignore"), total
+    shown = head[offset:].decode("utf-8", errors="ignore") if offset < len(head) else ""
+    return shown + truncation_marker(tail_start - max(offset, len(head))) + tail.decode("utf-8", "ignore"), total

@@ -193,11 +193,13 @@ def wait_for_exit(
     *,
     still_running: Callable[[], None] | None = None,
     after: float = 0.0,
+    tick: Callable[[], None] | None = None,
 ) -> str | None:
     """Wait for the process; return ``TIMED_OUT``/``CANCELLED`` if it must be stopped first.
 
     Wakes at the process's exit, or every ``clock.next_wait()`` seconds to check the clock.
-    ``still_running`` is called once if the process still runs ``after`` seconds after the start.
+    ``still_running`` is called once if the process still runs ``after`` seconds after the start;
+    ``tick`` before each check of the clock (the running output is handed on there).
     """
     with _exit_signal(process.pid) as exited:
 
@@ -216,6 +218,8 @@ def wait_for_exit(
             block(clock.next_wait())
             if process.poll() is not None:
                 break
+            if tick is not None:
+                tick()
             reason = clock.check()
             if reason is not None:
                 return reason

@@ -7,6 +7,8 @@ Decisions:
   ``redirect_stdout``/``redirect_stderr``, which swap the process-wide streams: prints from
   other threads during the run land in the task's output too. Capture is masked and kept
   head+tail as it arrives, so a chatty callable cannot exhaust memory.
+- A callable that returns a mapping (``dict``) publishes it as the node's outputs (string keys
+  that are names, JSON values; otherwise the run fails saying which key).
 - Output ends with ``return value: <JSON>`` (or the ``repr`` when not JSON-able); an exception
   makes the run fail with the last lines of its traceback in the output and
   ``detail.error = "ExceptionType: message"``.
@@ -30,6 +32,7 @@ import json
 import signal
 import threading
 import traceback
+from collections.abc import Mapping
 from types import FrameType
 from typing import Any
 
@@ -41,8 +44,10 @@ from executions.kinds.executor import (
     RunClock,
     RunContext,
     failed,
+    refused_outputs,
 )
 from executions.kinds.masking import OutputCollector, mask
+from executions.kinds.outputs import OutputsProblem, from_mapping
 from workflows import registry
 
 _TRACEBACK_LINES = 20
@@ -63,7 +68,7 @@ def run_python(config: dict[str, Any], ctx: RunContext) -> Outcome:
     kwargs = config.get("kwargs") or {}
     collector = OutputCollector(ctx.secrets, ctx.output_limit)
     status, error, result = SUCCEEDED, None, None
-    interrupter = _Interrupter(clock)
+    interrupter = _Interrupter(clock, _live(collector, ctx))
     try:
         with contextlib.redirect_stdout(collector), contextlib.redirect_stderr(collector), interrupter:
             result = function(**kwargs)
@@ -87,7 +92,25 @@ def run_python(config: dict[str, Any], ctx: RunContext) -> Outcome:
         detail["error"] = mask(error, ctx.secrets)
     if status not in (SUCCEEDED, FAILED):
         output += ("" if not output or output.endswith("\n") else "\n") + f"[baton] {detail['error']}\n"
-    return Outcome(status=status, output=output, detail=detail)
+    outcome = Outcome(status=status, output=output, detail=detail)
+    if status == SUCCEEDED and isinstance(result, Mapping):
+        try:
+            return Outcome(status=status, output=output, detail=detail, outputs=from_mapping(result))
+        except OutputsProblem as exc:
+            return refused_outputs(outcome, str(exc))
+    return outcome
+
+
+def _live(collector: OutputCollector, ctx: RunContext) -> Any:
+    """Return the watcher's tick: hand the output so far to ``ctx.live_output`` when it grew."""
+    seen = [0]
+
+    def tick() -> None:
+        if collector.total_bytes != seen[0]:
+            seen[0] = collector.total_bytes
+            ctx.live_output(collector.snapshot())
+
+    return tick
 
 
 def _render(value: object) -> str:
@@ -123,8 +146,9 @@ class _Interrupter:
        restored only after the watcher is joined, when no more signals can be sent.
     """
 
-    def __init__(self, clock: RunClock) -> None:
+    def __init__(self, clock: RunClock, tick: Any = None) -> None:
         self.clock = clock
+        self.tick = tick
         self.reason: str | None = None
         self.armed = False
         self._done = threading.Event()
@@ -166,6 +190,9 @@ class _Interrupter:
         wait = self.clock.next_wait()
         while not self._done.wait(wait):
             if self.reason is None:
+                if self.tick is not None:
+                    with contextlib.suppress(Exception):  # watching is a convenience: the callable runs on
+                        self.tick()
                 self.reason = self.clock.check()
             if self.reason is None:
                 wait = self.clock.next_wait()

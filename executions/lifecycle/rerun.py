@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.utils.translation import gettext as _
 
 from access.actors import Actor
 from access.policy import require
-from baton.errors import NotFound, TransitionNotPossible
+from baton.errors import Invalid, NotFound, TransitionNotPossible
 from executions import engine
 from executions.lifecycle.advance import batch_blueprint
 from executions.lifecycle.start import task_run_start, workflow_batch_start
@@ -55,14 +57,28 @@ def batch_rerun_check(*, batch: Batch, resume: bool) -> None:
         raise TransitionNotPossible(refusal)
 
 
-def batch_rerun(*, batch_id: str, actor: Actor, resume: bool = False) -> Batch:
-    """Start a new batch on the same version as a finished one, linked to it (an operator)."""
+def batch_rerun(
+    *,
+    batch_id: str,
+    actor: Actor,
+    resume: bool = False,
+    values: Mapping[str, Any] | None = None,
+    values_as_text: bool = False,
+) -> Batch:
+    """Start a new batch on the same version as a finished one, linked to it (an operator).
+
+    It runs with the original's parameters; `values` changes some of them on a re-run (not on a
+    resume: its kept nodes ran with the original's), and the audit row records both.
+    """
     original = Batch.objects.select_related("workflow__team", "version", "task__team").filter(pk=batch_id).first()
     if original is None:
         raise NotFound(_("no batch %(batch)r") % {"batch": batch_id})
     doing = _("Resuming batch %(batch)s") if resume else _("Re-running batch %(batch)s")
     require(actor, original, Role.OPERATOR, doing % {"batch": original.pk})
     batch_rerun_check(batch=original, resume=resume)
+    if values and (resume or original.task_id is not None):
+        what = _("a resume (its kept nodes ran with the original's values)") if resume else _("a task's run")
+        raise Invalid.at({"params": _("parameters cannot be changed on %(what)s") % {"what": what}})
     keep: dict[str, NodeRun] = {}
     if resume:
         kept = set(rerun_plan(batch=original, resume=True).kept)
@@ -72,5 +88,12 @@ def batch_rerun(*, batch_id: str, actor: Actor, resume: bool = False) -> Batch:
     if original.task_id is not None:
         return task_run_start(task=original.task, actor=actor, trigger=kind, rerun_of=original, audit=audit)
     return workflow_batch_start(
-        workflow=original.workflow, actor=actor, trigger=kind, audit=audit, rerun_of=original, keep=keep
+        workflow=original.workflow,
+        actor=actor,
+        trigger=kind,
+        audit=audit,
+        rerun_of=original,
+        keep=keep,
+        values=values,
+        values_as_text=values_as_text,
     )

@@ -31,11 +31,12 @@ from executions.lifecycle.advance import batch_advance, batch_blueprint
 from executions.models import Batch, NodeRun
 from executions.runtime import Blueprint
 from executions.states import NodeStatus
-from executions.storable import storable, unrecorded
+from executions.storable import storable, storable_text, unrecorded
 from executions.store import AttemptEnd, HopStore, hop_store
 from ops import metrics
 from ops.logcontext import run_context
-from workflows import secrets
+from workflows import kinds as task_kinds
+from workflows import references, secrets
 from workflows.task_config import is_reserved_queue
 
 OUTCOME_STATUS = {
@@ -127,7 +128,7 @@ def _run_claimed(run: NodeRun, *, continuing: bool) -> tuple[str | None, Wakeup 
         }
         outcome, retries = kinds.Outcome(status=kinds.FAILED, output=f"[baton] {error}\n", detail={"error": error}), 0
     else:
-        outcome = task_execute(run, task)
+        outcome = task_execute(run, task, blueprint.references_of(run.node_key))
     interval = retry_interval(task, run.attempts)
     continue_on = run.queue if continuing else None
     finished = surviving_database_loss(
@@ -165,16 +166,29 @@ def surviving_database_loss(action: Callable[[], Result], *, attempts: int = 8) 
     return action()
 
 
-def task_execute(run: NodeRun, task: dict[str, Any]) -> kinds.Outcome:
-    """Execute a claimed run's task here, heart-beating and watching for a stop; never raise."""
+def task_execute(run: NodeRun, task: dict[str, Any], referenced: frozenset[str] | None = None) -> kinds.Outcome:
+    """Execute a claimed run's task here, heart-beating and watching for a stop; never raise.
+
+    `referenced` (the blueprint's `references_of`): None when the config holds no reference —
+    nothing more is read —, else the nodes whose outputs it reads, in one query with the batch's context.
+    """
     try:
         config, plain = secrets.unseal(task["config"])
     except ValueError as exc:
         return kinds.Outcome(status=kinds.FAILED, output=str(exc), detail={"error": str(exc)})
+    if referenced is not None:
+        try:
+            config = _resolved(run, task["kind"], config, referenced)
+        except references.Unresolved as exc:
+            error = str(exc)
+            return kinds.Outcome(status=kinds.FAILED, output=f"[baton] {error}\n", detail={"error": error})
+    live = _LiveOutput()
     context = kinds.RunContext(
         timeout=task["timeout_seconds"],
         output_limit=settings.BATON_OUTPUT_LIMIT,
-        should_cancel=_cancel_check(run),
+        output_values_limit=settings.BATON_OUTPUT_VALUES_LIMIT,
+        should_cancel=_cancel_check(run, live),
+        live_output=live.offer,
         check_interval=settings.BATON_HEARTBEAT_SECONDS,
         kill_grace=settings.BATON_KILL_GRACE_SECONDS,
         secrets=tuple(plain),
@@ -187,13 +201,49 @@ def task_execute(run: NodeRun, task: dict[str, Any]) -> kinds.Outcome:
         return kinds.Outcome(status=kinds.FAILED, output=repr(exc), detail={"error": repr(exc)})
 
 
-def _cancel_check(run: NodeRun) -> Callable[[], bool]:
-    """Return the heartbeat hook: record that the worker lives; tell whether to cancel."""
+def _resolved(run: NodeRun, kind: str, config: dict[str, Any], referenced: frozenset[str]) -> dict[str, Any]:
+    """Return the config with its references replaced by the batch's values and the referenced nodes' outputs."""
+    declared = task_kinds.find(kind)
+    if declared is None:
+        return config  # the executor refuses the kind, naming it
+    found = hop_store().reference_context(run.pk, run.batch_id, referenced)
+    context = references.Context(
+        params=found.batch.get("params") or {},
+        batch={**(found.batch.get("batch") or {}), "id": run.batch_id},
+        nodes={key: references.NodeOutputs(status, outputs) for key, (status, outputs) in found.nodes.items()},
+    )
+    return references.resolve(config, declared.reference_fields, context)
+
+
+class _LiveOutput:
+    """The running output an executor offered since the last heartbeat, which stores it (at most one a beat)."""
+
+    def __init__(self) -> None:
+        self.text: str | None = None
+
+    def offer(self, text: str) -> None:
+        self.text = text
+
+    def take(self) -> dict[str, str]:
+        """Return the fields the heartbeat writes for it: the output, once, if it changed."""
+        text, self.text = self.text, None
+        return {} if text is None else {"output": storable_text(text)[0]}
+
+
+def _cancel_check(run: NodeRun, live: _LiveOutput | None = None) -> Callable[[], bool]:
+    """Return the heartbeat hook: record that the worker lives (and the output so far); tell whether to cancel.
+
+    The output is written only while the run is still running this attempt, in the heartbeat's
+    own statement: a short task never beats, so its hop writes nothing more.
+    """
 
     def should_cancel() -> bool:
         try:
             now = timezone.now()
-            NodeRun.objects.filter(pk=run.pk, status=NodeStatus.RUNNING).update(heartbeat_at=now)
+            output = live.take() if live is not None else {}
+            NodeRun.objects.filter(pk=run.pk, status=NodeStatus.RUNNING, attempts=run.attempts).update(
+                heartbeat_at=now, **output
+            )
             stop, deadline = Batch.objects.values_list("stop_requested_at", "deadline_at").get(pk=run.batch_id)
             return stop is not None or (deadline is not None and deadline <= now)
         finally:
@@ -347,6 +397,7 @@ def _attempt_end(
         detail=outcome.detail,
         now=now,
         retry_at=retry_at,
+        outputs=outcome.outputs,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +24,7 @@ from executions.states import BatchStatus, NodeStatus, TriggerKind
 from executions.store import hop_store
 from executions.transitions import moved_at
 from ops import metrics
-from workflows import graph
+from workflows import graph, params
 from workflows.definition import task_document
 from workflows.models import Role, Task, Workflow
 from workflows.services import task_spec_of
@@ -35,11 +36,24 @@ def batch_start(
     actor: Actor,
     trigger: str = TriggerKind.MANUAL,
     scheduled_for: datetime | None = None,
+    values: Mapping[str, Any] | None = None,
+    values_as_text: bool = False,
 ) -> Batch:
-    """Start a batch of the workflow's current version (an operator; the scheduler for queued fires)."""
+    """Start a batch of the workflow's current version (an operator; the scheduler for queued fires).
+
+    `values` are the parameters' values (JSON, or text such as the CLI's `--param` with
+    `values_as_text`); without them a scheduled fire takes its trigger's and any other start the
+    defaults. Values that do not fit the declarations are refused (`params.ParamsProblem`).
+    """
     require(actor, workflow, Role.OPERATOR, _("Running %(name)s") % {"name": workflow.name})
     return workflow_batch_start(
-        workflow=workflow, actor=actor, trigger=trigger, scheduled_for=scheduled_for, audit=("workflow.run", workflow)
+        workflow=workflow,
+        actor=actor,
+        trigger=trigger,
+        scheduled_for=scheduled_for,
+        audit=("workflow.run", workflow),
+        values=values,
+        values_as_text=values_as_text,
     )
 
 
@@ -52,10 +66,13 @@ def workflow_batch_start(
     scheduled_for: datetime | None = None,
     rerun_of: Batch | None = None,
     keep: dict[str, NodeRun] | None = None,
+    values: Mapping[str, Any] | None = None,
+    values_as_text: bool = False,
 ) -> Batch:
     """Start a batch of the workflow's current version (or of `rerun_of`'s) for an actor whose role the caller checked.
 
-    `audit` is the (action, object) the audit row records.
+    `audit` is the (action, object) the audit row records. A re-run takes `rerun_of`'s context
+    unchanged, except for the parameters given in `values` (the re-run form's edits).
     """
     version = rerun_of.version if rerun_of else workflow.current_version
     if version is None:
@@ -63,9 +80,18 @@ def workflow_batch_start(
     if workflow.deleted_at is not None:  # SPEC §6: a deleted workflow starts nothing new, re-runs included
         raise NotRunnable(_("workflow %(name)s is deleted; it starts no new batch") % {"name": repr(workflow.name)})
     batch = Batch(workflow=workflow, version=version)
+    blueprint = blueprint_for(version.pk)
+    if rerun_of is not None:
+        batch.context = rerun_of.context
+        if values:
+            before = (rerun_of.context or {}).get("params") or {}
+            edited = params.resolve(blueprint.params, {**before, **values}, as_text=values_as_text)
+            batch.context = {**(rerun_of.context or {}), "params": edited}
+    else:
+        batch.context = batch_context(batch, blueprint, scheduled_for, values=values, as_text=values_as_text)
     return _start(
         batch,
-        blueprint_for(version.pk),
+        blueprint,
         trigger=trigger,
         actor=actor,
         audit=audit,
@@ -99,6 +125,9 @@ def task_run_start(
             )
         snapshot = task_run_definition(task)
     batch = Batch(task=task, snapshot=snapshot)
+    batch.context = (
+        rerun_of.context if rerun_of is not None else batch_context(batch, blueprint_of(snapshot), scheduled_for)
+    )
     return _start(
         batch,
         blueprint_of(snapshot),
@@ -118,6 +147,29 @@ def task_run_definition(task: Task) -> dict[str, Any]:
         "nodes": [{"key": task.name, "type": graph.TASK, "task": task_document(task_spec_of(task))}],
         "edges": [{"from": graph.START, "to": task.name}],
     }
+
+
+def batch_context(
+    batch: Batch,
+    blueprint: Blueprint,
+    scheduled_for: datetime | None,
+    *,
+    values: Mapping[str, Any] | None = None,
+    as_text: bool = False,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Resolve what a new batch's references read: its parameters' values and its built-in values.
+
+    A fire of a trigger takes the trigger's fixed values (checked when the definition was saved);
+    a start by hand takes `values`; every parameter left out takes its default. The fire time is
+    the scheduled instant, or the start for a batch started by hand.
+    """
+    given = values if values is not None else (blueprint.trigger.get("params") or {} if scheduled_for else {})
+    resolved = params.resolve(blueprint.params, given, as_text=as_text)
+    owner = batch.workflow if batch.workflow_id else batch.task
+    fire_time = scheduled_for or now or timezone.now()
+    zone = blueprint.trigger.get("timezone") or "UTC"
+    return {"params": resolved, "batch": params.builtins(workflow=owner.name, fire_time=fire_time, timezone=zone)}
 
 
 @dataclass
@@ -183,7 +235,13 @@ def _start(
     action, subject = audit
     with transaction.atomic():
         batches_insert([new])
-        audit_record(actor=actor, action=action, obj=subject, after={"batch": new.batch.pk})
+        after: dict[str, Any] = {"batch": new.batch.pk}
+        if (new.batch.context or {}).get("params"):  # the values it runs with, in the trail
+            after["params"] = new.batch.context["params"]
+        before = (rerun_of.context or {}).get("params") if rerun_of is not None else None
+        if before is not None and before != after.get("params"):  # edited in the re-run form
+            after["params_before"] = before
+        audit_record(actor=actor, action=action, obj=subject, after=after)
     return new.batch
 
 
@@ -203,6 +261,8 @@ def batch_prepare(
     `created_by` is the user row who started it (None for the scheduler, a token, the machine).
     """
     keep = keep or {}
+    if not batch.context:  # the scheduler's fires: the trigger's values, the defaults, the fire time
+        batch.context = batch_context(batch, blueprint, scheduled_for, now=now)
     batch.trigger, batch.scheduled_for, batch.rerun_of = trigger, scheduled_for, rerun_of
     batch.created_by = created_by
     batch.created_at, batch.deadline_at = now, now + timedelta(seconds=blueprint.timeout_seconds)
@@ -220,6 +280,7 @@ def batch_prepare(
         kept = keep.get(node.key)
         if kept is not None:
             run.status, run.attempts, run.output = NodeStatus.SUCCEEDED, kept.attempts, kept.output
+            run.outputs = kept.outputs  # a resumed batch sees the values the original's nodes published
             run.detail = {**kept.detail, "kept_from": kept.batch_id}
             run.started_at, run.finished_at = kept.started_at, kept.finished_at
         message = f"kept from {kept.batch_id}" if kept else ""

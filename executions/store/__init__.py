@@ -22,6 +22,7 @@ from executions.store.base import (
     Move,
     NodeRow,
     RecordedFinish,
+    ReferenceContext,
     StraightFinish,
 )
 from executions.store.orm import OrmHopStore
@@ -37,6 +38,7 @@ __all__ = [
     "OrmHopStore",
     "PostgresHopStore",
     "RecordedFinish",
+    "ReferenceContext",
     "StraightFinish",
     "hop_store",
     "store_for",

@@ -9,7 +9,7 @@ runs in the caller's transaction, except the claim, which is its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
@@ -66,6 +66,15 @@ class AttemptEnd:
     detail: dict[str, Any]
     now: datetime
     retry_at: datetime | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)  # the values the attempt published
+
+
+@dataclass(frozen=True)
+class ReferenceContext:
+    """What a node's references read when it runs: the batch's context and its referenced nodes' outputs."""
+
+    batch: dict[str, Any]  # Batch.context
+    nodes: dict[str, tuple[str, dict[str, Any]]]  # node key -> (status, outputs)
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,9 @@ class HopStore(Protocol):
 
     def node_rows(self, batch_id: str) -> list[NodeRow]:
         """Read every node run of the batch."""
+
+    def reference_context(self, run_id: int, batch_id: str, nodes: frozenset[str]) -> ReferenceContext:
+        """Read, in one query, the batch's context and the status and outputs of the `nodes` of the batch."""
 
     def record_finish(self, end: AttemptEnd, *, read_states: bool) -> RecordedFinish | None:
         """Record an attempt's end (running → `end.to`, the attempt row, the event); None if not recorded."""

@@ -11,11 +11,21 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 
 from executions.dispatch import Wakeup
 from executions.models import Attempt, Batch, Event, NodeRun
 from executions.states import BatchStatus, NodeStatus
-from executions.store.base import Applied, AttemptEnd, LockedBatch, Move, NodeRow, RecordedFinish, StraightFinish
+from executions.store.base import (
+    Applied,
+    AttemptEnd,
+    LockedBatch,
+    Move,
+    NodeRow,
+    RecordedFinish,
+    ReferenceContext,
+    StraightFinish,
+)
 from executions.transitions import EventLog, batch_transition, moved_at, node_transition, nodes_transition
 
 
@@ -64,6 +74,7 @@ class OrmHopStore:
                 worker=worker,
                 resent=0,
                 resend_at=None,
+                output="",  # the new attempt's output, written as it runs (the last one's is on its attempt row)
             )
         return run if claimed else None
 
@@ -84,6 +95,21 @@ class OrmHopStore:
         """Read the batch's node runs in id order."""
         rows = NodeRun.objects.filter(batch_id=batch_id).values_list("pk", "node_key", "status", "queue")
         return [NodeRow(*row) for row in rows]
+
+    def reference_context(self, run_id: int, batch_id: str, nodes: frozenset[str]) -> ReferenceContext:
+        """Read the run's own row (for the batch's context) and the referenced nodes' rows in one query."""
+        rows = (
+            NodeRun.objects.filter(batch_id=batch_id)
+            .filter(Q(pk=run_id) | Q(node_key__in=nodes))
+            .values_list("node_key", "status", "outputs", "batch__context")
+        )
+        context: dict[str, Any] = {}
+        found: dict[str, tuple[str, dict[str, Any]]] = {}
+        for key, status, outputs, batch_context in rows:
+            context = batch_context or {}
+            if key in nodes:
+                found[key] = (status, outputs or {})
+        return ReferenceContext(context, found)
 
     def record_finish(self, end: AttemptEnd, *, read_states: bool) -> RecordedFinish | None:
         """Record the end with a guarded update, the attempt row and the event; read the states after it."""
@@ -155,7 +181,12 @@ class OrmHopStore:
     def _record(self, end: AttemptEnd, events: EventLog) -> bool:
         """Move the run from running (on this attempt) to `end.to` and write the attempt row."""
         run = NodeRun(pk=end.run_id, batch_id=end.batch_id, node_key=end.node_key, status=NodeStatus.RUNNING)
-        fields: dict[str, Any] = {"output": end.output, "detail": end.detail, "finished_at": end.now}
+        fields: dict[str, Any] = {
+            "output": end.output,
+            "detail": end.detail,
+            "outputs": end.outputs,
+            "finished_at": end.now,
+        }
         if end.retry_at is not None:
             fields["retry_at"] = end.retry_at
         if not node_transition(

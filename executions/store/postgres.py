@@ -155,7 +155,7 @@ def _finish(sql: Sql, *, also: str = "") -> tuple[str, str]:
     cte = f"""fin AS (
     UPDATE {RUN}
        SET {RUN.status} = {to}, {RUN.output} = %(output)s, {RUN.detail} = %(detail)s::jsonb,
-           {RUN.finished_at} = %(now)s, {RUN.retry_at} = COALESCE(%(retry_at)s, {RUN.retry_at})
+           {RUN.outputs} = %(outputs)s::jsonb, {RUN.finished_at} = %(now)s, {RUN.retry_at} = COALESCE(%(retry_at)s, {RUN.retry_at})
      WHERE {RUN.id} = %(id)s AND {RUN.status} = {running} AND {RUN.attempts} = %(attempt)s{also}
  RETURNING {RUN.id})"""
     event = f"SELECT %(batch)s, {RUN.id}, %(key)s, {running}, {to}, %(message)s, %(now)s FROM fin"
@@ -209,7 +209,7 @@ WITH old AS (
     UPDATE {RUN} r
        SET {RUN.status} = {running}, {RUN.attempts} = r.{RUN.attempts} + 1, {RUN.started_at} = %(now)s,
            {RUN.finished_at} = NULL, {RUN.heartbeat_at} = %(now)s, {RUN.worker} = %(worker)s, {RUN.resent} = 0,
-           {RUN.resend_at} = NULL,
+           {RUN.resend_at} = NULL, {RUN.output} = '',
            {RUN.queued_at} = CASE WHEN old.{RUN.status} = {retrying} THEN %(now)s ELSE r.{RUN.queued_at} END
       FROM old
      WHERE r.{RUN.id} = old.{RUN.id}
@@ -477,6 +477,7 @@ def _finish_params(end: AttemptEnd) -> dict[str, Any]:
         "message": end.message,
         "output": end.output,
         "detail": json.dumps(end.detail),
+        "outputs": json.dumps(end.outputs),
         "worker": end.worker,
         "started_at": end.started_at,
         "now": end.now,

@@ -148,3 +148,32 @@ def test_opening_the_delete_url_without_the_role_says_which_role_it_needs(as_use
     assert "Deleting release-pipeline needs the editor role in team platform." in messages_of(response)
     workflow.refresh_from_db()
     assert workflow.deleted_at is None
+
+
+def test_run_once_asks_for_the_declared_parameters_and_starts_with_them(as_user, platform):
+    document = release(params={"target": {"type": "string", "default": "staging", "description": "where to"}})
+    workflow = workflow_save_definition(document=document, actor=machine()).workflow
+    url = reverse("admin:workflows_workflow_run", args=[workflow.pk])
+    form = as_user("olga").post(url).content.decode()  # the page's button: the form, nothing started yet
+    assert 'name="target"' in form and 'value="staging"' in form and not Batch.objects.exists()
+    refused = as_user("olga").post(url, {"params_form": "1", "target": "x" * 5000}).content.decode()
+    assert "must be at most 4096 characters" in refused and not Batch.objects.exists()
+    response = as_user("olga").post(url, {"params_form": "1", "target": "prod"})
+    batch = Batch.objects.get()
+    assert response.status_code == 302 and batch.context["params"] == {"target": "prod"}
+    page = as_user("olga").get(reverse("admin:executions_batch_change", args=[batch.pk])).content.decode()
+    assert "params.target = &quot;prod&quot;" in page
+
+
+def test_the_rerun_form_shows_the_originals_values_and_starts_with_the_edited_ones(as_user, platform, recorder):
+    document = release(params={"target": {"type": "string", "default": "staging"}, "dry": {"type": "boolean"}})
+    workflow = workflow_save_definition(document=document, actor=machine()).workflow
+    original = batch_start(workflow=workflow, actor=machine(), values={"target": "prod", "dry": True})
+    Batch.objects.filter(pk=original.pk).update(status="failed")
+    url = reverse("admin:executions_batch_rerun", args=[original.pk])
+    form = as_user("olga").get(url).content.decode()
+    assert 'id="rerun-params"' in form and 'value="prod"' in form
+    as_user("olga").post(url, {"resume": "0", "target": "eu", "dry": "true"})
+    rerun = Batch.objects.exclude(pk=original.pk).get()
+    assert rerun.context["params"] == {"target": "eu", "dry": True}
+    assert 'id="rerun-params"' not in as_user("olga").get(url + "?resume=1").content.decode()

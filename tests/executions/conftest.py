@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import json
+import threading
 from collections import deque
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -66,3 +71,35 @@ def start(document: dict[str, Any]) -> Batch:
 
 def states(batch: Batch) -> dict[str, str]:
     return dict(batch.node_runs.values_list("node_key", "status"))
+
+
+class _JsonHandler(BaseHTTPRequestHandler):
+    """Records each POST as (path, headers, body) in `server.seen` and answers `server.answer(self)` as JSON."""
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.seen.append((self.path, dict(self.headers), body))  # type: ignore[attr-defined]
+        status, payload = self.server.answer(self)  # type: ignore[attr-defined]
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def json_server(answer: Callable[[BaseHTTPRequestHandler], tuple[int, Any]]) -> Iterator[ThreadingHTTPServer]:
+    """Serve POSTs on a loopback port in a thread; `answer(request)` gives each one's (status, JSON payload)."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _JsonHandler)
+    httpd.seen = []  # type: ignore[attr-defined]
+    httpd.answer = answer  # type: ignore[attr-defined]
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -68,8 +68,8 @@ def test_run_workflow_without_wait_prints_the_batch_id_and_show_batch_waits(work
     call_command("show_batch", batch_id.lower(), "--wait", "--json", "--timeout", "60", stdout=out)
     report = json.loads(out.getvalue())
     assert report["batch"] == batch_id and report["status"] == "succeeded"
-    assert set(report) == {"batch", "status", "nodes"}
-    assert set(report["nodes"]["pull"]) == {"status", "started_at", "finished_at", "attempts", "output"}
+    assert set(report) == {"batch", "status", "params", "nodes"}
+    assert set(report["nodes"]["pull"]) == {"status", "started_at", "finished_at", "attempts", "output", "outputs"}
 
 
 def test_stop_kills_the_running_shell_and_stops_the_rest(worker, tmp_path):

@@ -200,7 +200,7 @@ class Twin:
             "status", "created_at", "finished_at", "deadline_at", "stop_requested_at", "stop_reason"
         ).get(pk=self.batch_id)
         fields = ["node_type", "task_name", "queue", "status", "attempts", "queued_at", "started_at", "finished_at"]
-        fields += ["heartbeat_at", "retry_at", "resent", "resend_at", "worker", "output", "detail"]
+        fields += ["heartbeat_at", "retry_at", "resent", "resend_at", "worker", "output", "detail", "outputs"]
         runs = {
             row.pop("node_key"): row
             for row in NodeRun.objects.filter(batch_id=self.batch_id).values("node_key", *fields)
@@ -275,6 +275,10 @@ def test_both_stores_write_the_same_hop(recorder, graph: Graph, data: st.DataObj
                     status=data.draw(st.sampled_from(OUTCOMES), label="outcome"),
                     output=f"{key} said {data.draw(st.integers(0, 9), label='output')}",
                     detail={"exit_code": data.draw(st.integers(0, 3), label="exit code")},
+                    outputs=data.draw(
+                        st.dictionaries(st.sampled_from(["version", "url"]), st.integers(0, 9) | st.text(max_size=3)),
+                        label="published values",
+                    ),
                 )
                 continue_on = data.draw(st.sampled_from([None, ""]), label="continue on")
                 both("finish", key, outcome, continue_on, action == "late finish")

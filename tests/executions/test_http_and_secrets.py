@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from executions.models import NodeRun
 from executions.selectors import batch_report
-from tests.executions.conftest import chain_document, start
+from tests.executions.conftest import chain_document, json_server, start
 from workflows.models import Workflow
 from workflows.services import workflow_export
 
@@ -18,31 +16,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SECRET = "tok-9f8e7d6c5b4a"
 
 
-class Handler(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.seen.append((self.path, dict(self.headers), body))
-        status = 202 if self.path == "/rollout" else 500
-        payload = json.dumps({"echo": self.headers.get("Authorization", "")}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
+def _rollout(request) -> tuple[int, dict]:
+    return (202 if request.path == "/rollout" else 500), {"echo": request.headers.get("Authorization", "")}
 
 
 @pytest.fixture
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.seen = []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with json_server(_rollout) as httpd:
+        yield httpd
 
 
 def http_task(name: str, url: str, **config) -> dict:

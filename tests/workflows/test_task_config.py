@@ -70,7 +70,7 @@ def test_valid_configs_have_no_problems(kind: str, config: dict[str, Any]) -> No
             {"url": "http://x.example/", "auth": "x"},
             (
                 "config.auth",
-                "unknown field for a http task; allowed: method, url, headers, body, expected_status, verify_tls, connect_timeout_seconds, read_timeout_seconds",
+                "unknown field for a http task; allowed: method, url, headers, body, expected_status, verify_tls, connect_timeout_seconds, read_timeout_seconds, outputs",
             ),
         ),
         (

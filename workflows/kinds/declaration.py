@@ -8,7 +8,7 @@ the house (`executions.kinds`), registered under the same name.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 Problems = list[tuple[str, str]]  # (path such as "config.script", message)
@@ -43,3 +43,8 @@ class TaskKind:
     check: Callable[[Mapping[str, object], CheckContext], Problems]  # the problems of a config of these fields
     editor_config: Mapping[str, Any]  # the config a new task of this kind starts with in the editor
     permission: Permission | None = None  # needed to create or change one; None: the editor role is enough
+    # The fields that may hold `${…}` references (`workflows.references`) and how each takes a
+    # value: "text", "url" (percent-encoded) or "typed" (a string that is one reference keeps the JSON type).
+    reference_fields: Mapping[str, str] = field(default_factory=dict)
+    # What the validator says of a reference in another field (by field); a generic message otherwise.
+    reference_hints: Mapping[str, str] = field(default_factory=dict)

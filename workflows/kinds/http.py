@@ -5,7 +5,10 @@ GET; ``url`` absolute http/https URL with a host, which must not be an ambiguous
 ``url_problem``); ``headers`` (object: header name token → string without CR/LF, or
 ``{"secret": string}``); ``body`` (string sent as is, or a JSON object/array sent as JSON);
 ``expected_status`` (non-empty list of integers 100–599; default: any 2xx); ``verify_tls``
-(boolean, default true); ``connect_timeout_seconds`` and ``read_timeout_seconds`` (numbers > 0).
+(boolean, default true); ``connect_timeout_seconds`` and ``read_timeout_seconds`` (numbers > 0);
+``outputs`` (object: output name → a JMESPath expression selecting a value from the JSON response
+body, e.g. ``{"version": "data.release.tag"}``). ``url``, ``headers`` and ``body`` may hold
+references (``workflows.references``); in the URL their values are percent-encoded.
 """
 
 from __future__ import annotations
@@ -17,11 +20,15 @@ import unicodedata
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+import jmespath
+from jmespath.exceptions import JMESPathError
+
 from baton.text import _
 from workflows.kinds.declaration import CheckContext, Problems, TaskKind
 from workflows.kinds.fields import is_json, is_positive_number, string_map_problems
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+_OUTPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _FULL_STOPS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})  # what IDNA reads as a dot
@@ -50,6 +57,28 @@ def config_problems(config: Mapping[str, object], context: CheckContext) -> Prob
     for field in ("connect_timeout_seconds", "read_timeout_seconds"):
         if field in config and not is_positive_number(config[field]):
             problems.append((f"config.{field}", _("must be a number greater than 0")))
+    if "outputs" in config:
+        problems += outputs_problems(config["outputs"])
+    return problems
+
+
+def outputs_problems(outputs: object) -> Problems:
+    """Return the problems of an http task's ``outputs``: names → JMESPath expressions that compile."""
+    if not isinstance(outputs, dict):
+        return [("config.outputs", 'must be an object: output name → JMESPath expression, e.g. {"version": "tag"}')]
+    problems: Problems = []
+    for name, expression in outputs.items():
+        path = f"config.outputs.{name}"
+        if not isinstance(name, str) or not _OUTPUT_NAME.fullmatch(name):
+            problems.append((path, "output names are letters, digits and '_' (at most 64), not starting with a digit"))
+        elif not isinstance(expression, str) or not expression.strip():
+            problems.append((path, "must be a JMESPath expression (a non-empty string)"))
+        else:
+            try:
+                jmespath.compile(expression)
+            except JMESPathError as exc:
+                reason = str(exc).splitlines()[0].removeprefix("Invalid jmespath expression: ")
+                problems.append((path, f"is not a valid JMESPath expression ({reason})"))
     return problems
 
 
@@ -156,7 +185,9 @@ KIND = TaskKind(
         "verify_tls",
         "connect_timeout_seconds",
         "read_timeout_seconds",
+        "outputs",
     ),
     check=config_problems,
     editor_config={"method": "GET", "url": "https://example.com/", "expected_status": [200]},
+    reference_fields={"url": "url", "headers": "text", "body": "typed"},
 )

@@ -2,7 +2,8 @@
 
 Config: ``callable`` (a name registered in ``workflows.registry``; when the check is given the
 registered names, an unknown name is a problem listing close matches or the known names) and
-``kwargs`` (a JSON object, default ``{}``; finite numbers only).
+``kwargs`` (a JSON object, default ``{}``; finite numbers only; its strings may hold references).
+A callable that returns a mapping publishes it as the node's outputs.
 """
 
 from __future__ import annotations
@@ -58,4 +59,5 @@ KIND = TaskKind(
     fields=("callable", "kwargs"),
     check=config_problems,
     editor_config={"callable": "", "kwargs": {}},
+    reference_fields={"kwargs": "typed"},
 )

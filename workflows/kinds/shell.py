@@ -4,6 +4,9 @@ Config: exactly one of ``script`` (non-empty string, run by ``/bin/sh -c``) or `
 (non-empty list of strings, first one non-empty); optional ``cwd`` (non-empty string) and
 ``env`` (object: variable name → string or ``{"secret": string}``). Variable names must be
 non-empty and contain neither ``=`` nor NUL; no string may contain NUL (``exec`` refuses it).
+``env`` values may hold references (``${params.NAME}``, ``${nodes.KEY.outputs.NAME}``); the
+script may not (``workflows.references``). The task publishes outputs by writing ``name=value``
+lines to the file named by ``$BATON_OUTPUT`` (see ``executions.kinds.outputs``).
 Defining one needs the ``define_shell_task`` permission (SPEC §2): it runs any code on the worker.
 """
 
@@ -69,4 +72,10 @@ KIND = TaskKind(
     check=config_problems,
     editor_config={"script": "echo hello"},
     permission=PERMISSION,
+    reference_fields={"env": "text"},
+    reference_hints={
+        "script": "a reference is never spliced into script text (the value could inject commands); "
+        'pass it in env, e.g. env: {"VERSION": "${nodes.build.outputs.version}"}, and use "$VERSION" in the script',
+        "argv": 'a reference is not allowed in argv; pass it in env and read it from the environment ("$VERSION")',
+    },
 )

@@ -8,7 +8,7 @@ import time
 from django.core.management.base import CommandError
 
 from executions.models import Batch
-from executions.selectors import batch_find, batch_report
+from executions.selectors import batch_find, batch_report, node_run_output_since
 from executions.states import BatchStatus
 from workflows.management.commands.export_workflow import argument_text
 
@@ -39,6 +39,42 @@ def wait_for_end(batch: Batch, timeout: float | None) -> Batch:
     return batch
 
 
+FOLLOW_POLL_SECONDS = 0.25
+
+
+def follow(command, batch: Batch, timeout: float | None) -> Batch:
+    """Print each task node's output as it is written (about once a second while it runs) until the batch ends.
+
+    Like `tail -f` on several files: a `==> KEY <==` line says whose output follows when it
+    changes; a new attempt of a node starts with `==> KEY (attempt N) <==`.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    places: dict[str, tuple[int, int]] = {}  # node key -> (attempt, offset)
+    current = None
+    while True:
+        batch.refresh_from_db(fields=["status", "finished_at"])
+        ended = batch.status != BatchStatus.RUNNING
+        for run in batch.node_runs.filter(started_at__isnull=False).order_by("started_at", "id"):
+            attempt, offset = places.get(run.node_key, (run.attempts, 0))
+            if attempt != run.attempts:
+                attempt, offset = run.attempts, 0
+            piece = node_run_output_since(run, offset)
+            places[run.node_key] = (attempt, piece["offset"])
+            if piece["output"]:
+                header = (run.node_key, attempt)
+                if header != current:
+                    again = f" (attempt {attempt})" if attempt > 1 else ""
+                    command.stdout.write(f"==> {run.node_key}{again} <==")
+                    current = header
+                command.stdout.write(piece["output"], ending="")
+                command.stdout.flush()
+        if ended:
+            return batch
+        if deadline is not None and time.monotonic() > deadline:
+            raise CommandError(f"batch {batch.pk} still running after {timeout:g}s")
+        time.sleep(FOLLOW_POLL_SECONDS)
+
+
 def write_report(command, batch: Batch, options: dict, *, id_only: bool = False) -> None:
     """Print the report as JSON (--json), or as a table; only the id when `id_only` and not waiting."""
     if options.get("wait"):
@@ -51,6 +87,10 @@ def write_report(command, batch: Batch, options: dict, *, id_only: bool = False)
         command.stdout.write(batch.pk)
         return
     command.stdout.write(f"batch {report['batch']}: {report['status']}")
+    if report["params"]:
+        command.stdout.write("  params: " + " ".join(f"{k}={json.dumps(v)}" for k, v in report["params"].items()))
     for key, node in report["nodes"].items():
         attempts = f" attempts={node['attempts']}" if "attempts" in node else ""
         command.stdout.write(f"  {key:<24} {node['status']}{attempts}")
+        if node.get("outputs"):
+            command.stdout.write("    outputs: " + " ".join(f"{k}={json.dumps(v)}" for k, v in node["outputs"].items()))

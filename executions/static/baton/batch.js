@@ -89,6 +89,7 @@
       });
       timeline(state);
       if (selected && state.runs[selected] && state.runs[selected].status !== lastShown) showOutput(selected);
+      else if (selected && state.runs[selected] && state.runs[selected].status === "running") refreshOutput(selected);
     }
 
     function timeline(state) {
@@ -137,6 +138,21 @@
     function noOutput(run) { return gettext("(no output)") + (run.outcome ? " — " + run.outcome : ""); }
 
     var lastShown = null;
+    // The running node's output, written about once a second by its heartbeat: follow its tail,
+    // unless the reader scrolled up (then the text updates and the scroll stays put).
+    function refreshOutput(key) {
+      var url = root.dataset.outputUrl.replace("NODE_KEY", encodeURIComponent(key));
+      D.getJSON(url).then(function (run) {
+        var pre = document.getElementById("node-output-text");
+        if (!pre || selected !== key || run.status !== "running") return;
+        var atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8;
+        var text = run.output || noOutput(run);
+        if (pre.textContent !== text) {
+          pre.textContent = text;
+          if (atEnd) pre.scrollTop = pre.scrollHeight;
+        }
+      });
+    }
     function showOutput(key) {
       if (key === "start") return;
       selected = key;
@@ -153,6 +169,15 @@
           // How it ended beyond the status: exit status or signal, the error, or where a resume kept it from.
           if (run.outcome) panel.appendChild(h("p", { id: "node-output-outcome", class: "outcome" }, run.outcome));
           panel.appendChild(h("pre", { id: "node-output-text" }, run.output || noOutput(run)));
+          var names = Object.keys(run.outputs || {});
+          if (names.length) {
+            // The values it published for later nodes (${nodes.KEY.outputs.NAME}).
+            panel.appendChild(h("h4", {}, "Outputs"));
+            panel.appendChild(h("pre", { id: "node-output-values" }, names.map(function (name) {
+              var value = run.outputs[name];
+              return name + " = " + (typeof value === "string" ? value : JSON.stringify(value));
+            }).join("\n")));
+          }
           if (run.attempt_list && run.attempt_list.length > 1) {
             run.attempt_list.forEach(function (a) {
               panel.appendChild(h("h4", {}, interpolate(gettext("Attempt %(number)s"), { number: a.number }, true) + " — " + statusText(a.status) + (a.outcome ? " (" + a.outcome + ")" : "")));
