@@ -22,7 +22,7 @@ def _test_worker() -> WorkerHeartbeat:
     """Return the session worker's row (written again within half a second after a test's flush)."""
     deadline = time.monotonic() + 10
     while True:
-        row = WorkerHeartbeat.objects.filter(name__startswith=f"test-{os.getpid()}@").first()
+        row = WorkerHeartbeat.objects.filter(name__startswith=f"test-default-{os.getpid()}@").first()
         if row is not None or time.monotonic() > deadline:
             assert row is not None, "the test worker wrote no heartbeat row"
             return row
