@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -429,12 +429,12 @@ def _workflow_trigger(reader: _Reader, raw: Any, now: datetime | None, declared:
         trigger = _trigger(reader, {k: v for k, v in raw.items() if k != "params"}, now)
         values = raw["params"]
         if not isinstance(values, dict):
-            reader.add("trigger.params", "must be an object: parameter name → value")
+            reader.add("trigger.params", _("must be an object: parameter name → value"))
             return trigger
     trigger_type = triggers.find(trigger.get("type"))
     fires = trigger_type is not None and trigger_type.fires
     if values and not fires:
-        reader.add("trigger.params", "only a trigger that fires (cron, periodic, once) gives parameter values")
+        reader.add("trigger.params", _("only a trigger that fires (cron, periodic, once) gives parameter values"))
         return trigger
     if not fires:
         return trigger
@@ -456,22 +456,49 @@ def _check_references(
     dominators = graph.dominators(topology)
     paths = {item.get("key"): index for index, item in enumerate(raw_nodes) if isinstance(item, dict)}
     for node in nodes:
-        if not isinstance(node.task, TaskSpec):
+        if isinstance(node.task, TaskSpec):
+            for sub, message in _task_references(node.key, node.task, topology, dominators, declared):
+                reader.add(f"nodes[{paths.get(node.key, '?')}].task.{sub}", message, nodes=(node.key,))
+
+
+def _task_references(
+    key: str,
+    task: TaskSpec,
+    topology: graph.Graph,
+    dominators: Mapping[str, frozenset[str]],
+    declared: dict[str, Param],
+) -> list[tuple[str, str]]:
+    kind = kinds.find(task.kind)
+    if kind is None:
+        return []
+    return references.check(
+        node=key,
+        config=task.config,
+        fields=kind.reference_fields,
+        hints=kind.reference_hints,
+        declared=declared,
+        topology=topology,
+        dominators=dominators,
+    )
+
+
+def named_task_problems(definition: Definition, named: Mapping[str, TaskSpec]) -> list[Problem]:
+    """Check the references inside the standalone tasks that nodes name (`named`: node key → the stored task).
+
+    `parse` sees only a name for such a node; the service looks the task up and asks here, so a
+    reference the workflow cannot satisfy is refused when the workflow is saved, not when it runs.
+    """
+    topology = definition.graph()
+    dominators = graph.dominators(topology)
+    problems: list[Problem] = []
+    for index, node in enumerate(definition.nodes):
+        task = named.get(node.key)
+        if not isinstance(node.task, str) or task is None:
             continue
-        kind = kinds.find(node.task.kind)
-        if kind is None:
-            continue
-        found = references.check(
-            node=node.key,
-            config=node.task.config,
-            fields=kind.reference_fields,
-            hints=kind.reference_hints,
-            declared=declared,
-            topology=topology,
-            dominators=dominators,
-        )
-        for sub, message in found:
-            reader.add(f"nodes[{paths.get(node.key, '?')}].task.{sub}", message, nodes=(node.key,))
+        for sub, message in _task_references(node.key, task, topology, dominators, definition.params):
+            text = _("standalone task %(task)r, %(field)s: %(message)s", task=node.task, field=sub, message=message)
+            problems.append(Problem(f"nodes[{index}].task", text, nodes=(node.key,)))
+    return problems
 
 
 def _nodes(reader: _Reader, raw: Any, callables: Collection[str] | None) -> tuple[list[NodeSpec], set[str]] | None:

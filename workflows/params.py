@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from baton.errors import FieldProblem, Invalid
+from baton.text import _, message_of
 
 TYPES = ("string", "integer", "number", "boolean", "date", "datetime")
 DECLARATION_FIELDS = {"type", "default", "required", "description", "choices"}
@@ -63,7 +64,7 @@ class Param:
 def name_problem(name: object) -> str | None:
     """Return why a parameter (or output) name is not valid, or None."""
     if not isinstance(name, str) or not NAME.fullmatch(name):
-        return "must be a name of letters, digits and '_' (at most 64), not starting with a digit"
+        return _("must be a name of letters, digits and '_' (at most 64), not starting with a digit")
     return None
 
 
@@ -72,10 +73,10 @@ def read_declarations(raw: Any, add: Any) -> dict[str, Param]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        add("params", "must be an object: parameter name → declaration")
+        add("params", _("must be an object: parameter name → declaration"))
         return {}
     if len(raw) > MAX_PARAMS:
-        add("params", f"declares {len(raw)} parameters; at most {MAX_PARAMS}")
+        add("params", _("declares %(count)d parameters; at most %(most)d", count=len(raw), most=MAX_PARAMS))
         return {}
     declared: dict[str, Param] = {}
     for name, item in raw.items():
@@ -91,41 +92,41 @@ def read_declarations(raw: Any, add: Any) -> dict[str, Param]:
 
 def _declaration(name: str, item: Any, path: str, add: Any) -> Param | None:
     if not isinstance(item, dict):
-        add(path, 'must be an object such as {"type": "string", "default": "x"}')
+        add(path, _('must be an object such as {"type": "string", "default": "x"}'))
         return None
     for key in sorted(set(item) - DECLARATION_FIELDS, key=str):
-        add(f"{path}.{key}", f"unknown field (allowed: {', '.join(sorted(DECLARATION_FIELDS))})")
+        add(f"{path}.{key}", _("unknown field (allowed: %(allowed)s)", allowed=", ".join(sorted(DECLARATION_FIELDS))))
     kind = item.get("type", "string")
     if kind not in TYPES:
-        add(f"{path}.type", f"must be one of {', '.join(TYPES)}, not {kind!r}")
+        add(f"{path}.type", _("must be one of %(types)s, not %(kind)r", types=", ".join(TYPES), kind=kind))
         return None
     required, description = item.get("required", False), item.get("description", "")
     if not isinstance(required, bool):
-        add(f"{path}.required", "must be true or false")
+        add(f"{path}.required", _("must be true or false"))
         required = False
     if not isinstance(description, str):
-        add(f"{path}.description", "must be a string")
+        add(f"{path}.description", _("must be a string"))
         description = ""
     param = Param(name, kind, None, required, description)
     choices: list[Any] = []
     raw_choices = item.get("choices", [])
     if not isinstance(raw_choices, list) or (kind == "boolean" and raw_choices):
-        add(f"{path}.choices", "must be a list of values of the parameter's type (not for a boolean)")
+        add(f"{path}.choices", _("must be a list of values of the parameter's type (not for a boolean)"))
     else:
         for index, choice in enumerate(raw_choices):
             try:
                 choices.append(from_json(param, choice))
             except ValueProblem as exc:
-                add(f"{path}.choices[{index}]", str(exc))
+                add(f"{path}.choices[{index}]", message_of(exc))
     param = Param(name, kind, None, required, description, tuple(choices))
     default = item.get("default")
     if default is not None:
         if required:
-            add(f"{path}.default", "a required parameter has no default (drop one of the two)")
+            add(f"{path}.default", _("a required parameter has no default (drop one of the two)"))
         try:
             default = from_json(param, default)
         except ValueProblem as exc:
-            add(f"{path}.default", str(exc))
+            add(f"{path}.default", message_of(exc))
             default = None
     return Param(name, kind, default, required, description, tuple(choices))
 
@@ -135,28 +136,30 @@ def from_json(param: Param, value: Any) -> Any:
     kind = param.type
     if kind == "string":
         if not isinstance(value, str):
-            raise ValueProblem(f"must be a string, not {_type(value)}")
+            raise ValueProblem(_("must be a string, not %(type)s", type=_type(value)))
         if len(value) > MAX_TEXT:
-            raise ValueProblem(f"must be at most {MAX_TEXT} characters")
+            raise ValueProblem(_("must be at most %(most)d characters", most=MAX_TEXT))
         checked: Any = value
     elif kind == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueProblem(f"must be an integer, not {_type(value)}")
+            raise ValueProblem(_("must be an integer, not %(type)s", type=_type(value)))
         checked = value
     elif kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise ValueProblem(f"must be a finite number, not {_type(value)}")
+            raise ValueProblem(_("must be a finite number, not %(type)s", type=_type(value)))
         checked = value
     elif kind == "boolean":
         if not isinstance(value, bool):
-            raise ValueProblem(f"must be true or false, not {_type(value)}")
+            raise ValueProblem(_("must be true or false, not %(type)s", type=_type(value)))
         checked = value
     elif kind == "date":
         checked = _date(value)
     else:
         checked = _datetime(value)
     if param.choices and checked not in param.choices:
-        raise ValueProblem(f"must be one of {', '.join(map(str, param.choices))}, not {checked!r}")
+        raise ValueProblem(
+            _("must be one of %(choices)s, not %(value)r", choices=", ".join(map(str, param.choices)), value=checked)
+        )
     return checked
 
 
@@ -173,8 +176,8 @@ def from_text(param: Param, text: str) -> Any:
         elif kind == "boolean":
             value = TRUE_TEXTS[text.strip().lower()]
     except (ValueError, KeyError) as exc:
-        expected = {"integer": "an integer", "number": "a number", "boolean": "true or false"}[kind]
-        raise ValueProblem(f"must be {expected}, not {text!r}") from exc
+        expected = {"integer": _("an integer"), "number": _("a number"), "boolean": _("true or false")}[kind]
+        raise ValueProblem(_("must be %(expected)s, not %(text)r", expected=expected, text=text)) from exc
     return from_json(param, value)
 
 
@@ -186,7 +189,7 @@ def _date(value: Any) -> str:
             return date.fromisoformat(value.strip()).isoformat()
         except ValueError:
             pass
-    raise ValueProblem(f"must be a date such as 2026-12-31, not {value!r}")
+    raise ValueProblem(_("must be a date such as 2026-12-31, not %(value)r", value=value))
 
 
 def _datetime(value: Any) -> str:
@@ -197,9 +200,9 @@ def _datetime(value: Any) -> str:
         except ValueError:
             parsed = None
     if parsed is None:
-        raise ValueProblem(f"must be a date and time such as 2026-12-31T18:00:00+08:00, not {value!r}")
+        raise ValueProblem(_("must be a date and time such as 2026-12-31T18:00:00+08:00, not %(value)r", value=value))
     if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise ValueProblem(f"must include its UTC offset (such as Z or +08:00), not {value!r}")
+        raise ValueProblem(_("must include its UTC offset (such as Z or +08:00), not %(value)r", value=value))
     return parsed.isoformat()
 
 
@@ -211,8 +214,8 @@ def resolve(declared: Mapping[str, Param], given: Mapping[str, Any], *, as_text:
     problems: list[tuple[str, str]] = []
     for name in given:
         if name not in declared:
-            known = ", ".join(declared) or "none are declared"
-            problems.append((str(name), f"is not a parameter of this workflow (parameters: {known})"))
+            known = ", ".join(declared) or _("none are declared")
+            problems.append((str(name), _("is not a parameter of this workflow (parameters: %(known)s)", known=known)))
     values: dict[str, Any] = {}
     for name, param in declared.items():
         if name in given and given[name] is not None:
@@ -222,9 +225,9 @@ def resolve(declared: Mapping[str, Param], given: Mapping[str, Any], *, as_text:
                     from_text(param, value) if as_text and isinstance(value, str) else from_json(param, value)
                 )
             except ValueProblem as exc:
-                problems.append((name, str(exc)))
+                problems.append((name, message_of(exc)))
         elif param.required:
-            problems.append((name, "is required: give it a value"))
+            problems.append((name, _("is required: give it a value")))
         else:
             values[name] = param.default
     if problems:
@@ -235,7 +238,7 @@ def resolve(declared: Mapping[str, Param], given: Mapping[str, Any], *, as_text:
 class ParamsProblem(Invalid):
     """Values that do not fit the declared parameters; `pairs` is (name, message) pairs."""
 
-    summary = "The parameter values are not valid."
+    summary = _("The parameter values are not valid.")
 
     def __init__(self, pairs: list[tuple[str, str]]):
         self.pairs = pairs
@@ -263,6 +266,6 @@ BUILTIN_TYPES["business_date"] = "date"
 
 
 def _type(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+    return {dict: _("an object"), list: _("a list"), str: _("a string"), bool: _("a boolean"), type(None): "null"}.get(
         type(value), type(value).__name__
     )

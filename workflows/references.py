@@ -27,6 +27,7 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
 
+from baton.text import _
 from workflows import graph, params
 
 PATTERN = re.compile(r"(\$?)\$\{([^{}]*)\}")
@@ -67,13 +68,13 @@ def parse(inner: str) -> Reference | str | None:
     if head == "nodes":
         match = _NODE.fullmatch(body)
         if not match:
-            return f"${{{inner}}} must read ${{nodes.KEY.outputs.NAME}}"
+            return _("%(ref)s must read ${nodes.KEY.outputs.NAME}", ref="${" + inner + "}")
         return Reference("nodes", match.group(2), match.group(1), fmt, default)
     name = body.split(".", 1)[1] if "." in body else ""
     if head == "batch" and name not in BUILTINS:
-        return f"${{{inner}}}: the batch's values are {', '.join(BUILTINS)}"
+        return _("%(ref)s: the batch's values are %(names)s", ref="${" + inner + "}", names=", ".join(BUILTINS))
     if head == "params" and params.name_problem(name):
-        return f"${{{inner}}} must read ${{params.NAME}}"
+        return _("%(ref)s must read ${params.NAME}", ref="${" + inner + "}")
     return Reference(head, name, "", fmt, default)
 
 
@@ -94,13 +95,13 @@ def find(value: Any) -> Iterator[tuple[str, Reference | str]]:
 
 def referenced_nodes(config: Mapping[str, Any]) -> frozenset[str]:
     """Return the keys of the nodes whose outputs a config refers to."""
-    return frozenset(ref.node for _, ref in find(dict(config)) if isinstance(ref, Reference) and ref.node)
+    return frozenset(ref.node for _path, ref in find(dict(config)) if isinstance(ref, Reference) and ref.node)
 
 
 def has_references(config: Mapping[str, Any]) -> bool:
     """Say whether a config holds any of Baton's references (a cheap test first: most configs hold none)."""
     text = json.dumps(config, ensure_ascii=False)
-    return "${" in text and any(True for _ in find(dict(config)))
+    return "${" in text and any(True for _found in find(dict(config)))
 
 
 def check(
@@ -121,8 +122,16 @@ def check(
             if isinstance(found, str):
                 problems.append((path, found))
             elif field not in fields:
-                allowed = ", ".join(fields) or "none of its fields"
-                problems.append((path, hints.get(field) or f"{found} is not allowed here; references go in {allowed}"))
+                allowed = ", ".join(fields) or _("none of its fields")
+                problems.append(
+                    (
+                        path,
+                        hints.get(field)
+                        or _(
+                            "%(ref)s is not allowed here; references go in %(allowed)s", ref=str(found), allowed=allowed
+                        ),
+                    )
+                )
             elif message := _reference_problem(found, node, declared, topology, dominators):
                 problems.append((path, message))
     return list(dict.fromkeys(problems))  # one line per path and message
@@ -136,24 +145,35 @@ def _reference_problem(
     dominators: Mapping[str, frozenset[str]],
 ) -> str | None:
     if ref.namespace == "params" and ref.name not in declared:
-        known = ", ".join(declared) or "none are declared"
-        return f"{ref} names an unknown parameter {ref.name!r} (parameters: {known})"
+        known = ", ".join(declared) or _("none are declared")
+        return _(
+            "%(ref)s names an unknown parameter %(name)r (parameters: %(known)s)",
+            ref=str(ref),
+            name=ref.name,
+            known=known,
+        )
     if ref.namespace == "nodes":
         if ref.node not in topology.keys:
-            return f"{ref} names an unknown node {ref.node!r}"
+            return _("%(ref)s names an unknown node %(node)r", ref=str(ref), node=ref.node)
         if topology.node(ref.node).type != graph.TASK:
-            return (
-                f"{ref}: node {ref.node!r} is an {topology.node(ref.node).type} node; only task nodes publish outputs"
+            return _(
+                "%(ref)s: node %(node)r is an %(type)s node; only task nodes publish outputs",
+                ref=str(ref),
+                node=ref.node,
+                type=topology.node(ref.node).type,
             )
         if ref.node == node:
-            return f"{ref}: a node cannot use its own outputs"
+            return _("%(ref)s: a node cannot use its own outputs", ref=str(ref))
         if ref.node not in dominators.get(node, ()):
-            return (
-                f"{ref}: node {ref.node!r} is not on every path from start to {node!r}, so its outputs may not exist "
-                f"when {node!r} runs; reference only nodes that {node!r} always runs after"
+            return _(
+                "%(ref)s: node %(node)r is not on every path from start to %(here)r, so its outputs may not exist "
+                "when %(here)r runs; reference only nodes that %(here)r always runs after",
+                ref=str(ref),
+                node=ref.node,
+                here=node,
             )
     if ref.format is not None and _type_of(ref, declared) not in ("date", "datetime"):
-        return f"{ref}: a |format applies only to a date or datetime value"
+        return _("%(ref)s: a |format applies only to a date or datetime value", ref=str(ref))
     return None
 
 
@@ -221,7 +241,7 @@ def _substitute(value: Any, mode: str, context: Context) -> Any:
 def _value(ref: Reference, context: Context) -> Any:
     if ref.namespace == "params":
         if ref.name not in context.params:
-            raise Unresolved(f"{ref}: the batch has no parameter {ref.name!r}")
+            raise Unresolved(_("%(ref)s: the batch has no parameter %(name)r", ref=str(ref), name=ref.name))
         return context.params[ref.name]
     if ref.namespace == "batch":
         return context.batch.get(ref.name)
@@ -232,10 +252,23 @@ def _value(ref: Reference, context: Context) -> Any:
         return ref.default
     if found is None or found.status == "skipped":
         raise Unresolved(
-            f"{ref}: node {ref.node!r} was skipped, so it published no {ref.name!r}; "
-            f"give a default such as ${{nodes.{ref.node}.outputs.{ref.name}:-value}}"
+            _(
+                "%(ref)s: node %(node)r was skipped, so it published no %(name)r; give a default such as %(example)s",
+                ref=str(ref),
+                node=ref.node,
+                name=ref.name,
+                example=f"${{nodes.{ref.node}.outputs.{ref.name}:-value}}",
+            )
         )
-    raise Unresolved(f"{ref}: node {ref.node!r} ({found.status}) published no output {ref.name!r}")
+    raise Unresolved(
+        _(
+            "%(ref)s: node %(node)r (%(status)s) published no output %(name)r",
+            ref=str(ref),
+            node=ref.node,
+            status=found.status,
+            name=ref.name,
+        )
+    )
 
 
 def _text(ref: Reference, value: Any) -> str:
@@ -257,4 +290,11 @@ def _formatted(ref: Reference, value: Any) -> str:
     try:
         return date.fromisoformat(str(value)).strftime(fmt)
     except ValueError as exc:
-        raise Unresolved(f"{ref}: {value!r} is not a date, so |{fmt} cannot format it") from exc
+        raise Unresolved(
+            _(
+                "%(ref)s: %(value)r is not a date, so |%(format)s cannot format it",
+                ref=str(ref),
+                value=value,
+                format=fmt,
+            )
+        ) from exc

@@ -29,6 +29,7 @@ from workflows.definition import (
     NodeSpec,
     Problem,
     TaskSpec,
+    named_task_problems,
     parse,
     parse_task,
     task_document,
@@ -126,6 +127,8 @@ def workflow_save_definition(
         }
         problems: list[Problem] = []
         stored = _resolve_tasks(definition, existing, tasks, problems)
+        named = {n.key: stored[n.key] for n in definition.nodes if isinstance(n.task, str) and n.key in stored}
+        problems.extend(named_task_problems(definition, named))
         if problems:
             raise DefinitionError(problems)
         before = existing.current_version.number if existing is not None and existing.current_version else None

@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from baton.text import _
 from executions.kinds.masking import mask
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -58,13 +59,26 @@ def read_output_file(data: bytes) -> dict[str, str]:
                 body.append(lines[index].removesuffix("\r"))
                 index += 1
             if index >= len(lines):
-                raise OutputsProblem(f"$BATON_OUTPUT line {number}: no line {delimiter!r} ends the value of {name!r}")
+                raise OutputsProblem(
+                    _(
+                        "$BATON_OUTPUT line %(line)d: no line %(delimiter)r ends the value of %(name)r",
+                        line=number,
+                        delimiter=delimiter,
+                        name=name,
+                    )
+                )
             index += 1
             values[name] = "\n".join(body)
             continue
         name, equals, value = line.partition("=")
         if not equals:
-            raise OutputsProblem(f"$BATON_OUTPUT line {number}: write name=value or name<<DELIMITER, not {line[:80]!r}")
+            raise OutputsProblem(
+                _(
+                    "$BATON_OUTPUT line %(line)d: write name=value or name<<DELIMITER, not %(text)r",
+                    line=number,
+                    text=line[:80],
+                )
+            )
         _check_name(name.strip(), number)
         values[name.strip()] = value
     return values
@@ -73,8 +87,12 @@ def read_output_file(data: bytes) -> dict[str, str]:
 def _check_name(name: str, number: int) -> None:
     if not NAME.fullmatch(name):
         raise OutputsProblem(
-            f"$BATON_OUTPUT line {number}: {name[:80]!r} is not an output name "
-            "(letters, digits and '_', at most 64, not starting with a digit)"
+            _(
+                "$BATON_OUTPUT line %(line)d: %(name)r is not an output name "
+                "(letters, digits and '_', at most 64, not starting with a digit)",
+                line=number,
+                name=name[:80],
+            )
         )
 
 
@@ -83,11 +101,15 @@ def from_mapping(value: Mapping[Any, Any]) -> dict[str, Any]:
     outputs: dict[str, Any] = {}
     for name, item in value.items():
         if not isinstance(name, str) or not NAME.fullmatch(name):
-            raise OutputsProblem(f"the returned mapping's key {name!r} is not an output name (letters, digits, '_')")
+            raise OutputsProblem(
+                _("the returned mapping's key %(name)r is not an output name (letters, digits, '_')", name=name)
+            )
         try:
             json.dumps(item, allow_nan=False)
         except (TypeError, ValueError) as exc:
-            raise OutputsProblem(f"output {name!r} is not a JSON value ({exc})") from exc
+            raise OutputsProblem(
+                _("output %(name)r is not a JSON value (%(error)s)", name=name, error=str(exc))
+            ) from exc
         outputs[name] = item
     return outputs
 
@@ -99,8 +121,12 @@ def finish(outputs: Mapping[str, Any], secrets: Iterable[str], limit: int) -> di
     size = len(json.dumps(masked, ensure_ascii=False).encode("utf-8", "replace"))
     if size > limit:
         raise OutputsProblem(
-            f"the published values take {size} bytes as JSON, more than the {limit} allowed "
-            "(BATON_OUTPUT_VALUES_LIMIT); pass large data through a file or a store, and publish its location"
+            _(
+                "the published values take %(size)d bytes as JSON, more than the %(limit)d allowed "
+                "(BATON_OUTPUT_VALUES_LIMIT); pass large data through a file or a store, and publish its location",
+                size=size,
+                limit=limit,
+            )
         )
     return masked
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
 
 import pytest
@@ -148,3 +149,43 @@ def test_the_ssrf_guard_checks_the_address_a_reference_resolves_to(recorder, set
     recorder.drain()
     run = NodeRun.objects.get(batch=batch)
     assert run.status == "failed" and "127.0.0.1" in run.detail["error"] and "loopback" in run.detail["error"]
+
+
+def test_references_inside_a_named_standalone_task_are_checked_when_the_workflow_is_saved():
+    from workflows.definition import DefinitionError
+    from workflows.models import Team, Workflow
+    from workflows.services import task_save
+
+    Team.objects.create(name="t")
+
+    deploy = shell("deploy", 'echo "$V"')
+    deploy["config"]["env"] = {"V": "${nodes.n0.outputs.version}", "E": "${params.env}"}
+    task_save(document={**deploy, "team": "t", "trigger": {"type": "none"}}, actor=machine())
+    build = shell("build", 'echo "version=1" >> "$BATON_OUTPUT"')
+    declared = {"env": {"type": "string", "default": "staging"}}
+    # The named task refers to n0, which the deploy node does not always run after, and to an
+    # undeclared parameter: the save names both, at the node, and writes nothing.
+    loose = {
+        "name": "w",
+        "team": "t",
+        "nodes": [
+            {"key": "n0", "type": "task", "task": build},
+            {"key": "n1", "type": "task", "task": "deploy"},
+        ],
+        "edges": [{"from": "start", "to": "n0"}, {"from": "start", "to": "n1"}],
+    }
+    with pytest.raises(DefinitionError) as refused:
+        workflow_save_definition(document=copy.deepcopy(loose), actor=machine())
+    messages = [str(problem) for problem in refused.value.problems]
+    assert any(
+        "nodes[1].task: standalone task 'deploy', config.env.V:" in m and "not on every path" in m for m in messages
+    )
+    assert any("config.env.E:" in m and "unknown parameter 'env'" in m for m in messages)
+    assert not Workflow.objects.filter(name="w").exists()
+    # After n0, with the parameter declared, the same task is accepted.
+    chained = {
+        **loose,
+        "params": declared,
+        "edges": [{"from": "start", "to": "n0"}, {"from": "n0", "to": "n1", "on": "success"}],
+    }
+    assert workflow_save_definition(document=chained, actor=machine()).workflow.name == "w"

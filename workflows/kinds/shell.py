@@ -74,8 +74,10 @@ KIND = TaskKind(
     permission=PERMISSION,
     reference_fields={"env": "text"},
     reference_hints={
-        "script": "a reference is never spliced into script text (the value could inject commands); "
-        'pass it in env, e.g. env: {"VERSION": "${nodes.build.outputs.version}"}, and use "$VERSION" in the script',
-        "argv": 'a reference is not allowed in argv; pass it in env and read it from the environment ("$VERSION")',
+        "script": _(
+            "a reference is never spliced into script text (the value could inject commands); "
+            'pass it in env, e.g. env: {"VERSION": "${nodes.build.outputs.version}"}, and use "$VERSION" in the script'
+        ),
+        "argv": _('a reference is not allowed in argv; pass it in env and read it from the environment ("$VERSION")'),
     },
 )
