@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy
 from access.admin import ScopedRelatedFilter, TeamScopedAdminMixin, admin_actor
 from access.policy import allows
 from baton.errors import BatonError
-from baton.text import error_text
+from baton.text import error_text, translated
 from executions import lifecycle
 from executions.live import batch_actions, outcome_text
 from executions.models import Batch, Event, Fire, NodeRun, normalize_batch_id
@@ -337,9 +337,26 @@ class RunOnceAdminMixin:
         return HttpResponseRedirect(reverse("admin:executions_batch_change", args=[batch.pk]))
 
     @admin.action(description=gettext_lazy("Run once"))
-    def run_once(self, request, queryset: Iterable[Any]) -> None:
-        for obj in queryset:
-            self.run_one(request, obj)
+    def run_once(self, request, queryset: Iterable[Any]) -> HttpResponseRedirect | None:
+        """Start each selected one; one that declares parameters asks for them on its own form instead."""
+        chosen = list(queryset)
+        asking = [obj for obj in chosen if self.declared_params(obj)]
+        if len(chosen) == 1 and asking:
+            return HttpResponseRedirect(
+                reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_run", args=[chosen[0].pk])
+            )
+        for obj in chosen:
+            if obj in asking:
+                url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_run", args=[obj.pk])
+                text = _('{} declares parameters and was not started: <a href="{}">run it with its form</a>.')
+                messages.warning(request, format_html(text, obj.name, url))
+            else:
+                self.run_one(request, obj)
+        return None
+
+    def declared_params(self, obj: Any) -> dict[str, Param]:
+        """Return the parameters a run of `obj` asks for (none by default)."""
+        return {}
 
     def run_one(self, request, obj: Any) -> Batch | None:
         """Start a batch of a workflow (or a run of a standalone task); a refusal is a message."""
@@ -405,10 +422,13 @@ class WorkflowRunAdmin(RunOnceAdminMixin, WorkflowAdmin):
     def start_run(self, request, obj: Workflow) -> Batch:
         return lifecycle.batch_start(workflow=obj, actor=admin_actor(request))
 
+    def declared_params(self, obj: Workflow) -> dict[str, Param]:
+        return blueprint_for(obj.current_version_id).params if obj.current_version_id else {}
+
     def run_view(self, request, pk):
         """Ask for the parameters' values (the button's POST, or a GET), then start with them."""
         workflow = self.scoped_object_or_404(request, pk)
-        declared = blueprint_for(workflow.current_version_id).params if workflow.current_version_id else {}
+        declared = self.declared_params(workflow)
         if not declared:
             return super().run_view(request, pk)
         form = ParamsForm(declared, request.POST if "params_form" in request.POST else None)
@@ -419,9 +439,9 @@ class WorkflowRunAdmin(RunOnceAdminMixin, WorkflowAdmin):
                 )
             except ParamsProblem as exc:
                 for name, message in exc.pairs:
-                    form.add_error(name if name in form.fields else None, message)
+                    form.add_error(name if name in form.fields else None, translated(message, _))
             except BatonError as exc:
-                messages.error(request, str(exc))
+                messages.error(request, error_text(exc, _))
                 return HttpResponseRedirect(self.change_url(pk))
             else:
                 url = reverse("admin:executions_batch_change", args=[batch.pk])

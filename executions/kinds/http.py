@@ -55,12 +55,13 @@ import functools
 import http.cookiejar
 import ipaddress
 import json
+import logging
 import os
 import socket
 import ssl
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,8 +77,10 @@ from executions.kinds.executor import (
     RunContext,
     refused_outputs,
 )
-from executions.kinds.masking import OutputCollector, mask
+from executions.kinds.masking import OutputCollector, live_ticker, mask
 from workflows.kinds.fields import is_secret
+
+logger = logging.getLogger(__name__)
 
 # Tests (and only tests) set this to an httpx transport (e.g. ``httpx.MockTransport``) so no
 # real connection is made; the SSRF checks still run before it is used.
@@ -247,7 +250,7 @@ def run_http(config: dict[str, Any], ctx: RunContext) -> Outcome:
         daemon=True,
     )
     worker.start()
-    stopped_by = _wait(worker, clock)
+    stopped_by = _wait(worker, clock, live_ticker(collector, ctx.live_output))
     error: str | None
     if stopped_by is not None:
         for client in list(clients):
@@ -277,11 +280,16 @@ def run_http(config: dict[str, Any], ctx: RunContext) -> Outcome:
     return outcome
 
 
-def _wait(worker: threading.Thread, clock: RunClock) -> str | None:
+def _wait(worker: threading.Thread, clock: RunClock, tick: Callable[[], None]) -> str | None:
+    """Wait for the request; at each check, hand on what arrived so far (a long response streams)."""
     while True:
         worker.join(clock.next_wait())
         if not worker.is_alive():
             return None
+        try:
+            tick()
+        except Exception:  # the live view is a courtesy: it never fails the request
+            logger.exception("could not hand on the live output of an http task")
         reason = clock.check()
         if reason is not None:
             return reason

@@ -18,7 +18,7 @@ from __future__ import annotations
 import codecs
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 MASK = "***"
 
@@ -197,3 +197,15 @@ def live_slice(text: str, offset: int) -> tuple[str, int]:
         return tail[offset - tail_start :].decode("utf-8", errors="ignore"), total
     shown = head[offset:].decode("utf-8", errors="ignore") if offset < len(head) else ""
     return shown + truncation_marker(tail_start - max(offset, len(head))) + tail.decode("utf-8", "ignore"), total
+
+
+def live_ticker(collector: OutputCollector, live_output: Callable[[str], None]) -> Callable[[], None]:
+    """Return a watcher's tick: hand the output so far to ``live_output`` when it grew (python and http tasks)."""
+    seen = [0]
+
+    def tick() -> None:
+        if collector.total_bytes != seen[0]:
+            seen[0] = collector.total_bytes
+            live_output(collector.snapshot())
+
+    return tick

@@ -46,7 +46,7 @@ from executions.kinds.executor import (
     failed,
     refused_outputs,
 )
-from executions.kinds.masking import OutputCollector, mask
+from executions.kinds.masking import OutputCollector, live_ticker, mask
 from executions.kinds.outputs import OutputsProblem, from_mapping
 from workflows import registry
 
@@ -68,7 +68,7 @@ def run_python(config: dict[str, Any], ctx: RunContext) -> Outcome:
     kwargs = config.get("kwargs") or {}
     collector = OutputCollector(ctx.secrets, ctx.output_limit)
     status, error, result = SUCCEEDED, None, None
-    interrupter = _Interrupter(clock, _live(collector, ctx))
+    interrupter = _Interrupter(clock, live_ticker(collector, ctx.live_output))
     try:
         with contextlib.redirect_stdout(collector), contextlib.redirect_stderr(collector), interrupter:
             result = function(**kwargs)
@@ -99,18 +99,6 @@ def run_python(config: dict[str, Any], ctx: RunContext) -> Outcome:
         except OutputsProblem as exc:
             return refused_outputs(outcome, str(exc))
     return outcome
-
-
-def _live(collector: OutputCollector, ctx: RunContext) -> Any:
-    """Return the watcher's tick: hand the output so far to ``ctx.live_output`` when it grew."""
-    seen = [0]
-
-    def tick() -> None:
-        if collector.total_bytes != seen[0]:
-            seen[0] = collector.total_bytes
-            ctx.live_output(collector.snapshot())
-
-    return tick
 
 
 def _render(value: object) -> str:

@@ -177,3 +177,31 @@ def test_the_rerun_form_shows_the_originals_values_and_starts_with_the_edited_on
     rerun = Batch.objects.exclude(pk=original.pk).get()
     assert rerun.context["params"] == {"target": "eu", "dry": True}
     assert 'id="rerun-params"' not in as_user("olga").get(url + "?resume=1").content.decode()
+
+
+def test_the_list_action_run_once_asks_a_workflow_with_parameters_for_them(as_user, platform):
+    asking = workflow_save_definition(
+        document=release(params={"target": {"type": "string", "default": "staging"}}), actor=machine()
+    ).workflow
+    task = {"name": "plain-a", "kind": "python", "config": {"callable": "baton.noop"}}
+    plain_document = {
+        "name": "plain-pipeline",
+        "team": "platform",
+        "nodes": [{"key": "a", "type": "task", "task": task}],
+        "edges": [{"from": "start", "to": "a"}],
+    }
+    plain = workflow_save_definition(document=plain_document, actor=machine()).workflow
+    changelist = reverse("admin:workflows_workflow_changelist")
+    # One workflow that declares parameters: the action opens its form and starts nothing.
+    response = as_user("olga").post(changelist, {"action": "run_once", "_selected_action": [asking.pk]})
+    assert response.status_code == 302 and response.url == reverse("admin:workflows_workflow_run", args=[asking.pk])
+    form = as_user("olga").get(response.url).content.decode()
+    assert 'name="target"' in form and not Batch.objects.exists()
+    # Several: the plain one starts; the one with parameters is named, with a link to its form.
+    response = as_user("olga").post(
+        changelist, {"action": "run_once", "_selected_action": [asking.pk, plain.pk]}, follow=True
+    )
+    assert list(Batch.objects.values_list("workflow__name", flat=True)) == ["plain-pipeline"]
+    said = " ".join(messages_of(response))
+    assert "release-pipeline declares parameters and was not started" in said
+    assert reverse("admin:workflows_workflow_run", args=[asking.pk]) in response.content.decode()

@@ -7,6 +7,7 @@ address install an ``httpx.MockTransport`` through ``executions.kinds.http.TRANS
 from __future__ import annotations
 
 import http.server
+import itertools
 import json
 import socket
 import threading
@@ -33,6 +34,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._reply(200, b"late")
         elif self.path == "/redirect":
             self._reply(302, b"", {"Location": "http://169.254.169.254/latest/meta-data/"})
+        elif self.path == "/drip":  # a long response that arrives a line at a time
+            self.send_response(200)
+            self.end_headers()
+            for number in range(1, 4):
+                self.wfile.write(f"line {number}\n".encode())
+                self.wfile.flush()
+                time.sleep(0.4)
         elif self.path == "/big":
             self._reply(200, b"A" * 5000 + b"B" * 5000)
         else:
@@ -134,6 +142,15 @@ def test_get_succeeds_and_captures_status_line_headers_and_body(server: str) -> 
     assert "content-length: " in outcome.output.lower()
     body = json.loads(lines[-1])
     assert body["host"] == server.removeprefix("http://")
+
+
+def test_a_long_response_is_handed_on_while_it_arrives(server: str) -> None:
+    seen: list[str] = []
+    outcome = execute("http", {"url": f"{server}/drip"}, ctx(live_output=seen.append))
+    assert outcome.status == "succeeded" and outcome.output.endswith("line 1\nline 2\nline 3\n")
+    # The heartbeat got the head of the body before its end, and each snapshot grew.
+    assert any("line 1" in text and "line 3" not in text for text in seen)
+    assert all(len(later) > len(earlier) for earlier, later in itertools.pairwise(seen))
 
 
 def test_unexpected_status_fails_with_the_response_captured(server: str) -> None:
