@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test test-fast test-embedded test-faults test-js lint faults bench clean messages
+.PHONY: install run test test-fast test-embedded test-rabbitmq test-faults test-js lint faults bench clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +51,7 @@ test-js:
 
 # The whole suite on the configured database and broker (PostgreSQL + Redis in CI), then once
 # more on the embedded default (SQLite + the filesystem broker): each runs its own hop store.
-test: lint test-fast test-embedded test-faults
+test: lint test-fast test-embedded test-rabbitmq test-faults
 
 test-fast: install messages
 	$(BIN)/python manage.py makemigrations --check --dry-run
@@ -61,6 +61,18 @@ test-embedded: install messages
 	rm -rf $(CURDIR)/var/embedded-test
 	env -u DATABASE_URL -u CELERY_BROKER_URL BATON_VAR_DIR=$(CURDIR)/var/embedded-test \
 		$(BIN)/pytest -q -m "not faults"
+
+# The end-to-end examples once more with RabbitMQ as the broker (the suite's Redis pass and the
+# embedded pass run everything; this pass runs what goes through a broker end to end). The fault
+# subset restarts RabbitMQ too (tests/faults/test_broker_loss.py). BATON_TEST_RABBITMQ names the
+# server; its virtual host `baton-test` is made here.
+BATON_TEST_RABBITMQ ?= amqp://guest:guest@127.0.0.1:5672
+export BATON_TEST_RABBITMQ
+test-rabbitmq: install messages
+	rabbitmqctl -q add_vhost baton-test 2>/dev/null || true
+	rabbitmqctl -q set_permissions -p baton-test guest ".*" ".*" ".*"
+	CELERY_BROKER_URL=$(BATON_TEST_RABBITMQ)/baton-test $(BIN)/pytest -q -m "not faults" \
+		tests/executions/test_examples_e2e.py tests/executions/test_run_context_e2e.py tests/ops
 
 # Fault injection (kills workers, loses the broker). `make test` runs the quick subset; `make
 # faults` runs everything, including the 100-batch join and stop-race variants.

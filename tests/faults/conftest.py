@@ -4,6 +4,8 @@
   and start it again empty without touching the machine's shared Redis. The test process's
   Celery app is pointed at it (`CELERY_BROKER_URL` in `os.environ` wins over the app's
   config in Celery, so both are set) and its connection pools are reset.
+- `rabbitmq_broker` (session): the machine's RabbitMQ in a virtual host of its own; its
+  `restart()` stops and starts the RabbitMQ application. `rabbitmq_cluster` is `cluster` on it.
 - `cluster` (per test): starts `celery -A config worker` subprocesses against the test
   database and that Redis, with short heartbeat / worker-lost / redispatch settings, runs
   `executions.lifecycle.recover()` every second in a thread (what beat does every 2 s),
@@ -231,6 +233,65 @@ def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
     _reset_pools(app)
 
 
+class RabbitBroker:
+    """The machine's RabbitMQ, in a virtual host of this session's own.
+
+    `restart()` stops the RabbitMQ application and starts it again (`rabbitmqctl stop_app` /
+    `start_app`): every connection drops, and what the durable queues held — Celery's messages
+    are persistent — is there again after the restart, unacknowledged deliveries requeued.
+    """
+
+    def __init__(self) -> None:
+        self.vhost = f"baton-faults-{os.getpid()}"
+        host = os.environ.get("BATON_TEST_RABBITMQ", "amqp://guest:guest@127.0.0.1:5672")
+        self.url = f"{host.rstrip('/')}/{self.vhost}"
+
+    @staticmethod
+    def _ctl(*args: str) -> None:
+        subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        self._ctl("add_vhost", self.vhost)
+        self._ctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
+
+    def restart(self, down_for: float = 0.0) -> None:
+        try:
+            self._ctl("stop_app")
+            time.sleep(down_for)
+        finally:
+            self._ctl("start_app")  # never leave the machine's broker stopped
+        self._ctl("await_startup")
+
+    def flush(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._ctl("delete_vhost", self.vhost)
+        self.start()
+
+    def kill(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError, FileNotFoundError):
+            self._ctl("delete_vhost", self.vhost)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_broker() -> Iterator[RabbitBroker]:
+    """The machine's RabbitMQ for the tests that exercise Baton on amqp:// (`.ci/run` starts it)."""
+    from config.celery import app
+
+    saved = (os.environ.get("CELERY_BROKER_URL"), app.conf.broker_url, app.conf.broker_transport_options)
+    broker = RabbitBroker()
+    broker.start()
+    _point_celery_at(broker.url)
+    yield broker
+    broker.kill()
+    env_url, conf_url, options = saved
+    if env_url is None:
+        os.environ.pop("CELERY_BROKER_URL", None)
+    else:
+        os.environ["CELERY_BROKER_URL"] = env_url
+    app.conf.broker_url, app.conf.broker_transport_options = conf_url, options
+    _reset_pools(app)
+
+
 # --- workers, sweep and the cluster -------------------------------------------------------
 
 
@@ -313,16 +374,16 @@ class Sweeper:
 class Cluster:
     """What one fault test runs: its workers, the sweep, its token and helpers to check it."""
 
-    def __init__(self, directory: Path, redis: RedisServer) -> None:
+    def __init__(self, directory: Path, broker: RedisServer | RabbitBroker) -> None:
         self.directory = directory
-        self.redis = redis
+        self.broker = broker
         self.token = uuid.uuid4().hex
         self.workers: list[Worker] = []
         self.sweeper: Sweeper | None = None
         self.env = {
             **os.environ,
             "DATABASE_URL": database_url(),
-            "CELERY_BROKER_URL": redis.url,
+            "CELERY_BROKER_URL": broker.url,
             "BATON_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
             "BATON_WORKER_LOST_SECONDS": str(WORKER_LOST_SECONDS),
             "BATON_REDISPATCH_SECONDS": str(REDISPATCH_SECONDS),
@@ -445,18 +506,26 @@ class Cluster:
 
 @pytest.fixture
 def cluster(redis_server, transactional_db, tmp_path) -> Iterator[Cluster]:
-    """Workers and a sweep for one test; checks on teardown that none of their processes is left.
+    """Workers and a sweep for one test, on the private Redis; checks on teardown that none of their processes is left."""
+    yield from _cluster(redis_server, tmp_path)
 
-    Settings for this process (the sweep runs here) match the workers' environment.
-    """
-    redis_server.flush()
+
+@pytest.fixture
+def rabbitmq_cluster(rabbitmq_broker, transactional_db, tmp_path) -> Iterator[Cluster]:
+    """The same, with RabbitMQ as the broker."""
+    yield from _cluster(rabbitmq_broker, tmp_path)
+
+
+def _cluster(broker: RedisServer | RabbitBroker, tmp_path: Path) -> Iterator[Cluster]:
+    """Settings for this process (the sweep runs here) match the workers' environment."""
+    broker.flush()
     with override_settings(
         BATON_HEARTBEAT_SECONDS=HEARTBEAT_SECONDS,
         BATON_WORKER_LOST_SECONDS=WORKER_LOST_SECONDS,
         BATON_REDISPATCH_SECONDS=REDISPATCH_SECONDS,
         BATON_KILL_GRACE_SECONDS=KILL_GRACE_SECONDS,
     ):
-        faults = Cluster(tmp_path, redis_server)
+        faults = Cluster(tmp_path, broker)
         try:
             yield faults
         finally:
