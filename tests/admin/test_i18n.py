@@ -287,3 +287,29 @@ def test_a_pure_core_message_is_english_until_translated_at_the_edge():
         translated(message, lambda text: catalogue.get(text, text))
         == "节点 'a'（and） 没有下游连线；逻辑节点至少需要一条"
     )
+
+
+def test_parameter_and_reference_problems_speak_the_viewers_language(zh, platform):
+    """The run context's validators (parameters, references) are pure code too: translated at the edge."""
+    task = {
+        "name": "say",
+        "kind": "shell",
+        "config": {"script": "echo ${params.who}", "env": {"N": "${nodes.x.outputs.v}"}},
+    }
+    document = {
+        "name": "w",
+        "team": "platform",
+        "params": {"count": {"type": "integer", "default": "three"}},
+        "nodes": [{"key": "a", "type": "task", "task": task}],
+        "edges": [{"from": "start", "to": "a"}],
+    }
+    api = APIClient()
+    api.force_authenticate(zh.get(reverse("admin:index")).wsgi_request.user)
+    created = api.post("/api/v1/workflows/", document, format="json", **ZH)
+    assert created.status_code == 400, created.json()
+    messages = {error["field"]: error["message"] for error in created.json()["errors"]}
+    assert "必须是整数" in messages["params.count.default"], messages
+    assert "引用永远不会拼接进脚本文本" in messages["nodes[0].task.config.script"], messages
+    assert "引用了未知节点 'x'" in messages["nodes[0].task.config.env.N"], messages
+    english = api.post("/api/v1/workflows/", document, format="json", HTTP_ACCEPT_LANGUAGE="en").json()
+    assert any("names an unknown node 'x'" in error["message"] for error in english["errors"]), english
