@@ -26,7 +26,7 @@ from access.actors import ADMIN, Actor, request_actor
 from access.policy import allows
 from executions.lifecycle import batch_rerun_refusal
 from executions.models import Batch, NodeRun
-from executions.states import NODE_FINISHED, BatchStatus
+from executions.states import NODE_FINISHED, BatchStatus, NodeStatus
 from workflows import layout, secrets
 from workflows.models import Role
 
@@ -94,7 +94,14 @@ def _run(run: NodeRun) -> dict[str, Any]:
         "has_output": bool(run.output),
         "kept_from": run.detail.get("kept_from") if isinstance(run.detail, dict) else None,
         "outcome": outcome_text(run.detail) if run.status in NODE_FINISHED else "",
+        "tail": last_lines(run.output) if run.status in (NodeStatus.FAILED, NodeStatus.TIMED_OUT) else "",
     }
+
+
+def last_lines(output: str, lines: int = 10, limit: int = 2000) -> str:
+    """Return the end of a failed run's output for the page's failure box: its last lines, at most `limit` characters."""
+    tail = "\n".join(output.rstrip("\n").split("\n")[-lines:])
+    return tail[-limit:]
 
 
 @require_GET

@@ -128,3 +128,33 @@ def test_resume_is_offered_after_a_failure_only_and_draws_kept_nodes_as_kept(pag
     assert ran.count() == 1 and float(ran.evaluate("b => parseFloat(b.style.width)")) < 100
     # A succeeded batch offers a re-run, never a resume.
     assert page.is_visible("#rerun-batch") and page.locator("#resume-batch").is_hidden()
+
+
+LABEL_SIZES = """() => [...document.querySelectorAll('#dag-canvas .dag-node text, #dag-canvas .dag-edge text')]
+    .map(t => parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a)"""
+
+
+def test_a_failure_shows_its_exit_status_and_last_lines_without_a_click(page, worker):
+    workflow = chain(script_b="for i in $(seq 1 30); do echo line-$i; done; echo broken-pipe >&2; exit 3", name="fails")
+    batch = batch_start(workflow=workflow, actor=machine())
+    page.goto(f"{page.base}/admin/executions/batch/{batch.pk}/change/")
+    batch_settled(page, "failed", timeout=30_000)
+    box = page.locator("#batch-failures")
+    assert box.is_visible()
+    text = box.inner_text()
+    assert "b" in page.inner_text("#batch-failures .failure-node") and "exit status 3" in text
+    assert "broken-pipe" in text and "line-30" in text and "line-5\n" not in text  # the last lines only
+    assert not page.is_visible("#node-output-text")  # nothing was clicked
+    # The drawing is read at its default zoom: every label of nodes and edges is at least 12 px.
+    sizes = page.evaluate(LABEL_SIZES)
+    assert sizes and min(sizes) >= 11.99, sizes
+    page.click("#batch-failures .failure-node")  # and the name opens the node's whole output
+    page.wait_for_selector("#node-output-text")
+    assert "line-1\n" in page.inner_text("#node-output-text")
+
+
+def test_a_successful_batch_shows_no_failure_box(page, worker):
+    batch = batch_start(workflow=chain(name="fine"), actor=machine())
+    page.goto(f"{page.base}/admin/executions/batch/{batch.pk}/change/")
+    batch_settled(page, "succeeded", timeout=30_000)
+    assert not page.is_visible("#batch-failures")

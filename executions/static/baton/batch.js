@@ -71,7 +71,7 @@
       view.render({ nodes: drawing.definition.nodes, edges: drawing.definition.edges, positions: drawing.positions,
         status: status, selected: selected ? { node: selected } : null });
       if (first) {
-        view.fit();
+        view.fit(true);
         first = false;
         if (fragment && state.runs[decodeURIComponent(fragment[1])]) showOutput(decodeURIComponent(fragment[1]));
       }
@@ -88,8 +88,34 @@
         });
       });
       timeline(state);
+      failures(state);
       if (selected && state.runs[selected] && state.runs[selected].status !== lastShown) showOutput(selected);
       else if (selected && state.runs[selected] && state.runs[selected].status === "running") refreshOutput(selected);
+    }
+
+    // Each failed or timed-out task node: how it ended and its last lines, without a click.
+    function failures(state) {
+      var box = document.getElementById("batch-failures");
+      if (!box) return;
+      var failed = Object.keys(state.runs).filter(function (k) {
+        var run = state.runs[k];
+        return run.type === "task" && (run.status === "failed" || run.status === "timed_out");
+      });
+      box.hidden = !failed.length;
+      box.textContent = "";
+      if (!failed.length) return;
+      box.appendChild(h("h3", {}, gettext("Failed nodes")));
+      failed.forEach(function (k) {
+        var run = state.runs[k];
+        var item = h("div", { class: "failure", "data-key": k });
+        var link = h("a", { href: "#node=" + encodeURIComponent(k), class: "failure-node" }, k);
+        link.addEventListener("click", function (event) { event.preventDefault(); showOutput(k); });
+        item.appendChild(link);
+        var said = statusText(run.status) + (run.outcome ? " — " + run.outcome : "");
+        item.appendChild(h("span", { class: "failure-outcome" }, " · " + said));
+        if (run.tail) item.appendChild(h("pre", { class: "failure-tail" }, run.tail));
+        box.appendChild(item);
+      });
     }
 
     function timeline(state) {

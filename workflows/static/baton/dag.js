@@ -3,7 +3,7 @@
  * BatonDag.create(svg, options) -> view
  *   view.render(model)   model = {nodes: [{key, type, task, core}], edges: [{from, to, on}],
  *                                 positions: {key: {x, y}}, status: {key: status}}
- *   view.fit(), view.zoomBy(factor), view.toModel(clientX, clientY)
+ *   view.fit(readable), view.zoomBy(factor), view.toModel(clientX, clientY)
  *   view.highlight(marks)  marks = {nodes: {key: [message]}, edges: [{from, to, messages}]}
  *                          (BatonDagModel.problemMarks): marks them .invalid, messages in their tooltips
  * Positions are a node's top-left corner; START is always drawn (key "start").
@@ -94,18 +94,26 @@
       apply();
     };
 
-    view.fit = function () {
+    // `readable`: never below the scale at which the smallest label is 12 px (options.minScale,
+    // 1 for the 12-px labels of dag.css); a drawing wider than that pans, and "Fit" shows it whole.
+    view.fit = function (readable) {
       var box = bounds();
       var rect = svg.getBoundingClientRect();
       if (!box || !rect.width) return;
       var pad = 30;
+      var low = readable ? (options.minScale || 1) : 0.25;
+      var high = options.maxScale || 1;
       if (options.autoHeight) {
-        // Read-only drawings take the height the drawing needs at the width available.
-        var wide = Math.min(1, Math.max(0.25, (rect.width - 2 * pad) / box.w));
+        // Read-only drawings take the height the drawing needs at the width available; a drawing
+        // too wide to be read at that width gets the width it needs, and its box scrolls.
+        svg.style.width = "";
+        rect = svg.getBoundingClientRect();
+        var wide = Math.min(high, Math.max(low, (rect.width - 2 * pad) / box.w));
+        if (box.w * wide + 2 * pad > rect.width + 1) svg.style.width = Math.ceil(box.w * wide + 2 * pad) + "px";
         svg.style.height = Math.round(Math.min(640, Math.max(200, box.h * wide + 2 * pad))) + "px";
         rect = svg.getBoundingClientRect();
       }
-      view.scale = Math.min(1, Math.max(0.25, Math.min((rect.width - 2 * pad) / box.w, (rect.height - 2 * pad) / box.h)));
+      view.scale = Math.min(high, Math.max(low, Math.min((rect.width - 2 * pad) / box.w, (rect.height - 2 * pad) / box.h)));
       view.tx = (rect.width - box.w * view.scale) / 2 - box.x * view.scale;
       view.ty = (rect.height - box.h * view.scale) / 2 - box.y * view.scale;
       apply();
@@ -313,7 +321,7 @@
     zoomControls(toolbar, view);
     getJSON(container.getAttribute("data-baton-drawing")).then(function (data) {
       view.render({ nodes: data.definition.nodes, edges: data.definition.edges, positions: data.positions });
-      view.fit();
+      view.fit(true);
     });
   }
 
