@@ -246,7 +246,8 @@ def render(results: dict[str, Any], machine: dict[str, str], quick: bool, second
             "on the same RabbitMQ server (a virtual host of its own), so both see the same machine noise; the "
             "same database server, workers and shapes as the Redis phase, only the broker differs. The "
             "in-process profiles (where a hop or an executor's time goes) use no broker and are those of the "
-            "Redis phase. Milliseconds, median / p95."
+            "Redis phase. The anchor's tasks write their timings, and its chord its results, to Redis, as in "
+            "the Redis phase. Milliseconds, median / p95."
         )
         add("")
         if "hop_ms" in rmq:
