@@ -57,7 +57,20 @@ DOC = REPO / "docs" / "benchmarks.md"
 TARGET_HOP_RATIO = 1.5
 TARGET_WORK_RATIO = 1.5  # a chain of 20 shell (or HTTP) nodes against raw Celery doing the same work
 TARGET_OVERHEAD_MS = 150.0
-MACHINE_KEYS = ("date", "uname", "cpu", "cores", "python", "postgresql", "redis", "rabbitmq", "stack", "commit", "note")
+MACHINE_KEYS = (
+    "date",
+    "uname",
+    "cpu",
+    "cores",
+    "load",
+    "python",
+    "postgresql",
+    "redis",
+    "rabbitmq",
+    "stack",
+    "commit",
+    "note",
+)
 
 
 def _log(message: str) -> None:
@@ -574,6 +587,7 @@ def main() -> None:
     parser.add_argument("--note", default="", help="a line for the Machine section (e.g. that the machine was shared)")
     args = parser.parse_args()
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     logdir = REPO / "var" / "bench"
     logdir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
@@ -629,6 +643,7 @@ def main() -> None:
     seconds = time.monotonic() - started
     (logdir / "results.json").write_text(json.dumps(results, indent=2, default=str))
     machine = _machine(pg_url, "rabbitmq" in results)
+    machine["load"] = f"1-minute load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     if args.note:
         machine["note"] = args.note
     text = render(results, machine, args.quick, seconds)
