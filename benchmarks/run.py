@@ -446,7 +446,9 @@ def _broker_lines(redis: dict[str, Any], rabbit: dict[str, Any]) -> list[str]:
         "The main figures of the two phases above, medians. Each broker's Baton figure is set against the raw "
         "Celery anchor (acks_late + prefetch 1) measured on that same broker in the same phase: the ratio is "
         "what Baton adds on that broker; the Baton columns side by side compare the brokers themselves. For "
-        "times a ratio above 1 is slower than raw Celery; for throughput, below 1 is fewer runs per second.",
+        "times a ratio above 1 is slower than raw Celery; for throughput, below 1 is fewer runs per second. "
+        "The phases run one after the other: on a machine whose load changes meanwhile, the two raw columns "
+        "show by how much, and only the ratios compare.",
         "",
         "| figure | Baton on Redis | raw Celery on Redis | Baton vs raw | Baton on RabbitMQ | raw Celery on RabbitMQ "
         "| Baton vs raw |",
