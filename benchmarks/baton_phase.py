@@ -1,4 +1,4 @@
-"""One benchmark phase in one environment: `python -m benchmarks.baton_phase --mode pg|embedded`.
+"""One benchmark phase in one environment: `python -m benchmarks.baton_phase --mode pg|rabbitmq|embedded`.
 
 The environment (DATABASE_URL / CELERY_BROKER_URL, or BATON_VAR_DIR for the embedded
 default) is set by `benchmarks.run`, which has already created and migrated the database.
@@ -6,6 +6,10 @@ This process saves the benchmark workflows, profiles one claim + finish cycle in
 starts the real workers (Baton, and the raw Celery anchors on the same broker), runs the
 measurements interleaved (raw chain, Baton chain, ... so machine noise hits both alike),
 stops every worker, and writes its figures as JSON to `--out`.
+
+`pg` is PostgreSQL + Redis, `rabbitmq` the same database with RabbitMQ as the broker (the
+same shapes and anchors; the in-process profiles, which touch no broker, are left to `pg`),
+`embedded` SQLite + the `batonfs://` broker.
 """
 
 from __future__ import annotations
@@ -439,7 +443,7 @@ def measure_core(wf, anchors, pg: bool, tag: str, reps: int, warm: int, quick: b
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", choices=["pg", "embedded"], required=True)
+    parser.add_argument("--mode", choices=["pg", "rabbitmq", "embedded"], required=True)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", required=True)
     parser.add_argument("--logdir", required=True)
@@ -454,7 +458,9 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
-    quick, pg = args.quick, args.mode == "pg"
+    # `pg` here means a database and broker of servers (chord anchors, larger throughput runs).
+    quick, pg = args.quick, args.mode != "embedded"
+    in_process = args.mode != "rabbitmq"  # the in-process profiles use no broker: measured once, by `pg`
     reps = 5 if quick else (30 if pg else 15)
     warm = 2 if quick else 5
     logdir = Path(args.logdir)
@@ -486,7 +492,8 @@ def main() -> None:
                 # The same chain on a queue whose worker has continuation off: every hop via the broker.
                 "chain_broker": _save(chain_doc(f"bench-chainb-{tag}", CHAIN, BROKER_QUEUE)),
             }
-            out["profile"] = profile_in_process(wf["chain"], 1 if quick else 3)
+            if in_process:
+                out["profile"] = profile_in_process(wf["chain"], 1 if quick else 3)
         if "shell" in shapes:
             wf["shell"] = _save(chain_doc(f"bench-shell-{tag}", CHAIN, work=SHELL_TRUE))
         if "http" in shapes:
@@ -521,10 +528,12 @@ def main() -> None:
 
         if "shell" in shapes:
             out["shell"] = measure_work_chain(wf["shell"], anchors, "shell", f"s-{tag}", reps, warm, check)
-            out["shell"]["steps"] = executor_profile.shell_steps(reps, record_stand_in(wf["shell"]))
+            if in_process:
+                out["shell"]["steps"] = executor_profile.shell_steps(reps, record_stand_in(wf["shell"]))
         if "http" in shapes:
             out["http"] = measure_work_chain(wf["http"], anchors, f"http {target}", f"h-{tag}", reps, warm, check)
-            out["http"]["steps"] = executor_profile.http_steps(target, reps)
+            if in_process:
+                out["http"]["steps"] = executor_profile.http_steps(target, reps)
         if "core" in shapes:
             out |= measure_core(wf, anchors, pg, tag, reps, warm, quick, check)
 

@@ -3,8 +3,9 @@
 A worker is started with `celery -A benchmarks.raw_celery worker -Q <queue> -c 2`; its
 configuration comes from the environment so two workers of the same app can be compared:
 
-- ``RAW_BROKER_URL`` (default ``redis://127.0.0.1:6379/13``), ``RAW_RESULT_BACKEND`` (for
-  chords; the same Redis DB by default), ``RAW_RECORD_URL`` (where tasks write timings).
+- ``RAW_BROKER_URL`` (default ``redis://127.0.0.1:6379/13``; ``amqp://…`` and ``batonfs://``
+  too), ``RAW_RESULT_BACKEND`` (for chords; the Redis DB of ``RAW_RECORD_URL`` by default, whatever
+  the broker), ``RAW_RECORD_URL`` (the Redis DB where tasks write timings).
 - ``RAW_ACKS_LATE=1``: ``acks_late`` + ``reject_on_worker_lost`` + prefetch multiplier 1,
   like Baton's configuration; ``0``: Celery's defaults (early ack, prefetch 4).
 
@@ -40,6 +41,10 @@ if BROKER.startswith("batonfs://"):
 
 app = Celery("raw", broker=BROKER, backend=os.environ.get("RAW_RESULT_BACKEND", RECORD), set_as_current=False)
 app.conf.update(
+    # Read and write URLs of their own: Celery prefers a CELERY_BROKER_URL in the environment (Baton's
+    # broker, set for the benchmark process and inherited by the workers) to the app's `broker`.
+    broker_read_url=BROKER,
+    broker_write_url=BROKER,
     task_serializer="json",
     accept_content=["json"],
     result_serializer="json",

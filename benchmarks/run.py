@@ -3,9 +3,12 @@
 1. PostgreSQL + Redis: drop and re-create the `baton_bench` database, migrate it, flush
    two Redis databases (12 for Baton, 13 for the raw Celery anchor and the timing records),
    then run `benchmarks.baton_phase --mode pg` in a subprocess with that environment.
-2. The embedded default: a fresh temporary BATON_VAR_DIR (SQLite + the `batonfs://`
+2. PostgreSQL + RabbitMQ: the same database re-created, Baton's workers on the virtual host
+   `baton-bench` and the raw Celery anchor on `baton-bench-raw` (their queues deleted first;
+   the anchor's timing records stay in Redis database 13), `benchmarks.baton_phase --mode rabbitmq`.
+3. The embedded default: a fresh temporary BATON_VAR_DIR (SQLite + the `batonfs://`
    broker), migrate, run `benchmarks.baton_phase --mode embedded`.
-3. Write `docs/benchmarks.md` with the machine, the figures and how to read them.
+4. Write `docs/benchmarks.md` with the machine, the figures and how to read them.
 
 Every worker is started by the phase process and stopped in its `finally`; this process
 stops a phase that overruns (SIGTERM, which the phase turns into a clean exit).
@@ -13,7 +16,10 @@ stops a phase that overruns (SIGTERM, which the phase turns into a clean exit).
 Environment: BENCH_PG_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres),
 BENCH_REDIS (default redis://127.0.0.1:6379), BENCH_DB (default baton_bench),
 BENCH_REDIS_DBS (default 12,13: Baton's Redis database, then the anchor's),
-BENCH_SHAPES (default core,shell,http; the same as `--shapes`: which rows to measure).
+BENCH_SHAPES (default core,shell,http; the same as `--shapes`: which rows to measure),
+BENCH_AMQP (default amqp://guest:guest@127.0.0.1:5672), BENCH_AMQP_VHOSTS (default
+baton-bench,baton-bench-raw: Baton's virtual host, then the anchor's; both must exist, e.g.
+`rabbitmqctl add_vhost baton-bench` and `rabbitmqctl set_permissions -p baton-bench guest ".*" ".*" ".*"`).
 """
 
 from __future__ import annotations
@@ -30,9 +36,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.baton_phase import BROKER_QUEUE
 from benchmarks.common import PYTHON, REPO
 
 ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -40,10 +48,29 @@ REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379").rstrip("/")
 DB_NAME = os.environ.get("BENCH_DB", "baton_bench")
 BATON_REDIS_DB, RAW_REDIS_DB = (int(db) for db in os.environ.get("BENCH_REDIS_DBS", "12,13").split(","))
 SHAPES = os.environ.get("BENCH_SHAPES", "core,shell,http")
+AMQP = os.environ.get("BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672").rstrip("/")
+BATON_VHOST, RAW_VHOST = os.environ.get("BENCH_AMQP_VHOSTS", "baton-bench,baton-bench-raw").split(",")
+# Every queue a phase's processes send to: Baton's (the broker-only chain's, the alerts' that
+# nobody consumes here, the control queue) and the anchors'. Deleted before the phase.
+AMQP_QUEUES = ("default", BROKER_QUEUE, "baton-alerts", "baton-control", "raw_late", "raw_default")
 DOC = REPO / "docs" / "benchmarks.md"
 TARGET_HOP_RATIO = 1.5
 TARGET_WORK_RATIO = 1.5  # a chain of 20 shell (or HTTP) nodes against raw Celery doing the same work
 TARGET_OVERHEAD_MS = 150.0
+MACHINE_KEYS = (
+    "date",
+    "uname",
+    "cpu",
+    "cores",
+    "load",
+    "python",
+    "postgresql",
+    "redis",
+    "rabbitmq",
+    "stack",
+    "commit",
+    "note",
+)
 
 
 def _log(message: str) -> None:
@@ -81,6 +108,25 @@ def _flush_redis() -> None:
         redis.Redis.from_url(f"{REDIS}/{db}").flushdb()
 
 
+def _reset_amqp() -> None:
+    """Delete the benchmark's queues in both virtual hosts; fail clearly if one cannot be opened."""
+    import kombu
+
+    for vhost in (BATON_VHOST, RAW_VHOST):
+        with kombu.Connection(f"{AMQP}/{vhost}", connect_timeout=5) as conn:
+            try:
+                conn.connect()
+            except Exception as exc:
+                raise SystemExit(
+                    f"cannot open RabbitMQ virtual host {vhost!r} at {AMQP.split('@')[-1]} ({exc!r}); create it with "
+                    f"`rabbitmqctl add_vhost {vhost}` and `rabbitmqctl set_permissions -p {vhost} USER "
+                    '".*" ".*" ".*"`, or set BENCH_AMQP / BENCH_AMQP_VHOSTS'
+                ) from exc
+            channel = conn.channel()
+            for queue in AMQP_QUEUES:
+                channel.queue_delete(queue)  # a queue that does not exist is no error
+
+
 def _migrate(env: dict[str, str]) -> None:
     subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True, timeout=300)
 
@@ -107,7 +153,7 @@ def _run_phase(mode: str, env: dict[str, str], quick: bool, logdir: Path, shapes
     return json.loads(out.read_text())
 
 
-def _machine(pg_url: str | None) -> dict[str, str]:
+def _machine(pg_url: str | None, amqp: bool) -> dict[str, str]:
     info = {
         "uname": " ".join(platform.uname()),
         "cpu": "unknown",
@@ -131,6 +177,14 @@ def _machine(pg_url: str | None) -> dict[str, str]:
         import redis
 
         info["redis"] = redis.Redis.from_url(f"{REDIS}/0").info("server")["redis_version"]
+    if amqp:
+        with contextlib.suppress(Exception):
+            import kombu
+
+            with kombu.Connection(f"{AMQP}/{BATON_VHOST}", connect_timeout=5) as conn:
+                conn.connect()
+                version = conn.connection.server_properties.get("version", "unknown")
+                info["rabbitmq"] = version.decode() if isinstance(version, bytes) else str(version)
     with contextlib.suppress(Exception):
         import celery
         import django
@@ -178,7 +232,7 @@ def render(results: dict[str, Any], machine: dict[str, str], quick: bool, second
     add("")
     add("## Machine")
     add("")
-    for key in ("date", "uname", "cpu", "cores", "python", "postgresql", "redis", "stack", "commit"):
+    for key in MACHINE_KEYS:
         if key in machine:
             add(f"- {key}: {machine[key]}")
     add(f"- benchmark wall time: {seconds:.0f} s")
@@ -196,6 +250,24 @@ def render(results: dict[str, Any], machine: dict[str, str], quick: bool, second
             lines += _core_pg_lines(pg)
         lines += _work_lines(pg, "raw_late", "raw Celery, acks_late + prefetch 1")
         lines += _steps_lines(pg)
+    rmq = results.get("rabbitmq")
+    if rmq:
+        add("## PostgreSQL + RabbitMQ, one worker with 2 prefork processes")
+        add("")
+        add(
+            f"{rmq['reps']} repetitions of each shape after warm-up, interleaved with the raw Celery anchor "
+            "on the same RabbitMQ server (a virtual host of its own), so both see the same machine noise; the "
+            "same database server, workers and shapes as the Redis phase, only the broker differs. The "
+            "in-process profiles (where a hop or an executor's time goes) use no broker and are those of the "
+            "Redis phase. The anchor's tasks write their timings, and its chord its results, to Redis, as in "
+            "the Redis phase. Milliseconds, median / p95."
+        )
+        add("")
+        if "hop_ms" in rmq:
+            lines += _core_pg_lines(rmq)
+        lines += _work_lines(rmq, "raw_late", "raw Celery on RabbitMQ, acks_late + prefetch 1")
+    if pg and rmq:
+        lines += _broker_lines(pg, rmq)
     emb = results.get("embedded")
     if emb:
         add("## Embedded default: SQLite + the `batonfs://` filesystem broker")
@@ -303,7 +375,8 @@ def _core_pg_lines(pg: dict[str, Any]) -> list[str]:
         f"fan-out spread (first → last of the 18 branch starts): {_mp(pg['fan_out_spread_ms'])} ms."
     )
     add("")
-    lines += _profile_lines(pg["profile"], "PostgreSQL")
+    if "profile" in pg:
+        lines += _profile_lines(pg["profile"], "PostgreSQL")
     return lines
 
 
@@ -342,6 +415,62 @@ def _core_embedded_lines(emb: dict[str, Any]) -> list[str]:
     add("")
     lines += _profile_lines(emb["profile"], "SQLite")
     return lines
+
+
+def _broker_lines(redis: dict[str, Any], rabbit: dict[str, Any]) -> list[str]:
+    """Return the main figures of the two server phases side by side, each against its own raw anchor."""
+    rows: list[tuple[str, Callable[[dict[str, Any]], tuple[float, float]]]] = []
+    if "hop_ms" in redis and "hop_ms" in rabbit:
+        rows += [
+            ("node hop, 20-node chain, ms", lambda p: _medians(p["hop_ms"])),
+            ("node hop, every hop through the broker, ms", lambda p: _medians(p["hop_ms"], "baton_broker")),
+            ("chain of 20 no-ops, end to end, ms", lambda p: _medians(p["chain_e2e_ms"])),
+            ("fan-out/fan-in (18 → AND → 1) vs chord of 18 + callback, ms", lambda p: _medians(p["fan_e2e_ms"])),
+        ]
+    for key, label in WORK_FIGURES:
+        if key in redis and key in rabbit:
+            rows.append((f"{label}, end to end, ms", lambda p, key=key: _medians(p[key]["chain_e2e_ms"])))
+    if "throughput" in redis and "throughput" in rabbit:
+        rows += [
+            ("throughput, independent no-ops, runs/s", lambda p: _throughput(p, "baton_single")),
+            (
+                "throughput, wide batches (20 parallel) vs raw independent no-ops, runs/s",
+                lambda p: _throughput(p, "baton_wide"),
+            ),
+        ]
+    if not rows:
+        return []
+    lines = [
+        "## Redis and RabbitMQ side by side",
+        "",
+        "The main figures of the two phases above, medians. Each broker's Baton figure is set against the raw "
+        "Celery anchor (acks_late + prefetch 1) measured on that same broker in the same phase: the ratio is "
+        "what Baton adds on that broker; the Baton columns side by side compare the brokers themselves. For "
+        "times a ratio above 1 is slower than raw Celery; for throughput, below 1 is fewer runs per second. "
+        "The phases run one after the other: on a machine whose load changes meanwhile, the two raw columns "
+        "show by how much, and only the ratios compare.",
+        "",
+        "| figure | Baton on Redis | raw Celery on Redis | Baton vs raw | Baton on RabbitMQ | raw Celery on RabbitMQ "
+        "| Baton vs raw |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, pick in rows:
+        cells = []
+        for phase in (redis, rabbit):
+            baton, raw = pick(phase)
+            digits = 0 if "runs/s" in label else 1
+            cells.append(f"{_f(baton, digits)} | {_f(raw, digits)} | ×{_f(baton / raw, 2)}")
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+    lines.append("")
+    return lines
+
+
+def _medians(figure: dict[str, Any], baton: str = "baton") -> tuple[float, float]:
+    return figure[baton]["median"], figure["raw_late"]["median"]
+
+
+def _throughput(phase: dict[str, Any], baton: str) -> tuple[float, float]:
+    return phase["throughput"][baton]["per_second"], phase["throughput"]["raw_late"]["per_second"]
 
 
 WORK_FIGURES = (
@@ -454,11 +583,13 @@ def _profile_lines(profile: dict[str, Any], db: str) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="few repetitions: a smoke run (< 2 min)")
-    parser.add_argument("--only", choices=["pg", "embedded"], help="run one phase only")
+    parser.add_argument("--only", choices=["pg", "rabbitmq", "embedded"], help="run one phase only")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
     parser.add_argument("--shapes", default=SHAPES, help="comma-separated rows to measure: core, shell, http")
+    parser.add_argument("--note", default="", help="a line for the Machine section (e.g. that the machine was shared)")
     args = parser.parse_args()
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     logdir = REPO / "var" / "bench"
     logdir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
@@ -477,6 +608,24 @@ def main() -> None:
         _migrate(env)
         _log("PostgreSQL + Redis: measuring")
         results["pg"] = _run_phase("pg", env, args.quick, logdir, args.shapes)
+    if args.only in (None, "rabbitmq"):
+        _log(
+            f"PostgreSQL + RabbitMQ: re-creating database {DB_NAME}, "
+            f"deleting the queues of virtual hosts {BATON_VHOST}/{RAW_VHOST}"
+        )
+        pg_url = _recreate_pg_database()
+        _reset_amqp()
+        _flush_redis()
+        env = _base_env() | {
+            "DATABASE_URL": pg_url,
+            "CELERY_BROKER_URL": f"{AMQP}/{BATON_VHOST}",
+            "RAW_BROKER_URL": f"{AMQP}/{RAW_VHOST}",
+            "RAW_RECORD_URL": f"{REDIS}/{RAW_REDIS_DB}",
+            "BATON_VAR_DIR": str(logdir / "rabbitmq-var"),
+        }
+        _migrate(env)
+        _log("PostgreSQL + RabbitMQ: measuring")
+        results["rabbitmq"] = _run_phase("rabbitmq", env, args.quick, logdir, args.shapes)
     if args.only in (None, "embedded"):
         var = Path(tempfile.mkdtemp(prefix="baton-bench-"))
         try:
@@ -495,7 +644,11 @@ def main() -> None:
             shutil.rmtree(var, ignore_errors=True)
     seconds = time.monotonic() - started
     (logdir / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    text = render(results, _machine(pg_url), args.quick, seconds)
+    machine = _machine(pg_url, "rabbitmq" in results)
+    machine["load"] = f"1-minute load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+    if args.note:
+        machine["note"] = args.note
+    text = render(results, machine, args.quick, seconds)
     if not args.no_doc:
         DOC.parent.mkdir(parents=True, exist_ok=True)
         DOC.write_text(text)

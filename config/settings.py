@@ -227,6 +227,11 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         "visibility_timeout": int(os.environ.get("BATON_VISIBILITY_TIMEOUT", "3600")),
         "health_check_interval": 10,
     }
+elif CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
+    # RabbitMQ closes a worker's channel when a delivery stays unacknowledged past its
+    # `consumer_timeout` (docs/deployment.md); reconnect then instead of stopping the worker.
+    # The messages it held are delivered again, and the guarded claim drops a run already claimed.
+    CELERY_BROKER_CHANNEL_ERROR_RETRY = True
 
 # --- Cache (the API throttle, the denied-attempt audit) -------------------------------------
 # Shared by every web process: CACHE_URL if set (redis://…, locmem://, file://…), else the Redis broker

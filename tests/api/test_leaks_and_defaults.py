@@ -92,6 +92,24 @@ def test_the_cache_is_shared_whenever_the_broker_is_redis():
     assert cache_backend(CELERY_BROKER_URL="redis://127.0.0.1:6379/9", CACHE_URL="locmem://") == "LocMemCache"
 
 
+def worker_conf(name: str, **env: str) -> str:
+    """Return a setting of Baton's Celery app under the given environment (a fresh process)."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("CACHE_URL", "CELERY_BROKER_URL")}
+    code = f"import django; django.setup(); from config.celery import app; print(app.conf.{name})"
+    env = {**clean, **env, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_worker_on_rabbitmq_reconnects_when_the_broker_closes_its_channel():
+    # RabbitMQ closes the channel of a delivery held past consumer_timeout; Celery's default stops the worker.
+    for url in ("amqp://guest:guest@127.0.0.1:5672/baton", "amqps://u:p@mq.example.com:5671/baton"):
+        assert worker_conf("broker_channel_error_retry", CELERY_BROKER_URL=url) == "True"
+    assert worker_conf("broker_channel_error_retry", CELERY_BROKER_URL="redis://127.0.0.1:6379/9") == "False"
+    assert worker_conf("task_acks_late", CELERY_BROKER_URL="amqp://guest:guest@127.0.0.1:5672/baton") == "True"
+
+
 def test_clearing_the_shared_cache_leaves_the_brokers_keys():
     if not isinstance(caches["default"], SharedRedisCache):
         pytest.skip("the broker is not Redis")
