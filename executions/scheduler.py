@@ -51,6 +51,7 @@ from django.db.models import Count, Min
 from django.utils import timezone
 
 from access.actors import SCHEDULER_ACTOR
+from alerts.outbox import fires_decide
 from baton.errors import NotRunnable
 from executions import runtime
 from executions.lifecycle import NewBatch, batch_prepare, batch_start, batches_insert, task_run_definition
@@ -262,6 +263,7 @@ def _start(intents: list[_Intent], fires: list[Fire], rows: list[Schedule], resu
     ]
     now = timezone.now()
     hop_store().insert(Fire, fires, now)
+    fires_decide(fires, now)  # missed and skipped fires' alerts commit with their records
     _move_rows(rows, now)
     result.missed += sum(fire.missed_count for fire in fires if fire.outcome == FireOutcome.MISSED)
     result.started += len(started)
