@@ -179,6 +179,11 @@ def fires_decide(fires: list[Fire], now: datetime) -> int:
     return created
 
 
+def fires_decide_on_signal(*, fires: list[Fire], now: datetime, **_: object) -> None:
+    """Receive `executions.signals.fires_recorded` (inside the scheduler's transaction)."""
+    fires_decide(fires, now)
+
+
 def clock_scan(*, now: datetime) -> int:
     """Decide the clock's triggers: running_long for running batches, the deadlines for recent fires."""
     created = 0
