@@ -35,6 +35,17 @@ def batch_url(batch_id: str) -> str:
     return settings.BATON_BASE_URL.rstrip("/") + reverse("admin:executions_batch_change", args=[batch_id])
 
 
+def owner_url(alert: Alert) -> str | None:
+    """Return the address of the alert's workflow (or task) page, where its fires are listed."""
+    if alert.workflow_id:
+        path = reverse("admin:workflows_workflow_change", args=[alert.workflow_id])
+    elif alert.task_id:
+        path = reverse("admin:workflows_task_change", args=[alert.task_id])
+    else:
+        return None
+    return settings.BATON_BASE_URL.rstrip("/") + path
+
+
 def tail(output: str) -> str:
     """Return the last lines of a node's output (stored masked), at most TAIL_LINES lines and TAIL_CHARACTERS."""
     lines = [line for line in output.rstrip().splitlines() if line.strip()][-TAIL_LINES:]
@@ -227,11 +238,15 @@ def _fire_message(occurrence: Occurrence, language: str) -> Message:
                 _("%(count)d alerts like this since %(since)s; this is the latest.")
                 % {"count": occurrence.count, "since": _iso(occurrence.since)}
             )
+        url = owner_url(alert)
+        if url:
+            lines.append(_("Open: %(url)s") % {"url": url})
     data: dict[str, Any] = {
         "event": alert.trigger,
         "team": str(alert.team),
         "workflow": str(alert.workflow) if alert.workflow_id else None,
         "task": str(alert.task) if alert.task_id else None,
+        "url": url,
         "batch": None,
         "fire": _fire_data(alert),
         "failed_nodes": [],

@@ -84,6 +84,8 @@ def test_a_fire_skipped_by_the_overlap_policy_alerts_once_keyed_by_its_fire(reco
     assert message["fire"]["scheduled_for"] == at(1).isoformat()
     assert "skipped a fire (overlap policy)" in message["subject"]
     assert "previous batch was still running" in message["text"]
+    workflow_page = f"/admin/workflows/workflow/{skipped.workflow_id}/change/"
+    assert message["url"].endswith(workflow_page) and message["text"].endswith(workflow_page)
 
 
 def test_skipped_fires_within_the_window_share_one_message_with_a_count(recorder, clock, receiver):  # noqa: F811
