@@ -251,7 +251,7 @@ class ReadOnlyLog(TeamScopedAdminMixin, admin.ModelAdmin):
 class AlertAdmin(ReadOnlyLog):
     list_display = ["created_at", "team", "batch", "fire", "trigger", "muted"]
     list_filter = ["trigger", "muted", ("team", ScopedRelatedFilter)]
-    list_select_related = ["team"]
+    list_select_related = ["team", "batch", "fire__workflow", "fire__task"]
     search_fields = ["batch__id"]
 
 

@@ -248,6 +248,8 @@ def _deadline_scan(rule: Rule, now: datetime) -> int:
     created = 0
     fires = Fire.objects.filter(scheduled_for__gte=now - DEADLINE_LOOKBACK, scheduled_for__lte=now)
     fires = _owned(fires.exclude(outcome=FireOutcome.DROPPED), rule)
+    # A started fire without its batch lost it to retention (`executions.retention`): not news.
+    fires = fires.exclude(outcome__in=[FireOutcome.STARTED, FireOutcome.STARTED_LATE], batch__isnull=True)
     fires = fires.exclude(pk__in=Alert.objects.filter(rule=rule, fire__isnull=False).values("fire_id"))
     if rules.NOT_STARTED_WITHIN in rule.triggers and rule.start_within is not None:
         within = timedelta(minutes=rule.start_within)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils import timezone
 
-from alerts.models import Rule
-from workflows.models import Team
+from alerts.models import Alert, Rule
+from executions.models import Fire
+from workflows.models import Team, Workflow
 
 pytestmark = pytest.mark.django_db
 
@@ -45,3 +47,16 @@ def test_a_deadline_rule_is_saved_with_its_owner(staff):
     assert (rule.deadline.strftime("%H:%M"), rule.created_by, rule.triggers) == ("06:30", user, ["not_succeeded_by"])
     page = client.get(reverse("admin:alerts_rule_change", args=[rule.pk])).content.decode()
     assert "06:30" in page and "alice" in page
+
+
+def test_the_alert_log_lists_an_alert_about_a_fire_without_a_batch(staff):
+    client, _ = staff
+    team = Team.objects.create(name="ops")
+    workflow = Workflow.objects.create(name="nightly", team=team)
+    rule = Rule.objects.create(team=team, triggers=["missed"])
+    fire = Fire.objects.create(workflow=workflow, scheduled_for=timezone.now(), outcome="missed", missed_count=3)
+    Alert.objects.create(
+        team=team, rule=rule, fire=fire, workflow=workflow, trigger="missed", created_at=timezone.now()
+    )
+    page = client.get(reverse("admin:alerts_alert_changelist")).content.decode()
+    assert "nightly @" in page and "missed" in page
