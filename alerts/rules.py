@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 FAILED = "failed"
@@ -128,10 +128,12 @@ def grouped_with(trigger: str) -> list[str]:
 
 def deadline_of(fire_at: datetime, deadline: time, zone: str) -> datetime:
     """Return the first wall-clock `deadline` in `zone` at or after the fire time (its day, or the next)."""
-    local = fire_at.astimezone(ZoneInfo(zone))
-    at = datetime.combine(local.date(), deadline, tzinfo=local.tzinfo)
-    if at < local:
-        at = datetime.combine(local.date() + timedelta(days=1), deadline, tzinfo=local.tzinfo)
+    tz = ZoneInfo(zone)
+    fired = fire_at.astimezone(UTC)  # compared in UTC: two times in one zone compare as wall times
+    day = fire_at.astimezone(tz).date()
+    at = datetime.combine(day, deadline, tzinfo=tz)
+    if at.astimezone(UTC) < fired:
+        at = datetime.combine(day + timedelta(days=1), deadline, tzinfo=tz)
     return at
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -168,3 +169,15 @@ def test_a_relative_limit_needs_enough_history():
     assert rules.relative_limit([10.0, 20.0], 2) is None
     assert rules.relative_limit([10.0, 20.0, 30.0], 2) == 60.0
     assert rules.p95([]) is None
+
+
+@given(
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)),
+    st.times().map(lambda t: t.replace(second=0, microsecond=0)),
+    st.sampled_from(["UTC", "Asia/Shanghai", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe"]),
+)
+def test_a_deadline_is_never_before_its_fire_and_at_most_a_day_after(fire, deadline, zone):
+    due = rules.deadline_of(fire, deadline, zone)
+    assert fire <= due <= fire + timedelta(hours=25)  # 25: a day that gains an hour (DST)
+    if zone in ("UTC", "Asia/Shanghai"):  # no DST: the wall clock reads the deadline
+        assert due.astimezone(ZoneInfo(zone)).time() == deadline
