@@ -147,7 +147,20 @@ class RuleForm(forms.ModelForm):
 
     class Meta:
         model = Rule
-        fields = ["workflow", "task", "channels", "running_longer_than", "enabled", "muted_from", "muted_until"]
+        fields = [
+            "workflow",
+            "task",
+            "channels",
+            "running_longer_than",
+            "running_long_factor",
+            "running_long_history",
+            "deadline",
+            "start_within",
+            "enabled",
+            "muted_from",
+            "muted_until",
+        ]
+        widgets = {"deadline": forms.TimeInput(format="%H:%M", attrs={"placeholder": "HH:MM"})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -169,6 +182,10 @@ class RuleForm(forms.ModelForm):
             "triggers": [t for t in rules.TRIGGERS if t in (cleaned.get("triggers") or [])],
             "channels": [channel.name for channel in cleaned.get("channels") or []],
             "running_longer_than": cleaned.get("running_longer_than"),
+            "running_long_factor": cleaned.get("running_long_factor"),
+            "running_long_history": cleaned.get("running_long_history"),
+            "deadline": cleaned.get("deadline"),
+            "start_within": cleaned.get("start_within"),
             "enabled": cleaned.get("enabled", True),
             "muted_from": cleaned.get("muted_from"),
             "muted_until": cleaned.get("muted_until"),
@@ -183,9 +200,10 @@ class RuleForm(forms.ModelForm):
 @admin.register(Rule)
 class RuleAdmin(ServiceSavedAdmin):
     form = RuleForm
-    list_display = ["__str__", "team", "workflow", "task", "enabled", "muted_until"]
+    list_display = ["__str__", "team", "workflow", "task", "created_by", "enabled", "muted_until"]
     list_filter = ["enabled", ("team", ScopedRelatedFilter)]
-    list_select_related = ["team", "workflow", "task"]
+    list_select_related = ["team", "workflow", "task", "created_by"]
+    readonly_fields = ["created_by"]
 
     def get_fields(self, request, obj=None):
         shown = [
@@ -193,12 +211,16 @@ class RuleAdmin(ServiceSavedAdmin):
             "task",
             "triggers",
             "running_longer_than",
+            "running_long_factor",
+            "running_long_history",
+            "deadline",
+            "start_within",
             "channels",
             "enabled",
             "muted_from",
             "muted_until",
         ]
-        return shown if obj else ["team", *shown]
+        return [*shown, "created_by"] if obj else ["team", *shown]
 
     def save_model(self, request, obj, form, change):
         rule = form.save_rule()
@@ -227,9 +249,9 @@ class ReadOnlyLog(TeamScopedAdminMixin, admin.ModelAdmin):
 
 @admin.register(Alert)
 class AlertAdmin(ReadOnlyLog):
-    list_display = ["created_at", "team", "batch", "trigger", "muted"]
+    list_display = ["created_at", "team", "batch", "fire", "trigger", "muted"]
     list_filter = ["trigger", "muted", ("team", ScopedRelatedFilter)]
-    list_select_related = ["team"]
+    list_select_related = ["team", "batch", "fire__workflow", "fire__task"]
     search_fields = ["batch__id"]
 
 

@@ -78,6 +78,13 @@ class RuleSerializer(serializers.ModelSerializer):
     workflow = serializers.SlugRelatedField(slug_field="name", read_only=True)
     task = serializers.SlugRelatedField(slug_field="name", read_only=True)
     channels = serializers.SlugRelatedField(slug_field="name", read_only=True, many=True)
+    owner = serializers.SlugRelatedField(
+        source="created_by",
+        slug_field="username",
+        read_only=True,
+        help_text="The user who made the rule: the stopped trigger ignores their own stops.",
+    )
+    deadline = serializers.TimeField(format="%H:%M", read_only=True, allow_null=True)
 
     class Meta:
         model = Rule
@@ -89,6 +96,11 @@ class RuleSerializer(serializers.ModelSerializer):
             "triggers",
             "channels",
             "running_longer_than",
+            "running_long_factor",
+            "running_long_history",
+            "deadline",
+            "start_within",
+            "owner",
             "enabled",
             "muted_from",
             "muted_until",
@@ -124,7 +136,8 @@ class RuleViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
 
 class DeliverySerializer(serializers.ModelSerializer):
     channel = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    batch = serializers.CharField(source="alert.batch_id", read_only=True)
+    batch = serializers.CharField(source="alert.batch_id", read_only=True, allow_null=True)
+    fire = serializers.IntegerField(source="alert.fire_id", read_only=True, allow_null=True)
     trigger = serializers.CharField(source="alert.trigger", read_only=True)
 
     class Meta:
@@ -132,6 +145,7 @@ class DeliverySerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "batch",
+            "fire",
             "trigger",
             "channel",
             "status",
@@ -175,12 +189,12 @@ class AlertSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Alert
-        fields = ["id", "batch", "rule", "trigger", "muted", "created_at"]
+        fields = ["id", "batch", "fire", "rule", "trigger", "muted", "created_at"]
         read_only_fields = fields
 
 
 class AlertViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Alerts decided: one per batch and rule (read-only)."""
+    """Alerts decided: one per batch and rule, or per scheduled fire and rule (read-only)."""
 
     scope_model = Alert
     serializer_class = AlertSerializer

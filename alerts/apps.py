@@ -7,3 +7,9 @@ class AlertsConfig(AppConfig):
     name = "alerts"
     default_auto_field = "django.db.models.BigAutoField"
     verbose_name = "Alerts"
+
+    def ready(self) -> None:
+        from alerts.outbox import fires_decide_on_signal
+        from executions.signals import fires_recorded
+
+        fires_recorded.connect(fires_decide_on_signal, dispatch_uid="alerts.fires_decide")

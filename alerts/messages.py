@@ -35,6 +35,17 @@ def batch_url(batch_id: str) -> str:
     return settings.BATON_BASE_URL.rstrip("/") + reverse("admin:executions_batch_change", args=[batch_id])
 
 
+def owner_url(alert: Alert) -> str | None:
+    """Return the address of the alert's workflow (or task) page, where its fires are listed."""
+    if alert.workflow_id:
+        path = reverse("admin:workflows_workflow_change", args=[alert.workflow_id])
+    elif alert.task_id:
+        path = reverse("admin:workflows_task_change", args=[alert.task_id])
+    else:
+        return None
+    return settings.BATON_BASE_URL.rstrip("/") + path
+
+
 def tail(output: str) -> str:
     """Return the last lines of a node's output (stored masked), at most TAIL_LINES lines and TAIL_CHARACTERS."""
     lines = [line for line in output.rstrip().splitlines() if line.strip()][-TAIL_LINES:]
@@ -50,6 +61,10 @@ def _headline(trigger: str) -> str:
         rules.RECOVERED: _("recovered"),
         rules.CORE_NODE_FAILED: _("a core node failed"),
         rules.RUNNING_LONG: _("is running long"),
+        rules.MISSED: _("missed a fire"),
+        rules.SKIPPED: _("skipped a fire (overlap policy)"),
+        rules.NOT_SUCCEEDED_BY: _("has not succeeded by its deadline"),
+        rules.NOT_STARTED_WITHIN: _("has not started in time"),
     }.get(trigger, trigger)
 
 
@@ -78,6 +93,8 @@ def _recovered_from(batch: Batch) -> Batch | None:
 def build(occurrence: Occurrence, language: str) -> Message:
     """Return the message of an alert (and its group's count) written in `language` (en or zh-hans)."""
     alert = occurrence.alert
+    if alert.batch_id is None:
+        return _fire_message(occurrence, language)
     batch = alert.batch
     owner = batch.workflow or batch.task
     with translation.override(language):
@@ -102,10 +119,8 @@ def build(occurrence: Occurrence, language: str) -> Message:
             lines.append(_("Duration: %(seconds).1f s") % {"seconds": duration})
         elif alert.trigger == rules.RUNNING_LONG:
             running = (alert.created_at - batch.created_at).total_seconds()
-            lines.append(
-                _("Running for %(seconds).0f s (the rule's limit is %(limit)d s).")
-                % {"seconds": running, "limit": alert.rule.running_longer_than or 0}
-            )
+            lines.append(_running_limit(alert, running))
+        lines.extend(_deadline_lines(alert))
         if occurrence.count > 1:
             lines.append(
                 _("%(count)d alerts like this since %(since)s; this is the latest.")
@@ -140,9 +155,103 @@ def build(occurrence: Occurrence, language: str) -> Message:
             "duration_seconds": duration,
             "url": url,
         },
+        "fire": _fire_data(alert),
         "failed_nodes": failed,
         "count": occurrence.count,
         "recovered_from": recovered.pk if recovered is not None else None,
+        "language": language,
+    }
+    return Message(subject=subject, text="\n".join(lines), data=data)
+
+
+def _running_limit(alert: Alert, running: float) -> str:
+    rule = alert.rule
+    if rule.running_longer_than is None and rule.running_long_factor is not None:
+        return _("Running for %(seconds).0f s (the rule's limit is %(factor)g × the p95 of recent successes).") % {
+            "seconds": running,
+            "factor": rule.running_long_factor,
+        }
+    return _("Running for %(seconds).0f s (the rule's limit is %(limit)d s).") % {
+        "seconds": running,
+        "limit": rule.running_longer_than or 0,
+    }
+
+
+def _deadline_lines(alert: Alert) -> list[str]:
+    """Say what a deadline rule expected (the rule's own words), for the deadline triggers."""
+    rule = alert.rule
+    if alert.trigger == rules.NOT_SUCCEEDED_BY and rule.deadline is not None:
+        return [_("Expected to succeed by %(time)s (the trigger's time zone).") % {"time": f"{rule.deadline:%H:%M}"}]
+    if alert.trigger == rules.NOT_STARTED_WITHIN and rule.start_within is not None:
+        return [_("Expected to start within %(minutes)d min of its fire time.") % {"minutes": rule.start_within}]
+    return []
+
+
+def _fire_data(alert: Alert) -> dict[str, Any] | None:
+    fire = alert.fire
+    if fire is None:
+        return None
+    return {
+        "scheduled_for": _iso(fire.scheduled_for),
+        "outcome": fire.outcome,
+        "missed_count": fire.missed_count,
+        "missed_until": _iso(fire.missed_until),
+    }
+
+
+def _fire_message(occurrence: Occurrence, language: str) -> Message:
+    """Return the message of an alert about a fire that has no batch (missed, skipped, not started)."""
+    alert = occurrence.alert
+    fire = alert.fire
+    owner = alert.workflow or alert.task
+    with translation.override(language):
+        what = _("Workflow") if alert.workflow_id else _("Task")
+        at = _iso(fire.scheduled_for) if fire is not None else None
+        subject = _("[Baton] %(what)s %(name)s %(headline)s — fire %(at)s") % {
+            "what": what,
+            "name": owner,
+            "headline": _headline(alert.trigger),
+            "at": at,
+        }
+        lines = [
+            _("%(what)s: %(name)s") % {"what": what, "name": owner},
+            _("Team: %(team)s") % {"team": alert.team},
+            _("Scheduled for: %(at)s") % {"at": at},
+        ]
+        if fire is not None:
+            outcome = {
+                "missed": _("missed (the misfire policy did not run it)"),
+                "skipped_overlap": _("skipped: the previous batch was still running (overlap policy)"),
+                "skipped_backlog": _("skipped: too many fires already waiting (overlap policy queue)"),
+                "queued": _("waiting for the running batch to end (overlap policy queue)"),
+                "dropped": _("dropped"),
+            }.get(fire.outcome, fire.outcome)
+            lines.append(_("Fire: %(outcome)s") % {"outcome": outcome})
+            if fire.missed_count > 1:
+                lines.append(
+                    _("%(count)d fires missed, up to %(until)s.")
+                    % {"count": fire.missed_count, "until": _iso(fire.missed_until)}
+                )
+        lines.extend(_deadline_lines(alert))
+        if occurrence.count > 1:
+            lines.append(
+                _("%(count)d alerts like this since %(since)s; this is the latest.")
+                % {"count": occurrence.count, "since": _iso(occurrence.since)}
+            )
+        url = owner_url(alert)
+        if url:
+            lines.append(_("Open: %(url)s") % {"url": url})
+    data: dict[str, Any] = {
+        "event": alert.trigger,
+        "team": str(alert.team),
+        "workflow": str(alert.workflow) if alert.workflow_id else None,
+        "task": str(alert.task) if alert.task_id else None,
+        "url": url,
+        "batch": None,
+        "fire": _fire_data(alert),
+        "failed_nodes": [],
+        "count": occurrence.count,
+        "recovered_from": None,
         "language": language,
     }
     return Message(subject=subject, text="\n".join(lines), data=data)

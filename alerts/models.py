@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from alerts import channels, rules
-from executions.models import Batch
+from executions.models import Batch, Fire
 from workflows.models import Task, Team, Workflow
 
 
@@ -27,6 +28,10 @@ def trigger_choices() -> list[tuple[str, str]]:
         rules.RECOVERED: _("recovered (first success after a failure)"),
         rules.CORE_NODE_FAILED: _("a core node failed"),
         rules.RUNNING_LONG: _("running longer than the rule's limit"),
+        rules.MISSED: _("a fire was missed (misfire)"),
+        rules.SKIPPED: _("a fire was skipped by the overlap policy"),
+        rules.NOT_SUCCEEDED_BY: _("a fire's batch has not succeeded by the deadline"),
+        rules.NOT_STARTED_WITHIN: _("a fire's batch has not started within the rule's minutes"),
     }
     return [(trigger, labels[trigger]) for trigger in rules.TRIGGERS]
 
@@ -67,6 +72,36 @@ class Rule(models.Model):
     running_longer_than = models.PositiveIntegerField(
         _("running longer than (seconds)"), null=True, blank=True, help_text=_("The limit of the running_long trigger.")
     )
+    running_long_factor = models.FloatField(
+        _("running longer than k × p95"),
+        null=True,
+        blank=True,
+        help_text=_("running_long relative to history: k times the p95 of the last successful batches."),
+    )
+    running_long_history = models.PositiveIntegerField(
+        _("history (batches)"),
+        null=True,
+        blank=True,
+        help_text=_("How many of the last successful batches the p95 is taken over (default 20)."),
+    )
+    deadline = models.TimeField(
+        _("deadline (HH:MM)"),
+        null=True,
+        blank=True,
+        help_text=_("not_succeeded_by: wall-clock time in the zone of the workflow's trigger."),
+    )
+    start_within = models.PositiveIntegerField(
+        _("start within (minutes)"), null=True, blank=True, help_text=_("not_started_within: minutes after the fire.")
+    )
+    # The rule's owner: the user who made it. The `stopped` trigger ignores their own stops.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("owner"),
+    )
     enabled = models.BooleanField(_("enabled"), default=True)
     muted_from = models.DateTimeField(_("muted from"), null=True, blank=True)
     muted_until = models.DateTimeField(_("muted until"), null=True, blank=True)
@@ -87,18 +122,29 @@ class Rule(models.Model):
 
     def facts(self) -> rules.RuleFacts:
         """Return the rule as the pure decision reads it."""
-        return rules.RuleFacts(frozenset(self.triggers), self.enabled, self.muted_from, self.muted_until)
+        return rules.RuleFacts(
+            frozenset(self.triggers), self.enabled, self.muted_from, self.muted_until, owner=self.created_by_id
+        )
 
 
 class Alert(models.Model):
-    """One rule set off by one batch: the outbox row, written once (unique per batch and rule)."""
+    """One rule set off by one batch or one scheduled fire: the outbox row, written once.
+
+    Unique per (batch, rule) and per (fire, rule). A missed or skipped fire has no batch; a
+    deadline alert names its fire and, when it started, the fire's batch too.
+    """
 
     team_paths = ("team",)
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="alerts")
     # No database constraint, like the event log: a batch is never deleted under its alerts.
-    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="alerts", db_constraint=False)
+    batch = models.ForeignKey(
+        Batch, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts", db_constraint=False
+    )
+    fire = models.ForeignKey(
+        Fire, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts", db_constraint=False
+    )
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     task = models.ForeignKey(Task, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     trigger = models.CharField(_("trigger"), max_length=24, choices=trigger_choices)
@@ -107,10 +153,16 @@ class Alert(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [models.UniqueConstraint(fields=["batch", "rule"], name="alert_one_per_batch_rule")]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "rule"], name="alert_one_per_batch_rule"),
+            models.UniqueConstraint(fields=["fire", "rule"], name="alert_one_per_fire_rule"),
+            models.CheckConstraint(
+                condition=Q(batch__isnull=False) | Q(fire__isnull=False), name="alert_names_batch_or_fire"
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.batch_id}: {self.trigger}"
+        return f"{self.batch_id or f'fire {self.fire_id}'}: {self.trigger}"
 
 
 class DeliveryStatus(models.TextChoices):

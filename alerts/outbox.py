@@ -22,26 +22,36 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
+from access.models import AuditEntry
 from alerts import channels, rules
 from alerts.channels import DeliveryError, Guard
 from alerts.messages import Occurrence, build
 from alerts.models import Alert, Channel, Cursor, Delivery, DeliveryStatus, Rule
 from executions import dispatch
-from executions.models import Batch, Event, NodeRun
+from executions.models import Batch, Event, Fire, FireOutcome, NodeRun
 from executions.runtime import blueprint_for
 from executions.states import BATCH_FINISHED, BatchStatus
+from ops import metrics
 from workflows import secrets
+from workflows.models import Task, Workflow
 
 logger = logging.getLogger(__name__)
 CURSOR = "events"
 SCAN_LIMIT = 1000
 SEND_LIMIT = 100
+# How far back the deadline rules look at fires (a deadline is at most a day after its fire).
+DEADLINE_LOOKBACK = timedelta(days=2)
+# A batch that succeeded after its deadline is still alerted if the backstop sees it this soon.
+SUCCEEDED_LATE_WINDOW = timedelta(minutes=10)
+# The last successful batches a relative running-long limit is taken over, unless the rule says.
+HISTORY_DEFAULT = 20
 
 
 def alerts_run(*, batch_id: str | None = None, now: datetime | None = None) -> dict[str, int]:
@@ -94,7 +104,16 @@ def _previous_status(batch: Batch) -> str | None:
     return earlier.order_by("-created_at").values_list("status", flat=True).first()
 
 
-def _rules_of(batch: Batch, team_id: int) -> list[Rule]:
+def _stopped_by(batch: Batch) -> int | None:
+    """Return the user whose stop ended the batch: the first `batch.stop` in the audit log (None: Baton)."""
+    if batch.status != BatchStatus.STOPPED:
+        return None
+    entries = AuditEntry.objects.filter(action="batch.stop", object_type="batch", object_id=str(batch.pk))
+    return entries.order_by("pk").values_list("actor_id", flat=True).first()
+
+
+def _rules_of(batch: Batch | Fire, team_id: int) -> list[Rule]:
+    """Return the rules that apply to the batch's (or fire's) workflow or task: its own, else the team's defaults."""
     own = Rule.objects.filter(team_id=team_id, workflow_id=batch.workflow_id, task_id=batch.task_id)
     if batch.workflow_id is None and batch.task_id is None:
         own = Rule.objects.none()
@@ -115,48 +134,167 @@ def batch_decide(*, batch_id: str, now: datetime) -> int:
         status=batch.status,
         core_node_failed=_core_node_failed(batch),
         previous_status=_previous_status(batch) if batch.status == BatchStatus.SUCCEEDED else None,
+        stopped_by=_stopped_by(batch),
     )
     created = 0
     decided = set(Alert.objects.filter(batch=batch).values_list("rule_id", flat=True))
     for rule in _rules_of(batch, owner.team_id):
         trigger = rules.trigger_of(facts, rule.facts())
-        if trigger is not None and rule.pk not in decided and _alert_write(batch, rule, trigger, now):
+        if trigger is not None and rule.pk not in decided and _alert_write(rule, trigger, now, batch=batch):
             created += 1
     return created
 
 
-def clock_scan(*, now: datetime) -> int:
-    """Decide the clock's triggers (running_long) for running batches; each rule alerts a batch once."""
+def fires_decide(fires: list[Fire], now: datetime) -> int:
+    """Decide the alerts of fires the scheduler has just recorded (missed, skipped by the overlap policy).
+
+    Called inside the scheduler's transaction, after the fires are inserted: the alerts and their
+    deliveries commit with the fire records or not at all (unique per fire and rule), and the
+    wake-up that sends them goes after the commit.
+    """
+    watched = [fire for fire in fires if fire.outcome in rules.FIRE_OUTCOME_TRIGGERS and fire.pk is not None]
+    if not watched:
+        return 0
+    teams = dict(
+        Workflow.objects.filter(pk__in={f.workflow_id for f in watched if f.workflow_id}).values_list("pk", "team_id")
+    )
+    task_teams = dict(
+        Task.objects.filter(pk__in={f.task_id for f in watched if f.task_id}).values_list("pk", "team_id")
+    )
     created = 0
-    for rule in Rule.objects.filter(enabled=True, running_longer_than__isnull=False).order_by("pk"):
-        if rules.RUNNING_LONG not in rule.triggers:
+    applying: dict[tuple[int | None, int | None], list[Rule]] = {}
+    for fire in watched:
+        team_id = teams.get(fire.workflow_id) if fire.workflow_id else task_teams.get(fire.task_id)
+        if team_id is None:
             continue
-        started_before = now - timedelta(seconds=rule.running_longer_than or 0)
-        running = Batch.objects.filter(status=BatchStatus.RUNNING, created_at__lt=started_before)
-        if rule.workflow_id or rule.task_id:
-            running = running.filter(workflow_id=rule.workflow_id, task_id=rule.task_id)
-        else:
-            running = running.filter(Q(workflow__team_id=rule.team_id) | Q(task__team_id=rule.team_id))
-        running = running.exclude(pk__in=Alert.objects.filter(rule=rule).values("batch_id"))
-        for batch in running.select_related("workflow", "task")[:SCAN_LIMIT]:
-            owner_team = (batch.workflow or batch.task).team_id  # type: ignore[union-attr]
-            applies = rule.pk in {r.pk for r in _rules_of(batch, owner_team)}
-            if applies and rules.running_long(batch.created_at, now, rule.running_longer_than):
-                created += _alert_write(batch, rule, rules.RUNNING_LONG, now)
+        key = (fire.workflow_id, fire.task_id)
+        if key not in applying:
+            applying[key] = _rules_of(fire, team_id)
+        for rule in applying[key]:
+            trigger = rules.fire_trigger(fire.outcome, rule.facts())
+            if trigger is not None and _alert_write(rule, trigger, now, fire=fire):
+                created += 1
+    if created:
+        transaction.on_commit(lambda: dispatch.alert_wakeup(None))
     return created
 
 
-def _alert_write(batch: Batch, rule: Rule, trigger: str, now: datetime) -> bool:
-    """Insert the (batch, rule) alert and its deliveries in one transaction; False if it exists already."""
+def fires_decide_on_signal(*, fires: list[Fire], now: datetime, **_: object) -> None:
+    """Receive `executions.signals.fires_recorded` (inside the scheduler's transaction)."""
+    fires_decide(fires, now)
+
+
+def clock_scan(*, now: datetime) -> int:
+    """Decide the clock's triggers: running_long for running batches, the deadlines for recent fires."""
+    created = 0
+    for rule in Rule.objects.filter(enabled=True).order_by("pk"):
+        triggers = set(rule.triggers) & rules.CLOCK_TRIGGERS
+        if rules.RUNNING_LONG in triggers:
+            created += _running_long_scan(rule, now)
+        if rules.NOT_SUCCEEDED_BY in triggers or rules.NOT_STARTED_WITHIN in triggers:
+            created += _deadline_scan(rule, now)
+    return created
+
+
+def _owned(rows: Any, rule: Rule) -> Any:
+    """Narrow batches or fires to those of the rule's workflow or task, or (a default) of its team's."""
+    if rule.workflow_id or rule.task_id:
+        return rows.filter(workflow_id=rule.workflow_id, task_id=rule.task_id)
+    return rows.filter(Q(workflow__team_id=rule.team_id) | Q(task__team_id=rule.team_id))
+
+
+def _applies(rule: Rule, row: Batch | Fire) -> bool:
+    owner = row.workflow or row.task
+    return owner is not None and rule.pk in {r.pk for r in _rules_of(row, owner.team_id)}
+
+
+def _history(row: Batch, count: int) -> list[float]:
+    """Return the durations (seconds) of the owner's last `count` successful batches."""
+    owner = {"workflow_id": row.workflow_id} if row.workflow_id else {"task_id": row.task_id}
+    done = Batch.objects.filter(**owner, status=BatchStatus.SUCCEEDED, finished_at__isnull=False)
+    spans = done.order_by("-finished_at").values_list("created_at", "finished_at")[:count]
+    return [(finished - created).total_seconds() for created, finished in spans]
+
+
+def _running_long_scan(rule: Rule, now: datetime) -> int:
+    """Alert each running batch past the rule's limit: fixed seconds, or k × p95 of its owner's history."""
+    created = 0
+    running = Batch.objects.filter(status=BatchStatus.RUNNING)
+    if rule.running_longer_than is not None:
+        running = running.filter(created_at__lt=now - timedelta(seconds=rule.running_longer_than))
+    alerted = Alert.objects.filter(rule=rule, batch__isnull=False).values("batch_id")
+    running = _owned(running, rule).exclude(pk__in=alerted)
+    for batch in running.select_related("workflow", "task")[:SCAN_LIMIT]:
+        limit: float | None = rule.running_longer_than
+        if limit is None and rule.running_long_factor is not None:
+            history = _history(batch, rule.running_long_history or HISTORY_DEFAULT)
+            limit = rules.relative_limit(history, rule.running_long_factor)
+        if _applies(rule, batch) and rules.running_long(batch.created_at, now, limit):
+            created += _alert_write(rule, rules.RUNNING_LONG, now, batch=batch)
+    return created
+
+
+def _zone(fire: Fire) -> str:
+    owner = fire.workflow or fire.task
+    trigger = owner.trigger if owner is not None and isinstance(owner.trigger, dict) else {}
+    return trigger.get("timezone") or "UTC"
+
+
+def _deadline_scan(rule: Rule, now: datetime) -> int:
+    """Alert each recent fire whose batch missed the rule's deadline (not succeeded by HH:MM, not started within N min).
+
+    Only deadlines that passed after the rule was made count: a new rule does not alert history.
+    """
+    created = 0
+    fires = Fire.objects.filter(scheduled_for__gte=now - DEADLINE_LOOKBACK, scheduled_for__lte=now)
+    fires = _owned(fires.exclude(outcome=FireOutcome.DROPPED), rule)
+    # A started fire without its batch lost it to retention (`executions.retention`): not news.
+    fires = fires.exclude(outcome__in=[FireOutcome.STARTED, FireOutcome.STARTED_LATE], batch__isnull=True)
+    fires = fires.exclude(pk__in=Alert.objects.filter(rule=rule, fire__isnull=False).values("fire_id"))
+    if rules.NOT_STARTED_WITHIN in rule.triggers and rule.start_within is not None:
+        within = timedelta(minutes=rule.start_within)
+        late = Q(batch__isnull=True) | Q(batch__created_at__gt=F("scheduled_for") + within)
+        fires = fires.filter(late, scheduled_for__lt=now - within)
+    else:  # a batch that succeeded long ago is on time; one that succeeded late is seen while recent
+        fires = fires.filter(
+            Q(batch__isnull=True)
+            | ~Q(batch__status=BatchStatus.SUCCEEDED)
+            | Q(batch__finished_at__gt=now - SUCCEEDED_LATE_WINDOW)
+        )
+    for fire in fires.select_related("workflow", "task", "batch").order_by("-scheduled_for")[:SCAN_LIMIT]:
+        batch = fire.batch
+        if rules.NOT_STARTED_WITHIN in rule.triggers and rule.start_within is not None:
+            trigger = rules.NOT_STARTED_WITHIN
+            due = fire.scheduled_for + timedelta(minutes=rule.start_within)
+            started = batch.created_at if batch is not None else None
+            late = rules.not_started_within(fire.scheduled_for, started, rule.start_within, now)
+        elif rules.NOT_SUCCEEDED_BY in rule.triggers and rule.deadline is not None:
+            trigger = rules.NOT_SUCCEEDED_BY
+            due = rules.deadline_of(fire.scheduled_for, rule.deadline, _zone(fire))
+            status, finished = (batch.status, batch.finished_at) if batch is not None else (None, None)
+            late = rules.not_succeeded_by(due, now, status, finished)
+        else:
+            continue
+        if late and due >= rule.created_at and _applies(rule, fire):
+            created += _alert_write(rule, trigger, now, fire=fire, batch=batch)
+    return created
+
+
+def _alert_write(
+    rule: Rule, trigger: str, now: datetime, *, batch: Batch | None = None, fire: Fire | None = None
+) -> bool:
+    """Insert the (batch or fire, rule) alert and its deliveries in one transaction; False if it exists already."""
     muted = rule.facts().muted(now)
+    about: Batch | Fire = fire if fire is not None else batch  # type: ignore[assignment]
     try:
         with transaction.atomic():
             alert = Alert.objects.create(
                 team_id=rule.team_id,
                 rule=rule,
                 batch=batch,
-                workflow_id=batch.workflow_id,
-                task_id=batch.task_id,
+                fire=fire,
+                workflow_id=about.workflow_id,
+                task_id=about.task_id,
                 trigger=trigger,
                 muted=muted,
                 created_at=now,
@@ -174,13 +312,13 @@ def _alert_write(batch: Batch, rule: Rule, trigger: str, now: datetime) -> bool:
 
 
 def _group(alert: Alert, channel: Channel) -> Q:
-    """Select the deliveries that share a message with this alert's: same channel, rule, owner, a grouped trigger."""
+    """Select the deliveries that share a message with this alert's: same channel, rule, owner, trigger group."""
     return Q(
         channel=channel,
         alert__rule_id=alert.rule_id,
         alert__workflow_id=alert.workflow_id,
         alert__task_id=alert.task_id,
-        alert__trigger__in=sorted(rules.GROUPED),
+        alert__trigger__in=rules.grouped_with(alert.trigger),
     )
 
 
@@ -239,12 +377,15 @@ def delivery_send(*, delivery_id: int, now: datetime) -> bool | None:
     claimed = _claim(members, now)
     if not claimed:
         return None
-    group = list(Delivery.objects.select_related("alert__batch", "alert__team", "channel").filter(pk__in=claimed))
+    group = list(
+        Delivery.objects.select_related("alert__batch", "alert__fire", "alert__team", "channel").filter(pk__in=claimed)
+    )
     group.sort(key=lambda row: (row.alert.created_at, row.pk))
     leader, first = group[-1], group[0]
     occurrence = Occurrence(alert=leader.alert, count=len(group), since=first.alert.created_at)
     error = _deliver(leader.channel, occurrence)
     _record(group, leader, error, timezone.now())
+    metrics.record_alert_send(leader.channel.kind, error is None)
     return error is None
 
 

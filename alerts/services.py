@@ -7,7 +7,8 @@ Channel secrets are sealed and masked like task secrets (`workflows.secrets`).
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import datetime, time
 from typing import Any
 
 from django.db import transaction
@@ -37,7 +38,12 @@ RULE_FIELDS = {
     "muted_from",
     "muted_until",
     "running_longer_than",
+    "running_long_factor",
+    "running_long_history",
+    "deadline",
+    "start_within",
 }
+HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
 
 def _document(document: Any, allowed: set[str]) -> dict[str, Any]:
@@ -202,17 +208,7 @@ def _rule_fields(fields: dict[str, Any], team: Team, rule: Rule | None) -> dict[
     triggers = fields.get("triggers", rule.triggers if rule else [])
     if not isinstance(triggers, list) or not triggers or any(trigger not in rules.TRIGGERS for trigger in triggers):
         problems["triggers"] = _("a non-empty list of %(triggers)s") % {"triggers": ", ".join(rules.TRIGGERS)}
-    limit = fields.get("running_longer_than", rule.running_longer_than if rule else None)
-    if isinstance(triggers, list) and rules.RUNNING_LONG in triggers:
-        if len(triggers) > 1:
-            problems["triggers"] = _(
-                "running_long is decided by the clock and cannot share a rule with other triggers "
-                "(one alert per batch and rule): make a second rule"
-            )
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            problems["running_longer_than"] = _("the running_long trigger needs a limit of at least 1 second")
-    elif limit is not None:
-        problems["running_longer_than"] = _("only the running_long trigger takes a limit")
+    clock = _clock_fields(fields, rule, triggers if isinstance(triggers, list) else [], problems)
     names = fields.get("channels")
     chosen = None
     if names is not None:
@@ -242,8 +238,87 @@ def _rule_fields(fields: dict[str, Any], team: Team, rule: Rule | None) -> dict[
         "muted_from": muted_from,
         "muted_until": muted_until,
         "enabled": enabled,
-        "running_longer_than": limit,
+        **clock,
     }
+
+
+def _positive(value: Any, field: str, top: int, problems: dict[str, str]) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+        problems[field] = _("a whole number from 1 to %(top)d") % {"top": top}
+        return None
+    return value
+
+
+def _deadline(value: Any, problems: dict[str, str]) -> time | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, time):
+        return value.replace(second=0, microsecond=0)
+    match = HHMM.match(value) if isinstance(value, str) else None
+    if match is None:
+        problems["deadline"] = _("a time of day as HH:MM (00:00 to 23:59)")
+        return None
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def _clock_fields(
+    fields: dict[str, Any], rule: Rule | None, triggers: list, problems: dict[str, str]
+) -> dict[str, Any]:
+    """Check the fields of the clock's triggers: each belongs to its trigger, and its trigger needs it."""
+    current = {
+        name: fields.get(name, getattr(rule, name) if rule else None)
+        for name in ("running_longer_than", "running_long_factor", "running_long_history", "deadline", "start_within")
+    }
+    values: dict[str, Any] = {
+        "running_longer_than": _positive(current["running_longer_than"], "running_longer_than", 10**7, problems),
+        "running_long_history": _positive(current["running_long_history"], "running_long_history", 1000, problems),
+        "deadline": _deadline(current["deadline"], problems),
+        "start_within": _positive(current["start_within"], "start_within", 24 * 60, problems),
+        "running_long_factor": None,
+    }
+    factor = current["running_long_factor"]
+    if factor is not None:
+        if isinstance(factor, bool) or not isinstance(factor, int | float) or not 1 <= factor <= 1000:
+            problems["running_long_factor"] = _("a number from 1 to 1000 (k in k × p95)")
+        else:
+            values["running_long_factor"] = float(factor)
+    clock = [trigger for trigger in triggers if trigger in rules.CLOCK_TRIGGERS]
+    if clock and len(triggers) > 1:
+        problems["triggers"] = _(
+            "%(trigger)s is decided by the clock and cannot share a rule with other triggers "
+            "(one alert per batch or fire and rule): make a second rule"
+        ) % {"trigger": clock[0]}
+    owned = {
+        "running_longer_than": rules.RUNNING_LONG,
+        "running_long_factor": rules.RUNNING_LONG,
+        "running_long_history": rules.RUNNING_LONG,
+        "deadline": rules.NOT_SUCCEEDED_BY,
+        "start_within": rules.NOT_STARTED_WITHIN,
+    }
+    for name, trigger in owned.items():
+        if current[name] not in (None, "") and trigger not in triggers:
+            problems.setdefault(name, _("only the %(trigger)s trigger takes this field") % {"trigger": trigger})
+    if rules.RUNNING_LONG in triggers:
+        fixed, relative = current["running_longer_than"] is not None, factor is not None
+        if fixed == relative:
+            problems.setdefault(
+                "running_longer_than",
+                _(
+                    "the running_long trigger needs one limit: running_longer_than (seconds, at least 1), "
+                    "or running_long_factor (k × the p95 of the last running_long_history successful batches)"
+                ),
+            )
+        if current["running_long_history"] is not None and not relative:
+            problems.setdefault(
+                "running_long_history", _("only a relative limit (running_long_factor) takes a history")
+            )
+    if rules.NOT_SUCCEEDED_BY in triggers and current["deadline"] in (None, ""):
+        problems.setdefault("deadline", _("the not_succeeded_by trigger needs a deadline (HH:MM)"))
+    if rules.NOT_STARTED_WITHIN in triggers and current["start_within"] is None:
+        problems.setdefault("start_within", _("the not_started_within trigger needs start_within (minutes)"))
+    return values
 
 
 def rule_save(*, document: Any, actor: Actor, rule: Rule | None = None, dry_run: bool = False) -> Rule:
@@ -253,7 +328,7 @@ def rule_save(*, document: Any, actor: Actor, rule: Rule | None = None, dry_run:
     values = _rule_fields(fields, team, rule)
     chosen = values.pop("channels")
     with transaction.atomic():
-        saved = rule or Rule(team=team)
+        saved = rule or Rule(team=team, created_by=actor.user)
         for name, value in values.items():
             setattr(saved, name, value)
         saved.save()

@@ -30,7 +30,8 @@ For every fire, in either path: the row's fires since its last one are split int
 missed (the misfire policy), the overlap policy applies, and the batch starts with its
 scheduled time under the database's unique (workflow, scheduled_for) constraint — the last
 guard against a double start. A chunk's batches, node runs, events and fire records go in one
-multi-row INSERT per table, and each row moves to its next fire time in the same transaction.
+multi-row INSERT per table, and each row moves to its next fire time in the same transaction;
+`executions.signals.fires_recorded` is sent in it too (the alerts of missed and skipped fires).
 
 `TickResult.lateness` is measured when a batch becomes visible: after its transaction commits.
 """
@@ -55,6 +56,7 @@ from baton.errors import NotRunnable
 from executions import runtime
 from executions.lifecycle import NewBatch, batch_prepare, batch_start, batches_insert, task_run_definition
 from executions.models import Batch, Fire, FireOutcome
+from executions.signals import fires_recorded
 from executions.states import BatchStatus
 from executions.store import hop_store
 from workflows import schedule, triggers
@@ -262,6 +264,7 @@ def _start(intents: list[_Intent], fires: list[Fire], rows: list[Schedule], resu
     ]
     now = timezone.now()
     hop_store().insert(Fire, fires, now)
+    fires_recorded.send(sender=Fire, fires=fires, now=now)  # alerts about them commit with the records
     _move_rows(rows, now)
     result.missed += sum(fire.missed_count for fire in fires if fire.outcome == FireOutcome.MISSED)
     result.started += len(started)

@@ -71,6 +71,7 @@ class Instruments:
     node_run_queue_wait: Histogram
     scheduler_fires: Counter
     sweep_actions: Counter
+    alert_sends: Counter
 
 
 @functools.cache
@@ -105,6 +106,12 @@ def instruments() -> Instruments:
             "baton_sweep_actions",
             "What the recovery sweep did: wake-ups re-sent, runs of lost workers, batches timed out, idle batches ended.",
             ["action"],
+            registry=None,
+        ),
+        alert_sends=Counter(
+            "baton_alert_sends",
+            "Alert messages sent through a channel, by the channel's kind and outcome (sent, failed: one per attempt).",
+            ["channel", "outcome"],
             registry=None,
         ),
     )
@@ -255,6 +262,12 @@ def record_sweep(counts: Mapping[str, int]) -> None:
     for action in SWEEP_ACTIONS:
         if counts.get(action):
             metrics.sweep_actions.labels(action).inc(counts[action])
+
+
+@harmless
+def record_alert_send(kind: str, ok: bool) -> None:
+    """Record one attempt to send an alert message (a grouped message counts once) through a channel of `kind`."""
+    instruments().alert_sends.labels(kind, "sent" if ok else "failed").inc()
 
 
 # --- the scrape ------------------------------------------------------------------------------

@@ -5,7 +5,11 @@ Documented facts checked (docs/alerts.md, "Channels"): WeCom posts `{"msgtype": 
 `{"msgtype": "text", "text": {"content": …}}` to /robot/send?access_token=…, with `timestamp` (ms)
 and `sign` = URL-encoded once Base64(HMAC-SHA256(secret, "<timestamp>\\n<secret>")); Feishu posts
 `{"msg_type": "text", "content": {"text": …}}` to /open-apis/bot/v2/hook/<token>, body under
-20 KB; a Slack incoming webhook takes JSON whose attachment carries the text.
+20 KB; a Slack incoming webhook takes JSON whose attachment carries the text; a Teams workflow
+(Power Automate's "when a Teams webhook request is received") takes `{"type": "message",
+"attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "content": <an
+AdaptiveCard: "$schema", "type", "version", "body" of TextBlocks>}]}` at its trigger address,
+query (api-version, sp, sv, sig) kept.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import requests
 from alerts import channels
 from alerts.channels import DeliveryError, Guard, Message
 
-VENDORS = ("qyapi.weixin.qq.com", "oapi.dingtalk.com", "open.feishu.cn", "hooks.slack.com")
+TEAMS_HOST = "prod-161.westeurope.logic.azure.com"
+VENDORS = ("qyapi.weixin.qq.com", "oapi.dingtalk.com", "open.feishu.cn", "hooks.slack.com", TEAMS_HOST)
 GUARD = Guard(VENDORS)  # named hosts pass the guard without a lookup (the sandbox has no DNS)
 LONG = Message("[Baton] 工作流 nightly 失败", "\n".join(f"第 {i} 行：磁盘已满 disk full" for i in range(3000)))
 
@@ -106,6 +111,28 @@ def test_slack_posts_the_text_to_the_webhook_address(captured):
     assert request.url == address and request.method == "POST"
     attachment = _json(request)["attachments"][0]
     assert attachment["text"].startswith("[Baton] 工作流") and len(attachment["text"].encode("utf-8")) <= 3000
+
+
+def test_teams_posts_an_adaptive_card_to_the_workflows_trigger(captured):
+    query = "api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=KODuebWbDGYFr0z0eu-6Rj8aUKz7108W3wrNJZx"
+    path = "/workflows/643e69f83c8944438d68119179a10a64/triggers/manual/paths/invoke"
+    channels.find("teams").send({"url": f"https://{TEAMS_HOST}:443{path}?{query}"}, LONG, GUARD)
+    (request,) = captured
+    url = urlsplit(request.url)
+    assert (request.method, url.scheme, url.hostname, url.path) == ("POST", "https", TEAMS_HOST, path)
+    assert parse_qs(url.query) == parse_qs(query)  # the signature travels in the query, unchanged
+    assert request.headers["Content-Type"].startswith("application/json")
+    payload = _json(request)
+    assert payload["type"] == "message"
+    (attachment,) = payload["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    card = attachment["content"]
+    assert card["type"] == "AdaptiveCard" and card["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json"
+    assert card["version"] in {"1.0", "1.2", "1.3", "1.4", "1.5"}
+    blocks = [block for block in card["body"] if block["type"] == "TextBlock"]
+    assert len(blocks) == len(card["body"]) == 1  # no image, no title block: the subject leads the text
+    assert blocks[0]["text"].startswith("[Baton] 工作流 nightly 失败\n第 0 行") and blocks[0]["wrap"] is True
+    assert len(blocks[0]["text"]) <= 1000
 
 
 def test_a_robot_at_a_private_address_is_refused_before_any_request(captured):

@@ -14,6 +14,7 @@ from executions.models import Batch
 from tests.alerts.receiver import local_receiver
 from tests.conftest import machine
 from tests.executions.conftest import recorder, start  # noqa: F401 (recorder is a fixture)
+from tests.ops.test_metrics import delta, samples_now
 from workflows.models import Team, Workflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -140,3 +141,35 @@ def test_a_running_long_rule_fires_when_the_batch_is_late_and_not_before(recorde
     recorder.drain()  # it ends failed: the running-long rule watches nothing else
     outbox.alerts_run()
     assert len(received) == 1
+
+
+def test_each_channel_of_a_rule_gets_the_message_in_its_own_language(recorder, receiver, tmp_path):  # noqa: F811
+    received, url = receiver
+    Team.objects.get_or_create(name="ops")
+    for name, language in (("english", "en"), ("chinese", "zh-hans")):
+        config = {"url": f"{url}?{name}", "secret": "k"}
+        document = {"team": "ops", "name": name, "kind": "webhook", "config": config, "language": language}
+        channel_save(document=document, actor=machine())
+    rule_save(document={"team": "ops", "channels": ["english", "chinese"], "triggers": ["failed"]}, actor=machine())
+    batch = _run(recorder, tmp_path / "absent")
+    outbox.alerts_run(batch_id=batch.pk)
+    by_language = {message["language"]: message for message in received}
+    assert set(by_language) == {"en", "zh-hans"}
+    assert by_language["en"]["subject"] == f"[Baton] Workflow nightly failed — batch {batch.pk}"
+    assert by_language["zh-hans"]["subject"] == f"[Baton] 工作流 nightly 失败 — 批次 {batch.pk}"
+    assert "Team: ops" in by_language["en"]["text"] and "团队：ops" in by_language["zh-hans"]["text"]
+
+
+def test_alert_sends_are_counted_by_channel_kind_and_outcome(recorder, receiver, tmp_path, settings):  # noqa: F811
+    received, url = receiver
+    _channel_and_rule(url, triggers=["failed", "recovered"])
+    before = samples_now()
+    outbox.alerts_run(batch_id=_run(recorder, tmp_path / "absent").pk)
+    settings.BATON_HTTP_ALLOWED_NETWORKS = ()  # the guard now refuses the loopback receiver
+    flag = tmp_path / "ok"
+    flag.write_text("")
+    outbox.alerts_run(batch_id=_run(recorder, flag).pk)
+    after = samples_now()
+    assert len(received) == 1
+    assert delta(before, after, "baton_alert_sends_total", channel="webhook", outcome="sent") == 1
+    assert delta(before, after, "baton_alert_sends_total", channel="webhook", outcome="failed") == 1

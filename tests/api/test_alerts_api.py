@@ -97,3 +97,39 @@ def test_running_long_needs_a_limit_and_a_rule_of_its_own(client_for, alice):
     body = {"team": "platform", "triggers": ["running_long"], "running_longer_than": 3600}
     response = client.post("/api/v1/alert-rules/", body, format="json")
     assert response.status_code == 201 and response.json()["running_longer_than"] == 3600
+
+
+def test_the_clock_rules_fields_are_checked_with_clear_errors(client_for, alice):
+    client = client_for(alice)
+    cases = [
+        ({"triggers": ["not_succeeded_by"]}, {"deadline"}),
+        ({"triggers": ["not_succeeded_by"], "deadline": "25:00"}, {"deadline"}),
+        ({"triggers": ["not_succeeded_by"], "deadline": "7pm"}, {"deadline"}),
+        ({"triggers": ["not_started_within"]}, {"start_within"}),
+        ({"triggers": ["not_started_within"], "start_within": 0}, {"start_within"}),
+        ({"triggers": ["not_started_within", "missed"], "start_within": 5}, {"triggers"}),
+        ({"triggers": ["failed"], "deadline": "06:00"}, {"deadline"}),
+        ({"triggers": ["running_long"], "running_longer_than": 60, "running_long_factor": 2}, {"running_longer_than"}),
+        ({"triggers": ["running_long"], "running_long_factor": 0.5}, {"running_long_factor"}),
+        (
+            {"triggers": ["running_long"], "running_longer_than": 60, "running_long_history": 5},
+            {"running_long_history"},
+        ),
+    ]
+    for body, fields in cases:
+        response = client.post("/api/v1/alert-rules/", {"team": "platform", **body}, format="json")
+        assert response.status_code == 400, body
+        assert {e["field"] for e in response.json()["errors"]} == fields, (body, response.json())
+
+
+def test_deadline_and_fire_rules_are_saved_with_their_owner(client_for, alice):
+    client = client_for(alice)
+    body = {"team": "platform", "triggers": ["not_succeeded_by"], "deadline": "06:30"}
+    response = client.post("/api/v1/alert-rules/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["deadline"] == "06:30" and response.json()["owner"] == alice.username
+    body = {"team": "platform", "triggers": ["missed", "skipped", "stopped"]}
+    assert client.post("/api/v1/alert-rules/", body, format="json").status_code == 201
+    body = {"team": "platform", "triggers": ["running_long"], "running_long_factor": 1.5, "running_long_history": 30}
+    response = client.post("/api/v1/alert-rules/", body, format="json")
+    assert response.status_code == 201 and response.json()["running_long_factor"] == 1.5
