@@ -23,7 +23,7 @@ from executions.models import Batch, NodeRun
 from executions.runtime import Blueprint, blueprint_for
 from executions.states import TriggerKind
 from workflows.graph import TASK
-from workflows.models import Role
+from workflows.models import Role, Workflow, WorkflowVersion
 
 ORIGINAL, CURRENT = "original", "current"
 VERSIONS = (ORIGINAL, CURRENT)
@@ -113,7 +113,7 @@ def batch_rerun_refusal(
         return _("version must be %(choices)s, not %(given)r") % {"choices": " or ".join(VERSIONS), "given": version}
     if version == CURRENT and batch.task_id is not None:
         return _("a task's run re-runs the task as it ran; choose the original version")
-    if version == CURRENT and batch.workflow.current_version_id is None:
+    if version == CURRENT and _current_version(batch) is None:
         return _("workflow %(name)s has no saved definition") % {"name": repr(batch.workflow.name)}
     if from_node is not None:
         blueprint, _number = _version_blueprint(batch, version)
@@ -204,17 +204,25 @@ def batch_rerun(
         keep=keep,
         values=values,
         values_as_text=values_as_text,
-        version=original.workflow.current_version if version == CURRENT else original.version,
+        version=_current_version(original) if version == CURRENT else original.version,
     )
 
 
 def _version_blueprint(batch: Batch, version: str) -> tuple[Blueprint, int | None]:
     """Return the blueprint a re-run on `version` (original or current) runs, and the version's number."""
-    if version == CURRENT and batch.workflow_id is not None and batch.workflow.current_version_id is not None:
-        current = batch.workflow.current_version
+    current = _current_version(batch) if version == CURRENT else None
+    if current is not None:
         return blueprint_for(current.pk), current.number
     number = batch.version.number if batch.version_id is not None else None
     return batch_blueprint(batch), number
+
+
+def _current_version(batch: Batch) -> WorkflowVersion | None:
+    """Return the batch's workflow's current version, read now (the batch's cached workflow may be older)."""
+    if batch.workflow_id is None:
+        return None
+    current = Workflow.objects.filter(pk=batch.workflow_id).values_list("current_version", flat=True).first()
+    return WorkflowVersion.objects.filter(pk=current).first() if current is not None else None
 
 
 def _require_task(blueprint: Blueprint, key: str, version: str) -> None:
