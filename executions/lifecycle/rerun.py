@@ -104,9 +104,10 @@ def batch_rerun_refusal(
 ) -> str | None:
     """Say why the batch cannot be re-run (or resumed, or re-run from a node) now, or None if it can."""
     action = actions.RERUN_FROM if from_node is not None else actions.RESUME if resume else actions.RERUN
-    refused = actions.refusal(action, batch_state_of(batch), batch=batch.pk)
-    if refused is not None:
-        return translated(refused, _)
+    for rule in (actions.RERUN, action):  # a running batch hears "still running" first, whatever was asked
+        refused = actions.refusal(rule, batch_state_of(batch), batch=batch.pk)
+        if refused is not None:
+            return translated(refused, _)
     if batch.workflow_id is not None and batch.workflow.deleted_at is not None:
         return _("workflow %(name)s is deleted; it starts no new batch") % {"name": repr(batch.workflow.name)}
     if version not in VERSIONS:
