@@ -95,7 +95,7 @@ def action_plan(action: str, batch: Batch, node_key: str) -> RerunPlan:
     number = batch.version.number if batch.version_id is not None else None
     if action == actions.SKIP:
         start = {**states, node_key: engine.SKIPPED}
-        return plan_of(blueprint, start, version=number, choice=ORIGINAL, new_batch=False)
+        return plan_of(blueprint, start, version=number, choice=ORIGINAL, new_batch=False, skipping=node_key)
     if batch.status == BatchStatus.RUNNING:
         start = {**states, **engine.mark_succeeded_states(blueprint.graph, states, node_key, _held(batch.pk))}
         return plan_of(blueprint, start, version=number, choice=ORIGINAL, new_batch=False)

@@ -63,18 +63,28 @@ class RerunPlan:
 
 
 def plan_of(
-    blueprint: Blueprint, start: Mapping[str, str], *, version: int | None, choice: str, new_batch: bool
+    blueprint: Blueprint,
+    start: Mapping[str, str],
+    *,
+    version: int | None,
+    choice: str,
+    new_batch: bool,
+    skipping: str | None = None,
 ) -> RerunPlan:
-    """Return the plan of a batch that starts (or goes on) from `start`: the engine's first decision tells what it skips."""
+    """Return the plan of a batch that starts (or goes on) from `start`: the engine's first decision tells what it skips.
+
+    `skipping` is the node the action itself skips (skipped in `start`): listed first among those skipped.
+    """
     decision = engine.advance(blueprint.graph, start)
     skipped = set(decision.skip)
     tasks = list(blueprint.tasks)
     pending = [key for key in tasks if start[key] == engine.PENDING]
-    kept = [key for key in tasks if start[key] in engine.FINISHED]
+    kept = [key for key in tasks if start[key] in engine.FINISHED and key != skipping]
+    first = (skipping,) if skipping is not None else ()
     return RerunPlan(
         kept=tuple(kept),
         will_run=tuple(key for key in pending if key not in skipped),
-        will_skip=tuple(key for key in pending if key in skipped),
+        will_skip=first + tuple(key for key in pending if key in skipped),
         running=tuple(key for key in tasks if start[key] in engine.ACTIVE),
         kept_states={key: start[key] for key in kept},
         version=version,

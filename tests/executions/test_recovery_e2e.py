@@ -126,7 +126,7 @@ def test_cli_pause_skip_and_continue(worker, tmp_path):
     batch_id = command("run_workflow", "recover").strip()
     wait_for(lambda: states(batch_id)["n0"] == "running")
     assert "paused" in command("pause_batch", batch_id)
-    assert "will skip: n2" in command("skip_node", batch_id, "n1", "--plan")
+    assert "will skip: n1, n2" in command("skip_node", batch_id, "n1", "--plan")
     assert "skipped" in command("skip_node", batch_id, "n2", "--reason", "not tonight")
     marker.touch()
     wait_for(lambda: states(batch_id)["n0"] == "succeeded")
