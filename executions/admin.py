@@ -409,19 +409,22 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         """Confirm (GET) and start (POST) a re-run or a resume; a refusal is a message on the batch's page."""
         batch = self.scoped_object_or_404(request, pk)
         resume = request.GET.get("resume") == "1" or request.POST.get("resume") == "1"
+        version = request.POST.get("version") or request.GET.get("version") or lifecycle.ORIGINAL
         verb = _("Resuming batch %(batch)s") if resume else _("Re-running batch %(batch)s")
         if not self._may_operate(request, batch, verb):
             return self._back(batch.pk)
         form = _rerun_form(batch, request.POST if request.method == "POST" else None) if not resume else None
         try:
-            lifecycle.batch_rerun_check(batch=batch, resume=resume)
+            lifecycle.batch_rerun_check(batch=batch, resume=resume, version=version)
             if request.method != "POST" or (form is not None and not form.is_valid()):
-                plan = lifecycle.rerun_plan(batch=batch, resume=resume)
+                plan = lifecycle.rerun_plan(batch=batch, resume=resume, version=version)
                 context = {
                     **self.admin_site.each_context(request),
                     "batch": batch,
                     "plan": plan,
                     "resume": resume,
+                    "version": version,
+                    "other_version": lifecycle.CURRENT if version == lifecycle.ORIGINAL else lifecycle.ORIGINAL,
                     "form": form,
                     "opts": self.model._meta,
                     "title": (_("Resume batch %(batch)s") if resume else _("Re-run batch %(batch)s"))
@@ -430,7 +433,12 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
                 return TemplateResponse(request, "admin/executions/batch/rerun_confirm.html", context)
             values = form.values() if form is not None else None
             new = lifecycle.batch_rerun(
-                batch_id=batch.pk, actor=admin_actor(request), resume=resume, values=values, values_as_text=True
+                batch_id=batch.pk,
+                actor=admin_actor(request),
+                resume=resume,
+                values=values,
+                values_as_text=True,
+                version=version,
             )
         except BatonError as exc:
             messages.error(request, error_text(exc, _))

@@ -122,3 +122,20 @@ def test_bulk_actions_in_the_batch_list(as_user, platform, recorder):
     assert any(f"Done: {running.pk}" in m for m in messages_of(response))
     assert AuditEntry.objects.filter(action="batch.stop", object_id=running.pk, via="admin").count() == 1
     assert AuditEntry.objects.filter(action="batch.resume", object_id=failed.pk, via="admin").count() == 1
+
+
+def test_the_rerun_page_offers_the_current_version(as_user, platform, recorder):
+    batch = three(platform, script_b="echo v1")
+    recorder.drain()
+    three(platform, script_b="echo v2")  # saves version 2 of the same workflow
+    recorder.drain()
+    client = as_user("olga")
+    url = reverse("admin:executions_batch_rerun", args=[batch.pk])
+    page = client.get(url).content.decode()
+    assert "On the version it ran, v1 (original)." in page and "version=current" in page
+    page = client.get(url, {"version": "current"}).content.decode()
+    assert "current version, v2" in page and 'name="version" value="current"' in page
+    client.post(url, {"resume": "0", "version": "current"})
+    recorder.drain()
+    new = Batch.objects.filter(rerun_of=batch).get()
+    assert new.version.number == 2 and new.node_runs.get(node_key="b").output == "v2\n"
