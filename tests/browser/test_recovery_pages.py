@@ -82,7 +82,7 @@ def test_pause_skip_and_continue_from_the_batch_page(page, worker, tmp_path):
     page.goto(f"{page.base}/admin/executions/batch/{batch.pk}/change/")
     page.click("#pause-batch")
     page.wait_for_selector("#continue-batch", state="visible")
-    assert page.locator("#pause-batch").is_hidden()
+    assert page.locator("#pause-batch").is_hidden() and "Paused" in page.inner_text("#batch-paused")
     page.click("#recover-batch")
     page.check('input[name="action"][value="skip"]')
     page.select_option("#id_node", "c")

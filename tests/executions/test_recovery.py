@@ -117,6 +117,7 @@ def test_skip_a_pending_node_skips_what_follows_on_success(recorder):
     assert states(batch) == {"n0": "succeeded", "n1": "skipped", "n2": "skipped"}
     assert batch.status == BatchStatus.SUCCEEDED
     assert batch.node_runs.get(node_key="n1").set_reason == "not tonight"
+    assert "skipped attempts=0 (set by cli:test: not tonight)" in command("show_batch", batch.pk)
     with pytest.raises(errors.TransitionNotPossible, match=r"batch .* is succeeded: only a node of a running"):
         lifecycle.node_skip(batch_id=batch.pk, node_key="n2", actor=machine())
 
@@ -137,6 +138,7 @@ def test_pause_holds_queued_nodes_and_continue_starts_them(recorder):
     batch.refresh_from_db()
     assert batch.status == BatchStatus.RUNNING and batch.paused_at is not None
     assert lifecycle.recover()["finished"] == 0  # the sweep leaves a paused batch as it is
+    assert "(paused)" in command("show_batch", batch.pk)
     assert states(batch) == {"n0": "pending", "n1": "pending"}
     with pytest.raises(errors.TransitionNotPossible, match="is paused: only a running batch can be paused"):
         lifecycle.batch_pause(batch_id=batch.pk, actor=machine())

@@ -87,12 +87,14 @@ def write_report(command, batch: Batch, options: dict, *, id_only: bool = False)
     if id_only and not options.get("wait"):
         command.stdout.write(batch.pk)
         return
-    command.stdout.write(f"batch {report['batch']}: {report['status']}")
+    paused = " (paused)" if report.get("paused") else ""
+    command.stdout.write(f"batch {report['batch']}: {report['status']}{paused}")
     if report["params"]:
         command.stdout.write("  params: " + " ".join(f"{k}={json.dumps(v)}" for k, v in report["params"].items()))
     for key, node in report["nodes"].items():
         attempts = f" attempts={node['attempts']}" if "attempts" in node else ""
-        command.stdout.write(f"  {key:<24} {node['status']}{attempts}")
+        by = f" (set by {node['set_by']}: {node['set_reason']})" if node.get("set_by") else ""
+        command.stdout.write(f"  {key:<24} {node['status']}{attempts}{by}")
         if node.get("outputs"):
             command.stdout.write("    outputs: " + " ".join(f"{k}={json.dumps(v)}" for k, v in node["outputs"].items()))
 
