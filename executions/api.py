@@ -458,14 +458,16 @@ class BatchViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
             raise ValidationError({"version": [_("choose original or current")]})
         if planned in ("rerun_from", "mark_succeeded", "skip") and node is None:
             raise ValidationError({"node": [_("name the node the action is for")]})
-        if planned in ("mark_succeeded", "skip"):
+        plan = None
+        if planned in ("mark_succeeded", "skip") and node is not None:
             refusal = lifecycle.action_refusal(planned, batch, node)
-            plan = lifecycle.action_plan(planned, batch, node) if refusal is None else None  # type: ignore[arg-type]
+            if refusal is None:
+                plan = lifecycle.action_plan(planned, batch, node)
         else:
-            how = {"resume": planned == "resume", "from_node": node if planned == "rerun_from" else None}
-            refusal = lifecycle.batch_rerun_refusal(batch=batch, version=version, **how)  # type: ignore[arg-type]
-            known = refusal is None or how["from_node"] is None
-            plan = lifecycle.rerun_plan(batch=batch, version=version, **how) if known else None  # type: ignore[arg-type]
+            resume, from_node = planned == "resume", node if planned == "rerun_from" else None
+            refusal = lifecycle.batch_rerun_refusal(batch=batch, resume=resume, from_node=from_node, version=version)
+            if refusal is None or from_node is None:
+                plan = lifecycle.rerun_plan(batch=batch, resume=resume, from_node=from_node, version=version)
         answer: dict[str, Any] = {"action": planned, "node": node, "allowed": refusal is None, "refusal": refusal}
         if plan is None:
             answer |= {
