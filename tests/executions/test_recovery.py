@@ -16,11 +16,12 @@ from django.core.management.base import CommandError
 
 from access.models import AuditEntry
 from baton import errors
-from executions import actions, lifecycle
+from executions import actions, kinds, lifecycle
 from executions.models import Batch, NodeRun
 from executions.states import BatchStatus, NodeStatus
 from tests.conftest import machine
 from tests.executions.conftest import chain_document, shell, start, states
+from workflows.services import workflow_save_definition
 
 pytestmark = pytest.mark.django_db(transaction=True)
 REPO = Path(__file__).resolve().parents[2]
@@ -155,8 +156,6 @@ def test_a_node_finishing_while_paused_starts_nothing(recorder):
     claimed = lifecycle.node_run_claim(run_a.pk)
     assert claimed is not None
     lifecycle.batch_pause(batch_id=batch.pk, actor=machine())
-    from executions import kinds
-
     outcome = kinds.Outcome(status=kinds.SUCCEEDED, output="a\n")
     lifecycle.node_run_finish(run=claimed, outcome=outcome, retries=0, interval=0)
     assert states(batch) == {"n0": "succeeded", "n1": "pending"}
@@ -190,8 +189,6 @@ def test_rerun_from_a_node_keeps_the_rest_with_outputs(recorder, tmp_path):
 
 
 def test_rerun_from_a_node_on_the_current_version(recorder):
-    from workflows.services import workflow_save_definition
-
     document = chain_document("w", shell("a", "echo a"), shell("b", "echo v1"))
     batch = start(document)
     recorder.drain()
