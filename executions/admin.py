@@ -25,7 +25,7 @@ from access.admin import ScopedRelatedFilter, TeamScopedAdminMixin, admin_actor
 from access.policy import allows
 from baton.errors import BatonError
 from baton.text import error_text, translated
-from executions import lifecycle
+from executions import actions, lifecycle
 from executions.live import batch_actions, outcome_text
 from executions.models import Batch, Event, Fire, NodeRun, normalize_batch_id
 from executions.runtime import blueprint_for
@@ -115,7 +115,12 @@ class NodeRunInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
 
     @admin.display(description=gettext_lazy("result"))
     def outcome(self, run: NodeRun):
-        return outcome_text(run.detail) if run.status in NODE_FINISHED else ""
+        text = outcome_text(run.detail) if run.status in NODE_FINISHED else ""
+        if run.set_by:  # set by a person: say who and why
+            by = _("set by %(who)s") % {"who": run.set_by}
+            by = f"{by}: {run.set_reason}" if run.set_reason else by
+            text = f"{by} — {text}" if text else by
+        return text
 
     @admin.display(description=gettext_lazy("output"))
     def output_head(self, run: NodeRun):
@@ -145,6 +150,51 @@ class EventInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
     def message_text(self, event: Event):
         # Written by the engine as it ran, like a log line: it stays as written, marked as English.
         return format_html('<span lang="en">{}</span>', event.message) if event.message else ""
+
+
+class RecoverForm(forms.Form):
+    """What to recover on a batch: the action, its node, the version (re-run from a node) and the reason."""
+
+    action = forms.ChoiceField(
+        label=gettext_lazy("action"),
+        choices=[
+            (actions.MARK_SUCCEEDED, gettext_lazy("Mark succeeded and continue")),
+            (actions.SKIP, gettext_lazy("Skip for this run")),
+            (actions.RERUN_FROM, gettext_lazy("Re-run from this node")),
+        ],
+        widget=forms.RadioSelect,
+    )
+    node = forms.ChoiceField(label=gettext_lazy("node"))
+    version = forms.ChoiceField(
+        label=gettext_lazy("version"),
+        choices=[
+            ("original", gettext_lazy("the version the batch ran (original)")),
+            ("current", gettext_lazy("the workflow's current version")),
+        ],
+        initial="original",
+        required=False,
+        widget=forms.RadioSelect,
+        help_text=gettext_lazy("Only for a re-run from a node."),
+    )
+    reason = forms.CharField(
+        label=gettext_lazy("reason"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=gettext_lazy("Required to mark a node succeeded; recorded with the node and in the audit trail."),
+    )
+
+    def __init__(self, batch: Batch, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        runs = batch.node_runs.filter(node_type="task").order_by("id").values_list("node_key", "status")
+        self.fields["node"].choices = [(key, f"{key} ({status_text(status)})") for key, status in runs]
+
+    def clean(self):
+        cleaned = super().clean()
+        cleaned["version"] = cleaned.get("version") or "original"
+        if cleaned.get("action") == actions.MARK_SUCCEEDED and not (cleaned.get("reason") or "").strip():
+            self.add_error("reason", _("give a reason: it is recorded with the node and in the audit trail"))
+        return cleaned
 
 
 @admin.register(Batch)
@@ -182,6 +232,7 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     inlines = [NodeRunInline, EventInline]
     change_form_template = "admin/executions/batch/change_form.html"
     date_hierarchy = "created_at"
+    actions = ["bulk_stop", "bulk_rerun", "bulk_resume"]  # each batch checked and audited on its own
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term:
@@ -227,6 +278,9 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         return [
             path("<str:pk>/stop/", view(self.stop_view), name="executions_batch_stop"),
             path("<str:pk>/rerun/", view(self.rerun_view), name="executions_batch_rerun"),
+            path("<str:pk>/pause/", view(self.pause_view), name="executions_batch_pause"),
+            path("<str:pk>/continue/", view(self.continue_view), name="executions_batch_continue"),
+            path("<str:pk>/recover/", view(self.recover_view), name="executions_batch_recover"),
             *super().get_urls(),
         ]
 
@@ -244,23 +298,133 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
             messages.error(request, error_text(exc, _))
         return self._back(batch.pk)
 
+    def pause_view(self, request, pk):
+        return self._pause(request, pk, pause=True)
+
+    def continue_view(self, request, pk):
+        return self._pause(request, pk, pause=False)
+
+    def _pause(self, request, pk, *, pause: bool):
+        """Pause or continue (POST only); the outcome is a message on the batch's page."""
+        batch = self.scoped_object_or_404(request, pk)
+        if request.method != "POST":
+            return self._back(batch.pk)
+        try:
+            if pause:
+                lifecycle.batch_pause(batch_id=batch.pk, actor=admin_actor(request))
+                messages.success(
+                    request, _("Batch %(batch)s paused: no node starts until you continue it.") % {"batch": batch.pk}
+                )
+            else:
+                lifecycle.batch_continue(batch_id=batch.pk, actor=admin_actor(request))
+                messages.success(request, _("Batch %(batch)s continues.") % {"batch": batch.pk})
+        except BatonError as exc:
+            messages.error(request, error_text(exc, _))
+        return self._back(batch.pk)
+
+    def recover_view(self, request, pk):
+        """Recover a node: mark it succeeded, skip it, or re-run from it; GET previews the plan, POST (confirm) acts."""
+        batch = self.scoped_object_or_404(request, pk)
+        if not self._may_operate(request, batch, _("Recovering batch %(batch)s")):
+            return self._back(batch.pk)
+        data = request.POST if request.method == "POST" else (request.GET if "node" in request.GET else None)
+        form = RecoverForm(batch, data)
+        plan, refusal = None, None
+        if form.is_bound and form.is_valid():
+            action, node, version = form.cleaned_data["action"], form.cleaned_data["node"], form.cleaned_data["version"]
+            if action == actions.RERUN_FROM:
+                refusal = lifecycle.batch_rerun_refusal(batch=batch, from_node=node, version=version)
+                if refusal is None:
+                    plan = lifecycle.rerun_plan(batch=batch, from_node=node, version=version)
+            else:
+                refusal = lifecycle.action_refusal(action, batch, node)
+                if refusal is None:
+                    plan = lifecycle.action_plan(action, batch, node)
+            if request.method == "POST" and plan is not None:
+                return self._recover(request, batch, form.cleaned_data)
+        context = {
+            **self.admin_site.each_context(request),
+            "batch": batch,
+            "form": form,
+            "plan": plan,
+            "refusal": refusal,
+            "opts": self.model._meta,
+            "title": _("Recover batch %(batch)s") % {"batch": batch.pk},
+        }
+        return TemplateResponse(request, "admin/executions/batch/recover_confirm.html", context)
+
+    def _recover(self, request, batch: Batch, chosen: dict[str, Any]):
+        action, node, reason = chosen["action"], chosen["node"], chosen["reason"]
+        actor = admin_actor(request)
+        try:
+            if action == actions.MARK_SUCCEEDED:
+                after = lifecycle.node_mark_succeeded(batch_id=batch.pk, node_key=node, actor=actor, reason=reason)
+            elif action == actions.SKIP:
+                after = lifecycle.node_skip(batch_id=batch.pk, node_key=node, actor=actor, reason=reason)
+            else:
+                after = lifecycle.batch_rerun(batch_id=batch.pk, actor=actor, from_node=node, version=chosen["version"])
+        except BatonError as exc:
+            messages.error(request, error_text(exc, _))
+            return self._back(batch.pk)
+        if after.pk != batch.pk:
+            messages.success(
+                request, _("Started batch %(new)s (continues %(batch)s).") % {"new": after.pk, "batch": batch.pk}
+            )
+        else:
+            messages.success(request, _("Node %(node)s of batch %(batch)s: done.") % {"node": node, "batch": batch.pk})
+        return self._back(after.pk)
+
+    @admin.action(description=gettext_lazy("Stop the selected batches"))
+    def bulk_stop(self, request, queryset):
+        self._bulk(request, queryset, "stop")
+
+    @admin.action(description=gettext_lazy("Re-run the selected batches"))
+    def bulk_rerun(self, request, queryset):
+        self._bulk(request, queryset, "rerun")
+
+    @admin.action(description=gettext_lazy("Resume the selected batches from failure"))
+    def bulk_resume(self, request, queryset):
+        self._bulk(request, queryset, "resume")
+
+    def _bulk(self, request, queryset, what: str) -> None:
+        """Act on each selected batch on its own (each checked and audited); one message says what became of each."""
+        actor = admin_actor(request)
+        done, refused = [], []
+        for batch in queryset.order_by("created_at", "id"):
+            try:
+                if what == "stop":
+                    lifecycle.batch_stop(batch_id=batch.pk, actor=actor)
+                    done.append(batch.pk)
+                else:
+                    new = lifecycle.batch_rerun(batch_id=batch.pk, actor=actor, resume=what == "resume")
+                    done.append(f"{batch.pk} → {new.pk}")
+            except BatonError as exc:
+                refused.append(f"{batch.pk}: {error_text(exc, _)}")
+        if done:
+            messages.success(request, _("Done: %(batches)s") % {"batches": "; ".join(done)})
+        if refused:
+            messages.warning(request, _("Refused: %(batches)s") % {"batches": "; ".join(refused)})
+
     def rerun_view(self, request, pk):
         """Confirm (GET) and start (POST) a re-run or a resume; a refusal is a message on the batch's page."""
         batch = self.scoped_object_or_404(request, pk)
         resume = request.GET.get("resume") == "1" or request.POST.get("resume") == "1"
+        version = request.POST.get("version") or request.GET.get("version") or lifecycle.ORIGINAL
         verb = _("Resuming batch %(batch)s") if resume else _("Re-running batch %(batch)s")
         if not self._may_operate(request, batch, verb):
             return self._back(batch.pk)
         form = _rerun_form(batch, request.POST if request.method == "POST" else None) if not resume else None
         try:
-            lifecycle.batch_rerun_check(batch=batch, resume=resume)
+            lifecycle.batch_rerun_check(batch=batch, resume=resume, version=version)
             if request.method != "POST" or (form is not None and not form.is_valid()):
-                plan = lifecycle.rerun_plan(batch=batch, resume=resume)
+                plan = lifecycle.rerun_plan(batch=batch, resume=resume, version=version)
                 context = {
                     **self.admin_site.each_context(request),
                     "batch": batch,
                     "plan": plan,
                     "resume": resume,
+                    "version": version,
+                    "other_version": lifecycle.CURRENT if version == lifecycle.ORIGINAL else lifecycle.ORIGINAL,
                     "form": form,
                     "opts": self.model._meta,
                     "title": (_("Resume batch %(batch)s") if resume else _("Re-run batch %(batch)s"))
@@ -269,7 +433,12 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
                 return TemplateResponse(request, "admin/executions/batch/rerun_confirm.html", context)
             values = form.values() if form is not None else None
             new = lifecycle.batch_rerun(
-                batch_id=batch.pk, actor=admin_actor(request), resume=resume, values=values, values_as_text=True
+                batch_id=batch.pk,
+                actor=admin_actor(request),
+                resume=resume,
+                values=values,
+                values_as_text=True,
+                version=version,
             )
         except BatonError as exc:
             messages.error(request, error_text(exc, _))

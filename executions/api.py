@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 
 from access.api import ScopedModelChoiceFilter, ScopedViewSetMixin, StrictSerializer, api_actor
 from access.http import TriggerThrottle, UtcIsoDateTimeFilter
+from baton.errors import BatonError
 from baton.text import message_of, translated
 from executions import lifecycle
 from executions.models import Attempt, Batch, Event, NodeRun, batch_trigger_choices, normalize_batch_id
@@ -33,6 +34,8 @@ from workflows.models import Task, Workflow
 from workflows.quartz import InvalidCronExpression, QuartzCron, parse_start
 
 MAX_PREVIEW = 100
+PLANNED_ACTIONS = ("rerun", "resume", "rerun_from", "mark_succeeded", "skip")
+BULK_ACTIONS = ("stop", "rerun", "resume")
 
 
 # --- serializers ------------------------------------------------------------------------------
@@ -73,6 +76,7 @@ class BatchSerializer(serializers.ModelSerializer):
             "deadline_at",
             "stop_requested_at",
             "stop_reason",
+            "paused_at",
             "duration_seconds",
             "context",
         ]
@@ -115,6 +119,8 @@ class NodeRunSummarySerializer(serializers.ModelSerializer):
             "finished_at",
             "duration_seconds",
             "outputs",
+            "set_by",
+            "set_reason",
         ]
         read_only_fields = fields
 
@@ -187,8 +193,65 @@ class NodeRunDetailSerializer(NodeRunSummarySerializer):
 
 
 class RerunPlanSerializer(serializers.Serializer):
-    kept = serializers.ListField(child=serializers.CharField(), help_text="Task nodes kept from the original.")
-    will_run = serializers.ListField(child=serializers.CharField(), help_text="Task nodes the new batch runs.")
+    action = serializers.ChoiceField(choices=PLANNED_ACTIONS, help_text="The recovery action planned.")
+    node = serializers.CharField(allow_null=True, help_text="The node it acts on, if any.")
+    allowed = serializers.BooleanField(help_text="Whether the action is allowed now (see `refusal`).")
+    refusal = serializers.CharField(allow_null=True, help_text="Why it is not allowed now, or null.")
+    version = serializers.IntegerField(allow_null=True, help_text="The workflow version it runs on.")
+    version_choice = serializers.ChoiceField(choices=lifecycle.VERSIONS, help_text="original or current.")
+    new_batch = serializers.BooleanField(help_text="Whether it starts a new batch (else the batch goes on).")
+    kept = serializers.ListField(child=serializers.CharField(), help_text="Task nodes that keep their result.")
+    kept_states = serializers.DictField(child=serializers.CharField(), help_text="The result each kept node keeps.")
+    will_run = serializers.ListField(
+        child=serializers.CharField(), help_text="Task nodes that will run (unless what runs first skips them)."
+    )
+    will_skip = serializers.ListField(child=serializers.CharField(), help_text="Task nodes that will be skipped.")
+    running = serializers.ListField(
+        child=serializers.CharField(), help_text="Task nodes still running, left to finish."
+    )
+
+
+class RerunRequestSerializer(StrictSerializer):
+    params = serializers.DictField(required=False, help_text="Changed parameter values (a re-run from the start only).")
+    from_node = serializers.CharField(required=False, help_text="Re-run this node and its descendants; keep the rest.")
+    version = serializers.ChoiceField(
+        choices=lifecycle.VERSIONS,
+        default=lifecycle.ORIGINAL,
+        help_text="The batch's version (default) or the current one.",
+    )
+
+
+class ResumeRequestSerializer(StrictSerializer):
+    version = serializers.ChoiceField(
+        choices=lifecycle.VERSIONS,
+        default=lifecycle.ORIGINAL,
+        help_text="The batch's version (default) or the current one.",
+    )
+
+
+class NodeActionSerializer(StrictSerializer):
+    node = serializers.CharField(help_text="The node's key.")
+    reason = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Why (required to mark a node succeeded)."
+    )
+
+
+class BulkRequestSerializer(StrictSerializer):
+    action = serializers.ChoiceField(choices=BULK_ACTIONS)
+    batches = serializers.ListField(child=serializers.CharField(max_length=20), min_length=1, max_length=100)
+
+
+class BulkResultSerializer(serializers.Serializer):
+    batch = serializers.CharField()
+    ok = serializers.BooleanField()
+    new_batch = serializers.CharField(allow_null=True, help_text="The batch a re-run or resume started.")
+    status = serializers.CharField(allow_null=True, help_text="The batch's status after the action.")
+    error = serializers.CharField(allow_null=True, help_text="Why it was refused, or null.")
+
+
+class BulkAnswerSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=BULK_ACTIONS)
+    results = BulkResultSerializer(many=True, help_text="What became of each batch, in the order given.")
 
 
 # --- filters ----------------------------------------------------------------------------------
@@ -247,7 +310,8 @@ class BatchViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
         return queryset
 
     def get_serializer_class(self):
-        return BatchDetailSerializer if self.action in ("retrieve", "stop", "rerun", "resume") else BatchSerializer
+        detailed = ("retrieve", "stop", "rerun", "resume", "pause", "go_on", "mark_succeeded", "skip")
+        return BatchDetailSerializer if self.action in detailed else BatchSerializer
 
     def lookup_value(self, value: str) -> Any:
         return normalize_batch_id(value)
@@ -264,36 +328,183 @@ class BatchViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
         lifecycle.batch_stop(batch_id=batch.pk, actor=api_actor(request))
         return Response(self._detail(batch.pk))
 
-    def _rerun(self, request: Request, resume: bool) -> Response:
-        batch = self.get_object()
-        values = _params_in(request)
-        new = lifecycle.batch_rerun(batch_id=batch.pk, actor=api_actor(request), resume=resume, values=values)
-        return Response(self._detail(new.pk), status=status.HTTP_201_CREATED)
-
-    @extend_schema(request=RunRequestSerializer, responses={201: BatchDetailSerializer}, filters=False)
+    @extend_schema(request=RerunRequestSerializer, responses={201: BatchDetailSerializer}, filters=False)
     @action(detail=True, methods=["post"], throttle_classes=[TriggerThrottle], filterset_class=None)
     def rerun(self, request: Request, pk: str | None = None) -> Response:
-        """Re-run a finished batch on the same version as a new linked batch (operator)."""
-        return self._rerun(request, resume=False)
+        """Re-run a finished batch as a new linked batch (operator): from the start, or from `from_node` keeping the rest."""
+        batch = self.get_object()
+        body = RerunRequestSerializer(data=request.data if request.data else {})
+        body.is_valid(raise_exception=True)
+        new = lifecycle.batch_rerun(
+            batch_id=batch.pk,
+            actor=api_actor(request),
+            values=body.validated_data.get("params"),
+            from_node=body.validated_data.get("from_node"),
+            version=body.validated_data["version"],
+        )
+        return Response(self._detail(new.pk), status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={201: BatchDetailSerializer}, filters=False)
+    @extend_schema(request=ResumeRequestSerializer, responses={201: BatchDetailSerializer}, filters=False)
     @action(detail=True, methods=["post"], throttle_classes=[TriggerThrottle], filterset_class=None)
     def resume(self, request: Request, pk: str | None = None) -> Response:
         """Resume a finished batch from failure: keep its succeeded nodes, run the rest (operator)."""
-        return self._rerun(request, resume=True)
+        batch = self.get_object()
+        body = ResumeRequestSerializer(data=request.data if request.data else {})
+        body.is_valid(raise_exception=True)
+        new = lifecycle.batch_rerun(
+            batch_id=batch.pk, actor=api_actor(request), resume=True, version=body.validated_data["version"]
+        )
+        return Response(self._detail(new.pk), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: BatchDetailSerializer}, filters=False)
+    @action(detail=True, methods=["post"], throttle_classes=[TriggerThrottle], filterset_class=None)
+    def pause(self, request: Request, pk: str | None = None) -> Response:
+        """Pause a running batch (operator): no node starts until it continues; running nodes finish."""
+        batch = self.get_object()
+        lifecycle.batch_pause(batch_id=batch.pk, actor=api_actor(request))
+        return Response(self._detail(batch.pk))
+
+    @extend_schema(request=None, responses={200: BatchDetailSerializer}, filters=False)
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="continue",
+        url_name="continue",
+        throttle_classes=[TriggerThrottle],
+        filterset_class=None,
+    )
+    def go_on(self, request: Request, pk: str | None = None) -> Response:
+        """Continue a paused batch (operator): what became ready while paused starts now."""
+        batch = self.get_object()
+        lifecycle.batch_continue(batch_id=batch.pk, actor=api_actor(request))
+        return Response(self._detail(batch.pk))
+
+    @extend_schema(request=NodeActionSerializer, responses={200: BatchDetailSerializer}, filters=False)
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="mark-succeeded",
+        throttle_classes=[TriggerThrottle],
+        filterset_class=None,
+    )
+    def mark_succeeded(self, request: Request, pk: str | None = None) -> Response:
+        """Mark a failed, timed-out or stopped node succeeded, with a reason (operator).
+
+        A running batch goes on (200, the batch); an ended one is continued by a new batch (201, the new batch).
+        """
+        batch = self.get_object()
+        body = NodeActionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        after = lifecycle.node_mark_succeeded(
+            batch_id=batch.pk,
+            node_key=body.validated_data["node"],
+            actor=api_actor(request),
+            reason=body.validated_data["reason"],
+        )
+        code = status.HTTP_201_CREATED if after.pk != batch.pk else status.HTTP_200_OK
+        return Response(self._detail(after.pk), status=code)
+
+    @extend_schema(request=NodeActionSerializer, responses={200: BatchDetailSerializer}, filters=False)
+    @action(detail=True, methods=["post"], throttle_classes=[TriggerThrottle], filterset_class=None)
+    def skip(self, request: Request, pk: str | None = None) -> Response:
+        """Skip a pending node of a running or paused batch for this run (operator); its downstream follows the edges."""
+        batch = self.get_object()
+        body = NodeActionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        lifecycle.node_skip(
+            batch_id=batch.pk,
+            node_key=body.validated_data["node"],
+            actor=api_actor(request),
+            reason=body.validated_data["reason"],
+        )
+        return Response(self._detail(batch.pk))
+
+    @extend_schema(request=BulkRequestSerializer, responses={200: BulkAnswerSerializer}, filters=False)
+    @action(detail=False, methods=["post"], throttle_classes=[TriggerThrottle], filterset_class=None)
+    def bulk(self, request: Request) -> Response:
+        """Stop, re-run or resume several batches (operator on each): one result per batch, each audited on its own."""
+        body = BulkRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        queryset = self.get_queryset()
+        results = []
+        for given in body.validated_data["batches"]:
+            results.append(_bulk_one(queryset, given, body.validated_data["action"], api_actor(request)))
+        return Response({"action": body.validated_data["action"], "results": results})
 
     @extend_schema(
-        parameters=[OpenApiParameter("resume", bool, description="Plan a resume from failure instead of a re-run.")],
+        parameters=[
+            OpenApiParameter("action", str, enum=PLANNED_ACTIONS, description="The action to plan (default rerun)."),
+            OpenApiParameter("resume", bool, description="Plan a resume from failure (the same as action=resume)."),
+            OpenApiParameter("node", str, description="The node of rerun_from, mark_succeeded or skip."),
+            OpenApiParameter("version", str, enum=lifecycle.VERSIONS, description="original (default) or current."),
+        ],
         responses={200: RerunPlanSerializer},
         filters=False,
     )
     @action(detail=True, methods=["get"], url_path="rerun-plan", filterset_class=None)
     def rerun_plan(self, request: Request, pk: str | None = None) -> Response:
-        """Tell which task nodes a re-run (or resume) would keep and which it would run."""
+        """Tell what a recovery action would do: which task nodes run, are kept and are skipped, on which version."""
         batch = self.get_object()
-        resume = serializers.BooleanField().to_internal_value(request.query_params.get("resume", "false"))
-        plan = lifecycle.rerun_plan(batch=batch, resume=resume)
-        return Response({"kept": list(plan.kept), "will_run": list(plan.will_run)})
+        query = request.query_params
+        resume = serializers.BooleanField().to_internal_value(query.get("resume", "false"))
+        planned = query.get("action") or ("resume" if resume else "rerun")
+        if planned not in PLANNED_ACTIONS:
+            raise ValidationError(
+                {"action": [_("choose one of %(choices)s") % {"choices": ", ".join(PLANNED_ACTIONS)}]}
+            )
+        node = query.get("node") or None
+        version = query.get("version") or lifecycle.ORIGINAL
+        if version not in lifecycle.VERSIONS:
+            raise ValidationError({"version": [_("choose original or current")]})
+        if planned in ("rerun_from", "mark_succeeded", "skip") and node is None:
+            raise ValidationError({"node": [_("name the node the action is for")]})
+        plan = None
+        if planned in ("mark_succeeded", "skip") and node is not None:
+            refusal = lifecycle.action_refusal(planned, batch, node)
+            if refusal is None:
+                plan = lifecycle.action_plan(planned, batch, node)
+        else:
+            resume, from_node = planned == "resume", node if planned == "rerun_from" else None
+            refusal = lifecycle.batch_rerun_refusal(batch=batch, resume=resume, from_node=from_node, version=version)
+            if refusal is None or from_node is None:
+                plan = lifecycle.rerun_plan(batch=batch, resume=resume, from_node=from_node, version=version)
+        answer: dict[str, Any] = {"action": planned, "node": node, "allowed": refusal is None, "refusal": refusal}
+        if plan is None:
+            answer |= {
+                "version": None,
+                "version_choice": version,
+                "new_batch": planned in ("rerun", "resume", "rerun_from"),
+                "kept": [],
+                "kept_states": {},
+                "will_run": [],
+                "will_skip": [],
+                "running": [],
+            }
+        else:
+            answer |= plan.as_dict()
+        return Response(answer)
+
+
+def _bulk_one(queryset: Any, given: str, what: str, actor: Any) -> dict[str, Any]:
+    """Apply one bulk action to one batch; say what became of it (a refusal is this batch's error, not the request's)."""
+    result: dict[str, Any] = {"batch": given, "ok": False, "new_batch": None, "status": None, "error": None}
+    batch = queryset.filter(pk=normalize_batch_id(given)).first()
+    if batch is None:
+        result["error"] = _("no batch %(batch)r") % {"batch": given}
+        return result
+    result["batch"] = batch.pk
+    try:
+        if what == "stop":
+            after = lifecycle.batch_stop(batch_id=batch.pk, actor=actor)
+        else:
+            after = lifecycle.batch_rerun(batch_id=batch.pk, actor=actor, resume=what == "resume")
+            result["new_batch"] = after.pk
+    except BatonError as exc:
+        result["error"] = translated(message_of(exc), _)
+        result["status"] = batch.status
+        return result
+    result["ok"], result["status"] = True, after.status
+    return result
 
 
 class NodeRunViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -11,6 +11,12 @@ Where the SPEC is silent:
   kept nodes alone; a task that ran because of a FAILURE edge (a rollback) is reset, so it
   runs again if, and only if, the re-run node fails again.
 * A logic node that was PENDING when the batch stopped becomes STOPPED, like a pending task.
+
+Operator recovery (docs/decisions.md, "Operator recovery"): :func:`advance` with ``hold`` (a
+paused batch) queues nothing; :func:`pause_states` puts back what was queued and not started;
+:func:`mark_succeeded_states`, :func:`continuation_states` and :func:`rerun_from_states` give
+the states after an operator marks a node succeeded or re-runs from a node. A node an operator
+skipped is simply SKIPPED: its downstream follows the edges (§4).
 """
 
 from __future__ import annotations
@@ -89,8 +95,12 @@ def next_state(node: Node, upstream: Iterable[str]) -> str | None:
     return None
 
 
-def advance(graph: Graph, states: Mapping[str, str]) -> Decision:
-    """Return every transition that follows from ``states``, cascaded to a fixpoint."""
+def advance(graph: Graph, states: Mapping[str, str], *, hold: bool = False) -> Decision:
+    """Return every transition that follows from ``states``, cascaded to a fixpoint.
+
+    With ``hold`` (the batch is paused) no task is queued: a ready task stays PENDING, so its
+    downstream waits; logic nodes and skips still follow, and a batch with nothing left ends.
+    """
     _require_states(graph, states)
     current = dict(states)
     moves: dict[str, list[str]] = {QUEUED: [], SUCCEEDED: [], SKIPPED: []}
@@ -99,6 +109,8 @@ def advance(graph: Graph, states: Mapping[str, str]) -> Decision:
             continue
         upstream = (edge_state(graph, edge, current) for edge in graph.upstream(key))
         state = next_state(graph.node(key), upstream)
+        if state == QUEUED and hold:
+            continue
         if state is not None:
             current[key] = state
             moves[state].append(key)
@@ -155,6 +167,75 @@ def resume_states(graph: Graph, original: Mapping[str, str]) -> dict[str, str]:
         elif original.get(key) == SUCCEEDED and upstream == [SATISFIED]:
             kept[key] = SUCCEEDED
     return {key: kept[key] if key in graph.task_keys else PENDING for key in graph.keys}
+
+
+def descendants(graph: Graph, key: str) -> frozenset[str]:
+    """Return ``key`` and every node reachable from it."""
+    seen, todo = {key}, [key]
+    while todo:
+        for edge in graph.downstream(todo.pop()):
+            if edge.target not in seen:
+                seen.add(edge.target)
+                todo.append(edge.target)
+    return frozenset(seen)
+
+
+def rerun_from_states(graph: Graph, original: Mapping[str, str], key: str) -> dict[str, str]:
+    """Return the starting states of a re-run of ``original`` from node ``key``.
+
+    ``key`` and its descendants are PENDING (they run again, or are skipped by the edges);
+    every other task keeps the end it had (a node of ``graph`` the original did not have runs);
+    logic nodes are decided again from those, which gives what they were.
+    """
+    again = descendants(graph, key)
+    return {
+        node: original[node]
+        if node in graph.task_keys and node not in again and original.get(node) in FINISHED
+        else PENDING
+        for node in graph.keys
+    }
+
+
+def mark_succeeded_states(
+    graph: Graph, states: Mapping[str, str], key: str, held: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    """Return the changes when an operator marks task ``key`` (failed, timed out, stopped) succeeded.
+
+    ``key`` becomes SUCCEEDED, so its success edges fire and its failure edges are dead from now
+    on; its descendants that were SKIPPED (never started) become PENDING for :func:`advance` to
+    decide again, except those in ``held`` (skipped by an operator). What already started keeps
+    its state: a failure branch that was queued or ran is not called back.
+    """
+    changes = {key: SUCCEEDED}
+    for node in descendants(graph, key) - {key}:
+        if states[node] == SKIPPED and node not in held:
+            changes[node] = PENDING
+    return changes
+
+
+def continuation_states(
+    graph: Graph, original: Mapping[str, str], key: str, held: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    """Return the starting states of the batch that continues an ended ``original`` in which task ``key`` is marked succeeded.
+
+    ``key`` is SUCCEEDED; every other task keeps its end, except that skipped (not ``held``) and
+    stopped tasks are PENDING again, like a resume; logic nodes are decided again.
+    """
+    states = dict.fromkeys(graph.keys, PENDING)
+    for node in graph.task_keys:
+        status = original.get(node)
+        if node == key:
+            states[node] = SUCCEEDED
+        elif status in FINISHED and status not in (SKIPPED, STOPPED):
+            states[node] = status
+        elif status == SKIPPED and node in held:
+            states[node] = SKIPPED
+    return states
+
+
+def pause_states(states: Mapping[str, str]) -> dict[str, str]:
+    """Return the nodes a pause puts back to PENDING: queued, not started (running and retrying ones go on)."""
+    return {key: PENDING for key, state in states.items() if state == QUEUED}
 
 
 def stop_states(states: Mapping[str, str]) -> dict[str, str]:

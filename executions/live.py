@@ -24,7 +24,8 @@ from django.views.decorators.http import require_GET
 
 from access.actors import ADMIN, Actor, request_actor
 from access.policy import allows
-from executions.lifecycle import batch_rerun_refusal
+from executions import actions
+from executions.lifecycle import batch_rerun_refusal, batch_state_of
 from executions.models import Batch, NodeRun
 from executions.states import NODE_FINISHED, BatchStatus, NodeStatus
 from workflows import layout, secrets
@@ -42,13 +43,20 @@ def _batch(request: HttpRequest, pk: str) -> Batch:
 
 
 def batch_actions(actor: Actor, batch: Batch) -> dict[str, bool]:
-    """Tell which of stop, re-run and resume the actor may press on this batch now."""
+    """Tell which buttons the actor may press on this batch now: the allowed-actions table (`executions.actions`)."""
     operate = allows(actor, batch, Role.OPERATOR)
-    running = batch.status == BatchStatus.RUNNING
+    state = batch_state_of(batch)
+    node_actions = (actions.MARK_SUCCEEDED, actions.SKIP, actions.RERUN_FROM)
     return {
-        "stop": operate and running,
+        "stop": operate and actions.allowed(actions.STOP, state),
+        "pause": operate and actions.allowed(actions.PAUSE, state),
+        "continue": operate and actions.allowed(actions.CONTINUE, state),
         "rerun": operate and batch_rerun_refusal(batch=batch, resume=False) is None,
         "resume": operate and batch_rerun_refusal(batch=batch, resume=True) is None,
+        # A node action on an ended batch starts a new batch: not for a deleted workflow's.
+        "recover": operate
+        and any(actions.allowed(action, state) for action in node_actions)
+        and (batch.status == BatchStatus.RUNNING or batch_rerun_refusal(batch=batch) is None),
     }
 
 
@@ -95,6 +103,8 @@ def _run(run: NodeRun) -> dict[str, Any]:
         "kept_from": run.detail.get("kept_from") if isinstance(run.detail, dict) else None,
         "outcome": outcome_text(run.detail) if run.status in NODE_FINISHED else "",
         "tail": last_lines(run.output) if run.status in (NodeStatus.FAILED, NodeStatus.TIMED_OUT) else "",
+        "set_by": run.set_by,
+        "set_reason": run.set_reason,
     }
 
 
@@ -116,6 +126,7 @@ def batch_state(request: HttpRequest, pk: str) -> JsonResponse:
             "status": batch.status,
             "running": running,
             "stop_requested": batch.stop_requested_at is not None,
+            "paused": batch.paused_at is not None and running,
             "created_at": _iso(batch.created_at),
             "finished_at": _iso(batch.finished_at),
         },

@@ -91,6 +91,9 @@ class Batch(models.Model):
     stop_reason = models.CharField(
         max_length=16, blank=True, help_text=_("stopped or timed_out"), verbose_name=_("stop reason")
     )
+    # Set while an operator has paused the running batch: no node starts until it continues
+    # (its status stays running, so it counts as running for overlap; its timeout keeps counting).
+    paused_at = models.DateTimeField(null=True, blank=True, verbose_name=_("paused at"))
     # What `${params.…}` and `${batch.…}` resolve to (`workflows.references`): {"params": {name: value},
     # "batch": {"workflow", "fire_time", "fire_date", "business_date"}}, resolved once at the start; a
     # re-run copies it unchanged.
@@ -160,6 +163,9 @@ class NodeRun(models.Model):
     # The values the last attempt published (`${nodes.KEY.outputs.NAME}`), masked and capped
     # (BATON_OUTPUT_VALUES_LIMIT); a resume copies a kept node's.
     outputs = models.JSONField(default=dict, blank=True, verbose_name=_("outputs"))
+    # Who set the status by hand (an operator's "mark succeeded" or "skip"), and why; empty when Baton did.
+    set_by = models.CharField(max_length=160, blank=True, verbose_name=_("set by"))
+    set_reason = models.TextField(blank=True, verbose_name=_("reason"))
 
     class Meta:
         verbose_name = _("node run")

@@ -37,14 +37,19 @@ def batch_report(batch: Batch) -> dict[str, Any]:
                 "output": run.output,
                 "outputs": run.outputs,
             }
+            if run.set_by:  # the status was set by an operator (mark succeeded, skip)
+                nodes[run.node_key] |= {"set_by": run.set_by, "set_reason": run.set_reason}
         else:
             nodes[run.node_key] = {"status": run.status}
-    return {
+    report = {
         "batch": batch.pk,
         "status": batch.status,
         "params": (batch.context or {}).get("params", {}),
         "nodes": nodes,
     }
+    if batch.paused_at is not None and batch.status == BatchStatus.RUNNING:
+        report["paused"] = True
+    return report
 
 
 def batch_find(text: str) -> Batch | None:

@@ -56,6 +56,16 @@ NODE_TRANSITIONS: dict[str, frozenset[str]] = {
     NodeStatus.RETRYING: frozenset({NodeStatus.QUEUED, NodeStatus.STOPPED}),
     **{status: frozenset() for status in NODE_FINISHED},
 }
+# The moves only an operator's recovery action makes (`executions.lifecycle.operate`), never the hop:
+# mark succeeded, the skipped descendants it reopens, a pause putting back what was queued, a skip.
+OPERATOR_TRANSITIONS: dict[str, frozenset[str]] = {
+    NodeStatus.FAILED: frozenset({NodeStatus.SUCCEEDED}),
+    NodeStatus.TIMED_OUT: frozenset({NodeStatus.SUCCEEDED}),
+    NodeStatus.STOPPED: frozenset({NodeStatus.SUCCEEDED}),
+    NodeStatus.SKIPPED: frozenset({NodeStatus.PENDING}),
+    NodeStatus.QUEUED: frozenset({NodeStatus.PENDING}),
+    NodeStatus.PENDING: frozenset({NodeStatus.SKIPPED}),
+}
 BATCH_TRANSITIONS: dict[str, frozenset[str]] = {
     BatchStatus.RUNNING: BATCH_FINISHED,
     **{status: frozenset() for status in BATCH_FINISHED},

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from executions.models import Batch, Event, NodeRun
-from executions.states import BATCH_TRANSITIONS, NODE_TRANSITIONS, NodeStatus
+from executions.states import BATCH_TRANSITIONS, NODE_TRANSITIONS, OPERATOR_TRANSITIONS, NodeStatus
 
 
 class InvalidTransition(Exception):
@@ -83,6 +83,33 @@ def node_transition(
         for name, value in fields.items():
             setattr(run, name, value)
     return bool(changed)
+
+
+def operator_transition(
+    batch_id: str,
+    runs: Iterable[tuple[int, str]],
+    *,
+    current: str,
+    to: str,
+    now: datetime,
+    message: str,
+    events: EventLog,
+    **fields: Any,
+) -> list[int]:
+    """Move node runs of one locked batch by an operator's action (`OPERATOR_TRANSITIONS`); return the ids moved."""
+    check_transition(OPERATOR_TRANSITIONS, current, to)
+    runs = list(runs)
+    ids = [pk for pk, _ in runs]
+    moved = set(NodeRun.objects.filter(pk__in=ids, status=current).values_list("pk", flat=True))
+    NodeRun.objects.filter(pk__in=moved, status=current).update(status=to, **fields)
+    events.extend(
+        Event(
+            batch_id=batch_id, node_run_id=pk, node_key=key, from_status=current, to_status=to, message=message, at=now
+        )
+        for pk, key in runs
+        if pk in moved
+    )
+    return [pk for pk, _ in runs if pk in moved]
 
 
 def nodes_transition(

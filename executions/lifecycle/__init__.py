@@ -10,8 +10,26 @@ audited in its own transaction; refusals are `baton.errors`.
 from __future__ import annotations
 
 from executions.lifecycle.advance import batch_blueprint
+from executions.lifecycle.operate import (
+    action_plan,
+    action_refusal,
+    batch_continue,
+    batch_pause,
+    node_mark_succeeded,
+    node_skip,
+)
 from executions.lifecycle.recovery import recover
-from executions.lifecycle.rerun import RerunPlan, batch_rerun, batch_rerun_check, batch_rerun_refusal, rerun_plan
+from executions.lifecycle.rerun import (
+    CURRENT,
+    ORIGINAL,
+    VERSIONS,
+    RerunPlan,
+    batch_rerun,
+    batch_rerun_check,
+    batch_rerun_refusal,
+    batch_state_of,
+    rerun_plan,
+)
 from executions.lifecycle.run import (
     Finished,
     node_run_claim,
@@ -31,20 +49,30 @@ from executions.lifecycle.start import (
 from executions.lifecycle.stop import batch_stop
 
 __all__ = [
+    "CURRENT",
+    "ORIGINAL",
+    "VERSIONS",
     "Finished",
     "NewBatch",
     "RerunPlan",
+    "action_plan",
+    "action_refusal",
     "batch_blueprint",
+    "batch_continue",
+    "batch_pause",
     "batch_prepare",
     "batch_rerun",
     "batch_rerun_check",
     "batch_rerun_refusal",
     "batch_start",
+    "batch_state_of",
     "batch_stop",
     "batches_insert",
+    "node_mark_succeeded",
     "node_run_claim",
     "node_run_execute",
     "node_run_finish",
+    "node_skip",
     "recover",
     "rerun_plan",
     "surviving_database_loss",

@@ -41,7 +41,8 @@ def batch_advance(
 
     1. A running batch past its deadline is stopped first (`request_stop`), as a timeout.
     2. If a stop or timeout was requested, start nothing; end the batch once nothing is active.
-    3. Otherwise queue, satisfy and skip what the engine says, and end the batch when it has a
+    3. A paused batch queues nothing (`engine.advance` with `hold`); it still ends when nothing is left.
+    4. Otherwise queue, satisfy and skip what the engine says, and end the batch when it has a
        result, with the events, in the store's `apply`.
     """
     if batch.status != BatchStatus.RUNNING:
@@ -60,7 +61,8 @@ def batch_advance(
         return []
     if blueprint is None:
         blueprint = batch_blueprint(Batch.objects.only("version_id", "snapshot").get(pk=batch.pk))
-    decision = engine.advance(blueprint.graph, {row.node_key: row.status for row in rows})
+    held = batch.paused_at is not None  # paused: nothing is queued; what is ready waits for the continue
+    decision = engine.advance(blueprint.graph, {row.node_key: row.status for row in rows}, hold=held)
     by_key = {row.node_key: row for row in rows}
     moves = [Move(NodeStatus.PENDING, to, tuple(by_key[key] for key in keys)) for to, keys in decision.moves() if keys]
     applied = store.apply(batch.pk, moves, now=now, result=decision.result)

@@ -26,7 +26,7 @@ from executions.transitions import moved_at
 from ops import metrics
 from workflows import graph, params
 from workflows.definition import task_document
-from workflows.models import Role, Task, Workflow
+from workflows.models import Role, Task, Workflow, WorkflowVersion
 from workflows.services import task_spec_of
 
 
@@ -68,13 +68,17 @@ def workflow_batch_start(
     keep: dict[str, NodeRun] | None = None,
     values: Mapping[str, Any] | None = None,
     values_as_text: bool = False,
+    version: WorkflowVersion | None = None,
+    audit_after: Mapping[str, Any] | None = None,
 ) -> Batch:
     """Start a batch of the workflow's current version (or of `rerun_of`'s) for an actor whose role the caller checked.
 
-    `audit` is the (action, object) the audit row records. A re-run takes `rerun_of`'s context
-    unchanged, except for the parameters given in `values` (the re-run form's edits).
+    `audit` is the (action, object) the audit row records, `audit_after` more of what it says.
+    A re-run takes `rerun_of`'s context unchanged, except for the parameters given in `values`
+    (the re-run form's edits); it runs `version` when given (the current one, by choice).
     """
-    version = rerun_of.version if rerun_of else workflow.current_version
+    if version is None:
+        version = rerun_of.version if rerun_of else workflow.current_version
     if version is None:
         raise NotRunnable(_("workflow %(name)s has no saved definition") % {"name": repr(workflow.name)})
     if workflow.deleted_at is not None:  # SPEC §6: a deleted workflow starts nothing new, re-runs included
@@ -98,6 +102,7 @@ def workflow_batch_start(
         scheduled_for=scheduled_for,
         rerun_of=rerun_of,
         keep=keep,
+        audit_after=audit_after,
     )
 
 
@@ -220,6 +225,7 @@ def _start(
     scheduled_for: datetime | None,
     rerun_of: Batch | None,
     keep: dict[str, NodeRun] | None,
+    audit_after: Mapping[str, Any] | None = None,
 ) -> Batch:
     """Insert the batch, its node runs (the ready ones queued), its events and the audit row in one transaction."""
     new = batch_prepare(
@@ -235,7 +241,7 @@ def _start(
     action, subject = audit
     with transaction.atomic():
         batches_insert([new])
-        after: dict[str, Any] = {"batch": new.batch.pk}
+        after: dict[str, Any] = {"batch": new.batch.pk, **(audit_after or {})}
         if (new.batch.context or {}).get("params"):  # the values it runs with, in the trail
             after["params"] = new.batch.context["params"]
         before = (rerun_of.context or {}).get("params") if rerun_of is not None else None
@@ -256,7 +262,7 @@ def batch_prepare(
     keep: dict[str, NodeRun] | None = None,
     now: datetime,
 ) -> NewBatch:
-    """Build a batch in memory: every node run (those in `keep` kept as succeeded), the engine's first decision.
+    """Build a batch in memory: every node run (those in `keep` kept as they ended), the engine's first decision.
 
     `created_by` is the user row who started it (None for the scheduler, a token, the machine).
     """
@@ -279,7 +285,8 @@ def batch_prepare(
         )
         kept = keep.get(node.key)
         if kept is not None:
-            run.status, run.attempts, run.output = NodeStatus.SUCCEEDED, kept.attempts, kept.output
+            run.status, run.attempts, run.output = kept.status, kept.attempts, kept.output
+            run.set_by, run.set_reason = kept.set_by, kept.set_reason
             run.outputs = kept.outputs  # a resumed batch sees the values the original's nodes published
             run.detail = {**kept.detail, "kept_from": kept.batch_id}
             run.started_at, run.finished_at = kept.started_at, kept.finished_at

@@ -10,7 +10,8 @@ from access.actors import Actor
 from access.audit import audit_record
 from access.policy import require
 from baton.errors import NotFound, TransitionNotPossible
-from executions import dispatch
+from baton.text import translated
+from executions import actions, dispatch
 from executions.lifecycle.advance import batch_advance, request_stop
 from executions.models import Batch
 from executions.states import BatchStatus
@@ -28,10 +29,12 @@ def batch_stop(*, batch_id: str, actor: Actor, reason: str = BatchStatus.STOPPED
     now = timezone.now()
     with transaction.atomic():
         batch = store.lock_batch(batch_id)
-        if batch.status != BatchStatus.RUNNING:
-            raise TransitionNotPossible(
-                _("batch %(batch)s is %(status)s, not running") % {"batch": batch.pk, "status": batch.status}
-            )
+        state = actions.batch_state(
+            batch.status, paused=batch.paused_at is not None, stopping=batch.stop_requested_at is not None
+        )
+        refused = actions.refusal(actions.STOP, state, batch=batch.pk)
+        if refused is not None:
+            raise TransitionNotPossible(translated(refused, _))
         if batch.stop_requested_at is None:
             request_stop(store, batch, reason, now, actor.user)
         dispatch.after_commit(batch_advance(store, batch, now))

@@ -39,6 +39,7 @@ class LockedBatch:
     trigger: str = ""
     workflow_id: int | None = None
     task_id: int | None = None
+    paused_at: datetime | None = None  # an operator paused it: nothing is queued until it continues
 
     def past_deadline(self, now: datetime) -> bool:
         """Say whether the batch's deadline has passed."""

@@ -85,7 +85,14 @@ class OrmHopStore:
         row = (
             Batch.objects.select_for_update(no_key=True)
             .values_list(
-                "status", "stop_requested_at", "stop_reason", "deadline_at", "trigger", "workflow_id", "task_id"
+                "status",
+                "stop_requested_at",
+                "stop_reason",
+                "deadline_at",
+                "trigger",
+                "workflow_id",
+                "task_id",
+                "paused_at",
             )
             .get(pk=batch_id)
         )
@@ -122,7 +129,7 @@ class OrmHopStore:
     def finish_straight(self, end: AttemptEnd, successors: tuple[str, ...]) -> StraightFinish:
         """Lock the batch, re-check that it runs and is not stopping, record the end, queue the successors."""
         batch = self.lock_batch(end.batch_id)
-        if batch.status != BatchStatus.RUNNING or batch.stopping(end.now):
+        if batch.status != BatchStatus.RUNNING or batch.stopping(end.now) or batch.paused_at is not None:
             return StraightFinish(locked=False, recorded=False, queued=[])
         events = EventLog()
         if not self._record(end, events):

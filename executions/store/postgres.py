@@ -225,7 +225,9 @@ SELECT run.{RUN.id}, {selected} FROM run JOIN {BATCH} b ON b.{BATCH.id} = run.{R
 
 
 def _lock_batch() -> Statement:
-    columns = BATCH.columns("status", "stop_requested_at", "stop_reason", "deadline_at", "trigger", "workflow", "task")
+    columns = BATCH.columns(
+        "status", "stop_requested_at", "stop_reason", "deadline_at", "trigger", "workflow", "task", "paused_at"
+    )
     return Sql().statement("lock batch", f"SELECT {columns} FROM {BATCH} WHERE {BATCH.id} = %s FOR NO KEY UPDATE")
 
 
@@ -267,7 +269,7 @@ def _finish_straight() -> Statement:
 WITH b AS (
     SELECT {BATCH.id} FROM {BATCH}
      WHERE {BATCH.id} = %(batch)s AND {BATCH.status} = {running} AND {BATCH.stop_requested_at} IS NULL
-       AND ({BATCH.deadline_at} IS NULL OR {BATCH.deadline_at} > %(now)s)
+       AND {BATCH.paused_at} IS NULL AND ({BATCH.deadline_at} IS NULL OR {BATCH.deadline_at} > %(now)s)
        FOR NO KEY UPDATE
 ), {fin}, att AS (
     {_attempt_from("fin")}

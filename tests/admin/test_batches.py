@@ -101,7 +101,14 @@ def test_resume_is_refused_for_a_succeeded_batch_everywhere(as_user, platform, r
     client = as_user("olga")
     assert shown(client.get(batch_url(batch)).content.decode()) == {"rerun"}
     state = client.get(reverse("baton_batch_state", args=[batch.pk])).json()
-    assert state["actions"] == {"stop": False, "rerun": True, "resume": False}
+    assert state["actions"] == {
+        "stop": False,
+        "pause": False,
+        "continue": False,
+        "rerun": True,
+        "resume": False,
+        "recover": True,  # a re-run from a node
+    }
     response = client.get(reverse("admin:executions_batch_rerun", args=[batch.pk]) + "?resume=1", follow=True)
     assert any("only a failed, timed-out or stopped batch can be resumed" in m for m in messages_of(response))
     assert client.post(reverse("admin:executions_batch_rerun", args=[batch.pk]), {"resume": "1"}).status_code == 302
@@ -162,8 +169,11 @@ def test_a_deleted_workflows_batch_offers_no_rerun_and_refuses_one(as_user, fail
     assert shown(client.get(batch_url(failed)).content.decode()) == set()
     assert client.get(reverse("baton_batch_state", args=[failed.pk])).json()["actions"] == {
         "stop": False,
+        "pause": False,
+        "continue": False,
         "rerun": False,
         "resume": False,
+        "recover": False,
     }
     response = client.get(reverse("admin:executions_batch_rerun", args=[failed.pk]), follow=True)
     assert any("'chain' is deleted; it starts no new batch" in m for m in messages_of(response))

@@ -116,6 +116,23 @@ def test_a_late_finish_of_a_lost_attempt_is_ignored(recorder, settings, store):
     assert NodeRun.objects.get(batch=batch, node_key="n1").status == NodeStatus.QUEUED
 
 
+def test_a_finish_in_a_paused_batch_queues_nothing_until_it_continues(recorder, store):
+    """The straight finish (a chain) holds its successor in a paused batch, on either store; continue queues it."""
+    document = chain_document("w", python("a", "baton.noop"), python("b", "baton.noop"))
+    workflow = workflow_save_definition(document=document, actor=machine()).workflow
+    batch = lifecycle.batch_start(workflow=workflow, actor=machine())
+    run_id, _, _ = recorder.sent.popleft()
+    claimed = lifecycle.node_run_claim(run_id)
+    lifecycle.batch_pause(batch_id=batch.pk, actor=machine())
+    done = kinds.Outcome(status="succeeded", output="", detail={})
+    assert lifecycle.node_run_finish(run=claimed, outcome=done, retries=0, interval=0).status == NodeStatus.SUCCEEDED
+    assert NodeRun.objects.get(batch=batch, node_key="n1").status == NodeStatus.PENDING
+    assert not recorder.sent
+    lifecycle.batch_continue(batch_id=batch.pk, actor=machine())
+    assert NodeRun.objects.get(batch=batch, node_key="n1").status == NodeStatus.QUEUED
+    assert len(recorder.sent) == 1
+
+
 # --- both stores, side by side ------------------------------------------------------------------------
 
 EXPLORING = os.environ.get("BATON_FUZZ_RANDOM") == "1"

@@ -41,14 +41,21 @@ def test_state_has_every_node_and_the_drawing_on_request(client, batch):
     assert body["runs"]["pull"]["status"] == "queued" and body["runs"]["checks"]["status"] == "pending"
     assert set(body["positions"]) >= {"start", "pull", "deploy"}
     assert len(body["definition"]["nodes"]) == 8
-    assert body["actions"] == {"stop": True, "rerun": False, "resume": False}
+    assert body["actions"] == {
+        "stop": True,
+        "pause": True,
+        "continue": False,
+        "rerun": False,
+        "resume": False,
+        "recover": True,  # skip a pending node
+    }
     assert "definition" not in client.get(url).json()
 
 
 def test_a_viewer_sees_the_state_but_no_action(client, batch):
     login(client, "victor", Role.VIEWER, batch.workflow.team)
     body = client.get(reverse("baton_batch_state", args=[batch.pk])).json()
-    assert body["actions"] == {"stop": False, "rerun": False, "resume": False}
+    assert not any(body["actions"].values())
 
 
 def test_a_finished_batch_offers_rerun_and_resume(client, batch):
@@ -56,7 +63,14 @@ def test_a_finished_batch_offers_rerun_and_resume(client, batch):
     login(client, "olga", Role.OPERATOR, batch.workflow.team)
     body = client.get(reverse("baton_batch_state", args=[batch.pk])).json()
     assert body["batch"]["status"] == "stopped"
-    assert body["actions"] == {"stop": False, "rerun": True, "resume": True}
+    assert body["actions"] == {
+        "stop": False,
+        "pause": False,
+        "continue": False,
+        "rerun": True,
+        "resume": True,
+        "recover": True,
+    }
 
 
 def test_node_output_and_unknown_node(client, batch):

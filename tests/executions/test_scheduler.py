@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from executions.lifecycle import batch_stop
+from executions.lifecycle import batch_pause, batch_stop
 from executions.models import Batch, Fire, FireOutcome
 from executions.scheduler import tick
 from tests.conftest import machine
@@ -93,6 +93,19 @@ def test_overlap_skip_records_the_skipped_fire(recorder, clock):
     tick()
     clock.move_to(at(1, 1), tick=False)
     tick()  # the first batch still runs: nothing drains the dispatches
+    assert Batch.objects.filter(workflow=workflow).count() == 1
+    assert Fire.objects.get(outcome=FireOutcome.SKIPPED_OVERLAP).scheduled_for == at(1)
+
+
+def test_a_paused_batch_counts_as_running_for_overlap(recorder, clock):
+    workflow = save(every_minute())
+    clock.move_to(at(0, 1), tick=False)
+    tick()
+    first = Batch.objects.get(workflow=workflow)
+    batch_pause(batch_id=first.pk, actor=machine())
+    recorder.drain()  # its message finds nothing queued: the pause held it
+    clock.move_to(at(1, 1), tick=False)
+    tick()
     assert Batch.objects.filter(workflow=workflow).count() == 1
     assert Fire.objects.get(outcome=FireOutcome.SKIPPED_OVERLAP).scheduled_for == at(1)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from django.core.management.base import CommandError
 
@@ -86,11 +87,31 @@ def write_report(command, batch: Batch, options: dict, *, id_only: bool = False)
     if id_only and not options.get("wait"):
         command.stdout.write(batch.pk)
         return
-    command.stdout.write(f"batch {report['batch']}: {report['status']}")
+    paused = " (paused)" if report.get("paused") else ""
+    command.stdout.write(f"batch {report['batch']}: {report['status']}{paused}")
     if report["params"]:
         command.stdout.write("  params: " + " ".join(f"{k}={json.dumps(v)}" for k, v in report["params"].items()))
     for key, node in report["nodes"].items():
         attempts = f" attempts={node['attempts']}" if "attempts" in node else ""
-        command.stdout.write(f"  {key:<24} {node['status']}{attempts}")
+        by = f" (set by {node['set_by']}: {node['set_reason']})" if node.get("set_by") else ""
+        command.stdout.write(f"  {key:<24} {node['status']}{attempts}{by}")
         if node.get("outputs"):
             command.stdout.write("    outputs: " + " ".join(f"{k}={json.dumps(v)}" for k, v in node["outputs"].items()))
+
+
+def write_plan(command, plan: Any, options: dict, *, what: str) -> None:
+    """Print a recovery action's plan (`--plan`): as JSON with --json, else which nodes run, are kept and skipped."""
+    if options.get("json"):
+        command.stdout.write(json.dumps({"plan": what, **plan.as_dict()}, ensure_ascii=False, indent=2))
+        return
+    version = f"version {plan.version} ({plan.version_choice})" if plan.version is not None else plan.version_choice
+    where = "in a new batch" if plan.new_batch else "in this batch"
+    command.stdout.write(f"plan: {what}, {where}, on {version}")
+    kept = ", ".join(f"{key} ({state})" for key, state in plan.kept_states.items())
+    for label, text in (
+        ("kept", kept),
+        ("running", ", ".join(plan.running)),
+        ("will run", ", ".join(plan.will_run)),
+        ("will skip", ", ".join(plan.will_skip)),
+    ):
+        command.stdout.write(f"  {label + ':':<11}{text or '-'}")
