@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -288,9 +289,27 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:executions_batch_change", args=[pk]))
 
     def stop_view(self, request, pk):
+        """Confirm (GET) and request (POST) a stop; a refusal is a message on the batch's page."""
         batch = self.scoped_object_or_404(request, pk)
         if request.method != "POST":
-            return self._back(batch.pk)
+            if not self._may_operate(request, batch, _("Stopping batch %(batch)s")):
+                return self._back(batch.pk)
+            refused = actions.refusal("stop", lifecycle.batch_state_of(batch), batch=batch.pk)
+            if refused is not None:
+                messages.error(request, translated(refused, _))
+                return self._back(batch.pk)
+            running = list(
+                batch.node_runs.filter(status__in=("queued", "running", "retrying")).values_list("node_key", flat=True)
+            )
+            context = {
+                **self.admin_site.each_context(request),
+                "batch": batch,
+                "running": running,
+                "grace": settings.BATON_KILL_GRACE_SECONDS,
+                "opts": self.model._meta,
+                "title": _("Stop batch %(batch)s") % {"batch": batch.pk},
+            }
+            return TemplateResponse(request, "admin/executions/batch/stop_confirm.html", context)
         try:
             lifecycle.batch_stop(batch_id=batch.pk, actor=admin_actor(request))
             messages.success(request, _("Stop requested for batch %(batch)s.") % {"batch": batch.pk})
@@ -376,17 +395,54 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Stop the selected batches"))
     def bulk_stop(self, request, queryset):
-        self._bulk(request, queryset, "stop")
+        return self._bulk(request, queryset, "stop")
 
     @admin.action(description=gettext_lazy("Re-run the selected batches"))
     def bulk_rerun(self, request, queryset):
-        self._bulk(request, queryset, "rerun")
+        return self._bulk(request, queryset, "rerun")
 
     @admin.action(description=gettext_lazy("Resume the selected batches from failure"))
     def bulk_resume(self, request, queryset):
-        self._bulk(request, queryset, "resume")
+        return self._bulk(request, queryset, "resume")
 
-    def _bulk(self, request, queryset, what: str) -> None:
+    BULK_TITLES = {
+        "stop": gettext_lazy("Stop these batches?"),
+        "rerun": gettext_lazy("Re-run these batches?"),
+        "resume": gettext_lazy("Resume these batches from failure?"),
+    }
+
+    def _bulk(self, request, queryset, what: str) -> TemplateResponse | None:
+        """Confirm first (which batches the action takes, which it refuses and why), then act on each on its own."""
+        if request.POST.get("confirmed") != "1":
+            return self._bulk_confirm(request, queryset, what)
+        return self._bulk_do(request, queryset, what)
+
+    def _bulk_confirm(self, request, queryset, what: str) -> TemplateResponse:
+        actor = admin_actor(request)
+        action = actions.STOP
+        rows = []
+        for batch in queryset.order_by("created_at", "id"):
+            refused = None
+            if not allows(actor, batch, Role.OPERATOR):
+                owner = batch.workflow if batch.workflow_id else batch.task
+                refused = _("needs the operator role in team %(team)s") % {"team": owner.team if owner else "?"}
+            elif what != "stop":  # the same refusal the re-run itself gives
+                refused = lifecycle.batch_rerun_refusal(batch=batch, resume=what == "resume")
+            elif (reason := actions.refusal(action, lifecycle.batch_state_of(batch), batch=batch.pk)) is not None:
+                refused = translated(reason, _)
+            rows.append({"batch": batch, "refused": refused})
+        context = {
+            **self.admin_site.each_context(request),
+            "rows": rows,
+            "what": what,
+            "action": f"bulk_{what}",
+            "count": sum(1 for row in rows if row["refused"] is None),
+            "opts": self.model._meta,
+            "title": self.BULK_TITLES[what],
+        }
+        return TemplateResponse(request, "admin/executions/batch/bulk_confirm.html", context)
+
+    def _bulk_do(self, request, queryset, what: str) -> None:
         """Act on each selected batch on its own (each checked and audited); one message says what became of each."""
         actor = admin_actor(request)
         done, refused = [], []

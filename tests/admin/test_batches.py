@@ -80,6 +80,20 @@ def test_a_running_batch_offers_stop_to_an_operator_only(as_user, platform, tmp_
     assert shown(as_user("victor").get(batch_url(batch)).content.decode()) == set()
 
 
+def test_stop_asks_for_a_confirmation_that_says_what_a_stop_does(as_user, platform, tmp_path, failed):
+    batch = chain(platform, tmp_path / "fixed")  # running: nothing drains the recorder
+    url = reverse("admin:executions_batch_stop", args=[batch.pk])
+    page = as_user("olga").get(url).content.decode()
+    assert 'id="confirm-stop"' in page and "SIGTERM" in page and "<li>a</li>" in page  # what runs now
+    assert Batch.objects.get(pk=batch.pk).stop_requested_at is None  # a GET stops nothing
+    viewer = as_user("victor").get(url, follow=True)
+    assert f"Stopping batch {batch.pk} needs the operator role in team platform." in messages_of(viewer)
+    ended = as_user("olga").get(reverse("admin:executions_batch_stop", args=[failed.pk]), follow=True)
+    assert 'id="confirm-stop"' not in ended.content.decode() and any("not running" in m for m in messages_of(ended))
+    as_user("olga").post(url)
+    assert Batch.objects.get(pk=batch.pk).stop_requested_at is not None
+
+
 def test_a_viewer_opening_the_rerun_url_gets_a_message_not_a_confirmation(as_user, failed):
     client = as_user("victor")
     for query, verb in (("", "Re-running"), ("?resume=1", "Resuming")):

@@ -112,13 +112,19 @@ def test_bulk_actions_in_the_batch_list(as_user, platform, recorder):
     running = three(platform, script_b="echo b")
     client = as_user("olga")
     changelist = reverse("admin:executions_batch_changelist")
-    response = client.post(
-        changelist, {"action": "bulk_resume", "_selected_action": [failed.pk, running.pk]}, follow=True
-    )
+    chosen = {"action": "bulk_resume", "_selected_action": [failed.pk, running.pk]}
+    # First the confirmation: what the action takes, what it refuses and why; nothing happens yet.
+    plan = client.post(changelist, chosen).content.decode()
+    assert 'id="bulk-plan"' in plan and 'id="confirm-bulk"' in plan and "still running" in plan
+    assert not Batch.objects.filter(rerun_of=failed).exists()
+    response = client.post(changelist, {**chosen, "confirmed": "1"}, follow=True)
     texts = messages_of(response)
     assert any(f"Done: {failed.pk} → " in m for m in texts)
     assert any(f"Refused: {running.pk}: " in m and "still running" in m for m in texts)
-    response = client.post(changelist, {"action": "bulk_stop", "_selected_action": [running.pk]}, follow=True)
+    stop = {"action": "bulk_stop", "_selected_action": [running.pk]}
+    assert 'id="confirm-bulk"' in client.post(changelist, stop).content.decode()
+    assert not AuditEntry.objects.filter(action="batch.stop").exists()
+    response = client.post(changelist, {**stop, "confirmed": "1"}, follow=True)
     assert any(f"Done: {running.pk}" in m for m in messages_of(response))
     assert AuditEntry.objects.filter(action="batch.stop", object_id=running.pk, via="admin").count() == 1
     assert AuditEntry.objects.filter(action="batch.resume", object_id=failed.pk, via="admin").count() == 1

@@ -99,6 +99,8 @@ def test_buttons_follow_the_role_and_a_refusal_explains_itself(browser, live_ser
     operator.wait_for_url("**/executions/batch/*/change/")
     assert operator.is_visible("#stop-batch") and not operator.is_visible("#rerun-batch")
     operator.click("#stop-batch")
+    operator.click("#confirm-stop")  # the confirmation page says what a stop does
+    operator.wait_for_url("**/executions/batch/*/change/")
     batch_settled(operator, "stopped", timeout=15_000)
     assert operator.is_visible("#rerun-batch") and operator.is_visible("#resume-batch")
     operator.context.close()

@@ -203,6 +203,8 @@ def test_stop_a_running_batch_from_its_page(page, worker):
     assert page.is_visible("#stop-batch") and not page.is_visible("#rerun-batch")
     started = time.monotonic()
     page.click("#stop-batch")
+    assert "pull" in page.inner_text("#stop-running")  # the confirmation names what is running
+    page.click("#confirm-stop")
     batch_settled(page, "stopped", timeout=20_000)  # reloaded when it ended
     assert time.monotonic() - started < 15
     page.wait_for_selector('#dag-canvas .dag-node[data-key="pull"][data-status="stopped"]')
