@@ -9,7 +9,8 @@ class AlertsConfig(AppConfig):
     verbose_name = "Alerts"
 
     def ready(self) -> None:
-        from alerts.outbox import fires_decide_on_signal
-        from executions.signals import fires_recorded
+        from alerts.outbox import batches_forget_on_signal, fires_decide_on_signal
+        from executions.signals import batches_deleting, fires_recorded
 
         fires_recorded.connect(fires_decide_on_signal, dispatch_uid="alerts.fires_decide")
+        batches_deleting.connect(batches_forget_on_signal, dispatch_uid="alerts.batches_forget")

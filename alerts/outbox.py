@@ -184,6 +184,16 @@ def fires_decide_on_signal(*, fires: list[Fire], now: datetime, **_: object) -> 
     fires_decide(fires, now)
 
 
+def batches_forget_on_signal(sender: Any, batch_ids: list[str], **kwargs: Any) -> None:
+    """Receive `executions.signals.batches_deleting` (inside retention's transaction).
+
+    The alerts about those batches go with them (their deliveries too); an alert about a fire
+    keeps the fire and only loses its batch.
+    """
+    Alert.objects.filter(batch_id__in=batch_ids, fire__isnull=False).update(batch=None)
+    Alert.objects.filter(batch_id__in=batch_ids).delete()
+
+
 def clock_scan(*, now: datetime) -> int:
     """Decide the clock's triggers: running_long for running batches, the deadlines for recent fires."""
     created = 0

@@ -42,6 +42,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from executions import signals
 from executions.models import Attempt, Batch, DailyOutcome, Event, Fire, NodeRun
 from executions.states import BATCH_FINISHED
 from workflows.models import Team
@@ -148,6 +149,7 @@ def _archive_chunk(ids: list[str], directory: Path, files: set[Path]) -> tuple[i
         Attempt.objects.filter(node_run__in=runs)._raw_delete(Attempt.objects.db)
         runs._raw_delete(NodeRun.objects.db)
         Fire.objects.filter(batch_id__in=gone).update(batch=None)
+        signals.batches_deleting.send(sender=Batch, batch_ids=gone)
         # One statement for the chunk: a re-run and the batch it re-ran may both be in it.
         Batch.objects.filter(pk__in=gone)._raw_delete(Batch.objects.db)
     return len(gone), kept

@@ -8,3 +8,8 @@ from django.dispatch import Signal
 # so what a receiver writes commits with the fire records or not at all. Arguments: `fires` (the
 # `Fire` rows just inserted) and `now`. The alerts outbox decides missed and skipped fires here.
 fires_recorded = Signal()
+
+# Sent by retention inside the transaction that deletes a chunk of batches, before the delete.
+# Argument: `batch_ids` (the ids about to go). The alerts app deletes the alerts about them (a
+# fire's alert keeps its fire), so no alert points at a batch that is gone.
+batches_deleting = Signal()

@@ -173,3 +173,19 @@ def test_alert_sends_are_counted_by_channel_kind_and_outcome(recorder, receiver,
     assert len(received) == 1
     assert delta(before, after, "baton_alert_sends_total", channel="webhook", outcome="sent") == 1
     assert delta(before, after, "baton_alert_sends_total", channel="webhook", outcome="failed") == 1
+
+
+def test_retention_takes_a_batchs_alerts_and_deliveries_with_it(recorder, receiver, tmp_path):  # noqa: F811
+    from executions.retention import history_archive
+
+    _channel_and_rule(receiver[1], triggers=["failed"])
+    batch = _run(recorder, tmp_path / "absent")
+    outbox.alerts_run(batch_id=batch.pk)
+    assert Alert.objects.filter(batch=batch).count() == 1 and Delivery.objects.count() == 1
+    long_ago = timezone.now() - timedelta(days=400)
+    Batch.objects.filter(pk=batch.pk).update(created_at=long_ago, finished_at=long_ago)
+    report = history_archive(now=timezone.now(), directory=tmp_path / "archive")
+    assert report.archived == 1 and not Batch.objects.filter(pk=batch.pk).exists()
+    # No alert or delivery is left pointing at a batch that is gone (the outbox has no foreign key).
+    assert not Alert.objects.exists() and not Delivery.objects.exists()
+    outbox.alerts_run()  # and the backstop has nothing to trip over
