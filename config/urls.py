@@ -8,7 +8,7 @@ from django.views.generic import RedirectView
 from django.views.i18n import JavaScriptCatalog
 
 from executions import live
-from workflows import editor
+from workflows import admin_settings, editor
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
@@ -25,6 +25,11 @@ urlpatterns = [
     ),
     path(
         "admin/baton/workflows/<int:pk>/diff/", admin.site.admin_view(editor.version_diff), name="baton_workflow_diff"
+    ),
+    path(
+        "admin/baton/triggers/preview/",
+        admin.site.admin_view(admin_settings.trigger_preview),
+        name="baton_trigger_preview",
     ),
     path("admin/baton/batches/<str:pk>/state/", admin.site.admin_view(live.batch_state), name="baton_batch_state"),
     path(

@@ -33,6 +33,14 @@ from access.services import membership_add, membership_change, membership_remove
 from baton.errors import BatonError, PermissionDenied
 from baton.text import error_text, translated
 from workflows import kinds, secrets, triggers
+from workflows.admin_settings import (
+    SETTINGS_FIELDS,
+    SETTINGS_MARKER,
+    WorkflowSettingsForm,
+    apply_settings,
+    problems_to_fields,
+    settings_initial,
+)
 from workflows.definition import DEFAULT_TASK_TIMEOUT, DefinitionError, Problem, load_text
 from workflows.models import POLICY_LABELS, Membership, Role, Task, Team, Workflow, WorkflowVersion
 from workflows.schedule import next_fires
@@ -490,8 +498,13 @@ class TaskAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin):
             self.delete_model(request, task)
 
 
-class DefinitionForm(forms.ModelForm):
-    """A workflow edited as its SPEC §10 definition, checked by the one validator."""
+class DefinitionForm(WorkflowSettingsForm, forms.ModelForm):
+    """A workflow edited as its SPEC §10 definition, checked by the one validator.
+
+    Its settings (team, trigger, timeout, policies, enabled) are also fields
+    (`workflows.admin_settings`); when posted they are written into the definition before the
+    one validator reads it, and its problems about them land on their fields.
+    """
 
     definition = forms.CharField(
         label=gettext_lazy("Definition"),
@@ -504,6 +517,10 @@ class DefinitionForm(forms.ModelForm):
         ),
     )
 
+    # Set by WorkflowAdmin.get_form for the request.
+    request: Any = None
+    editor_teams: Any = Team.objects.none()
+
     class Meta:
         model = Workflow
         fields: list[str] = []
@@ -515,14 +532,28 @@ class DefinitionForm(forms.ModelForm):
         else:
             initial = EXAMPLE
         self.fields["definition"].initial = json.dumps(initial, indent=2, ensure_ascii=False)
+        for field, value in settings_initial(initial).items():
+            self.fields[field].initial = value
         if self.instance.pk:
+            self.fields.pop("team")  # the team identifies the workflow: fixed once saved
             self.fields["definition"].help_text = format_html(
                 "{}<br>{} {}",
                 self.fields["definition"].help_text,
                 _("Next fire times of the saved trigger:"),
                 fire_times_html(self.instance.trigger if self.instance.enabled else None),
             )
+        else:
+            self.fields["team"].queryset = self.editor_teams
+            self.fields["team"].initial = None
+            self.fields["team"].required = True
+        if self.is_bound and not self.data.get(SETTINGS_MARKER):  # only the JSON was posted: it alone counts
+            for field in SETTINGS_FIELDS:
+                if field in self.fields:
+                    self.fields[field].required = False
         self.result = None
+
+    def _post_clean(self) -> None:
+        """Skip the ModelForm's model validation: `workflow_save_definition` (the one validator) checks and writes."""
 
     def clean_definition(self):
         try:
@@ -534,10 +565,12 @@ class DefinitionForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         if "definition" in cleaned and not self.errors:
+            if self.data.get(SETTINGS_MARKER):  # the settings fields were posted: they are the settings
+                cleaned["definition"] = apply_settings(cleaned["definition"], cleaned, with_team="team" in self.fields)
             try:  # a dry run of the save: every problem is shown, nothing is saved
                 self.save_definition(dry_run=True)
             except DefinitionError as exc:
-                self.add_error("definition", error_text(exc, _).split("\n"))
+                problems_to_fields(self, exc.problems, rest="definition")
             except BatonError as exc:  # the role in the team, a kind's permission (shell)
                 self.add_error("definition", error_text(exc, _))
         return cleaned
@@ -569,14 +602,20 @@ class WorkflowAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin)
         return super().get_queryset(request).filter(deleted_at__isnull=True)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
+        # Every field is declared on DefinitionForm; the model is written by `workflow_save_definition` only.
+        form = super().get_form(request, obj, change=change, **{**kwargs, "fields": []})
         form.request = request
+        form.editor_teams = self.scoped_teams(request, Role.EDITOR)
         return form
 
-    def get_fields(self, request, obj=None):
+    def get_fieldsets(self, request, obj=None):
         if obj is None or self.has_change_permission(request, obj):
-            return ["definition"]
-        return ["definition_readonly"]  # viewers and operators read it (SPEC §7)
+            settings = [f for f in SETTINGS_FIELDS if obj is None or f != "team"]
+            return [
+                (_("Settings"), {"fields": settings, "classes": ["baton-settings"]}),
+                (None, {"fields": ["definition"]}),
+            ]
+        return [(None, {"fields": ["definition_readonly"]})]  # viewers and operators read it (SPEC §7)
 
     def get_readonly_fields(self, request, obj=None):
         return ["definition_readonly"]

@@ -340,12 +340,13 @@
       var parts = [];
       if (!selection) {
         parts.push(h("h3", { text: gettext("Workflow") }));
-        [["name", "wf-name", gettext("Name")], ["team", "wf-team", gettext("Team")], ["description", "wf-description", gettext("Description")]].forEach(function (f) {
+        // The team, the trigger, the timeout and the policies are the settings form's (workflow-settings.js).
+        [["name", "wf-name", gettext("Name")], ["description", "wf-description", gettext("Description")]].forEach(function (f) {
           var input = h("input", { type: "text", id: f[1], value: model.doc[f[0]] || "", maxLength: f[0] === "description" ? 1000 : 64 });
           input.addEventListener("input", function () { if (model.setSetting(f[0], input.value)) changed(); });
           parts = parts.concat(field(f[2], input));
         });
-        parts.push(h("p", { className: "hint", text: gettext("Trigger, timeout and policies: Edit as JSON below.") }));
+        parts.push(h("p", { className: "hint", text: gettext("Team, trigger, timeout and policies: in Settings below.") }));
         parts.push(h("p", { className: "hint", text: gettext("Add nodes with the toolbar. Drag a node to move it; drag from its right-hand dot onto another node to connect them; click an edge to switch success/failure or delete it. Tab reaches every node and edge.") }));
       } else if (selection.node === M.START) {
         parts.push(h("h3", { text: "START" }));

@@ -1,0 +1,111 @@
+"""The workflow page's forms in a real headless Chromium, in English and in Chinese, with a real Celery worker.
+
+Build a workflow with the settings form: the team from a select, a cron trigger whose next fire
+times show (in the workflow's zone, with its offset; UTC on hover) while it is typed and whose
+mistake shows on its field; save it and run it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from tests.browser.conftest import batch_settled
+from tests.browser.test_editor_and_batch import wait_state
+from workflows.models import Team, Workflow
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture(params=["en-US", "zh-CN"])
+def speaker(request, browser, live_server):
+    """A superuser's page in a browser that asks for English or Chinese."""
+    get_user_model().objects.create_superuser("lin", "", "pw-lin-12345")
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale=request.param)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "lin")
+    page.fill("#id_password", "pw-lin-12345")
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{live_server.url}/admin/")
+    page.base = live_server.url
+    page.language = "zh-hans" if request.param == "zh-CN" else "en"
+    assert page.get_attribute("html", "lang") == page.language
+    yield page
+    context.close()
+
+
+def definition(page) -> dict:
+    return json.loads(page.input_value("#id_definition"))
+
+
+def next_fires(page) -> list[str]:
+    page.wait_for_selector('#trigger-preview[data-state="ready"]')
+    return page.eval_on_selector_all("#trigger-next-fires time", "ts => ts.map(t => t.textContent)")
+
+
+def test_build_a_cron_workflow_with_the_forms_see_its_fires_save_and_run_it(speaker, worker):
+    page = speaker
+    Team.objects.create(name="platform")
+    Team.objects.create(name="finance")
+    page.goto(f"{page.base}/admin/workflows/workflow/add/")
+    wait_state(page, "valid")
+    page.fill("#wf-name", "nightly-report")
+
+    # The team: a select of the user's teams.
+    assert page.eval_on_selector_all("#id_team option", "os => os.map(o => o.value)") == ["", "finance", "platform"]
+    page.select_option("#id_team", "platform")
+
+    # A cron trigger: the next fire times show while typing, in the zone, with its offset; UTC on hover.
+    page.select_option("#id_trigger_type", "cron")
+    assert page.is_visible("#id_cron_expression") and not page.is_visible("#id_every")
+    page.fill("#id_trigger_timezone", "Asia/Shanghai")
+    assert page.eval_on_selector("#baton-zone-names", "list => list.options.length") > 400  # the IANA names
+    page.fill("#id_cron_expression", "0 30 2 ? * MON-FRI")
+    page.wait_for_function(
+        "document.querySelectorAll('#trigger-next-fires time').length === 5 && "
+        "document.querySelector('#trigger-next-fires time').textContent.includes('02:30:00')"
+    )
+    fires = next_fires(page)
+    assert len(fires) == 5 and all(fire.endswith(" 02:30:00 +0800") for fire in fires), fires
+    assert page.get_attribute("#trigger-next-fires time", "title").endswith(" 18:30:00 +0000")
+    assert "Asia/Shanghai" in page.inner_text("#trigger-preview") and "+0800" in page.inner_text("#trigger-preview")
+
+    # A mistake shows on the field, in the page's language, before anything is saved.
+    page.fill("#id_cron_expression", "0 30 25 ? * MON-FRI")
+    page.wait_for_selector("#live-error-cron_expression")
+    message = page.inner_text("#live-error-cron_expression")
+    assert bool(CJK.search(message)) == (page.language == "zh-hans"), message
+    page.fill("#id_cron_expression", "0 30 2 ? * MON-FRI")
+    page.wait_for_selector('#trigger-preview[data-state="ready"]')
+    assert page.locator("#live-error-cron_expression").count() == 0
+
+    # The JSON view is the same definition.
+    page.fill("#id_timeout_seconds", "600")
+    page.select_option("#id_overlap_policy", "queue")
+    page.wait_for_function("JSON.parse(document.querySelector('#id_definition').value).timeout_seconds === 600")
+    shown = definition(page)
+    assert shown["team"] == "platform" and shown["overlap_policy"] == "queue"
+    assert shown["trigger"] == {"type": "cron", "expression": "0 30 2 ? * MON-FRI", "timezone": "Asia/Shanghai"}
+    wait_state(page, "valid")
+
+    page.click("input[name=_continue]")
+    page.wait_for_url("**/change/")
+    workflow = Workflow.objects.get(name="nightly-report")
+    saved = workflow.current_version.definition
+    assert workflow.team.name == "platform"
+    assert saved["trigger"] == {"type": "cron", "expression": "0 30 2 ? * MON-FRI", "timezone": "Asia/Shanghai"}
+    assert saved["timeout_seconds"] == 600 and saved["overlap_policy"] == "queue"
+    assert page.input_value("#id_cron_expression") == "0 30 2 ? * MON-FRI"  # the saved settings, read back
+    assert len(next_fires(page)) == 5
+
+    # Run it.
+    wait_state(page, "valid")
+    page.click("#run-once")
+    page.wait_for_url("**/executions/batch/*/change/")
+    batch_settled(page, "succeeded")
