@@ -38,6 +38,7 @@ from workflows.admin_settings import (
     SETTINGS_MARKER,
     WorkflowSettingsForm,
     apply_settings,
+    callable_choices,
     problems_to_fields,
     settings_initial,
 )
@@ -716,6 +717,7 @@ class WorkflowAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin)
         if obj is not None:
             context["versions"] = obj.versions.order_by("-number")[:20]
         context["task_kinds"] = json.dumps(kinds.editor_configs())  # the editor's kinds and their new tasks' config
+        context["callables"] = json.dumps(callable_choices())  # the python kind's select and its arguments
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 

@@ -16,6 +16,7 @@ answers with each fire written in the trigger's zone (seconds and UTC offset) an
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +33,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
 from baton.text import translated
-from workflows import quartz, triggers
+from workflows import quartz, registry, triggers
 from workflows.definition import DEFAULT_WORKFLOW_TIMEOUT, MAX_TIMEOUT, DefinitionError, Problem, parse_trigger
 from workflows.models import MisfirePolicy, OverlapPolicy, Team
 from workflows.schedule import next_fires
@@ -68,6 +69,31 @@ SETTINGS_FIELDS = [
     "overlap_policy",
     "misfire_policy",
 ]
+
+
+def callable_choices() -> list[dict[str, Any]]:
+    """Return the registered python callables with their arguments (name, default as text or None, annotation)."""
+    choices = []
+    for name in registry.names():
+        try:
+            parameters = inspect.signature(registry.get(name)).parameters.values()
+        except (TypeError, ValueError):  # a builtin without a signature: its arguments are typed as JSON
+            parameters = []
+        params = [
+            {
+                "name": p.name,
+                "default": None if p.default is inspect.Parameter.empty else repr(p.default),
+                "annotation": "" if p.annotation is inspect.Parameter.empty else _annotation(p.annotation),
+            }
+            for p in parameters
+            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        ]
+        choices.append({"name": name, "params": params})
+    return choices
+
+
+def _annotation(annotation: Any) -> str:
+    return annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
 
 
 def zone_names() -> list[str]:

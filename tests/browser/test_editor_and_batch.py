@@ -88,7 +88,7 @@ def test_build_the_release_pipeline_by_mouse_save_and_run_it(page, worker):
         page.fill("#node-key", key)
         page.press("#node-key", "Enter")
         page.fill("#task-name", name)
-        page.fill("#task-config", json.dumps(config))
+        page.fill("#task-script", config["script"])  # the shell form's script editor
         node(page, key).wait_for()
     page.click("#dag-add-and")
     page.fill("#node-key", "checks")

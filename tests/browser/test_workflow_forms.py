@@ -14,7 +14,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from tests.browser.conftest import batch_settled
-from tests.browser.test_editor_and_batch import wait_state
+from tests.browser.test_editor_and_batch import node, wait_state
 from workflows.models import Team, Workflow
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -42,6 +42,10 @@ def speaker(request, browser, live_server):
 
 def definition(page) -> dict:
     return json.loads(page.input_value("#id_definition"))
+
+
+def task_config(page, key: str) -> dict:
+    return next(n for n in definition(page)["nodes"] if n["key"] == key)["task"]["config"]
 
 
 def next_fires(page) -> list[str]:
@@ -94,6 +98,41 @@ def test_build_a_cron_workflow_with_the_forms_see_its_fires_save_and_run_it(spea
     assert shown["trigger"] == {"type": "cron", "expression": "0 30 2 ? * MON-FRI", "timezone": "Asia/Shanghai"}
     wait_state(page, "valid")
 
+    # The task: the shell form's script editor (line numbers) and env table (a secret switch per value).
+    node(page, "hello").locator(".shape").click()
+    page.fill("#task-script", 'echo "greeting=$GREETING"\necho done')
+    assert page.inner_text(".task-script-lines").split() == ["1", "2"]
+    page.click("#task-env-add")
+    page.fill("#task-env .pair-key >> nth=0", "GREETING")
+    page.fill("#task-env .pair-value >> nth=0", "hi-from-the-form")
+    page.click("#task-env-add")
+
+    page.fill("#task-env .pair-key >> nth=1", "TOKEN")
+    page.fill("#task-env .pair-value >> nth=1", "s3cret-value")
+    page.check("#task-env .pair-secret >> nth=1")
+    assert page.get_attribute("#task-env .pair-value >> nth=1", "type") == "password"
+    config = task_config(page, "hello")
+    assert config == {
+        "script": 'echo "greeting=$GREETING"\necho done',
+        "env": {"GREETING": "hi-from-the-form", "TOKEN": {"secret": "s3cret-value"}},
+    }
+
+    # Another kind: its own form; the validator's problem shows on its field, in the page's language.
+    page.select_option("#task-kind", "http")
+    page.fill("#task-url", "ftp://example.com/")
+    page.wait_for_selector('#task-form .task-field-error[data-field="url"]:not([hidden])')
+    url_problem = page.inner_text('#task-form .task-field-error[data-field="url"]')
+    assert "ftp" in url_problem and bool(CJK.search(url_problem)) == (page.language == "zh-hans"), url_problem
+    page.select_option("#task-method", "POST")
+    page.fill("#task-expected-status", "200, 201")
+    assert task_config(page, "hello") == {"method": "POST", "url": "ftp://example.com/", "expected_status": [200, 201]}
+    page.select_option("#task-kind", "shell")
+    page.fill("#task-script", 'echo "greeting=$GREETING"')
+    page.click("#task-env-add")
+    page.fill("#task-env .pair-key >> nth=0", "GREETING")
+    page.fill("#task-env .pair-value >> nth=0", "hi-from-the-form")
+    wait_state(page, "valid")
+
     page.click("input[name=_continue]")
     page.wait_for_url("**/change/")
     workflow = Workflow.objects.get(name="nightly-report")
@@ -109,3 +148,6 @@ def test_build_a_cron_workflow_with_the_forms_see_its_fires_save_and_run_it(spea
     page.click("#run-once")
     page.wait_for_url("**/executions/batch/*/change/")
     batch_settled(page, "succeeded")
+    node(page, "hello").locator(".shape").click()
+    page.wait_for_selector("#node-output-text")
+    assert "greeting=hi-from-the-form" in page.inner_text("#node-output-text")

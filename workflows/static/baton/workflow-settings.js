@@ -2,7 +2,7 @@
  *
  * The fields are a view of the definition in the `definition` textarea ("Edit as JSON"): a
  * change in a field rewrites its key in the JSON (and tells the DAG editor, which re-reads and
- * re-validates it); typing in the JSON refreshes the fields. The canvas never edits these keys. On save the server writes the
+ * re-validates it at once); typing in the JSON refreshes the fields. The canvas never edits these keys. On save the server writes the
  * posted fields into the definition and runs the one validator (workflows/admin_settings.py).
  * While a trigger is typed, the server's preview endpoint answers with its next fire times
  * in the trigger's zone (seconds and UTC offset; UTC on hover) or the validator's problem,
@@ -101,7 +101,8 @@
       });
       doc.trigger = triggerOfFields(doc.trigger);
       textarea.value = JSON.stringify(doc, null, 2);
-      textarea.dispatchEvent(new Event("input", { bubbles: true }));
+      // The editor re-reads at once (not on "input", debounced: a canvas edit meanwhile would write its stale copy).
+      textarea.dispatchEvent(new CustomEvent("baton:definition-edited"));
     }
 
     // The JSON changed (typed, or rewritten by the editor): the fields follow it.
