@@ -7,6 +7,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from django.views.i18n import JavaScriptCatalog
 
+from access import preferences
 from executions import live
 from workflows import admin_settings, editor
 
@@ -31,6 +32,7 @@ urlpatterns = [
         admin.site.admin_view(admin_settings.trigger_preview),
         name="baton_trigger_preview",
     ),
+    path("admin/baton/time-zone/", admin.site.admin_view(preferences.set_time_zone), name="baton_set_time_zone"),
     path("admin/baton/batches/<str:pk>/state/", admin.site.admin_view(live.batch_state), name="baton_batch_state"),
     path(
         "admin/baton/batches/<str:pk>/nodes/<str:key>/",

@@ -28,6 +28,7 @@ from django.utils.translation import gettext_lazy
 
 from access.admin import MemberField, MembershipForm, ScopedRelatedFilter, TeamScopedAdminMixin, admin_actor
 from access.policy import allows, refusal
+from access.preferences import rendered_in_workflow_zone
 from access.scoping import teams_with
 from access.services import membership_add, membership_change, membership_remove
 from baton.errors import BatonError, PermissionDenied
@@ -718,7 +719,8 @@ class WorkflowAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin)
             context["versions"] = obj.versions.order_by("-number")[:20]
         context["task_kinds"] = json.dumps(kinds.editor_configs())  # the editor's kinds and their new tasks' config
         context["callables"] = json.dumps(callable_choices())  # the python kind's select and its arguments
-        return super().render_change_form(request, context, add, change, form_url, obj)
+        response = super().render_change_form(request, context, add, change, form_url, obj)
+        return response if obj is None else rendered_in_workflow_zone(request, obj.trigger, response)
 
 
 @admin.register(WorkflowVersion)
