@@ -14,7 +14,9 @@ from tests.admin.conftest import messages_of
 pytestmark = pytest.mark.django_db
 
 SET_ZONE = reverse("baton_set_time_zone")
-TIME = re.compile(r'<time datetime="[^"]+" title="UTC: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000">(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4})</time>')
+TIME = re.compile(
+    r'<time datetime="[^"]+" title="UTC: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000">(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4})</time>'
+)
 
 
 def shown_times(page: str) -> list[str]:
