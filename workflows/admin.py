@@ -442,6 +442,11 @@ class TaskAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         form.editor_teams = self.scoped_teams(request, Role.EDITOR)
         return form
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["task_kinds"] = json.dumps(kinds.editor_configs())  # a new kind's config, in the kind's form
+        context["callables"] = json.dumps(callable_choices())  # the python kind's select and its arguments
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     @admin.display(description=gettext_lazy("trigger"))
     def trigger_display(self, task: Task):
         return _("workflow") if task.workflow is not None else translated(triggers.describe(task.trigger), _)

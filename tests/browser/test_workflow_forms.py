@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 
 from tests.browser.conftest import batch_settled
 from tests.browser.test_editor_and_batch import node, wait_state
-from workflows.models import Team, Workflow
+from workflows.models import Task, Team, Workflow
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -151,3 +151,31 @@ def test_build_a_cron_workflow_with_the_forms_see_its_fires_save_and_run_it(spea
     node(page, "hello").locator(".shape").click()
     page.wait_for_selector("#node-output-text")
     assert "greeting=hi-from-the-form" in page.inner_text("#node-output-text")
+
+
+def test_a_standalone_tasks_config_is_the_form_of_its_kind(speaker):
+    page = speaker
+    Team.objects.create(name="platform")
+    page.goto(f"{page.base}/admin/workflows/task/add/")
+    page.select_option("#id_team", "platform")
+    page.fill("#id_name", "ping")
+    page.select_option("#id_kind", "http")
+    page.fill("#task-url", "https://example.com/health")
+    page.click("#task-headers-add")
+    page.fill("#task-headers .pair-key >> nth=0", "Authorization")
+    page.fill("#task-headers .pair-value >> nth=0", "Bearer abc")
+    page.check("#task-headers .pair-secret >> nth=0")
+    page.fill("#task-expected-status", "200")
+    assert json.loads(page.input_value("#id_config")) == {
+        "method": "GET",
+        "url": "https://example.com/health",
+        "expected_status": [200],
+        "headers": {"Authorization": {"secret": "Bearer abc"}},
+    }
+    page.click("input[name=_continue]")
+    page.wait_for_url("**/change/")
+    task = Task.objects.get(name="ping")
+    assert task.config["url"] == "https://example.com/health" and "Bearer abc" not in json.dumps(task.config)
+    # Read back: the stored secret shows as *** behind the switch, and is kept while left so.
+    assert page.get_attribute("#task-headers .pair-value >> nth=0", "type") == "password"
+    assert page.input_value("#task-headers .pair-value >> nth=0") == "***"
