@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -24,6 +27,7 @@ from django.views.decorators.http import require_POST
 from workflows import quartz
 
 SESSION_KEY = "baton_time_zone"
+TIME_FORMAT = "Y-m-d H:i:s O"  # seconds and the UTC offset, as config/formats writes times
 
 
 def chosen_zone(request: HttpRequest) -> str | None:
@@ -79,6 +83,19 @@ def rendered_in_workflow_zone(request: HttpRequest, trigger: Any, response: Any)
         with for_workflow(request, trigger):
             response.render()
     return response
+
+
+def when_html(moment: datetime | None) -> str:
+    """A time in the active zone to the second with its offset, UTC on hover (a <time> element); "—" for none."""
+    if moment is None:
+        return "—"
+    local = timezone.localtime(moment)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        local.isoformat(),
+        _("UTC: %(time)s") % {"time": date_format(moment.astimezone(UTC), TIME_FORMAT)},
+        date_format(local, TIME_FORMAT),
+    )
 
 
 @require_POST

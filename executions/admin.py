@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy
 
 from access.admin import ScopedRelatedFilter, TeamScopedAdminMixin, admin_actor
 from access.policy import allows
-from access.preferences import rendered_in_workflow_zone
+from access.preferences import rendered_in_workflow_zone, when_html
 from baton.errors import BatonError
 from baton.text import error_text
 from executions import lifecycle
@@ -171,8 +171,8 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         "version_number",
         "status_badge",
         "trigger",
-        "created_at",
-        "finished_at",
+        "created_when",
+        "finished_when",
         "duration",
     ]
     list_filter = ["status", "trigger", ("workflow", ScopedRelatedFilter), ("task", ScopedRelatedFilter)]
@@ -207,6 +207,14 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, batch: Batch):
         return badge(batch.status)
+
+    @admin.display(description=Batch._meta.get_field("created_at").verbose_name, ordering="created_at")
+    def created_when(self, batch: Batch):
+        return when_html(batch.created_at)
+
+    @admin.display(description=Batch._meta.get_field("finished_at").verbose_name, ordering="finished_at")
+    def finished_when(self, batch: Batch):
+        return when_html(batch.finished_at)
 
     @admin.display(description=gettext_lazy("version"))
     def version_number(self, batch: Batch):

@@ -28,7 +28,7 @@ from django.utils.translation import gettext_lazy
 
 from access.admin import MemberField, MembershipForm, ScopedRelatedFilter, TeamScopedAdminMixin, admin_actor
 from access.policy import allows, refusal
-from access.preferences import rendered_in_workflow_zone
+from access.preferences import rendered_in_workflow_zone, when_html
 from access.scoping import teams_with
 from access.services import membership_add, membership_change, membership_remove
 from baton.errors import BatonError, PermissionDenied
@@ -454,7 +454,7 @@ class TaskAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description=gettext_lazy("next fire"))
     def next_fire(self, task: Task):
         schedule_row = getattr(task, "schedule", None)
-        return schedule_row.next_fire_at if schedule_row else "—"
+        return when_html(schedule_row.next_fire_at) if schedule_row else "—"
 
     @admin.display(description=gettext_lazy("next 5 fire times"))
     def next_fire_times(self, task: Task):
@@ -641,7 +641,7 @@ class WorkflowAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin)
     @admin.display(description=gettext_lazy("next fire"))
     def next_fire(self, workflow: Workflow):
         schedule_row = getattr(workflow, "schedule", None)
-        return schedule_row.next_fire_at if schedule_row else "—"
+        return when_html(schedule_row.next_fire_at) if schedule_row else "—"
 
     @admin.display(description=gettext_lazy("version"))
     def version_display(self, workflow: Workflow):

@@ -6,21 +6,19 @@ load them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django import template
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
-from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
-from access.preferences import chosen_zone
+from access.preferences import chosen_zone, when_html
 from executions.admin import badge, duration_text
 from executions.charts import outcomes_svg
 from executions.selectors import home_summary, workflow_records
 from executions.states import BatchStatus
-from workflows.admin_settings import TIME_FORMAT, zone_names
+from workflows.admin_settings import zone_names
 
 register = template.Library()
 
@@ -69,15 +67,7 @@ def baton_viewer_zone(context) -> str:
 @register.filter
 def when(moment: datetime | None) -> str:
     """A time in the active zone to the second with its offset, UTC on hover (a <time> element)."""
-    if moment is None:
-        return "—"
-    local = timezone.localtime(moment)
-    return format_html(
-        '<time datetime="{}" title="{}">{}</time>',
-        local.isoformat(),
-        _("UTC: %(time)s") % {"time": date_format(moment.astimezone(UTC), TIME_FORMAT)},
-        date_format(local, TIME_FORMAT),
-    )
+    return when_html(moment)
 
 
 @register.filter
