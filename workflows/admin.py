@@ -572,8 +572,9 @@ class DefinitionForm(WorkflowSettingsForm, forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         if "definition" in cleaned and not self.errors:
-            if self.data.get(SETTINGS_MARKER):  # the settings fields were posted: they are the settings
-                cleaned["definition"] = apply_settings(cleaned["definition"], cleaned, with_team="team" in self.fields)
+            if self.data.get(SETTINGS_MARKER):  # the settings fields were posted: those changed are the settings
+                changed = [f for f in self.changed_data if f in SETTINGS_FIELDS and f in self.fields]
+                cleaned["definition"] = apply_settings(cleaned["definition"], cleaned, changed=changed)
             try:  # a dry run of the save: every problem is shown, nothing is saved
                 self.save_definition(dry_run=True)
             except DefinitionError as exc:

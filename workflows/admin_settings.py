@@ -34,7 +34,14 @@ from django.views.decorators.http import require_GET
 
 from baton.text import translated
 from workflows import quartz, registry, triggers
-from workflows.definition import DEFAULT_WORKFLOW_TIMEOUT, MAX_TIMEOUT, DefinitionError, Problem, parse_trigger
+from workflows.definition import (
+    DEFAULT_WORKFLOW_TIMEOUT,
+    MAX_TIMEOUT,
+    Definition,
+    DefinitionError,
+    Problem,
+    parse_trigger,
+)
 from workflows.models import MisfirePolicy, OverlapPolicy, Team
 from workflows.schedule import next_fires
 
@@ -55,6 +62,8 @@ TOP_FIELDS = {  # definition key → form field
     "misfire_policy": "misfire_policy",
     "trigger.type": "trigger_type",
 }
+DEFAULTED = ("enabled", "timeout_seconds", "overlap_policy", "misfire_policy")  # keys with a definition default
+TRIGGER_FORM_FIELDS = {"trigger_type", "cron_expression", "every", "unit", "start", "at", "trigger_timezone"}
 SETTINGS_FIELDS = [
     "team",
     "enabled",
@@ -193,8 +202,9 @@ def settings_initial(document: Any) -> dict[str, Any]:
     """Return the settings fields' values read from a definition document (what it lacks keeps the defaults)."""
     if not isinstance(document, dict):
         return {}
-    initial: dict[str, Any] = {}
-    for key in ("team", "enabled", "timeout_seconds", "overlap_policy", "misfire_policy"):
+    defaults = Definition(name="", team="", nodes=(), edges=())  # what a document without the key means
+    initial: dict[str, Any] = {key: getattr(defaults, key) for key in DEFAULTED}
+    for key in ("team", *DEFAULTED):
         if key in document:
             initial[key] = document[key]
     trigger = document.get("trigger") if isinstance(document.get("trigger"), dict) else {"type": "none"}
@@ -221,17 +231,23 @@ def trigger_from_fields(cleaned: dict[str, Any], *, keep: Any = None) -> dict[st
     return trigger
 
 
-def apply_settings(document: Any, cleaned: dict[str, Any], *, with_team: bool) -> Any:
-    """Return the document with the settings fields written into it (a document that is no object as it is)."""
+def apply_settings(document: Any, cleaned: dict[str, Any], *, changed: Iterable[str] | None = None) -> Any:
+    """Return the document with the settings fields written into it (a document that is no object as it is).
+
+    With `changed` (the fields the user changed from what the page showed), only those are
+    written: a setting edited in the JSON alone (a page without its script) keeps the JSON's value.
+    """
     if not isinstance(document, dict):
         return document
+    edited = set(SETTINGS_FIELDS if changed is None else changed)
     applied = dict(document)
-    for key in ("enabled", "timeout_seconds", "overlap_policy", "misfire_policy"):
-        if cleaned.get(key) is not None:
+    for key in DEFAULTED:
+        if key in edited and cleaned.get(key) is not None:
             applied[key] = cleaned[key]
-    if with_team and cleaned.get("team") is not None:
+    if "team" in edited and cleaned.get("team") is not None:
         applied["team"] = cleaned["team"].name
-    applied["trigger"] = trigger_from_fields(cleaned, keep=document.get("trigger"))
+    if edited & TRIGGER_FORM_FIELDS:
+        applied["trigger"] = trigger_from_fields(cleaned, keep=document.get("trigger"))
     return applied
 
 

@@ -134,7 +134,8 @@ def test_settings_read_back_from_the_document_they_write():
     document = release()
     initial = settings_initial(document)
     cleaned = {**initial, "team": None}
-    assert apply_settings(document, cleaned, with_team=False) == document
+    assert apply_settings(document, cleaned) == document
+    assert initial["enabled"] is False and settings_initial({"name": "x"})["enabled"] is True  # the format's default
 
 
 @pytest.mark.parametrize("language", ["en", "zh-hans"])
@@ -169,3 +170,28 @@ def test_the_preview_answers_periodic_and_once_and_refuses_a_bad_zone(as_user, p
     zone = client.get(PREVIEW, {"type": "cron", "expression": "0 0 2 * * ?", "timezone": "Nowhere/City"}).json()
     assert zone["problems"][0]["field"] == "trigger_timezone"
     assert client.get(PREVIEW, {"type": "none"}).json() == {"ok": True, "zone": "UTC", "offset": "+0000", "fires": []}
+
+
+def test_a_setting_edited_in_the_json_alone_is_kept_and_a_changed_field_wins(as_user, workflow):
+    """Without the page's script the fields and the JSON can differ: whichever the user changed counts."""
+    client = as_user("eddie")
+    url = reverse("admin:workflows_workflow_change", args=[workflow.pk])
+    form = client.get(url).context["adminform"].form
+    shown = {name: form[name].value() for name in form.fields if name != "definition"}
+    as_posted = {k: ("on" if v is True else v) for k, v in shown.items() if v not in (None, False)}
+    document = release(timeout_seconds=1234, enabled=True)
+    response = client.post(
+        url, {**as_posted, "definition": json.dumps(document), "settings_form": "1", "_save": "Save"}
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    workflow.refresh_from_db()
+    saved = workflow.current_version.definition
+    assert saved["timeout_seconds"] == 1234 and saved["trigger"]["expression"] == "0 0 2 ? * MON-FRI"
+    assert saved["enabled"] is True  # switched on in the JSON; the checkbox was left as shown
+
+    changed = {**as_posted, "trigger_type": "none", "timeout_seconds": "700"}
+    response = client.post(url, {**changed, "definition": json.dumps(document), "settings_form": "1", "_save": "Save"})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    workflow.refresh_from_db()
+    saved = workflow.current_version.definition
+    assert saved["trigger"] == {"type": "none"} and saved["timeout_seconds"] == 700  # the changed fields win

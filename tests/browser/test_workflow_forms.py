@@ -140,6 +140,7 @@ def test_build_a_cron_workflow_with_the_forms_see_its_fires_save_and_run_it(spea
     assert workflow.team.name == "platform"
     assert saved["trigger"] == {"type": "cron", "expression": "0 30 2 ? * MON-FRI", "timezone": "Asia/Shanghai"}
     assert saved["timeout_seconds"] == 600 and saved["overlap_policy"] == "queue"
+    assert saved["enabled"] is True and workflow.schedule.next_fire_at is not None  # the format's default
     assert page.input_value("#id_cron_expression") == "0 30 2 ? * MON-FRI"  # the saved settings, read back
     assert len(next_fires(page)) == 5
 
