@@ -37,11 +37,16 @@ from workflows import kinds, secrets, triggers
 from workflows.admin_settings import (
     SETTINGS_FIELDS,
     SETTINGS_MARKER,
+    TRIGGER_FIELD_ORDER,
+    TRIGGER_FORM_FIELDS,
+    TriggerFieldsForm,
     WorkflowSettingsForm,
     apply_settings,
     callable_choices,
     problems_to_fields,
+    settings_field_of,
     settings_initial,
+    trigger_from_fields,
 )
 from workflows.definition import DEFAULT_TASK_TIMEOUT, DefinitionError, Problem, load_text
 from workflows.models import POLICY_LABELS, Membership, Role, Task, Team, Workflow, WorkflowVersion
@@ -270,10 +275,16 @@ FIELD_PATH = re.compile(r"([a-z_]+)(?:\.(.*))?", re.DOTALL)
 
 def problems_on_fields(form: forms.Form, problems: Iterable[Problem]) -> None:
     """Show each validator problem on the form field its path starts with (`config.url` on config)."""
+    trigger_kind = form.cleaned_data.get("trigger_type") or "none"
     for problem in problems:
         match = FIELD_PATH.fullmatch(problem.path)
         field = match.group(1) if match and match.group(1) in form.fields else None
         message = translated(problem.message, _)
+        on_field = settings_field_of(problem.path, trigger_kind) if form.data.get(SETTINGS_MARKER) else None
+        if on_field is not None and on_field in form.fields:  # a trigger's problem on its field
+            if on_field not in form.errors:
+                form.add_error(on_field, message)
+            continue
         if field is None:
             form.add_error(None, f"{problem.path}: {message}" if problem.path else message)
         elif field not in form.errors:  # a field that did not parse already says so
@@ -285,7 +296,7 @@ def _field_label(name: str) -> str:
     return capfirst(Task._meta.get_field(name).verbose_name)
 
 
-class TaskForm(forms.ModelForm):
+class TaskForm(TriggerFieldsForm, forms.ModelForm):
     """A standalone task as its SPEC §10 object, config and trigger as JSON; `task_save` validates and writes it."""
 
     team = forms.ModelChoiceField(label=_field_label("team"), queryset=Team.objects.none())
@@ -354,6 +365,14 @@ class TaskForm(forms.ModelForm):
                 self.initial[field] = json_text(value) if field in ("config", "trigger") else value
         else:
             self.fields["team"].queryset = self.editor_teams
+        # The trigger also as fields (the workflow page's, `workflows.admin_settings`), from the stored trigger.
+        stored_trigger = task_document_of(self.instance).get("trigger") if self.instance.pk else {"type": "none"}
+        for field, value in settings_initial({"trigger": stored_trigger}).items():
+            if field in TRIGGER_FORM_FIELDS:
+                self.fields[field].initial = value
+        if self.is_bound and not self.data.get(SETTINGS_MARKER):  # only the JSON was posted: it alone counts
+            for field in TRIGGER_FORM_FIELDS:
+                self.fields[field].required = False
 
     def _post_clean(self) -> None:
         """Skip the ModelForm's model validation: `task_save` (the one validator) checks and writes the task."""
@@ -376,6 +395,8 @@ class TaskForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         self.document = {f: cleaned[f] for f in TASK_DOCUMENT_FIELDS if f in cleaned}
+        if self.data.get(SETTINGS_MARKER) and TRIGGER_FORM_FIELDS & set(self.changed_data) and "trigger" in cleaned:
+            self.document["trigger"] = trigger_from_fields(cleaned, keep=cleaned["trigger"])  # the fields changed
         if not self.instance.pk:
             if cleaned.get("team") is None:
                 return cleaned
@@ -423,10 +444,11 @@ class TaskAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     change_form_template = "admin/workflows/task/change_form.html"
 
     def get_fields(self, request, obj=None):
+        editable = [*TASK_DOCUMENT_FIELDS[:-1], *TRIGGER_FIELD_ORDER, "trigger"]  # the trigger's fields, its JSON
         if obj is None:
-            return ["team", *TASK_DOCUMENT_FIELDS]
+            return ["team", *editable]
         if self.has_change_permission(request, obj):
-            return ["team", *TASK_DOCUMENT_FIELDS, *TASK_INFO_FIELDS]
+            return ["team", *editable, *TASK_INFO_FIELDS]
         # Read-only: the stored config only ever masked, the trigger in words with its next fire times.
         shown = ["team", *TASK_DOCUMENT_FIELDS, *TASK_INFO_FIELDS]
         return [{"config": "config_masked", "trigger": "trigger_display"}.get(f, f) for f in shown]

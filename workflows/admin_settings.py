@@ -63,7 +63,8 @@ TOP_FIELDS = {  # definition key → form field
     "trigger.type": "trigger_type",
 }
 DEFAULTED = ("enabled", "timeout_seconds", "overlap_policy", "misfire_policy")  # keys with a definition default
-TRIGGER_FORM_FIELDS = {"trigger_type", "cron_expression", "every", "unit", "start", "at", "trigger_timezone"}
+TRIGGER_FIELD_ORDER = ["trigger_type", "cron_expression", "every", "unit", "start", "at", "trigger_timezone"]
+TRIGGER_FORM_FIELDS = set(TRIGGER_FIELD_ORDER)
 SETTINGS_FIELDS = [
     "team",
     "enabled",
@@ -120,17 +121,9 @@ class ZoneInput(forms.TextInput):
         return field + mark_safe(f'<datalist id="baton-zone-names">{options}</datalist>')  # noqa: S308 - zone names
 
 
-class WorkflowSettingsForm(forms.Form):
-    """The settings of a definition as fields; `DefinitionForm` mixes them in and applies them to the document."""
+class TriggerFieldsForm(forms.Form):
+    """A trigger as fields: its type, then the fields of that type; the workflow's and the standalone task's."""
 
-    team = forms.ModelChoiceField(
-        label=capfirst(gettext_lazy("team")),
-        queryset=Team.objects.none(),
-        to_field_name="name",
-        required=False,
-        help_text=gettext_lazy("A team where you may edit. Teams are created on the team page."),
-    )
-    enabled = forms.BooleanField(label=capfirst(gettext_lazy("enabled")), required=False)
     trigger_type = forms.ChoiceField(
         label=capfirst(gettext_lazy("trigger")),
         choices=[
@@ -179,6 +172,19 @@ class WorkflowSettingsForm(forms.Form):
         widget=ZoneInput(attrs={"size": 32}),
         help_text=gettext_lazy("An IANA name; type to search, e.g. Asia/Shanghai."),
     )
+
+
+class WorkflowSettingsForm(TriggerFieldsForm):
+    """The settings of a definition as fields; `DefinitionForm` mixes them in and applies them to the document."""
+
+    team = forms.ModelChoiceField(
+        label=capfirst(gettext_lazy("team")),
+        queryset=Team.objects.none(),
+        to_field_name="name",
+        required=False,
+        help_text=gettext_lazy("A team where you may edit. Teams are created on the team page."),
+    )
+    enabled = forms.BooleanField(label=capfirst(gettext_lazy("enabled")), required=False)
     timeout_seconds = forms.IntegerField(
         label=capfirst(gettext_lazy("timeout")),
         min_value=1,

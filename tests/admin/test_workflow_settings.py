@@ -11,7 +11,7 @@ from django.utils import translation
 from tests.admin.conftest import release
 from tests.admin.test_workflows import one_task
 from workflows.admin_settings import apply_settings, settings_initial
-from workflows.models import Workflow
+from workflows.models import Task, Workflow
 
 pytestmark = pytest.mark.django_db
 
@@ -195,3 +195,31 @@ def test_a_setting_edited_in_the_json_alone_is_kept_and_a_changed_field_wins(as_
     workflow.refresh_from_db()
     saved = workflow.current_version.definition
     assert saved["trigger"] == {"type": "none"} and saved["timeout_seconds"] == 700  # the changed fields win
+
+
+def test_a_standalone_tasks_trigger_from_its_fields_and_its_problem_on_its_field(as_user, platform):
+    client = as_user("eddie")
+    url = reverse("admin:workflows_task_add")
+    posted = {
+        "team": platform.pk,
+        "name": "ping",
+        "kind": "python",
+        "config": json.dumps({"callable": "baton.noop"}),
+        "timeout_seconds": "60",
+        "retries": "0",
+        "retry_interval_seconds": "0",
+        "queue": "default",
+        "trigger": json.dumps({"type": "none"}),
+        "settings_form": "1",
+        "trigger_type": "cron",
+        "cron_expression": "0 0 25 * * ?",
+        "trigger_timezone": "Europe/Berlin",
+        "_save": "Save",
+    }
+    errors = client.post(url, posted).context["adminform"].form.errors
+    assert "cron_expression" in errors and "trigger" not in errors
+    response = client.post(url, {**posted, "cron_expression": "0 0 6 * * ?"})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    task = Task.objects.get(name="ping")
+    assert task.trigger == {"type": "cron", "expression": "0 0 6 * * ?", "timezone": "Europe/Berlin"}
+    assert task.schedule.next_fire_at is not None

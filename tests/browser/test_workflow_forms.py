@@ -173,9 +173,25 @@ def test_a_standalone_tasks_config_is_the_form_of_its_kind(speaker):
         "expected_status": [200],
         "headers": {"Authorization": {"secret": "Bearer abc"}},
     }
+    # Its trigger as fields too, with the next fires while typing (a period from an anchor, in the zone).
+    page.select_option("#id_trigger_type", "periodic")
+    page.fill("#id_every", "90")
+    page.select_option("#id_unit", "minutes")
+    page.fill("#id_start", "2026-01-01T00:00:00")
+    page.fill("#id_trigger_timezone", "Europe/Berlin")
+    page.wait_for_function("document.querySelectorAll('#trigger-next-fires time').length === 5")
+    assert all(fire.endswith(("+0100", "+0200")) for fire in next_fires(page))
+    assert json.loads(page.input_value("#id_trigger")) == {
+        "type": "periodic",
+        "every": 90,
+        "unit": "minutes",
+        "start": "2026-01-01T00:00:00",
+        "timezone": "Europe/Berlin",
+    }
     page.click("input[name=_continue]")
     page.wait_for_url("**/change/")
     task = Task.objects.get(name="ping")
+    assert task.trigger["type"] == "periodic" and task.schedule.next_fire_at is not None
     assert task.config["url"] == "https://example.com/health" and "Bearer abc" not in json.dumps(task.config)
     # Read back: the stored secret shows as *** behind the switch, and is kept while left so.
     assert page.get_attribute("#task-headers .pair-value >> nth=0", "type") == "password"

@@ -1,4 +1,5 @@
-/* Baton: the workflow page's settings form (team, trigger, timeout, policies). Hand-written, no dependencies.
+/* Baton: the workflow page's settings form (team, trigger, timeout, policies), and a standalone task's trigger
+ * fields (there the JSON is the `trigger` text area alone). Hand-written, no dependencies.
  *
  * The fields are a view of the definition in the `definition` textarea ("Edit as JSON"): a
  * change in a field rewrites its key in the JSON (and tells the DAG editor, which re-reads and
@@ -48,8 +49,12 @@
   }
 
   function Settings(urls) {
+    // The workflow page's definition (its trigger and settings), or a standalone task's trigger alone.
     var textarea = document.querySelector('textarea[name="definition"]');
+    var triggerOnly = !textarea;
+    if (triggerOnly) textarea = document.querySelector('textarea[name="trigger"]');
     var type = input("trigger_type");
+    var top = triggerOnly ? [] : TOP;
     if (!textarea || !type) return;
     var zoneRow = row("trigger_timezone");
     var preview = document.createElement("div");
@@ -70,11 +75,16 @@
 
     function readDocument() {
       try {
-        var doc = JSON.parse(textarea.value);
-        return doc && typeof doc === "object" && !Array.isArray(doc) ? doc : null;
+        var doc = JSON.parse(textarea.value || (triggerOnly ? '{"type": "none"}' : ""));
+        if (!doc || typeof doc !== "object" || Array.isArray(doc)) return null;
+        return triggerOnly ? { trigger: doc } : doc;
       } catch (e) {
         return null;  // YAML or text being typed: the fields stay as they are
       }
+    }
+
+    function writeDocument(doc) {
+      textarea.value = JSON.stringify(triggerOnly ? doc.trigger : doc, null, 2);
     }
 
     function triggerOfFields(old) {
@@ -94,13 +104,13 @@
     function toTextarea() {
       var doc = readDocument();
       if (!doc) return;
-      TOP.forEach(function (name) {
+      top.forEach(function (name) {
         var v = value(name);
         if (v === undefined || v === "") return;
         doc[name] = v;
       });
       doc.trigger = triggerOfFields(doc.trigger);
-      textarea.value = JSON.stringify(doc, null, 2);
+      writeDocument(doc);
       // The editor re-reads at once (not on "input", debounced: a canvas edit meanwhile would write its stale copy).
       textarea.dispatchEvent(new CustomEvent("baton:definition-edited"));
     }
@@ -109,7 +119,7 @@
     function fromTextarea() {
       var doc = readDocument();
       if (!doc) return;
-      TOP.forEach(function (name) {
+      top.forEach(function (name) {
         if (!(name in doc)) return;
         if (name === "team" && input("team") && !Array.prototype.some.call(input("team").options, function (o) { return o.value === doc.team; })) return;
         setValue(name, doc[name]);
@@ -192,7 +202,7 @@
     }
     var previewSoon = debounce(askPreview, 250);
 
-    var fields = ["trigger_type"].concat(TRIGGER_ROWS, TOP);
+    var fields = ["trigger_type"].concat(TRIGGER_ROWS, top);
     fields.forEach(function (name) {
       var el = input(name);
       if (!el) return;
@@ -208,7 +218,7 @@
     // The canvas rewrites the JSON from its own copy: the fields' keys go back in before the POST.
     textarea.form.addEventListener("submit", function () {
       var doc = readDocument();
-      if (doc) { doc.trigger = triggerOfFields(doc.trigger); textarea.value = JSON.stringify(doc, null, 2); }
+      if (doc) { doc.trigger = triggerOfFields(doc.trigger); writeDocument(doc); }
     });
     showRows();
     askPreview();
