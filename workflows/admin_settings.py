@@ -16,6 +16,7 @@ answers with each fire written in the trigger's zone (seconds and UTC offset) an
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -106,9 +107,15 @@ def _annotation(annotation: Any) -> str:
     return annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
 
 
+@functools.cache
 def zone_names() -> list[str]:
     """Return the IANA zone names a trigger may name (what `quartz.load_zone` accepts), sorted."""
     return sorted(quartz._iana_zone_names())
+
+
+@functools.cache
+def _zone_options() -> str:
+    return "".join(f'<option value="{zone}">' for zone in zone_names())  # names are [A-Za-z0-9_+/-]
 
 
 class ZoneInput(forms.TextInput):
@@ -117,8 +124,7 @@ class ZoneInput(forms.TextInput):
     def render(self, name, value, attrs=None, renderer=None):
         attrs = {**(attrs or {}), "list": "baton-zone-names", "autocomplete": "off"}
         field = super().render(name, value, attrs, renderer)
-        options = "".join(f'<option value="{zone}">' for zone in zone_names())  # names are [A-Za-z0-9_+/-]
-        return field + mark_safe(f'<datalist id="baton-zone-names">{options}</datalist>')  # noqa: S308 - zone names
+        return field + mark_safe(f'<datalist id="baton-zone-names">{_zone_options()}</datalist>')  # noqa: S308
 
 
 class TriggerFieldsForm(forms.Form):
