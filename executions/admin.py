@@ -185,13 +185,13 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         "version",
         "status_badge",
         "trigger",
-        "scheduled_for",
+        "scheduled_when",
         "rerun_of",
         "created_by",
-        "created_at",
-        "finished_at",
-        "deadline_at",
-        "stop_requested_at",
+        "created_when",
+        "finished_when",
+        "deadline_when",
+        "stop_requested_when",
         "parameters",
     ]
     fields = readonly_fields
@@ -208,6 +208,7 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     def status_badge(self, batch: Batch):
         return badge(batch.status)
 
+    # The batch's times, in the list and on its page: the viewer's zone with the offset, UTC on hover.
     @admin.display(description=Batch._meta.get_field("created_at").verbose_name, ordering="created_at")
     def created_when(self, batch: Batch):
         return when_html(batch.created_at)
@@ -215,6 +216,18 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description=Batch._meta.get_field("finished_at").verbose_name, ordering="finished_at")
     def finished_when(self, batch: Batch):
         return when_html(batch.finished_at)
+
+    @admin.display(description=Batch._meta.get_field("scheduled_for").verbose_name)
+    def scheduled_when(self, batch: Batch):
+        return when_html(batch.scheduled_for)
+
+    @admin.display(description=Batch._meta.get_field("deadline_at").verbose_name)
+    def deadline_when(self, batch: Batch):
+        return when_html(batch.deadline_at)
+
+    @admin.display(description=Batch._meta.get_field("stop_requested_at").verbose_name)
+    def stop_requested_when(self, batch: Batch):
+        return when_html(batch.stop_requested_at)
 
     @admin.display(description=gettext_lazy("version"))
     def version_number(self, batch: Batch):

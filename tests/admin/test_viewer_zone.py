@@ -9,7 +9,9 @@ from django.urls import reverse
 
 from access.preferences import SESSION_KEY
 from executions.admin import duration_text
+from executions.lifecycle import batch_start
 from tests.admin.conftest import messages_of
+from tests.conftest import machine
 
 pytestmark = pytest.mark.django_db
 
@@ -65,3 +67,12 @@ def test_an_unknown_zone_is_refused_with_a_message_and_a_foreign_next_is_ignored
 )
 def test_durations_read_as_people_say_them(seconds, text):
     assert duration_text(seconds) == text
+
+
+def test_the_batch_page_shows_its_times_in_the_workflows_zone_with_utc_on_hover(as_user, workflow):
+    batch = batch_start(workflow=workflow, actor=machine())
+    page = as_user("eddie").get(reverse("admin:executions_batch_change", args=[batch.pk])).content.decode()
+    created = page.split("field-created_when")[1]
+    assert shown_times(created) and shown_times(created)[0].endswith("+0800")
+    listing = as_user("eddie").get(reverse("admin:executions_batch_changelist")).content.decode()
+    assert shown_times(listing) and shown_times(listing)[0].endswith("+0000")  # no workflow page: UTC
