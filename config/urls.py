@@ -7,8 +7,9 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from django.views.i18n import JavaScriptCatalog
 
+from access import preferences
 from executions import live
-from workflows import editor
+from workflows import admin_settings, editor
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
@@ -26,6 +27,12 @@ urlpatterns = [
     path(
         "admin/baton/workflows/<int:pk>/diff/", admin.site.admin_view(editor.version_diff), name="baton_workflow_diff"
     ),
+    path(
+        "admin/baton/triggers/preview/",
+        admin.site.admin_view(admin_settings.trigger_preview),
+        name="baton_trigger_preview",
+    ),
+    path("admin/baton/time-zone/", admin.site.admin_view(preferences.set_time_zone), name="baton_set_time_zone"),
     path("admin/baton/batches/<str:pk>/state/", admin.site.admin_view(live.batch_state), name="baton_batch_state"),
     path(
         "admin/baton/batches/<str:pk>/nodes/<str:key>/",

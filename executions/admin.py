@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy
 
 from access.admin import ScopedRelatedFilter, TeamScopedAdminMixin, admin_actor
 from access.policy import allows
+from access.preferences import rendered_in_workflow_zone, when_html
 from baton.errors import BatonError
 from baton.text import error_text, translated
 from executions import actions, lifecycle
@@ -61,6 +62,21 @@ def badge(status: str):
         colour,
         status_text(status),
     )
+
+
+def duration_text(seconds: float) -> str:
+    """Say how long something took, readable: 0.42 s, 4.2 s, 3 min 05 s, 2 h 07 min, 3 d 04 h."""
+    if seconds < 10:
+        return _("%(seconds).2f s") % {"seconds": seconds}
+    if seconds < 60:
+        return _("%(seconds).1f s") % {"seconds": seconds}
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return _("%(minutes)d min %(seconds)02d s") % {"minutes": minutes, "seconds": rest}
+    hours = minutes // 60
+    if hours < 48:
+        return _("%(hours)d h %(minutes)02d min") % {"hours": hours, "minutes": minutes % 60}
+    return _("%(days)d d %(hours)02d h") % {"days": hours // 24, "hours": hours % 24}
 
 
 class ReadOnlyMixin:
@@ -112,7 +128,7 @@ class NodeRunInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
     @admin.display(description=gettext_lazy("duration"))
     def duration(self, run: NodeRun):
         seconds = run.duration_seconds
-        return "—" if seconds is None else f"{seconds:.2f} s"
+        return "—" if seconds is None else duration_text(seconds)
 
     @admin.display(description=gettext_lazy("result"))
     def outcome(self, run: NodeRun):
@@ -206,8 +222,8 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         "version_number",
         "status_badge",
         "trigger",
-        "created_at",
-        "finished_at",
+        "created_when",
+        "finished_when",
         "duration",
     ]
     list_filter = ["status", "trigger", ("workflow", ScopedRelatedFilter), ("task", ScopedRelatedFilter)]
@@ -220,13 +236,13 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         "version",
         "status_badge",
         "trigger",
-        "scheduled_for",
+        "scheduled_when",
         "rerun_of",
         "created_by",
-        "created_at",
-        "finished_at",
-        "deadline_at",
-        "stop_requested_at",
+        "created_when",
+        "finished_when",
+        "deadline_when",
+        "stop_requested_when",
         "parameters",
     ]
     fields = readonly_fields
@@ -244,6 +260,27 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     def status_badge(self, batch: Batch):
         return badge(batch.status)
 
+    # The batch's times, in the list and on its page: the viewer's zone with the offset, UTC on hover.
+    @admin.display(description=Batch._meta.get_field("created_at").verbose_name, ordering="created_at")
+    def created_when(self, batch: Batch):
+        return when_html(batch.created_at)
+
+    @admin.display(description=Batch._meta.get_field("finished_at").verbose_name, ordering="finished_at")
+    def finished_when(self, batch: Batch):
+        return when_html(batch.finished_at)
+
+    @admin.display(description=Batch._meta.get_field("scheduled_for").verbose_name)
+    def scheduled_when(self, batch: Batch):
+        return when_html(batch.scheduled_for)
+
+    @admin.display(description=Batch._meta.get_field("deadline_at").verbose_name)
+    def deadline_when(self, batch: Batch):
+        return when_html(batch.deadline_at)
+
+    @admin.display(description=Batch._meta.get_field("stop_requested_at").verbose_name)
+    def stop_requested_when(self, batch: Batch):
+        return when_html(batch.stop_requested_at)
+
     @admin.display(description=gettext_lazy("version"))
     def version_number(self, batch: Batch):
         return f"v{batch.version.number}" if batch.version else _("task run")
@@ -258,7 +295,7 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     def duration(self, batch: Batch):
         if batch.finished_at is None:
             return "—"
-        return f"{(batch.finished_at - batch.created_at).total_seconds():.2f} s"
+        return duration_text((batch.finished_at - batch.created_at).total_seconds())
 
     @admin.display(description=gettext_lazy("parameters"))
     def parameters(self, batch: Batch):
@@ -512,7 +549,11 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
             context["batch_actions"] = batch_actions(admin_actor(request), obj)
             context["can_operate"] = any(context["batch_actions"].values())
             context["status_text"] = status_text(obj.status)
-        return super().render_change_form(request, context, add, change, form_url, obj)
+        response = super().render_change_form(request, context, add, change, form_url, obj)
+        if obj is None:
+            return response
+        owner = obj.workflow if obj.workflow_id else obj.task
+        return rendered_in_workflow_zone(request, getattr(owner, "trigger", None), response)  # its zone by default
 
 
 @admin.register(Fire)

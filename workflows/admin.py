@@ -28,11 +28,26 @@ from django.utils.translation import gettext_lazy
 
 from access.admin import MemberField, MembershipForm, ScopedRelatedFilter, TeamScopedAdminMixin, admin_actor
 from access.policy import allows, refusal
+from access.preferences import rendered_in_workflow_zone, when_html
 from access.scoping import teams_with
 from access.services import membership_add, membership_change, membership_remove
 from baton.errors import BatonError, PermissionDenied
 from baton.text import error_text, translated
 from workflows import kinds, secrets, triggers
+from workflows.admin_settings import (
+    SETTINGS_FIELDS,
+    SETTINGS_MARKER,
+    TRIGGER_FIELD_ORDER,
+    TRIGGER_FORM_FIELDS,
+    TriggerFieldsForm,
+    WorkflowSettingsForm,
+    apply_settings,
+    callable_choices,
+    problems_to_fields,
+    settings_field_of,
+    settings_initial,
+    trigger_from_fields,
+)
 from workflows.definition import DEFAULT_TASK_TIMEOUT, DefinitionError, Problem, load_text
 from workflows.models import POLICY_LABELS, Membership, Role, Task, Team, Workflow, WorkflowVersion
 from workflows.schedule import next_fires
@@ -260,10 +275,16 @@ FIELD_PATH = re.compile(r"([a-z_]+)(?:\.(.*))?", re.DOTALL)
 
 def problems_on_fields(form: forms.Form, problems: Iterable[Problem]) -> None:
     """Show each validator problem on the form field its path starts with (`config.url` on config)."""
+    trigger_kind = form.cleaned_data.get("trigger_type") or "none"
     for problem in problems:
         match = FIELD_PATH.fullmatch(problem.path)
         field = match.group(1) if match and match.group(1) in form.fields else None
         message = translated(problem.message, _)
+        on_field = settings_field_of(problem.path, trigger_kind) if form.data.get(SETTINGS_MARKER) else None
+        if on_field is not None and on_field in form.fields:  # a trigger's problem on its field
+            if on_field not in form.errors:
+                form.add_error(on_field, message)
+            continue
         if field is None:
             form.add_error(None, f"{problem.path}: {message}" if problem.path else message)
         elif field not in form.errors:  # a field that did not parse already says so
@@ -275,7 +296,7 @@ def _field_label(name: str) -> str:
     return capfirst(Task._meta.get_field(name).verbose_name)
 
 
-class TaskForm(forms.ModelForm):
+class TaskForm(TriggerFieldsForm, forms.ModelForm):
     """A standalone task as its SPEC §10 object, config and trigger as JSON; `task_save` validates and writes it."""
 
     team = forms.ModelChoiceField(label=_field_label("team"), queryset=Team.objects.none())
@@ -344,6 +365,14 @@ class TaskForm(forms.ModelForm):
                 self.initial[field] = json_text(value) if field in ("config", "trigger") else value
         else:
             self.fields["team"].queryset = self.editor_teams
+        # The trigger also as fields (the workflow page's, `workflows.admin_settings`), from the stored trigger.
+        stored_trigger = task_document_of(self.instance).get("trigger") if self.instance.pk else {"type": "none"}
+        for field, value in settings_initial({"trigger": stored_trigger}).items():
+            if field in TRIGGER_FORM_FIELDS:
+                self.fields[field].initial = value
+        if self.is_bound and not self.data.get(SETTINGS_MARKER):  # only the JSON was posted: it alone counts
+            for field in TRIGGER_FORM_FIELDS:
+                self.fields[field].required = False
 
     def _post_clean(self) -> None:
         """Skip the ModelForm's model validation: `task_save` (the one validator) checks and writes the task."""
@@ -366,6 +395,8 @@ class TaskForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         self.document = {f: cleaned[f] for f in TASK_DOCUMENT_FIELDS if f in cleaned}
+        if self.data.get(SETTINGS_MARKER) and TRIGGER_FORM_FIELDS & set(self.changed_data) and "trigger" in cleaned:
+            self.document["trigger"] = trigger_from_fields(cleaned, keep=cleaned["trigger"])  # the fields changed
         if not self.instance.pk:
             if cleaned.get("team") is None:
                 return cleaned
@@ -413,10 +444,11 @@ class TaskAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     change_form_template = "admin/workflows/task/change_form.html"
 
     def get_fields(self, request, obj=None):
+        editable = [*TASK_DOCUMENT_FIELDS[:-1], *TRIGGER_FIELD_ORDER, "trigger"]  # the trigger's fields, its JSON
         if obj is None:
-            return ["team", *TASK_DOCUMENT_FIELDS]
+            return ["team", *editable]
         if self.has_change_permission(request, obj):
-            return ["team", *TASK_DOCUMENT_FIELDS, *TASK_INFO_FIELDS]
+            return ["team", *editable, *TASK_INFO_FIELDS]
         # Read-only: the stored config only ever masked, the trigger in words with its next fire times.
         shown = ["team", *TASK_DOCUMENT_FIELDS, *TASK_INFO_FIELDS]
         return [{"config": "config_masked", "trigger": "trigger_display"}.get(f, f) for f in shown]
@@ -432,6 +464,11 @@ class TaskAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         form.editor_teams = self.scoped_teams(request, Role.EDITOR)
         return form
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["task_kinds"] = json.dumps(kinds.editor_configs())  # a new kind's config, in the kind's form
+        context["callables"] = json.dumps(callable_choices())  # the python kind's select and its arguments
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     @admin.display(description=gettext_lazy("trigger"))
     def trigger_display(self, task: Task):
         return _("workflow") if task.workflow is not None else translated(triggers.describe(task.trigger), _)
@@ -439,7 +476,7 @@ class TaskAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description=gettext_lazy("next fire"))
     def next_fire(self, task: Task):
         schedule_row = getattr(task, "schedule", None)
-        return schedule_row.next_fire_at if schedule_row else "—"
+        return when_html(schedule_row.next_fire_at) if schedule_row else "—"
 
     @admin.display(description=gettext_lazy("next 5 fire times"))
     def next_fire_times(self, task: Task):
@@ -490,8 +527,13 @@ class TaskAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin):
             self.delete_model(request, task)
 
 
-class DefinitionForm(forms.ModelForm):
-    """A workflow edited as its SPEC §10 definition, checked by the one validator."""
+class DefinitionForm(WorkflowSettingsForm, forms.ModelForm):
+    """A workflow edited as its SPEC §10 definition, checked by the one validator.
+
+    Its settings (team, trigger, timeout, policies, enabled) are also fields
+    (`workflows.admin_settings`); when posted they are written into the definition before the
+    one validator reads it, and its problems about them land on their fields.
+    """
 
     definition = forms.CharField(
         label=gettext_lazy("Definition"),
@@ -504,6 +546,10 @@ class DefinitionForm(forms.ModelForm):
         ),
     )
 
+    # Set by WorkflowAdmin.get_form for the request.
+    request: Any = None
+    editor_teams: Any = Team.objects.none()
+
     class Meta:
         model = Workflow
         fields: list[str] = []
@@ -515,14 +561,28 @@ class DefinitionForm(forms.ModelForm):
         else:
             initial = EXAMPLE
         self.fields["definition"].initial = json.dumps(initial, indent=2, ensure_ascii=False)
+        for field, value in settings_initial(initial).items():
+            self.fields[field].initial = value
         if self.instance.pk:
+            self.fields.pop("team")  # the team identifies the workflow: fixed once saved
             self.fields["definition"].help_text = format_html(
                 "{}<br>{} {}",
                 self.fields["definition"].help_text,
                 _("Next fire times of the saved trigger:"),
                 fire_times_html(self.instance.trigger if self.instance.enabled else None),
             )
+        else:
+            self.fields["team"].queryset = self.editor_teams
+            self.fields["team"].initial = None
+            self.fields["team"].required = True
+        if self.is_bound and not self.data.get(SETTINGS_MARKER):  # only the JSON was posted: it alone counts
+            for field in SETTINGS_FIELDS:
+                if field in self.fields:
+                    self.fields[field].required = False
         self.result = None
+
+    def _post_clean(self) -> None:
+        """Skip the ModelForm's model validation: `workflow_save_definition` (the one validator) checks and writes."""
 
     def clean_definition(self):
         try:
@@ -534,10 +594,13 @@ class DefinitionForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         if "definition" in cleaned and not self.errors:
+            if self.data.get(SETTINGS_MARKER):  # the settings fields were posted: those changed are the settings
+                changed = [f for f in self.changed_data if f in SETTINGS_FIELDS and f in self.fields]
+                cleaned["definition"] = apply_settings(cleaned["definition"], cleaned, changed=changed)
             try:  # a dry run of the save: every problem is shown, nothing is saved
                 self.save_definition(dry_run=True)
             except DefinitionError as exc:
-                self.add_error("definition", error_text(exc, _).split("\n"))
+                problems_to_fields(self, exc.problems, rest="definition")
             except BatonError as exc:  # the role in the team, a kind's permission (shell)
                 self.add_error("definition", error_text(exc, _))
         return cleaned
@@ -569,14 +632,20 @@ class WorkflowAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin)
         return super().get_queryset(request).filter(deleted_at__isnull=True)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
+        # Every field is declared on DefinitionForm; the model is written by `workflow_save_definition` only.
+        form = super().get_form(request, obj, change=change, **{**kwargs, "fields": []})
         form.request = request
+        form.editor_teams = self.scoped_teams(request, Role.EDITOR)
         return form
 
-    def get_fields(self, request, obj=None):
+    def get_fieldsets(self, request, obj=None):
         if obj is None or self.has_change_permission(request, obj):
-            return ["definition"]
-        return ["definition_readonly"]  # viewers and operators read it (SPEC §7)
+            settings = [f for f in SETTINGS_FIELDS if obj is None or f != "team"]
+            return [
+                (_("Settings"), {"fields": settings, "classes": ["baton-settings"]}),
+                (None, {"fields": ["definition"]}),
+            ]
+        return [(None, {"fields": ["definition_readonly"]})]  # viewers and operators read it (SPEC §7)
 
     def get_readonly_fields(self, request, obj=None):
         return ["definition_readonly"]
@@ -595,7 +664,7 @@ class WorkflowAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin)
     @admin.display(description=gettext_lazy("next fire"))
     def next_fire(self, workflow: Workflow):
         schedule_row = getattr(workflow, "schedule", None)
-        return schedule_row.next_fire_at if schedule_row else "—"
+        return when_html(schedule_row.next_fire_at) if schedule_row else "—"
 
     @admin.display(description=gettext_lazy("version"))
     def version_display(self, workflow: Workflow):
@@ -677,7 +746,9 @@ class WorkflowAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin)
         if obj is not None:
             context["versions"] = obj.versions.order_by("-number")[:20]
         context["task_kinds"] = json.dumps(kinds.editor_configs())  # the editor's kinds and their new tasks' config
-        return super().render_change_form(request, context, add, change, form_url, obj)
+        context["callables"] = json.dumps(callable_choices())  # the python kind's select and its arguments
+        response = super().render_change_form(request, context, add, change, form_url, obj)
+        return response if obj is None else rendered_in_workflow_zone(request, obj.trigger, response)
 
 
 @admin.register(WorkflowVersion)

@@ -13,10 +13,12 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
-from executions.admin import badge
+from access.preferences import chosen_zone, when_html
+from executions.admin import badge, duration_text
 from executions.charts import outcomes_svg
 from executions.selectors import home_summary, workflow_records
 from executions.states import BatchStatus
+from workflows.admin_settings import zone_names
 
 register = template.Library()
 
@@ -55,6 +57,19 @@ def workflow_execution_records(context, workflow):
     }
 
 
+@register.simple_tag(takes_context=True)
+def baton_viewer_zone(context) -> str:
+    """Return the zone the viewer chose (empty: none), and put the zone names in the context for the header's list."""
+    context["viewer_zone_names"] = zone_names()
+    return chosen_zone(context["request"]) or ""
+
+
+@register.filter
+def when(moment: datetime | None) -> str:
+    """A time in the active zone to the second with its offset, UTC on hover (a <time> element)."""
+    return when_html(moment)
+
+
 @register.filter
 def status_badge(status: str):
     """A batch or node status as the admin's coloured badge."""
@@ -66,10 +81,4 @@ def batch_duration(batch) -> str:
     """How long a batch ran (so far), readable: 4.2 s, 3 min 05 s, 2 h 07 min."""
     if batch.finished_at is None:
         return _("running")
-    seconds = (batch.finished_at - batch.created_at).total_seconds()
-    if seconds < 60:
-        return _("%(seconds).1f s") % {"seconds": seconds}
-    minutes, seconds = divmod(int(seconds), 60)
-    if minutes < 60:
-        return _("%(minutes)d min %(seconds)02d s") % {"minutes": minutes, "seconds": seconds}
-    return _("%(hours)d h %(minutes)02d min") % {"hours": minutes // 60, "minutes": minutes % 60}
+    return duration_text((batch.finished_at - batch.created_at).total_seconds())

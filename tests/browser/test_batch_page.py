@@ -55,7 +55,7 @@ def test_every_field_shows_the_final_state_after_a_live_run(page, worker):
     # When the batch ends the page reloads once: the fields and tables drawn at load are final too.
     batch_settled(page, "succeeded", timeout=30_000)
     assert page.inner_text("#batch-status") == "succeeded"
-    assert page.inner_text(".field-finished_at .readonly") not in ("", "-")
+    assert page.inner_text(".field-finished_when .readonly") not in ("", "-")
     assert cells(page, "status_badge") == ["succeeded", "succeeded"]
     assert all(text not in ("", "-") for text in cells(page, "finished_at"))
     assert "succeeded" in cells(page, "to_status_text", "events")  # the events (timeline table) include the batch's end

@@ -11,7 +11,7 @@ import pytest
 from executions.models import Batch
 from tests.browser.conftest import batch_settled, login, screenshot
 from tests.conftest import example, machine
-from workflows.models import Workflow
+from workflows.models import Team, Workflow
 from workflows.services import workflow_save_definition
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -72,6 +72,7 @@ def wait_state(page, state):
 
 
 def test_build_the_release_pipeline_by_mouse_save_and_run_it(page, worker):
+    Team.objects.create(name="platform")  # teams are made on the team page; the form offers them
     page.goto(f"{page.base}/admin/workflows/workflow/add/")
     wait_state(page, "valid")
 
@@ -80,14 +81,14 @@ def test_build_the_release_pipeline_by_mouse_save_and_run_it(page, worker):
     page.click("#node-delete")
     page.mouse.click(*centre(page.locator("#dag-canvas")))  # the background: workflow settings
     page.fill("#wf-name", "release-pipeline")
-    page.fill("#wf-team", "platform")
+    page.select_option("#id_team", "platform")
 
     for key, name, config in TASKS:
         page.click("#dag-add-task")
         page.fill("#node-key", key)
         page.press("#node-key", "Enter")
         page.fill("#task-name", name)
-        page.fill("#task-config", json.dumps(config))
+        page.fill("#task-script", config["script"])  # the shell form's script editor
         node(page, key).wait_for()
     page.click("#dag-add-and")
     page.fill("#node-key", "checks")

@@ -115,3 +115,28 @@ def test_problems_select_their_node_and_leave_no_stale_tooltip(page):
     assert node(page, "build").count() == 1
     page.fill("#id_definition", good)
     wait_state(page, "valid")
+
+
+def test_a_python_task_picks_a_registered_callable_and_fills_its_arguments(page):
+    open_release_pipeline(page)
+    node(page, "scan").locator(".shape").click()
+    page.select_option("#task-kind", "python")
+    callables = page.eval_on_selector_all("#task-callable option", "os => os.map(o => o.value)")
+    assert {"baton.echo", "baton.sleep", "baton.log"} <= set(callables)
+    page.select_option("#task-callable", "baton.log")
+    labels = page.eval_on_selector_all("#task-arguments label", "ls => ls.map(l => l.textContent)")
+    assert labels == ["message (str)", "level (str)"]
+    page.fill("#task-arg-message", "hello from the form")
+    page.fill("#task-arg-level", '"warning"')
+    scan = next(n for n in definition(page)["nodes"] if n["key"] == "scan")
+    assert scan["task"]["config"] == {
+        "callable": "baton.log",
+        "kwargs": {"message": "hello from the form", "level": "warning"},
+    }
+    wait_state(page, "valid")
+
+    # The JSON beside the form is the same config; typed there, the form follows.
+    page.click("#task-config-json summary")
+    page.fill("#task-config", json.dumps({"callable": "baton.sleep", "kwargs": {"seconds": 0.5}}))
+    page.wait_for_function("document.querySelector('#task-callable').value === 'baton.sleep'")
+    assert page.input_value("#task-arg-seconds") == "0.5"

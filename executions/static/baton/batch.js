@@ -36,6 +36,18 @@
 
   function seconds(a, b) { return (Date.parse(b) - Date.parse(a)) / 1000; }
 
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+
+  // How long something took, as the server says it (executions.admin.duration_text): 0.42 s, 3 min 05 s, 2 h 07 min.
+  function duration(total) {
+    if (total < 10) return interpolate(gettext("%(seconds)s s"), { seconds: total.toFixed(2) }, true);
+    if (total < 60) return interpolate(gettext("%(seconds)s s"), { seconds: total.toFixed(1) }, true);
+    var minutes = Math.floor(total / 60), hours = Math.floor(minutes / 60);
+    if (minutes < 60) return interpolate(gettext("%(minutes)s min %(seconds)s s"), { minutes: minutes, seconds: pad(Math.floor(total) % 60) }, true);
+    if (hours < 48) return interpolate(gettext("%(hours)s h %(minutes)s min"), { hours: hours, minutes: pad(minutes % 60) }, true);
+    return interpolate(gettext("%(days)s d %(hours)s h"), { days: Math.floor(hours / 24), hours: pad(hours % 24) }, true);
+  }
+
   function Live(root) {
     var D = window.BatonDag;
     var svg = document.getElementById("dag-canvas");
@@ -147,14 +159,14 @@
           var stop = r.finished_at || state.now;
           var left = Math.max(0, seconds(begin, r.started_at) / total * 100);
           var width = Math.max(0.3, seconds(r.started_at, stop) / total * 100);
-          var bar = h("div", { class: "gantt-bar", title: k + ": " + statusText(r.status) + ", " + seconds(r.started_at, stop).toFixed(2) + " s" });
+          var bar = h("div", { class: "gantt-bar", title: k + ": " + statusText(r.status) + ", " + duration(seconds(r.started_at, stop)) });
           bar.style.left = left + "%";
           bar.style.width = Math.min(width, 100 - left) + "%";
           bar.style.setProperty("--c", COLOURS[r.status] || "#9e9e9e");
           track.appendChild(bar);
         }
         row.appendChild(track);
-        var took = r.started_at ? seconds(r.started_at, r.finished_at || state.now).toFixed(2) + " s" : statusText(r.status);
+        var took = r.started_at ? duration(seconds(r.started_at, r.finished_at || state.now)) : statusText(r.status);
         row.appendChild(h("div", { class: "gantt-time" }, took));
         box.appendChild(row);
       });

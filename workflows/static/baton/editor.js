@@ -46,7 +46,8 @@
 
   // taskKinds: the task kinds the server declares, each with the config a new task of that kind
   // starts with (the page's data-task-kinds); the first is the kind of a task added with "+ Task".
-  function Editor(root, taskKinds) {
+  // callables: the registered python callables and their arguments (data-callables).
+  function Editor(root, taskKinds, callables) {
     var self = this;
     var textarea = document.querySelector('textarea[name="definition"]');
     if (!textarea) return;
@@ -226,6 +227,7 @@
 
     function showProblems(list, local) {
       problems = list;
+      showFieldProblems();
       view.highlight(M.problemMarks(problems));
       problemList.innerHTML = "";
       problemList.className = "dag-problems" + (list.length ? "" : " ok");
@@ -337,15 +339,17 @@
 
     function renderPanel() {
       panel.innerHTML = "";
+      taskForm = null;
       var parts = [];
       if (!selection) {
         parts.push(h("h3", { text: gettext("Workflow") }));
-        [["name", "wf-name", gettext("Name")], ["team", "wf-team", gettext("Team")], ["description", "wf-description", gettext("Description")]].forEach(function (f) {
+        // The team, the trigger, the timeout and the policies are the settings form's (workflow-settings.js).
+        [["name", "wf-name", gettext("Name")], ["description", "wf-description", gettext("Description")]].forEach(function (f) {
           var input = h("input", { type: "text", id: f[1], value: model.doc[f[0]] || "", maxLength: f[0] === "description" ? 1000 : 64 });
           input.addEventListener("input", function () { if (model.setSetting(f[0], input.value)) changed(); });
           parts = parts.concat(field(f[2], input));
         });
-        parts.push(h("p", { className: "hint", text: gettext("Trigger, timeout and policies: Edit as JSON below.") }));
+        parts.push(h("p", { className: "hint", text: gettext("Team, trigger, timeout and policies: in Settings below.") }));
         parts.push(h("p", { className: "hint", text: gettext("Add nodes with the toolbar. Drag a node to move it; drag from its right-hand dot onto another node to connect them; click an edge to switch success/failure or delete it. Tab reaches every node and edge.") }));
       } else if (selection.node === M.START) {
         parts.push(h("h3", { text: "START" }));
@@ -389,6 +393,8 @@
       return parts;
     }
 
+    // The task's config: a form per kind (task-forms.js), the JSON under "Config as JSON" beside it.
+    var taskForm = null;
     function taskFields(key, task) {
       var kinds = Object.keys(taskKinds);
       var name = h("input", { type: "text", id: "task-name", value: task.name || "", maxLength: 64 });
@@ -396,18 +402,44 @@
       var kind = h("select", { id: "task-kind" }, kinds.map(function (k) { return h("option", { value: k, text: k }); }));
       kind.value = task.kind || kinds[0];
       var config = h("textarea", { id: "task-config", rows: 5, spellcheck: false, value: JSON.stringify(task.config || {}, null, 2) });
+      var slot = h("div", { id: "task-form-slot" });
+      var json = h("details", { id: "task-config-json" }, [h("summary", { text: gettext("Config as JSON") })].concat(field(gettext("Config (JSON)"), config)));
+      function buildForm() {
+        slot.innerHTML = "";
+        var current = model.inlineTask(key);
+        taskForm = window.BatonTaskForms ? window.BatonTaskForms.build(kind.value, current && current.config, {
+          callables: callables,
+          onChange: function (next) {
+            config.value = JSON.stringify(next, null, 2);
+            if (!model.setTaskConfigText(key, config.value)) changed();
+          }
+        }) : null;
+        if (taskForm) { slot.appendChild(taskForm.element); showFieldProblems(); } else json.open = true;
+      }
       kind.addEventListener("change", function () {
         if (!model.setTaskKind(key, kind.value, taskKinds[kind.value])) return;
         config.value = JSON.stringify(model.inlineTask(key).config, null, 2);
         config.setCustomValidity("");
+        buildForm();
         changed();
       });
       config.addEventListener("input", function () {
         var refusal = model.setTaskConfigText(key, config.value);
         config.setCustomValidity(refusal || "");
-        if (!refusal) changed();
+        if (!refusal) { changed(); buildForm(); json.open = true; }
       });
-      return [].concat(field(gettext("Task name"), name), field(gettext("Kind"), kind), field(gettext("Config (JSON)"), config));
+      buildForm();
+      return [].concat(field(gettext("Task name"), name), field(gettext("Kind"), kind), [slot, json]);
+    }
+
+    // The validator's problems about the selected task's config, on the form's fields.
+    function showFieldProblems() {
+      if (!taskForm || !selection || !selection.node) return;
+      var index = (model.doc.nodes || []).indexOf(model.node(selection.node));
+      var prefix = "nodes[" + index + "].task.config.";
+      taskForm.setErrors(problems.filter(function (p) { return (p.path || "").indexOf(prefix) === 0; }).map(function (p) {
+        return { field: p.path.slice(prefix.length), message: p.message };
+      }));
     }
 
     function edgePanel(pair) {
@@ -459,6 +491,7 @@
       }
     });
     textarea.addEventListener("input", debounce(function () { readTextarea(false); }, 400));
+    textarea.addEventListener("baton:definition-edited", function () { readTextarea(false); });  // the settings form
     readTextarea(true);
     self.view = view;
     self.model = model;
@@ -466,6 +499,6 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     var root = document.getElementById("dag-editor");
-    if (root) window.batonEditor = new Editor(root, JSON.parse(root.dataset.taskKinds));
+    if (root) window.batonEditor = new Editor(root, JSON.parse(root.dataset.taskKinds), JSON.parse(root.dataset.callables || "[]"));
   });
 })();
