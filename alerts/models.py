@@ -51,6 +51,8 @@ class Channel(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("alert channel")
+        verbose_name_plural = _("alert channels")
         ordering = ["team__name", "name"]
         constraints = [models.UniqueConstraint(fields=["team", "name"], name="alert_channel_name_unique_per_team")]
 
@@ -109,6 +111,8 @@ class Rule(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("alert rule")
+        verbose_name_plural = _("alert rules")
         ordering = ["team__name", "id"]
         constraints = [
             models.CheckConstraint(
@@ -152,6 +156,8 @@ class Alert(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["batch", "rule"], name="alert_one_per_batch_rule"),
@@ -193,8 +199,9 @@ class Delivery(models.Model):
     log = models.JSONField(default=list, blank=True, help_text=_("Each attempt: when, and what happened."))
 
     class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
         ordering = ["-due_at", "-id"]
-        verbose_name_plural = "deliveries"
         constraints = [models.UniqueConstraint(fields=["alert", "channel"], name="delivery_one_per_alert_channel")]
         indexes = [
             # Serves the sender's scan of due deliveries and the lease check of a crashed send.

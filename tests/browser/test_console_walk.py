@@ -1,0 +1,73 @@
+"""The console walked as its two readerships use it, in Chromium: English and Chinese browsers.
+
+Run a workflow from its page, read the failure's exit status on the batch page without a click,
+find the batch again from the workflow's execution records (filtered by status, searched by a
+part of its id), and open it from there. With BATON_SCREENSHOTS=1 the main pages are saved to
+docs/console-*.{en,zh-hans}.png. (Building a workflow with the forms and seeing a cron's next
+fires before saving is tests/browser/test_workflow_forms.py, in both languages too.)
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import batch_settled, screenshot
+from tests.browser.test_chinese import english_in
+from tests.browser.test_workflow_forms import speaker  # noqa: F401 (a fixture: en-US and zh-CN)
+from tests.conftest import machine
+from workflows.models import Team
+from workflows.services import workflow_save_definition
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+WORDS = {
+    "en": {"failed": "failed", "exit": "exit status 3", "records": "Execution records"},
+    "zh-hans": {"failed": "失败", "exit": "退出码 3", "records": "执行记录"},
+}
+
+
+def test_run_read_a_failure_and_find_it_again_from_the_execution_records(speaker, worker):  # noqa: F811
+    page, words = speaker, WORDS[speaker.language]
+    Team.objects.create(name="platform")
+    task = {"name": "load", "kind": "shell", "config": {"script": "echo loading rows; echo table locked >&2; exit 3"}}
+    document = {
+        "name": "nightly-load",
+        "team": "platform",
+        "nodes": [{"key": "load", "type": "task", "task": task}],
+        "edges": [{"from": "start", "to": "load"}],
+    }
+    workflow = workflow_save_definition(document=document, actor=machine()).workflow
+    screenshot(page, f"console-home.{page.language}.png")
+
+    # Run it from its page; the batch page says how the node ended and shows its last lines.
+    page.goto(f"{page.base}/admin/workflows/workflow/{workflow.pk}/change/")
+    page.click("#run-once")
+    page.wait_for_url("**/executions/batch/*/change/")
+    batch_id = page.url.rstrip("/").split("/")[-2]
+    batch_settled(page, "failed")
+    failure = page.inner_text("#batch-failures")
+    assert words["failed"] in failure and words["exit"] in failure, failure
+    assert "table locked" in failure and "loading rows" in failure
+    screenshot(page, f"console-batch.{page.language}.png", "#content")
+    if page.language == "zh-hans":
+        assert not english_in(page.inner_text("#batch-failures h3")), failure
+
+    # Find it again: the workflow's execution records, failed ones, by a part of the id.
+    page.goto(f"{page.base}/admin/workflows/workflow/{workflow.pk}/change/")
+    records = page.locator("#execution-records")
+    assert words["records"] in records.locator("h2").inner_text()
+    page.select_option("#records-status", "failed")
+    page.fill("#records-q", batch_id[2:6])
+    page.click("#records-filter button[type=submit]")
+    page.wait_for_url("**records_status=failed**")
+    rows = page.eval_on_selector_all("#execution-records tr.record", "rs => rs.map(r => r.dataset.batch)")
+    assert rows == [batch_id], rows
+    screenshot(page, f"console-records.{page.language}.png", "#execution-records")
+    page.click(f'#execution-records tr.record[data-batch="{batch_id}"] a')
+    page.wait_for_url(f"**/executions/batch/{batch_id}/change/**")
+    batch_settled(page, "failed")
+    assert words["exit"] in page.inner_text("#batch-failures")
+
+    # The workflow page with its settings form, as people edit it every day.
+    page.goto(f"{page.base}/admin/workflows/workflow/{workflow.pk}/change/")
+    page.wait_for_selector("#id_trigger_type")
+    screenshot(page, f"console-workflow.{page.language}.png", "#content")
