@@ -149,7 +149,7 @@ class EventInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
 
 
 class AdminCappedCountPaginator(CappedCountPaginator):
-    """The batch list's pages of 100 count at most ten pages' worth; past that the list says "more than 1000"."""
+    """The batch list counts at most twenty pages' worth; past that it says "more than 1000 batches"."""
 
     count_cap = 1000
 
@@ -177,6 +177,7 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     ]
     search_fields = ["id"]
     paginator = AdminCappedCountPaginator
+    list_per_page = 50  # a page of 100 rows took longer to render than all its queries took
     show_full_result_count = False  # the paginator's capped count is the only one
     show_facets = admin.ShowFacets.NEVER
     list_select_related = ["workflow", "version", "task"]
