@@ -154,6 +154,12 @@ class Batch(models.Model):
             models.Index(fields=["workflow", "-created_at"], name="batch_workflow_recent"),
             # Serves the standalone task's run list, newest first.
             models.Index(fields=["task", "-created_at"], name="batch_task_recent"),
+            # Serves the home page's failures of the last 24 hours, latest first (a few rows of each day).
+            models.Index(
+                fields=["-finished_at"],
+                condition=Q(status__in=[BatchStatus.FAILED, BatchStatus.TIMED_OUT]),
+                name="batch_failed_recent",
+            ),
             # Serves the recovery sweep's scan of unfinished batches past their deadline.
             models.Index(fields=["status", "deadline_at"], name="batch_status_deadline"),
         ]

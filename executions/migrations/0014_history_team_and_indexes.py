@@ -109,6 +109,10 @@ class Migration(migrations.Migration):
             index=models.Index(fields=['team', '-created_at'], name='batch_team_recent'),
         ),
         migrations.AddIndex(
+            model_name='batch',
+            index=models.Index(condition=models.Q(('status__in', ['failed', 'timed_out'])), fields=['-finished_at'], name='batch_failed_recent'),
+        ),
+        migrations.AddIndex(
             model_name='noderun',
             index=models.Index(fields=['team', 'id'], name='node_run_team_id'),
         ),
