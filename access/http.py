@@ -354,7 +354,7 @@ class CappedCountPaginator(Paginator):
     its number (a page has a next one when one more row follows it, read with the page).
     """
 
-    count_cap = 10_000
+    count_cap = 1000
 
     @cached_property
     def _counted(self) -> int:
@@ -402,8 +402,8 @@ class CappedCountPaginator(Paginator):
 class Pagination(PageNumberPagination):
     """Pages of 50 by default; `page_size` up to 500.
 
-    `count` is exact up to 10 000 rows; past that it says 10 000 and the answer carries the
-    header `Baton-Count-Capped: true` (the next page is still linked while rows follow).
+    `count` is exact up to 1000 rows; past that it says 1000 and the answer carries the header
+    `Baton-Count-Capped: true` (the next page is still linked while rows follow).
     """
 
     page_size = 50

@@ -151,8 +151,6 @@ class EventInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
 class AdminCappedCountPaginator(CappedCountPaginator):
     """The batch list counts at most twenty pages' worth; past that it says "more than 1000 batches"."""
 
-    count_cap = 1000
-
 
 @admin.register(Batch)
 class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
