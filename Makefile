@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test test-fast test-embedded test-rabbitmq test-faults test-js lint faults bench clean messages
+.PHONY: install run test test-fast test-embedded test-rabbitmq test-faults test-js lint faults bench bench-history clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -86,6 +86,12 @@ faults: install messages
 bench: install
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.scheduler
+
+# A million batches (BENCH_HISTORY_BATCHES to make it smaller): generated with set-based SQL in its
+# own database, the pages a user touches and the hop timed with it in place; figures go to
+# docs/benchmarks-history.md.
+bench-history: install
+	$(BIN)/python -m benchmarks.history
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

@@ -27,6 +27,7 @@ from access.scoping import (
     teams_with,
     token_grant_problems,
     token_orphaned_because,
+    within_scope,
 )
 from access.services import token_issue, token_revoke
 from baton.errors import BatonError
@@ -59,7 +60,9 @@ class TeamScopedAdminMixin:
         queryset = super().get_queryset(request)
         if _is_superuser(request):
             return queryset
-        return queryset.filter(pk__in=scoped(request.user, self.model).values("pk"))
+        hidden = getattr(self.model, "team_scope_hidden", None)
+        queryset = within_scope(request.user, queryset)
+        return queryset if hidden is None else queryset.exclude(hidden)
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)

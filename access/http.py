@@ -17,8 +17,11 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db import IntegrityError
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
+from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import defaults
@@ -335,9 +338,81 @@ class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UtcIsoDateTimeField
 
 
+class CappedCountPage(Page):
+    """A page that knows whether rows follow it without a count of them all."""
+
+    more: bool | None = None  # set when the count was capped: one row past the page was read
+
+    def has_next(self) -> bool:
+        return super().has_next() if self.more is None else self.more
+
+
+class CappedCountPaginator(Paginator):
+    """A paginator that counts at most `count_cap` rows: no page view counts a whole table.
+
+    Past the cap, `count` is the cap and `count_capped` is true; every page is still reached by
+    its number (a page has a next one when one more row follows it, read with the page).
+    """
+
+    count_cap = 1000
+
+    @cached_property
+    def _counted(self) -> int:
+        rows = self.object_list
+        if isinstance(rows, QuerySet):
+            # SELECT COUNT(*) FROM (SELECT id … LIMIT cap + 1): an index range, however large the table.
+            return rows.order_by().values("pk")[: self.count_cap + 1].count()
+        return len(rows)
+
+    @cached_property
+    def count(self) -> int:
+        return min(self._counted, self.count_cap)
+
+    @cached_property
+    def count_capped(self) -> bool:
+        return self._counted > self.count_cap
+
+    def validate_number(self, number: Any) -> int:
+        if not self.count_capped:
+            return super().validate_number(number)
+        try:
+            number = int(number)
+        except (TypeError, ValueError) as exc:
+            raise PageNotAnInteger(self.error_messages["invalid_page"]) from exc
+        if number < 1:
+            raise EmptyPage(self.error_messages["min_page"])
+        return number
+
+    def page(self, number: Any) -> Page:
+        number = self.validate_number(number)
+        if not self.count_capped:
+            return super().page(number)
+        bottom = (number - 1) * self.per_page
+        rows = list(self.object_list[bottom : bottom + self.per_page + 1])
+        if not rows and number > 1:
+            raise EmptyPage(self.error_messages["no_results"])
+        page = self._get_page(rows[: self.per_page], number, self)
+        page.more = len(rows) > self.per_page
+        return page
+
+    def _get_page(self, *args: Any, **kwargs: Any) -> CappedCountPage:
+        return CappedCountPage(*args, **kwargs)
+
+
 class Pagination(PageNumberPagination):
-    """Pages of 50 by default; `page_size` up to 500."""
+    """Pages of 50 by default; `page_size` up to 500.
+
+    `count` is exact up to 1000 rows; past that it says 1000 and the answer carries the header
+    `Baton-Count-Capped: true` (the next page is still linked while rows follow).
+    """
 
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+    django_paginator_class = CappedCountPaginator
+
+    def get_paginated_response(self, data: Any) -> Response:
+        response = super().get_paginated_response(data)
+        if self.page.paginator.count_capped:
+            response["Baton-Count-Capped"] = "true"
+        return response

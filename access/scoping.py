@@ -195,17 +195,26 @@ def scoped(user: Any, model: type[Model], role: str | None = None) -> QuerySet:
     """Return the rows of `model` the principal may see (at least `role` in their team)."""
     if not is_scoped(model):
         raise LookupError(f"{model.__name__} has no team scope")
+    return within_scope(user, _base(model), role)
+
+
+def within_scope(user: Any, queryset: QuerySet, role: str | None = None) -> QuerySet:
+    """Narrow a queryset of a scoped model (an admin's, with its joins) to the rows the principal may see.
+
+    A model with one path (a column such as the team stored on a batch) is filtered on it
+    directly, which an index serves; several paths are ORed in a subquery of ids.
+    """
+    model = queryset.model
     teams = teams_with(user, role or getattr(model, "team_view_role", Role.VIEWER))
-    base = _base(model)
     if teams is None:
-        return base
+        return queryset
     if not teams:
-        return base.none()
+        return queryset.none()
     condition = _team_condition(model, teams)
     if len(model.team_paths) > 1:  # type: ignore[attr-defined]
         # An OR across two joins can repeat a row; the ids are unique, so keep one of each.
-        return base.filter(pk__in=model._default_manager.filter(condition).values("pk"))
-    return base.filter(condition)
+        return queryset.filter(pk__in=model._default_manager.filter(condition).values("pk"))
+    return queryset.filter(condition)
 
 
 def team_of(obj: Any) -> Team | None:

@@ -259,8 +259,12 @@ class BulkAnswerSerializer(serializers.Serializer):
 
 class BatchFilter(django_filters.FilterSet):
     id = django_filters.CharFilter(method="filter_id", max_length=20, help_text="Part of a batch id, typed loosely.")
-    status = django_filters.MultipleChoiceFilter(choices=BatchStatus.choices)
-    trigger = django_filters.MultipleChoiceFilter(choices=batch_trigger_choices, help_text="What started the batch.")
+    # distinct=False: a filter on the batch's own column repeats no row, and SELECT DISTINCT over every
+    # column sorted all the matching batches (0.4 s for `?status=failed` among a million).
+    status = django_filters.MultipleChoiceFilter(choices=BatchStatus.choices, distinct=False)
+    trigger = django_filters.MultipleChoiceFilter(
+        choices=batch_trigger_choices, distinct=False, help_text="What started the batch."
+    )
     workflow = ScopedModelChoiceFilter(model=Workflow, help_text="A workflow id (of your teams).")
     task = ScopedModelChoiceFilter(model=Task, help_text="A standalone task id (of your teams).")
     created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
@@ -278,7 +282,7 @@ class BatchFilter(django_filters.FilterSet):
 
 class NodeRunFilter(django_filters.FilterSet):
     batch = ScopedModelChoiceFilter(model=Batch, prepare=normalize_batch_id, help_text="A batch id (of your teams).")
-    status = django_filters.MultipleChoiceFilter(choices=NodeStatus.choices)
+    status = django_filters.MultipleChoiceFilter(choices=NodeStatus.choices, distinct=False)
 
     class Meta:
         model = NodeRun

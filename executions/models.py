@@ -42,13 +42,23 @@ def batch_trigger_choices() -> list[tuple[str, str]]:
 class Batch(models.Model):
     """One execution of one workflow version."""
 
-    team_paths = ("workflow__team", "task__team")  # a workflow's batch, or a standalone task's run
+    # The team the batch ran under, stored on the row (set at the start from the workflow's or the
+    # standalone task's team, which never changes): the team filter is one indexed column, not an
+    # OR across two joins.
+    team_paths = ("team",)
 
     id = models.CharField(
         primary_key=True, max_length=ID_LENGTH, default=new_batch_id, editable=False, verbose_name=_("id")
     )
+    # No index of its own: `batch_workflow_recent` (workflow, -created_at) serves every look-up by workflow.
     workflow = models.ForeignKey(
-        Workflow, on_delete=models.PROTECT, null=True, blank=True, related_name="batches", verbose_name=_("workflow")
+        Workflow,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="batches",
+        db_index=False,
+        verbose_name=_("workflow"),
     )
     version = models.ForeignKey(
         WorkflowVersion,
@@ -60,8 +70,25 @@ class Batch(models.Model):
     )
     # A standalone task's run is a batch of one node: `task` is set and `snapshot` holds the
     # one-node definition it runs (what a version holds for a workflow).
+    # No index of its own: `batch_task_recent` (task, -created_at) serves it.
     task = models.ForeignKey(
-        Task, on_delete=models.PROTECT, null=True, blank=True, related_name="runs", verbose_name=_("task")
+        Task,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="runs",
+        db_index=False,
+        verbose_name=_("task"),
+    )
+    # Unconstrained, like the logs (no check at COMMIT on every start); indexed by `batch_team_recent`.
+    team = models.ForeignKey(
+        "workflows.Team",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+        editable=False,
+        verbose_name=_("team"),
     )
     snapshot = models.JSONField(null=True, blank=True, editable=False, verbose_name=_("snapshot"))
     status = models.CharField(
@@ -122,10 +149,20 @@ class Batch(models.Model):
             ),
         ]
         indexes = [
-            # Serves the admin/API list filtered by workflow, newest first.
+            # Serves the admin/API lists of everything (a superuser), newest first.
+            models.Index(fields=["-created_at"], name="batch_recent"),
+            # Serves the admin/API lists of a member's teams (and the home page), newest first.
+            models.Index(fields=["team", "-created_at"], name="batch_team_recent"),
+            # Serves the admin/API list filtered by workflow, and a workflow's execution records, newest first.
             models.Index(fields=["workflow", "-created_at"], name="batch_workflow_recent"),
             # Serves the standalone task's run list, newest first.
             models.Index(fields=["task", "-created_at"], name="batch_task_recent"),
+            # Serves the home page's failures of the last 24 hours, latest first (a few rows of each day).
+            models.Index(
+                fields=["-finished_at"],
+                condition=Q(status__in=[BatchStatus.FAILED, BatchStatus.TIMED_OUT]),
+                name="batch_failed_recent",
+            ),
             # Serves the recovery sweep's scan of unfinished batches past their deadline.
             models.Index(fields=["status", "deadline_at"], name="batch_status_deadline"),
         ]
@@ -137,9 +174,21 @@ class Batch(models.Model):
 class NodeRun(models.Model):
     """One node inside one batch; task nodes carry attempts, timings and output."""
 
-    team_paths = ("batch__workflow__team", "batch__task__team")
+    team_paths = ("team",)  # its batch's team, stored on the row too (the API's node-run list filters by it)
 
-    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="node_runs", verbose_name=_("batch"))
+    # No index of its own: `node_run_one_per_batch_node` (batch, node_key) serves every look-up by batch.
+    batch = models.ForeignKey(
+        Batch, on_delete=models.CASCADE, related_name="node_runs", db_index=False, verbose_name=_("batch")
+    )
+    team = models.ForeignKey(
+        "workflows.Team",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+        editable=False,
+        verbose_name=_("team"),
+    )
     node_key = models.CharField(max_length=64, verbose_name=_("node key"))
     node_type = models.CharField(max_length=8, verbose_name=_("node type"))
     task_name = models.CharField(max_length=64, blank=True, verbose_name=_("task name"))
@@ -176,6 +225,8 @@ class NodeRun(models.Model):
             # Serves the recovery sweep: queued/retrying runs whose message may be lost,
             # running ones whose worker stopped heart-beating.
             models.Index(fields=["status", "queued_at"], name="node_run_status_queued"),
+            # Serves the API's node-run list of a member's teams, in id order.
+            models.Index(fields=["team", "id"], name="node_run_team_id"),
         ]
 
     def __str__(self) -> str:
@@ -192,7 +243,7 @@ class NodeRun(models.Model):
 class Attempt(models.Model):
     """One attempt of a task node run."""
 
-    team_paths = ("node_run__batch__workflow__team", "node_run__batch__task__team")
+    team_paths = ("node_run__team",)
 
     node_run = models.ForeignKey(
         NodeRun, on_delete=models.CASCADE, related_name="attempt_set", verbose_name=_("node run")
@@ -225,7 +276,7 @@ class Event(models.Model):
     cost every start and every hop a deferred check at COMMIT that locks the named row.
     """
 
-    team_paths = ("batch__workflow__team", "batch__task__team")
+    team_paths = ("batch__team",)
 
     batch = models.ForeignKey(
         Batch, on_delete=models.CASCADE, related_name="events", db_constraint=False, verbose_name=_("batch")

@@ -271,6 +271,8 @@ def batch_prepare(
         batch.context = batch_context(batch, blueprint, scheduled_for, now=now)
     batch.trigger, batch.scheduled_for, batch.rerun_of = trigger, scheduled_for, rerun_of
     batch.created_by = created_by
+    # The team it runs under, stored on its rows for the team-scoped lists (an owner never changes team).
+    batch.team_id = batch.workflow.team_id if batch.workflow_id else batch.task.team_id
     batch.created_at, batch.deadline_at = now, now + timedelta(seconds=blueprint.timeout_seconds)
     events = [Event(batch=batch, to_status=BatchStatus.RUNNING, at=now, message=f"started ({trigger})")]
     runs: dict[str, NodeRun] = {}
@@ -278,6 +280,7 @@ def batch_prepare(
         task = blueprint.tasks.get(node.key)
         run = NodeRun(
             batch=batch,
+            team_id=batch.team_id,
             node_key=node.key,
             node_type=node.type,
             task_name=task["name"] if task else "",
