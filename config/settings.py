@@ -371,6 +371,10 @@ SPECTACULAR_SETTINGS = {
         "ChannelKindEnum": "alerts.channels.kind_choices",
         "BatchTriggerEnum": "executions.models.batch_trigger_choices",
         "AlertTriggerEnum": "alerts.models.trigger_choices",
+        # Operator recovery: the version a re-run takes, and the actions a plan or a bulk call names.
+        "RecoveryVersionEnum": "executions.lifecycle.VERSIONS",
+        "PlannedActionEnum": "executions.api.PLANNED_ACTIONS",
+        "BulkActionEnum": "executions.api.BULK_ACTIONS",
     },
 }
 

@@ -222,6 +222,9 @@ class RerunRequestSerializer(StrictSerializer):
 
 
 class ResumeRequestSerializer(StrictSerializer):
+    params = serializers.DictField(
+        required=False, help_text="Refused: a resume keeps the original's values (its kept nodes ran with them)."
+    )
     version = serializers.ChoiceField(
         choices=lifecycle.VERSIONS,
         default=lifecycle.ORIGINAL,
@@ -356,7 +359,11 @@ class BatchViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
         body = ResumeRequestSerializer(data=request.data if request.data else {})
         body.is_valid(raise_exception=True)
         new = lifecycle.batch_rerun(
-            batch_id=batch.pk, actor=api_actor(request), resume=True, version=body.validated_data["version"]
+            batch_id=batch.pk,
+            actor=api_actor(request),
+            resume=True,
+            values=body.validated_data.get("params"),
+            version=body.validated_data["version"],
         )
         return Response(self._detail(new.pk), status=status.HTTP_201_CREATED)
 
