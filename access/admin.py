@@ -20,6 +20,7 @@ from access.actors import ADMIN, Actor, request_actor
 from access.audit import audit_denied
 from access.models import ApiToken, AuditEntry
 from access.policy import allows
+from access.preferences import when_html
 from access.scoping import (
     exists_unscoped,
     is_scoped,
@@ -273,7 +274,7 @@ class AuditEntryAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
 
     view_role = Role.ADMIN
     list_display = [
-        "at",
+        "at_when",
         "actor_label",
         "team",
         "action",
@@ -289,6 +290,10 @@ class AuditEntryAdmin(TeamScopedAdminMixin, admin.ModelAdmin):
     list_select_related = ["team"]
     date_hierarchy = "at"
     readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+    @admin.display(description=AuditEntry._meta.get_field("at").verbose_name, ordering="at")
+    def at_when(self, entry: AuditEntry):
+        return when_html(entry.at)
 
     def has_module_permission(self, request):
         return _is_superuser(request) or (_is_staff(request) and bool(teams_with(request.user, Role.ADMIN)))

@@ -107,8 +107,8 @@ class NodeRunInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
         "node_type_text",
         "status_badge",
         "attempts",
-        "started_at",
-        "finished_at",
+        "started_when",
+        "finished_when",
         "duration",
         "outcome",
         "output_head",
@@ -117,6 +117,14 @@ class NodeRunInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     ordering = ["id"]
+
+    @admin.display(description=NodeRun._meta.get_field("started_at").verbose_name)
+    def started_when(self, run: NodeRun):
+        return when_html(run.started_at)
+
+    @admin.display(description=NodeRun._meta.get_field("finished_at").verbose_name)
+    def finished_when(self, run: NodeRun):
+        return when_html(run.finished_at)
 
     @admin.display(description=gettext_lazy("node type"))
     def node_type_text(self, run: NodeRun):
@@ -149,12 +157,16 @@ class NodeRunInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
 
 class EventInline(TeamChildInlineMixin, ReadOnlyMixin, admin.TabularInline):
     model = Event
-    fields = ["at", "node_key", "from_status_text", "to_status_text", "message_text"]
+    fields = ["at_when", "node_key", "from_status_text", "to_status_text", "message_text"]
     readonly_fields = fields
     extra = 0
     can_delete = False
     ordering = ["at", "id"]
     verbose_name_plural = gettext_lazy("timeline")
+
+    @admin.display(description=Event._meta.get_field("at").verbose_name)
+    def at_when(self, event: Event):
+        return when_html(event.at)
 
     @admin.display(description=gettext_lazy("from status"))
     def from_status_text(self, event: Event):
@@ -576,10 +588,30 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
 class FireAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
     """Scheduled fires and what became of them: started, late, skipped for overlap, queued, missed."""
 
-    list_display = ["scheduled_for", "owner", "outcome", "missed_count", "missed_until", "batch_link", "recorded_at"]
+    list_display = [
+        "scheduled_when",
+        "owner",
+        "outcome",
+        "missed_count",
+        "missed_until_when",
+        "batch_link",
+        "recorded_when",
+    ]
     list_filter = ["outcome", ("workflow", ScopedRelatedFilter), ("task", ScopedRelatedFilter)]
     list_select_related = ["workflow", "task", "batch"]
     date_hierarchy = "scheduled_for"
+
+    @admin.display(description=Fire._meta.get_field("scheduled_for").verbose_name, ordering="scheduled_for")
+    def scheduled_when(self, fire: Fire):
+        return when_html(fire.scheduled_for)
+
+    @admin.display(description=Fire._meta.get_field("missed_until").verbose_name)
+    def missed_until_when(self, fire: Fire):
+        return when_html(fire.missed_until)
+
+    @admin.display(description=Fire._meta.get_field("recorded_at").verbose_name, ordering="recorded_at")
+    def recorded_when(self, fire: Fire):
+        return when_html(fire.recorded_at)
 
     @admin.display(description=gettext_lazy("workflow or task"))
     def owner(self, fire: Fire):

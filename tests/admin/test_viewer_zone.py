@@ -76,3 +76,18 @@ def test_the_batch_page_shows_its_times_in_the_workflows_zone_with_utc_on_hover(
     assert shown_times(created) and shown_times(created)[0].endswith("+0800")
     listing = as_user("eddie").get(reverse("admin:executions_batch_changelist")).content.decode()
     assert shown_times(listing) and shown_times(listing)[0].endswith("+0000")  # no workflow page: UTC
+
+
+def test_the_tables_of_runs_events_fires_and_the_audit_trail_show_utc_on_hover(as_user, workflow):
+    from executions.models import Event, Fire, FireOutcome
+
+    batch = batch_start(workflow=workflow, actor=machine())
+    page = as_user("root").get(reverse("admin:executions_batch_change", args=[batch.pk])).content.decode()
+    events = page.split('id="events-group"')[1]
+    assert Event.objects.filter(batch=batch).exists() and shown_times(events.split("field-at_when")[1])
+    assert 'class="field-started_when"' in page and 'class="field-finished_when"' in page  # node runs
+    audit = as_user("root").get(reverse("admin:access_auditentry_changelist")).content.decode()
+    assert shown_times(audit.split("field-at_when")[1])
+    Fire.objects.create(workflow=workflow, scheduled_for=batch.created_at, outcome=FireOutcome.MISSED)
+    fires = as_user("root").get(reverse("admin:executions_fire_changelist")).content.decode()
+    assert "column-scheduled_when" in fires and len(shown_times(fires.split("column-recorded_when")[1])) >= 2

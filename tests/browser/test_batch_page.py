@@ -57,7 +57,7 @@ def test_every_field_shows_the_final_state_after_a_live_run(page, worker):
     assert page.inner_text("#batch-status") == "succeeded"
     assert page.inner_text(".field-finished_when .readonly") not in ("", "-")
     assert cells(page, "status_badge") == ["succeeded", "succeeded"]
-    assert all(text not in ("", "-") for text in cells(page, "finished_at"))
+    assert all(text not in ("", "-") for text in cells(page, "finished_when"))
     assert "succeeded" in cells(page, "to_status_text", "events")  # the events (timeline table) include the batch's end
     assert not page.is_visible("#batch-tables-note")
     page.wait_for_selector("#node-output-text")  # the node watched before the reload is shown again
