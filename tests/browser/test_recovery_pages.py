@@ -117,3 +117,21 @@ def test_rerun_from_a_node_on_the_current_version_from_the_recover_page(page, wo
     batch_settled(page, "succeeded", timeout=30_000)
     new = Batch.objects.exclude(pk=first.pk).get()
     assert new.version.number == 2 and new.node_runs.get(node_key="b").output == "v2\n"
+
+
+def test_a_pause_from_elsewhere_shows_on_an_open_batch_page_without_a_reload(page, worker, tmp_path):
+    from executions.lifecycle.operate import batch_continue, batch_pause
+
+    marker = tmp_path / "go"
+    workflow = three(script_a=f"while [ ! -e {marker} ]; do sleep 0.05; done", script_b="echo b")
+    batch = batch_start(workflow=workflow, actor=machine())
+    wait_for(lambda: node_states(batch.pk)["a"] == "running")
+    page.goto(f"{page.base}/admin/executions/batch/{batch.pk}/change/")
+    assert page.locator("#batch-paused").is_hidden()
+    batch_pause(batch_id=batch.pk, actor=machine())  # as the API or the CLI would
+    page.wait_for_selector("#batch-paused", state="visible")
+    page.wait_for_selector("#continue-batch", state="visible")
+    batch_continue(batch_id=batch.pk, actor=machine())
+    page.wait_for_selector("#batch-paused", state="hidden")
+    marker.touch()
+    batch_settled(page, "succeeded", timeout=30_000)

@@ -93,7 +93,9 @@
       badge.className = "baton-status status-" + state.batch.status;
       badge.style.cssText = "background:" + (COLOURS[state.batch.status] || "#607d8b") + ";color:#fff;padding:1px 6px;border-radius:8px";
       document.getElementById("batch-live-note").textContent = state.batch.running ? gettext("updating live") : "";
-      ["stop", "rerun", "resume"].forEach(function (action) {
+      var paused = document.getElementById("batch-paused");  // a pause from the API or the CLI shows too
+      if (paused) paused.hidden = !state.batch.paused;
+      Object.keys(state.actions).forEach(function (action) {  // every button the table allows now
         document.querySelectorAll('[data-action="' + action + '"]').forEach(function (li) {
           li.hidden = !state.actions[action];
           li.style.display = state.actions[action] ? "" : "none";  // the admin's CSS overrides [hidden]
