@@ -517,8 +517,13 @@ def rabbitmq_cluster(rabbitmq_broker, transactional_db, tmp_path) -> Iterator[Cl
 
 
 def _cluster(broker: RedisServer | RabbitBroker, tmp_path: Path) -> Iterator[Cluster]:
-    """Settings for this process (the sweep runs here) match the workers' environment."""
+    """Settings for this process (the sweep runs here) match the workers' environment.
+
+    Both brokers' fixtures live for the session: whichever was set up last pointed this process's
+    Celery app at itself, so each cluster points it at its own broker again.
+    """
     broker.flush()
+    _point_celery_at(broker.url)
     with override_settings(
         BATON_HEARTBEAT_SECONDS=HEARTBEAT_SECONDS,
         BATON_WORKER_LOST_SECONDS=WORKER_LOST_SECONDS,
