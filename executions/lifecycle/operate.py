@@ -67,6 +67,16 @@ def action_refusal(action: str, batch: Batch, node_key: str | None = None) -> st
     return None
 
 
+def _locked_node(store: Any, action: str, batch_id: str, node_key: str) -> tuple[LockedBatch, NodeRun]:
+    """Lock the batch, read the node's run, and check the action again under the lock (the table's refusal)."""
+    locked = store.lock_batch(batch_id)
+    run = NodeRun.objects.get(batch_id=batch_id, node_key=node_key)
+    refused = actions.refusal(action, _locked_state(locked), batch=batch_id, node=node_key, node_state=run.status)
+    if refused is not None:
+        raise TransitionNotPossible(translated(refused, _))
+    return locked, run
+
+
 def _check(action: str, batch: Batch, node_key: str | None = None) -> None:
     refused = action_refusal(action, batch, node_key)
     if refused is not None:
@@ -125,13 +135,7 @@ def node_mark_succeeded(*, batch_id: str, node_key: str, actor: Actor, reason: s
     store = hop_store()
     now = timezone.now()
     with transaction.atomic():
-        locked = store.lock_batch(subject.pk)
-        run = NodeRun.objects.get(batch_id=subject.pk, node_key=node_key)
-        refused = actions.refusal(
-            actions.MARK_SUCCEEDED, _locked_state(locked), batch=subject.pk, node=node_key, node_state=run.status
-        )
-        if refused is not None:
-            raise TransitionNotPossible(translated(refused, _))
+        locked, run = _locked_node(store, actions.MARK_SUCCEEDED, subject.pk, node_key)
         blueprint = batch_blueprint(subject)
         rows = store.node_rows(subject.pk)
         states = {row.node_key: row.status for row in rows}
@@ -206,13 +210,7 @@ def node_skip(*, batch_id: str, node_key: str, actor: Actor, reason: str = "") -
     store = hop_store()
     now = timezone.now()
     with transaction.atomic():
-        locked = store.lock_batch(subject.pk)
-        run = NodeRun.objects.get(batch_id=subject.pk, node_key=node_key)
-        refused = actions.refusal(
-            actions.SKIP, _locked_state(locked), batch=subject.pk, node=node_key, node_state=run.status
-        )
-        if refused is not None:
-            raise TransitionNotPossible(translated(refused, _))
+        locked, run = _locked_node(store, actions.SKIP, subject.pk, node_key)
         events = EventLog()
         suffix = f": {reason}" if reason else ""
         operator_transition(

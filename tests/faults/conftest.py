@@ -212,25 +212,34 @@ def _reset_pools(app) -> None:
         app.amqp._producer_pool = None
 
 
+@contextlib.contextmanager
+def _celery_on(broker: RedisServer | RabbitBroker) -> Iterator[None]:
+    """Point this process's Celery app at `broker`, and back at what it used before on leaving."""
+    from config.celery import app
+
+    saved = (os.environ.get("CELERY_BROKER_URL"), app.conf.broker_url, app.conf.broker_transport_options)
+    _point_celery_at(broker.url)
+    try:
+        yield
+    finally:
+        env_url, conf_url, options = saved
+        if env_url is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = env_url
+        app.conf.broker_url, app.conf.broker_transport_options = conf_url, options
+        _reset_pools(app)
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
     if shutil.which("redis-server") is None:
         pytest.skip("the fault tests need redis-server on PATH (they start and kill their own)")
-    from config.celery import app
-
-    saved = (os.environ.get("CELERY_BROKER_URL"), app.conf.broker_url, app.conf.broker_transport_options)
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
-    _point_celery_at(server.url)
-    yield server
+    with _celery_on(server):
+        yield server
     server.kill()
-    env_url, conf_url, options = saved
-    if env_url is None:
-        os.environ.pop("CELERY_BROKER_URL", None)
-    else:
-        os.environ["CELERY_BROKER_URL"] = env_url
-    app.conf.broker_url, app.conf.broker_transport_options = conf_url, options
-    _reset_pools(app)
 
 
 class RabbitBroker:
@@ -275,21 +284,11 @@ class RabbitBroker:
 @pytest.fixture(scope="session")
 def rabbitmq_broker() -> Iterator[RabbitBroker]:
     """The machine's RabbitMQ for the tests that exercise Baton on amqp:// (`.ci/run` starts it)."""
-    from config.celery import app
-
-    saved = (os.environ.get("CELERY_BROKER_URL"), app.conf.broker_url, app.conf.broker_transport_options)
     broker = RabbitBroker()
     broker.start()
-    _point_celery_at(broker.url)
-    yield broker
+    with _celery_on(broker):
+        yield broker
     broker.kill()
-    env_url, conf_url, options = saved
-    if env_url is None:
-        os.environ.pop("CELERY_BROKER_URL", None)
-    else:
-        os.environ["CELERY_BROKER_URL"] = env_url
-    app.conf.broker_url, app.conf.broker_transport_options = conf_url, options
-    _reset_pools(app)
 
 
 # --- workers, sweep and the cluster -------------------------------------------------------
