@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from access.admin import ScopedRelatedFilter, TeamScopedAdminMixin, admin_actor
+from access.http import CappedCountPaginator
 from access.scoping import scoped
 from alerts import channels, rules
 from alerts.models import Alert, Channel, Delivery, Rule, trigger_choices
@@ -235,7 +236,11 @@ class RuleAdmin(ServiceSavedAdmin):
 
 
 class ReadOnlyLog(TeamScopedAdminMixin, admin.ModelAdmin):
-    """Alerts and deliveries are written by the outbox only."""
+    """Alerts and deliveries are written by the outbox only; they grow with history, so their count is capped."""
+
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from access.admin import RecentValuesFilter
 from access.http import CappedCountPaginator
+from access.models import AuditEntry
 from executions import lifecycle
 from executions.admin import AdminCappedCountPaginator
-from executions.models import Attempt, Batch, Event, NodeRun
+from executions.models import Attempt, Batch, Event, Fire, NodeRun
 from tests.conftest import acting, machine
 from workflows.services import task_save
 
@@ -110,6 +114,52 @@ def test_the_admin_batch_list_never_counts_or_scans_the_whole_table(who, carol, 
     page = client.get("/admin/executions/batch/", secure=True).content.decode()
     assert "more than 2 batches" in page
     assert three[0].pk in client.get(f"/admin/executions/batch/?q={three[0].pk[1:5]}", secure=True).content.decode()
+
+
+@pytest.mark.parametrize("page", ["/admin/executions/fire/", "/admin/access/auditentry/"])
+def test_the_fire_and_audit_lists_never_count_the_whole_table_nor_read_its_years(
+    page, workflow, three, monkeypatch, django_user_model
+):
+    """The other lists that only grow (a fire per scheduled time, an entry per action) page as the batch list does."""
+    old = AuditEntry.objects.create(actor_label="old", action="ancient.action", via="cli")
+    AuditEntry.objects.filter(pk=old.pk).update(at=timezone.now() - timedelta(days=400))
+    monkeypatch.setattr(CappedCountPaginator, "count_cap", 2)
+    for minute in range(3):
+        Fire.objects.create(
+            workflow=workflow, scheduled_for=timezone.now() - timedelta(minutes=minute), outcome="started"
+        )
+    assert AuditEntry.objects.count() > 2  # the three starts were audited
+    client = Client()
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "x"))
+    since = "2000-01-01+00:00:00%2B00:00"
+    for query in ("", f"?at__gte={since}" if "audit" in page else f"?scheduled_for__gte={since}"):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(page + query, secure=True)
+        assert response.status_code == 200
+        statements = [q["sql"].upper() for q in queries.captured_queries]
+        assert whole_table_counts(queries.captured_queries) == []
+        assert not [s for s in statements if "MIN(" in s or "MAX(" in s]
+        # A sidebar's values come from the newest rows only (a LIMIT inside), never from all of them.
+        assert not [s for s in statements if "DISTINCT" in s and " LIMIT " not in s]
+        assert re.search(r"more than 2 (fires|audit entries)", response.content.decode())
+    if "audit" in page:
+        monkeypatch.setattr(RecentValuesFilter, "sample", 1)  # the oldest entry's action is no longer offered
+        assert "?action=ancient.action" not in client.get(page, secure=True).content.decode()
+        monkeypatch.setattr(RecentValuesFilter, "sample", 5000)
+        assert "?action=ancient.action" in client.get(page, secure=True).content.decode()
+        filtered = client.get(page + "?action=ancient.action", secure=True)
+        assert filtered.status_code == 200 and "1 audit entry" in filtered.content.decode()
+
+
+@pytest.mark.parametrize(
+    "model", ["executions.batch", "executions.fire", "access.auditentry", "alerts.alert", "alerts.delivery"]
+)
+def test_every_list_that_grows_with_history_pages_with_a_capped_count(model):
+    from django.contrib import admin
+
+    model_admin = next(a for m, a in admin.site._registry.items() if m._meta.label_lower == model)
+    assert issubclass(model_admin.paginator, CappedCountPaginator)
+    assert model_admin.show_full_result_count is False and model_admin.date_hierarchy is None
 
 
 def test_the_status_filters_select_no_distinct_rows(client_for, carol, three):
