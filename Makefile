@@ -62,17 +62,17 @@ test-embedded: install messages
 	env -u DATABASE_URL -u CELERY_BROKER_URL BATON_VAR_DIR=$(CURDIR)/var/embedded-test \
 		$(BIN)/pytest -q -m "not faults"
 
-# The end-to-end examples once more with RabbitMQ as the broker (the suite's Redis pass and the
-# embedded pass run everything; this pass runs what goes through a broker end to end). The fault
-# subset restarts RabbitMQ too (tests/faults/test_broker_loss.py). BATON_TEST_RABBITMQ names the
-# server; its virtual host `baton-test` is made here.
+# Every test that runs a real Celery worker (marked `worker`: the end-to-end examples, the run
+# context, recovery, alerts' delivery, the browser's live pages, metrics and workers) once more with
+# RabbitMQ as the broker; the other tests wait on no worker (most swap the broker for a recorder).
+# The fault subset restarts RabbitMQ too (tests/faults/test_broker_loss.py). BATON_TEST_RABBITMQ
+# names the server; its virtual host `baton-test` is made here.
 BATON_TEST_RABBITMQ ?= amqp://guest:guest@127.0.0.1:5672
 export BATON_TEST_RABBITMQ
 test-rabbitmq: install messages
 	rabbitmqctl -q add_vhost baton-test 2>/dev/null || true
 	rabbitmqctl -q set_permissions -p baton-test guest ".*" ".*" ".*"
-	CELERY_BROKER_URL=$(BATON_TEST_RABBITMQ)/baton-test $(BIN)/pytest -q -m "not faults" \
-		tests/executions/test_examples_e2e.py tests/executions/test_run_context_e2e.py tests/ops
+	CELERY_BROKER_URL=$(BATON_TEST_RABBITMQ)/baton-test $(BIN)/pytest -q -m "worker and not faults"
 
 # Fault injection (kills workers, loses the broker). `make test` runs the quick subset; `make
 # faults` runs everything, including the 100-batch join and stop-race variants.

@@ -10,7 +10,8 @@
 4. Time each page a user touches, p50/p95 over repeats, through Django's test client with
    logged-in users (the admin's batch list with its filters and the partial-id search, a
    workflow's execution records, the API's batch and node-run lists, the home page), and the
-   hop again with the history in place; the scheduler's tick of 100 fires too.
+   hop again with the history in place; the scheduler's tick of 100 due fires too (its insert
+   alone, and the whole `tick()`).
 5. Write `docs/benchmarks-history.md` with the machine, the date and the figures.
 
 Environment: BENCH_HISTORY_BATCHES (default 1000000), BENCH_HISTORY_DB (default baton_hist_bench),
@@ -79,13 +80,16 @@ def _environment() -> str:
 # --- the workflows and the people ---------------------------------------------------------
 
 
-def _chain(name: str, team: str, length: int) -> dict[str, Any]:
+def _chain(name: str, team: str, length: int, *, scheduled: bool = False) -> dict[str, Any]:
     keys = [f"n{i:02d}" for i in range(1, length + 1)]
     task = lambda key: {"name": f"{name}-{key}", "kind": "python", "config": {"callable": "baton.noop"}}  # noqa: E731
     nodes = [{"key": key, "type": "task", "task": task(key)} for key in keys]
     edges = [{"from": "start", "to": keys[0]}]
     edges += [{"from": a, "to": b, "on": "success"} for a, b in itertools.pairwise(keys)]
-    return {"name": name, "team": team, "timeout_seconds": 3600, "nodes": nodes, "edges": edges}
+    document = {"name": name, "team": team, "timeout_seconds": 3600, "nodes": nodes, "edges": edges}
+    if scheduled:  # a daily cron the benchmark's whole tick makes due at once (nothing else ticks)
+        document |= {"trigger": {"type": "cron", "expression": "0 0 3 * * ?"}, "overlap_policy": "skip"}
+    return document
 
 
 def _definitions() -> dict[str, Any]:
@@ -101,7 +105,7 @@ def _definitions() -> dict[str, Any]:
     for t in range(1, TEAMS + 1):
         team = Team.objects.create(name=f"team-{t:02d}")
         for w in range(1, WORKFLOWS_PER_TEAM + 1):
-            document = _chain(f"wf-{t:02d}-{w:02d}", team.name, NODES)
+            document = _chain(f"wf-{t:02d}-{w:02d}", team.name, NODES, scheduled=True)
             workflows.append(workflow_save_definition(document=document, actor=actor).workflow)
         Task.objects.create(team=team, name=f"task-{t:02d}", kind="python", config={"callable": "baton.noop"})
     hop = workflow_save_definition(document=_chain("hop-chain", "team-01", CHAIN), actor=actor).workflow
@@ -161,12 +165,12 @@ SELECT * FROM slice
 """
 INSERT_NODE_RUNS = """
 INSERT INTO executions_noderun (batch_id, team_id, node_key, node_type, task_name, queue, status, attempts,
-    queued_at, started_at, finished_at, heartbeat_at, resent, worker, output, detail, outputs)
+    queued_at, started_at, finished_at, heartbeat_at, resent, worker, output, detail, outputs, set_by, set_reason)
 SELECT b.id, b.team_id, CASE WHEN b.task_id IS NULL THEN 'n0' || k ELSE 'task' END, 'task', 'node-' || k,
        'default', s.status, CASE WHEN s.status = 'skipped' THEN 0 ELSE 1 END,
        b.created_at + (k - 1) * interval '1 second', b.created_at + (k - 1) * interval '1 second',
        b.created_at + k * interval '1 second', b.created_at + k * interval '1 second', 0, 'celery@bench',
-       'line ' || k, '{}'::jsonb, '{}'::jsonb
+       'line ' || k, '{}'::jsonb, '{}'::jsonb, '', ''
   FROM slice b
  CROSS JOIN generate_series(1, 5) k
  CROSS JOIN LATERAL (SELECT CASE WHEN b.status = 'succeeded' OR k < 3 OR b.task_id IS NOT NULL THEN 'succeeded'
@@ -357,6 +361,42 @@ def _tick_starts(defs: dict[str, Any], repeats: int) -> dict[str, float]:
     return summary(times)
 
 
+def _ticks(defs: dict[str, Any], repeats: int) -> dict[str, float]:
+    """The whole tick (`scheduler.tick()`) with the 100 workflows' triggers due at once, rolled back.
+
+    Every step a tick takes: the due rows claimed, the overlap check of each workflow (skip:
+    is a batch of it running?), the batches inserted, the rows moved, the queued fires looked
+    at. Nothing is dispatched and nothing kept.
+    """
+    from django.db import transaction
+    from django.test import override_settings
+    from django.utils import timezone
+
+    from executions import dispatch, scheduler
+    from workflows.models import Schedule
+
+    times = []
+    original = dispatch.backend
+    dispatch.backend = lambda runs, countdown: None
+    try:
+        with override_settings(BATON_SCHEDULER_LOOKAHEAD_SECONDS=0):
+            for number in range(repeats + 2):
+                now = timezone.now()
+                with transaction.atomic():
+                    due = Schedule.objects.filter(workflow__in=defs["workflows"]).update(next_fire_at=now)
+                    started = time.perf_counter()
+                    result = scheduler.tick(now=now)
+                    elapsed = (time.perf_counter() - started) * 1000
+                    transaction.set_rollback(True)
+                if result.started != due or due != len(defs["workflows"]):
+                    raise RuntimeError(f"the tick started {result.started} of {due} due fires")
+                if number >= 2:
+                    times.append(elapsed)
+    finally:
+        dispatch.backend = original
+    return summary(times)
+
+
 # The indexes before issue 16 part 4, against the same history: the tick's insert with them is
 # measured inside a transaction that drops today's and builds those, then rolls everything back.
 NEW_INDEXES = ["batch_recent", "batch_team_recent", "batch_failed_recent", "batch_id_trigram", "node_run_team_id"]
@@ -395,7 +435,11 @@ def _measure_live(defs: dict[str, Any], repeats: int) -> dict[str, Any]:
             if not started[0].alive():
                 raise RuntimeError(f"the benchmark worker died; its log ends:\n{started[0].tail()}")
 
-        return {"hop_ms": _hops(defs["hop"], repeats, check), "tick_insert_ms": _tick_starts(defs, repeats)}
+        return {
+            "hop_ms": _hops(defs["hop"], repeats, check),
+            "tick_insert_ms": _tick_starts(defs, repeats),
+            "tick_ms": _ticks(defs, repeats),
+        }
 
 
 # --- the report ----------------------------------------------------------------------------
@@ -465,16 +509,22 @@ def _write(result: dict[str, Any]) -> None:
             else "."
         ),
         "",
-        "## The hop and the tick's insert, with and without the history",
+        "## The hop and the scheduler's tick, with and without the history",
         "",
         "The hop: a node's start minus its predecessor's end, in a 20-node chain run by one real worker "
         "(Redis, continuation on). The tick's insert: 100 fires' batches, node runs and events in one "
-        "`batches_insert` (rolled back, nothing dispatched).",
+        "`batches_insert` (rolled back, nothing dispatched). The whole tick: `scheduler.tick()` with the 100 "
+        "workflows' triggers due at once (overlap policy *skip*, so each workflow's running batches are "
+        "looked up), rolled back, nothing dispatched.",
         "",
         "| | empty history p50 / p95 ms | with the history p50 / p95 ms | ratio of p50 |",
         "|---|---:|---:|---:|",
     ]
-    for key, label in (("hop_ms", "hop"), ("tick_insert_ms", "tick's insert of 100 fires")):
+    for key, label in (
+        ("hop_ms", "hop"),
+        ("tick_insert_ms", "tick's insert of 100 fires"),
+        ("tick_ms", "whole tick of 100 due fires"),
+    ):
         empty, full = result["before"][key], result["after"][key]
         lines.append(
             f"| {label} | {empty['median']:.2f} / {empty['p95']:.2f} | {full['median']:.2f} / {full['p95']:.2f} | "
@@ -524,7 +574,7 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     defs = _definitions()
-    _log("the hop and the tick's insert on an empty history")
+    _log("the hop and the tick on an empty history")
     before = _measure_live(defs, max(REPEATS // 2, 5))
     _log(f"generating {BATCHES} batches")
     generation = _generate(BATCHES)
@@ -539,7 +589,7 @@ def main() -> None:
         "before": before,
     }
     result["pages"] = _time_pages(defs, REPEATS)
-    _log("the hop and the tick's insert with the history")
+    _log("the hop and the tick with the history")
     result["after"] = _measure_live(defs, max(REPEATS // 2, 5))
     _log("the tick's insert with the indexes of before, on the same history")
     result["tick_insert_old_indexes_ms"] = _tick_with_old_indexes(defs, max(REPEATS // 2, 5))

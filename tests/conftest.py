@@ -128,6 +128,18 @@ def example(name: str) -> dict[str, Any]:
     return json.loads((EXAMPLES / name).read_text())
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that runs a real Celery worker (a fixture `worker` or `…_worker`) `worker`.
+
+    `make test-rabbitmq` runs these once more with RabbitMQ as the broker: every test that goes
+    through a broker end to end, whichever fixture starts its worker.
+    """
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if any(name == "worker" or name.endswith("_worker") for name in names):
+            item.add_marker(pytest.mark.worker)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_plan_cache():
     """Forget cached plans: a rolled-back test can give the next one the same version id (SQLite)."""
