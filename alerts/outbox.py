@@ -21,6 +21,7 @@ Why it is safe (docs/alerts.md, "The outbox"):
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -110,6 +111,28 @@ def _stopped_by(batch: Batch) -> int | None:
         return None
     entries = AuditEntry.objects.filter(action="batch.stop", object_type="batch", object_id=str(batch.pk))
     return entries.order_by("pk").values_list("actor_id", flat=True).first()
+
+
+# The teams with an enabled rule, as this process last read them: (when, teams). A batch of
+# another team wakes no alerts task (`executions.dispatch.alert_wanted`). A rule saved in this
+# process clears it at once; another process sees a new rule within
+# BATON_ALERT_RULES_CACHE_SECONDS, and until then the backstop alerts that team's batches.
+_rule_teams: tuple[float, frozenset[int]] | None = None
+
+
+def team_has_rules(team_id: int) -> bool:
+    """Tell whether the team has an enabled alert rule (read at most every few seconds)."""
+    global _rule_teams
+    now = time.monotonic()
+    if _rule_teams is None or now - _rule_teams[0] >= settings.BATON_ALERT_RULES_CACHE_SECONDS:
+        _rule_teams = (now, frozenset(Rule.objects.filter(enabled=True).values_list("team_id", flat=True).distinct()))
+    return team_id in _rule_teams[1]
+
+
+def rule_teams_forget(**_: object) -> None:
+    """Forget the teams with rules (a rule was saved or deleted in this process)."""
+    global _rule_teams
+    _rule_teams = None
 
 
 def _rules_of(batch: Batch | Fire, team_id: int) -> list[Rule]:

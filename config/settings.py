@@ -307,6 +307,9 @@ BATON_ALERT_TIMEOUT_SECONDS = float(os.environ.get("BATON_ALERT_TIMEOUT_SECONDS"
 BATON_ALERT_LEASE_SECONDS = float(os.environ.get("BATON_ALERT_LEASE_SECONDS", "120"))
 # The backstop reads events at least this old for good (a later commit of an earlier id is still read).
 BATON_ALERT_SETTLE_SECONDS = float(os.environ.get("BATON_ALERT_SETTLE_SECONDS", "60"))
+# A worker re-reads which teams have alert rules this often: a batch of a team without one wakes no
+# alerts task (a new rule's first alerts may come from the 30-second backstop meanwhile).
+BATON_ALERT_RULES_CACHE_SECONDS = float(os.environ.get("BATON_ALERT_RULES_CACHE_SECONDS", "5"))
 # Mail: Django's SMTP settings, from the environment.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")

@@ -60,6 +60,7 @@ def celery_worker(tmp_path_factory, *, queues: str, env: dict[str, str] | None =
         "BATON_HEARTBEAT_SECONDS": "0.2",
         "BATON_WORKER_HEARTBEAT_SECONDS": "0.5",  # its liveness row comes back soon after a test's flush
         "BATON_KILL_GRACE_SECONDS": "1",
+        "BATON_ALERT_RULES_CACHE_SECONDS": "0",  # a test's new rule is seen by the worker's next batch
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }

@@ -29,8 +29,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import math
+import os
 import signal
 import threading
+import time
 import traceback
 from collections.abc import Mapping
 from types import FrameType
@@ -121,17 +124,18 @@ class _Interrupter:
     """Interrupt the calling thread when the run times out or is cancelled.
 
     1. ``__enter__`` records the calling thread, installs the SIGUSR2 handler when that is
-       the main thread, sets ``armed`` and starts the watcher thread.
-    2. The watcher waits ``check_interval`` (less near the deadline) on ``_done`` and asks
-       ``clock.check()``; once there is a reason it interrupts the caller while ``armed``,
-       again every interval until the caller leaves the callable.
-    3. ``__exit__`` runs in the caller: it clears ``armed``, stops and joins the watcher and,
-       in the thread case, clears any asynchronous exception still pending, so none can fire
-       after the run. An interruption landing inside ``__exit__`` itself (the callable had
-       just returned) is caught and the loop repeats, so cleanup always completes.
+       the main thread, sets ``armed`` and hands itself to the process's watcher thread.
+    2. The watcher (`_Watcher`, one thread a process) waits ``check_interval`` (less near the
+       deadline) and asks ``clock.check()``; once there is a reason it interrupts the caller
+       while ``armed``, again every interval until the caller leaves the callable.
+    3. ``__exit__`` runs in the caller: under the watcher's lock it clears ``armed`` and takes
+       itself off the watch (the watcher interrupts only under that lock, so none is sent
+       after it) and, in the thread case, clears any asynchronous exception still pending, so
+       none can fire after the run. An interruption landing inside ``__exit__`` itself (the
+       callable had just returned) is caught and the loop repeats, so cleanup always completes.
     4. The signal handler raises only while ``armed``; it runs in the caller's thread, so
        once ``__exit__`` cleared ``armed`` a late SIGUSR2 is a no-op. The previous handler is
-       restored only after the watcher is joined, when no more signals can be sent.
+       restored only after the run left the watch, when no more signals can be sent.
     """
 
     def __init__(self, clock: RunClock, tick: Any = None) -> None:
@@ -139,11 +143,9 @@ class _Interrupter:
         self.tick = tick
         self.reason: str | None = None
         self.armed = False
-        self._done = threading.Event()
         self._thread_id = 0
         self._use_signal = False
         self._previous_handler: Any = None
-        self._watcher: threading.Thread | None = None
 
     def __enter__(self) -> _Interrupter:
         self._thread_id = threading.get_ident()
@@ -151,17 +153,13 @@ class _Interrupter:
         if self._use_signal:
             self._previous_handler = signal.signal(signal.SIGUSR2, self._on_signal)
         self.armed = True
-        self._watcher = threading.Thread(target=self._watch, name="baton-python-watcher", daemon=True)
-        self._watcher.start()
+        _watcher().watch(self, self.clock.next_wait())
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         while True:
             try:
-                self.armed = False
-                self._done.set()
-                if self._watcher is not None:
-                    self._watcher.join()
+                _watcher().forget(self)
                 if not self._use_signal:
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread_id), None)
                 break
@@ -174,29 +172,94 @@ class _Interrupter:
         if self.armed:
             raise TaskInterrupted(self.reason)
 
-    def _watch(self) -> None:
-        wait = self.clock.next_wait()
-        while not self._done.wait(wait):
-            if self.reason is None:
-                if self.tick is not None:
-                    with contextlib.suppress(Exception):  # watching is a convenience: the callable runs on
-                        self.tick()
-                self.reason = self.clock.check()
-            if self.reason is None:
-                wait = self.clock.next_wait()
-                continue
-            if not self.armed:
-                return
-            self._interrupt()
-            wait = max(0.01, self.clock.ctx.check_interval)
+    def check(self) -> float:
+        """Look once (the watcher calls this, off the lock: it may query the database); return the next wait."""
+        if self.reason is None:
+            if self.tick is not None:
+                with contextlib.suppress(Exception):  # watching is a convenience: the callable runs on
+                    self.tick()
+            self.reason = self.clock.check()
+        if self.reason is None:
+            return self.clock.next_wait()
+        return max(0.01, self.clock.ctx.check_interval)
 
-    def _interrupt(self) -> None:
+    def interrupt(self) -> None:
+        """Interrupt the caller (the watcher calls this under its lock, while armed)."""
         if self._use_signal:
             signal.pthread_kill(self._thread_id, signal.SIGUSR2)
         else:
             ctypes.pythonapi.PyThreadState_SetAsyncExc(
                 ctypes.c_ulong(self._thread_id), ctypes.py_object(TaskInterrupted)
             )
+
+
+class _Watcher:
+    """The one thread of a process that watches its running callables.
+
+    Until issue 17 each run started a thread of its own and joined it: 0.3–0.5 ms of a no-op
+    node's time on a busy worker (`Thread.start` waits for the new thread to run), most of a
+    short callable's cost. This thread is started once a process (again in a forked child)
+    and sleeps while nothing runs.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Condition()
+        self.due: dict[_Interrupter, float] = {}  # each watched run → when to look next (monotonic)
+        self.thread = threading.Thread(target=self._run, name="baton-python-watcher", daemon=True)
+        self.thread.start()
+
+    def watch(self, run: _Interrupter, wait: float) -> None:
+        with self.lock:
+            self.due[run] = time.monotonic() + wait
+            self.lock.notify()
+
+    def forget(self, run: _Interrupter) -> None:
+        with self.lock:
+            run.armed = False
+            self.due.pop(run, None)
+
+    def _run(self) -> None:
+        while True:
+            with self.lock:
+                now = time.monotonic()
+                ready = [run for run, at in self.due.items() if at <= now]
+                if not ready:
+                    self.lock.wait(min(self.due.values(), default=now + 60) - now)
+                    continue
+                for run in ready:
+                    self.due[run] = math.inf  # being looked at, off the lock
+            for run in ready:
+                wait = run.check()
+                with self.lock:
+                    if run not in self.due:
+                        continue  # it ended meanwhile
+                    if run.reason is not None and run.armed:
+                        run.interrupt()
+                    self.due[run] = time.monotonic() + wait
+
+
+_WATCHER: tuple[int, _Watcher] | None = None
+_WATCHER_LOCK = threading.Lock()
+
+
+def _watcher() -> _Watcher:
+    """The process's watcher, started at its first run (a forked child starts its own)."""
+    global _WATCHER
+    current = _WATCHER
+    if current is not None and current[0] == os.getpid():
+        return current[1]
+    with _WATCHER_LOCK:
+        if _WATCHER is None or _WATCHER[0] != os.getpid():
+            _WATCHER = (os.getpid(), _Watcher())
+        return _WATCHER[1]
+
+
+def _after_fork_in_child() -> None:
+    global _WATCHER, _WATCHER_LOCK
+    _WATCHER, _WATCHER_LOCK = None, threading.Lock()  # the parent's thread and locks did not come along
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 __all__ = ["TaskInterrupted", "run_python"]

@@ -74,7 +74,7 @@ def batch_advance(
 def _ended(batch: LockedBatch, result: str) -> None:
     """Note the batch's end on the locked row; count it and wake the alerts once the caller's transaction commits."""
     batch.status = result
-    dispatch.alert_after_commit(batch.pk)
+    dispatch.alert_after_commit(batch.pk, team_id=batch.team_id)
     metrics.batch_ended_after_commit(
         workflow_id=batch.workflow_id, task_id=batch.task_id, trigger=batch.trigger, status=result
     )

@@ -346,7 +346,8 @@ def _finish(
     straight = None if retry else blueprint.straight_successors(run.node_key, status)
     with transaction.atomic():
         if not retry and status in FAILED_STATES and run.node_key in blueprint.core_keys:
-            dispatch.alert_after_commit(run.batch_id)  # a core node failed: alert before the batch ends
+            # A core node failed: alert before the batch ends.
+            dispatch.alert_after_commit(run.batch_id, team_id=run.team_id)
         if straight:
             end = _attempt_end(run, outcome, status, to=status, message=f"attempt {run.attempts} {status}", now=now)
             done = store.finish_straight(end, straight)

@@ -40,6 +40,7 @@ class LockedBatch:
     workflow_id: int | None = None
     task_id: int | None = None
     paused_at: datetime | None = None  # an operator paused it: nothing is queued until it continues
+    team_id: int | None = None  # whose alerts its end may set off (`dispatch.alert_after_commit`)
 
     def past_deadline(self, now: datetime) -> bool:
         """Say whether the batch's deadline has passed."""

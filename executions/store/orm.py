@@ -93,6 +93,7 @@ class OrmHopStore:
                 "workflow_id",
                 "task_id",
                 "paused_at",
+                "team_id",
             )
             .get(pk=batch_id)
         )

@@ -174,7 +174,7 @@ def _move(sql: Sql, name: str, current: str, to: str, *, where: str, message: st
 
 
 # What a claim returns of the run (after its id) and of its batch, by field name.
-CLAIMED_RUN = ("batch", "node_key", "node_type", "task_name", "queue", "attempts", "queued_at")
+CLAIMED_RUN = ("batch", "node_key", "node_type", "task_name", "queue", "attempts", "queued_at", "team")
 CLAIMED_BATCH = ("workflow", "version", "task", "snapshot", "status", "stop_requested_at", "stop_reason", "deadline_at")
 
 
@@ -226,7 +226,7 @@ SELECT run.{RUN.id}, {selected} FROM run JOIN {BATCH} b ON b.{BATCH.id} = run.{R
 
 def _lock_batch() -> Statement:
     columns = BATCH.columns(
-        "status", "stop_requested_at", "stop_reason", "deadline_at", "trigger", "workflow", "task", "paused_at"
+        "status", "stop_requested_at", "stop_reason", "deadline_at", "trigger", "workflow", "task", "paused_at", "team"
     )
     return Sql().statement("lock batch", f"SELECT {columns} FROM {BATCH} WHERE {BATCH.id} = %s FOR NO KEY UPDATE")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -189,3 +190,34 @@ def test_retention_takes_a_batchs_alerts_and_deliveries_with_it(recorder, receiv
     # No alert or delivery is left pointing at a batch that is gone (the outbox has no foreign key).
     assert not Alert.objects.exists() and not Delivery.objects.exists()
     outbox.alerts_run()  # and the backstop has nothing to trip over
+
+
+def test_only_a_team_with_a_rule_wakes_the_alerts_task_and_a_new_rule_counts_at_once(
+    recorder,  # noqa: F811
+    receiver,
+    tmp_path,
+    monkeypatch,
+):
+    """A batch's end publishes a wake-up only for a team with an enabled rule; the backstop covers the rest."""
+    from executions import dispatch
+
+    woken: list[str | None] = []
+    monkeypatch.setattr(dispatch, "alert_wakeup", lambda batch_id, **kwargs: woken.append(batch_id))
+    received, url = receiver
+    Team.objects.get_or_create(name="ops")
+    assert outbox.team_has_rules(Team.objects.get(name="ops").pk) is False  # read and kept for a while
+    quiet = _run(recorder, tmp_path / "absent")
+    assert quiet.status == "failed" and woken == []
+
+    _channel_and_rule(url, triggers=["failed"])  # saved here: this process forgets what it read
+    loud = _run(recorder, tmp_path / "absent")
+    assert woken == [loud.pk]
+
+    # Another process read "no rules" just before the rule was saved: its batch wakes nobody...
+    monkeypatch.setattr(outbox, "_rule_teams", (time.monotonic(), frozenset()))
+    unseen = _run(recorder, tmp_path / "absent")
+    assert woken == [loud.pk]
+    outbox.alerts_run()  # ...and the backstop alerts it all the same (the wake-ups above were only recorded)
+    alerted = Alert.objects.filter(batch__in=[quiet, loud, unseen]).values_list("batch_id", flat=True)
+    assert sorted(alerted) == sorted([quiet.pk, loud.pk, unseen.pk])  # the backstop reads every end after its cursor
+    assert len(received) == 1  # failures of one workflow within the window: one message with a count

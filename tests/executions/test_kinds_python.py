@@ -176,3 +176,27 @@ def test_secret_in_exception_message_is_masked() -> None:
     )
     assert outcome.detail["error"] == "RuntimeError: bad pw ***"
     assert "hunter2" not in outcome.output
+
+
+def test_one_watcher_thread_a_process_watches_every_run_and_a_forked_child_starts_its_own(tmp_path) -> None:
+    """A run no longer starts (and joins) a thread of its own; interruption still works after many runs."""
+    import os
+
+    for _ in range(30):
+        assert execute("python", {"callable": "baton.noop"}, ctx()).status == "succeeded"
+    watchers = [t for t in threading.enumerate() if t.name == "baton-python-watcher"]
+    assert len(watchers) == 1 and watchers[0].is_alive()
+    slow = execute("python", {"callable": "baton.sleep", "kwargs": {"seconds": 5}}, ctx(timeout=0.2))
+    assert slow.status == "timed_out"
+
+    result = tmp_path / "child"
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's watcher thread did not come along; a run starts its own
+        try:
+            outcome = execute("python", {"callable": "baton.sleep", "kwargs": {"seconds": 5}}, ctx(timeout=0.2))
+            names = [t.name for t in threading.enumerate() if t.name == "baton-python-watcher"]
+            result.write_text(f"{outcome.status} {len(names)}")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert result.read_text() == "timed_out 1"
