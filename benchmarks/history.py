@@ -410,8 +410,8 @@ OLD_INDEXES = [
 ]
 
 
-def _tick_with_old_indexes(defs: dict[str, Any], repeats: int) -> dict[str, float]:
-    """The tick's insert with the indexes the tables had before (same rows), then today's put back."""
+def _tick_with_old_indexes(defs: dict[str, Any], repeats: int) -> dict[str, dict[str, float]]:
+    """The tick's insert and the whole tick with the indexes the tables had before (same rows), then today's put back."""
     from django.db import connection, transaction
 
     with transaction.atomic():
@@ -420,7 +420,7 @@ def _tick_with_old_indexes(defs: dict[str, Any], repeats: int) -> dict[str, floa
                 cursor.execute(f"DROP INDEX {name}")
             for statement in OLD_INDEXES:
                 cursor.execute(statement)
-        figures = _tick_starts(defs, repeats)
+        figures = {"tick_insert_ms": _tick_starts(defs, repeats), "tick_ms": _ticks(defs, repeats)}
         transaction.set_rollback(True)
     return figures
 
@@ -530,18 +530,28 @@ def _write(result: dict[str, Any]) -> None:
             f"| {label} | {empty['median']:.2f} / {empty['p95']:.2f} | {full['median']:.2f} / {full['p95']:.2f} | "
             f"×{full['median'] / empty['median']:.2f} |"
         )
-    old, new = result["tick_insert_old_indexes_ms"], result["after"]["tick_insert_ms"]
+    old, new = result["old_indexes"], result["after"]
     lines += [
         "",
-        "The same insert against the same history with the indexes the tables had before this change (the "
+        "The same against the same history with the indexes the tables had before this change (the "
         "single-column `workflow`, `task` and node-run `batch` indexes and Django's `_like` copies; none of "
         "`batch_recent`, `batch_team_recent`, `batch_failed_recent`, `batch_id_trigram`, `node_run_team_id`), "
         "built in a transaction that is rolled back:",
         "",
         "| | indexes before p50 / p95 ms | indexes now p50 / p95 ms | ratio of p50 |",
         "|---|---:|---:|---:|",
-        f"| tick's insert of 100 fires | {old['median']:.2f} / {old['p95']:.2f} | {new['median']:.2f} / "
-        f"{new['p95']:.2f} | ×{new['median'] / old['median']:.2f} |",
+    ]
+    for key, label in (("tick_insert_ms", "tick's insert of 100 fires"), ("tick_ms", "whole tick of 100 due fires")):
+        lines.append(
+            f"| {label} | {old[key]['median']:.2f} / {old[key]['p95']:.2f} | {new[key]['median']:.2f} / "
+            f"{new[key]['p95']:.2f} | ×{new[key]['median'] / old[key]['median']:.2f} |"
+        )
+    lines += [
+        "",
+        "The tick grows with the history whichever the indexes (compare the first table's ratio with this "
+        "one's): each fire inserts into B-trees of a million entries instead of a few, at random places for "
+        "the random batch ids. What the issue asks — that the indexes of the million-batch pages cost the "
+        "tick nothing — is this table's ratio.",
     ]
     lines += ["", "## How to read it", "", *HOW_TO_READ, ""]
     DOC.write_text("\n".join(lines))
@@ -591,8 +601,8 @@ def main() -> None:
     result["pages"] = _time_pages(defs, REPEATS)
     _log("the hop and the tick with the history")
     result["after"] = _measure_live(defs, max(REPEATS // 2, 5))
-    _log("the tick's insert with the indexes of before, on the same history")
-    result["tick_insert_old_indexes_ms"] = _tick_with_old_indexes(defs, max(REPEATS // 2, 5))
+    _log("the tick with the indexes of before, on the same history")
+    result["old_indexes"] = _tick_with_old_indexes(defs, max(REPEATS // 2, 5))
     (Path(os.environ["BATON_VAR_DIR"]) / "bench-history.json").write_text(json.dumps(result, indent=2, default=str))
     _write(result)
     _log(f"wrote {DOC}")

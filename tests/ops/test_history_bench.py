@@ -39,4 +39,9 @@ def test_the_generated_history_reads_back_and_the_whole_tick_starts_every_due_fi
 
     ticks = history._ticks(defs, 1)
     assert ticks["median"] > 0
-    assert Batch.objects.count() == 400  # the tick's batches were rolled back
+    old = history._tick_with_old_indexes(defs, 1)  # today's indexes dropped, the old built, all rolled back
+    assert old["tick_ms"]["median"] > 0 and old["tick_insert_ms"]["median"] > 0
+    assert Batch.objects.count() == 400  # the ticks' batches were rolled back
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_indexes WHERE indexname = ANY(%s)", [history.NEW_INDEXES])
+        assert cursor.fetchone()[0] == len(history.NEW_INDEXES)
