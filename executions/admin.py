@@ -411,8 +411,10 @@ class BatchAdmin(ReadOnlyMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         batch = self.scoped_object_or_404(request, pk)
         if not self._may_operate(request, batch, _("Recovering batch %(batch)s")):
             return self._back(batch.pk)
-        data = request.POST if request.method == "POST" else (request.GET if "node" in request.GET else None)
-        form = RecoverForm(batch, data)
+        # GET with an action previews (the preview button); with a node only, it comes from the
+        # node's panel on the batch page and chooses that node.
+        data = request.POST if request.method == "POST" else (request.GET if "action" in request.GET else None)
+        form = RecoverForm(batch, data, initial={"node": request.GET.get("node")} if data is None else None)
         plan, refusal = None, None
         if form.is_bound and form.is_valid():
             action, node, version = form.cleaned_data["action"], form.cleaned_data["node"], form.cleaned_data["version"]

@@ -83,6 +83,9 @@ def test_buttons_follow_the_role_and_a_refusal_explains_itself(browser, live_ser
     viewer.goto(f"{live_server.url}/admin/executions/batch/{batch.pk}/change/")
     viewer.wait_for_selector('#dag-canvas .dag-node[data-key="a"]')
     assert viewer.locator("#stop-batch, #rerun-batch, #resume-batch").count() == 0
+    viewer.locator('#dag-canvas .dag-node[data-key="a"] .shape').click()  # a node's panel: no recovery for a viewer
+    viewer.wait_for_selector("#node-output-status")
+    assert viewer.locator("#node-output-recover").count() == 0
     viewer.goto(f"{live_server.url}/admin/executions/batch/{batch.pk}/rerun/")  # the URL typed by hand
     assert viewer.url.endswith(f"/admin/executions/batch/{batch.pk}/change/")
     assert "needs the operator role in team platform" in viewer.inner_text(".messagelist")

@@ -74,6 +74,20 @@ def test_mark_a_failed_node_succeeded_from_the_recover_page(page, worker):
     assert "set by alice: checked the ledger by hand" in cells(page, "outcome")[1]
 
 
+def test_a_failed_node_in_the_drawing_offers_its_recovery(page, worker):
+    """Click the failed node, then "Recover this node…": the recover page opens with that node chosen."""
+    failed = batch_start(workflow=three(), actor=machine())
+    page.goto(f"{page.base}/admin/executions/batch/{failed.pk}/change/")
+    batch_settled(page, "failed", timeout=30_000)
+    page.locator('#dag-canvas .dag-node[data-key="b"] .shape').click()
+    page.click("#node-output-recover")
+    page.wait_for_url("**/recover/?node=b")
+    assert page.input_value("#id_node") == "b" and page.locator(".errorlist").count() == 0
+    page.check('input[name="action"][value="rerun_from"]')
+    page.click("#preview")
+    assert page.inner_text("#will-run").split("\n") == ["b", "c"]
+
+
 def test_pause_skip_and_continue_from_the_batch_page(page, worker, tmp_path):
     marker = tmp_path / "go"
     workflow = three(script_a=f"while [ ! -e {marker} ]; do sleep 0.05; done", script_b="echo b")

@@ -218,6 +218,13 @@
               return name + " = " + (typeof value === "string" ? value : JSON.stringify(value));
             }).join("\n")));
           }
+          // Recover it from here (mark succeeded, skip, re-run from it), when this user may recover the batch.
+          var recover = document.getElementById("recover-batch");
+          if (recover && !recover.closest("li").hidden) {
+            panel.appendChild(h("p", {}, "")).appendChild(h("a", {
+              id: "node-output-recover", class: "button", href: recover.getAttribute("href") + "?node=" + encodeURIComponent(key)
+            }, gettext("Recover this node…")));
+          }
           if (run.attempt_list && run.attempt_list.length > 1) {
             run.attempt_list.forEach(function (a) {
               panel.appendChild(h("h4", {}, interpolate(gettext("Attempt %(number)s"), { number: a.number }, true) + " — " + statusText(a.status) + (a.outcome ? " (" + a.outcome + ")" : "")));
