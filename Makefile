@@ -51,28 +51,36 @@ test-js:
 
 # The whole suite on the configured database and broker (PostgreSQL + Redis in CI), then once
 # more on the embedded default (SQLite + the filesystem broker): each runs its own hop store.
+# Both passes run in TEST_PROCESSES pytest-xdist processes (a file's tests stay in one process),
+# each with its own test database, Celery worker, broker database and var directory
+# (tests/xdist_env.py); TEST_PROCESSES=0 runs them in this process.
 test: lint test-fast test-embedded test-rabbitmq test-faults
+
+TEST_PROCESSES ?= 2
+PARALLEL := -p tests.xdist_env -n $(TEST_PROCESSES) --dist loadfile
 
 test-fast: install messages
 	$(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest -q -m "not faults"
+	$(BIN)/python -m pytest -q -m "not faults" $(PARALLEL)
 
 test-embedded: install messages
 	rm -rf $(CURDIR)/var/embedded-test
 	env -u DATABASE_URL -u CELERY_BROKER_URL BATON_VAR_DIR=$(CURDIR)/var/embedded-test \
-		$(BIN)/pytest -q -m "not faults"
+		$(BIN)/python -m pytest -q -m "not faults" $(PARALLEL)
 
 # Every test that runs a real Celery worker (marked `worker`: the end-to-end examples, the run
 # context, recovery, alerts' delivery, the browser's live pages, metrics and workers) once more with
 # RabbitMQ as the broker; the other tests wait on no worker (most swap the broker for a recorder).
 # The fault subset restarts RabbitMQ too (tests/faults/test_broker_loss.py). BATON_TEST_RABBITMQ
-# names the server; its virtual host `baton-test` is made here.
+# names the server; its virtual hosts `baton-test` (and one per test process) are made here.
 BATON_TEST_RABBITMQ ?= amqp://guest:guest@127.0.0.1:5672
 export BATON_TEST_RABBITMQ
 test-rabbitmq: install messages
-	rabbitmqctl -q add_vhost baton-test 2>/dev/null || true
-	rabbitmqctl -q set_permissions -p baton-test guest ".*" ".*" ".*"
-	CELERY_BROKER_URL=$(BATON_TEST_RABBITMQ)/baton-test $(BIN)/pytest -q -m "worker and not faults"
+	for vhost in baton-test $$(seq -f 'baton-test-gw%g' 0 $$(($(TEST_PROCESSES) - 1))); do \
+		rabbitmqctl -q add_vhost $$vhost 2>/dev/null || true; \
+		rabbitmqctl -q set_permissions -p $$vhost guest ".*" ".*" ".*" || exit 1; \
+	done
+	CELERY_BROKER_URL=$(BATON_TEST_RABBITMQ)/baton-test $(BIN)/python -m pytest -q -m "worker and not faults" $(PARALLEL)
 
 # Fault injection (kills workers, loses the broker). `make test` runs the quick subset; `make
 # faults` runs everything, including the 100-batch join and stop-race variants.

@@ -166,6 +166,35 @@ def acting(user: Any) -> Any:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _flush_outlasts_a_deadlock():
+    """Retry the flush after a transactional test when PostgreSQL broke a deadlock by cancelling it.
+
+    The test's own Celery worker may still be writing (a heartbeat, the end of a batch the test
+    did not wait for) while the flush takes every table's exclusive lock; PostgreSQL then cancels
+    one of the two. The worker recovers from a cancelled statement as from any lost one; the flush
+    is retried here.
+    """
+    from django.core.management.base import CommandError
+    from django.db import OperationalError
+    from django.test import TransactionTestCase
+
+    original = TransactionTestCase._fixture_teardown
+
+    def teardown(self):
+        for attempt in range(5):
+            try:
+                return original(self)
+            except (CommandError, OperationalError) as exc:
+                if "deadlock detected" not in f"{exc} {exc.__cause__}" or attempt == 4:
+                    raise
+                time.sleep(0.2)
+
+    TransactionTestCase._fixture_teardown = teardown
+    yield
+    TransactionTestCase._fixture_teardown = original
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _compiled_catalogues():
     """Compile a translation catalogue whose .mo is missing or older than its .po (`make messages` does the same)."""
     stale = [
