@@ -196,3 +196,25 @@ def test_a_standalone_tasks_config_is_the_form_of_its_kind(speaker):
     # Read back: the stored secret shows as *** behind the switch, and is kept while left so.
     assert page.get_attribute("#task-headers .pair-value >> nth=0", "type") == "password"
     assert page.input_value("#task-headers .pair-value >> nth=0") == "***"
+
+
+def test_a_shell_command_is_edited_one_argument_per_line_and_reads_back(speaker):
+    """argv (no shell) in the form: one argument per line; switching from a script carries its words over."""
+    page = speaker
+    Team.objects.create(name="platform")
+    page.goto(f"{page.base}/admin/workflows/task/add/")
+    page.select_option("#id_team", "platform")
+    page.fill("#id_name", "copy")
+    page.select_option("#id_kind", "shell")
+    page.fill("#task-script", "cp -a /srv/in")
+    page.select_option("#task-shell-mode", "argv")
+    assert page.input_value("#task-argv") == "cp\n-a\n/srv/in"
+    page.fill("#task-argv", "cp\n-a\n/srv/in dir\n/srv/out\n")  # a space inside an argument; a final newline
+    assert json.loads(page.input_value("#id_config")) == {"argv": ["cp", "-a", "/srv/in dir", "/srv/out"]}
+    page.click("input[name=_continue]")
+    page.wait_for_url("**/change/")
+    assert Task.objects.get(name="copy").config == {"argv": ["cp", "-a", "/srv/in dir", "/srv/out"]}
+    assert page.input_value("#task-shell-mode") == "argv"  # read back as a command
+    assert page.input_value("#task-argv") == "cp\n-a\n/srv/in dir\n/srv/out"
+    page.select_option("#task-shell-mode", "script")
+    assert json.loads(page.input_value("#id_config")) == {"script": "cp -a /srv/in dir /srv/out"}

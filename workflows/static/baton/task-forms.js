@@ -6,7 +6,8 @@
  * validator checks (the form checks nothing itself). setErrors takes [{field, message}] (the
  * field as the validator's path names it under `config.`) and shows each under its input.
  *
- * shell: a script editor (monospace, line numbers), the working directory, env as a key/value
+ * shell: a script editor (monospace, line numbers), or a command's arguments one per line (argv,
+ *        no shell; an argument with a line break, or an empty one, is edited as JSON), the working directory, env as a key/value
  *        table with a "secret" switch per value (a secret is {"secret": value}; a stored one
  *        shows as *** and is kept while left so);
  * http:  method, URL, headers (a table with the same switch), body, expected status codes;
@@ -34,12 +35,16 @@
   // A labelled field with a slot for the validator's message about it.
   function Fields(root) {
     var slots = {};
-    this.add = function (name, labelText, input) {
-      var error = h("ul", { className: "errorlist task-field-error", hidden: true, "data-field": name });
-      slots[name] = error;
-      root.appendChild(h("label", { htmlFor: input.id || "", text: labelText }));
+    // `names`: the field, or the fields whose problems show in this one slot; returns the label.
+    this.add = function (names, labelText, input) {
+      names = [].concat(names);
+      var error = h("ul", { className: "errorlist task-field-error", hidden: true, "data-field": names[0] });
+      names.forEach(function (name) { slots[name] = error; });
+      var label = h("label", { htmlFor: input.id || "", text: labelText });
+      root.appendChild(label);
       root.appendChild(error);
       root.appendChild(input);
+      return label;
     };
     this.setErrors = function (problems) {
       Object.keys(slots).forEach(function (name) { slots[name].hidden = true; slots[name].innerHTML = ""; });
@@ -116,9 +121,51 @@
     return h("div", { className: "task-pairs-wrap" }, [table, add]);
   }
 
+  // An argv the one-per-line editor can hold (no empty argument, no line break in one); else JSON.
+  function plainArgv(argv) {
+    return Array.isArray(argv) && argv.every(function (a) { return typeof a === "string" && a !== "" && a.indexOf("\n") < 0; });
+  }
+
   function shellForm(config, fields, change) {
-    if ("argv" in config && !("script" in config)) return false;  // argv: edited as JSON
-    fields.add("script", gettext("Script"), scriptEditor("task-script", config.script, function (text) { config.script = text; change(); }));
+    var argvMode = "argv" in config && !("script" in config);
+    if (argvMode && !plainArgv(config.argv)) return false;  // an argument the lines cannot show: edited as JSON
+    // A script (run by /bin/sh) or a command (argv, no shell); switching carries the text over as words.
+    var mode = h("select", { id: "task-shell-mode" }, [
+      h("option", { value: "script", text: gettext("a script, run by /bin/sh") }),
+      h("option", { value: "argv", text: gettext("a command, one argument per line (no shell)") })
+    ]);
+    mode.value = argvMode ? "argv" : "script";
+    fields.add("mode", gettext("Run"), mode);
+    var editor = h("div", { id: "task-shell-editor" });
+    var label = fields.add(["script", "argv"], "", editor);
+    function drawEditor() {
+      editor.innerHTML = "";
+      label.textContent = mode.value === "argv" ? gettext("Command") : gettext("Script");
+      if (mode.value === "argv") {
+        var area = h("textarea", { id: "task-argv", className: "task-mono", rows: 6, spellcheck: false, wrap: "off", value: (config.argv || []).join("\n") });
+        area.addEventListener("input", function () {
+          var lines = area.value.split("\n");
+          if (lines.length && lines[lines.length - 1] === "") lines.pop();  // the line being started
+          config.argv = lines;
+          change();
+        });
+        editor.appendChild(area);
+      } else {
+        editor.appendChild(scriptEditor("task-script", config.script, function (text) { config.script = text; change(); }));
+      }
+    }
+    mode.addEventListener("change", function () {
+      if (mode.value === "argv") {
+        config.argv = String(config.script || "").trim().split(/\s+/).filter(Boolean);
+        delete config.script;
+      } else {
+        config.script = (config.argv || []).join(" ");
+        delete config.argv;
+      }
+      drawEditor();
+      change();
+    });
+    drawEditor();
     var cwd = h("input", { type: "text", id: "task-cwd", value: config.cwd || "", placeholder: gettext("(the worker's)") });
     cwd.addEventListener("input", function () { if (cwd.value) config.cwd = cwd.value; else delete config.cwd; change(); });
     fields.add("cwd", gettext("Working directory"), cwd);
