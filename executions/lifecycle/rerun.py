@@ -98,7 +98,9 @@ def rerun_plan(
 ) -> RerunPlan:
     """Tell which task nodes a re-run (from the start, or from `from_node`) or a resume keeps, runs and skips."""
     blueprint, number = _version_blueprint(batch, version)
-    states = dict(batch.node_runs.values_list("node_key", "status"))
+    # What the original's tasks did: a logic node's run is no task's result, should the version
+    # run now have a task of that key (the current version may have turned a join into a task).
+    states = dict(batch.node_runs.filter(node_type="task").values_list("node_key", "status"))
     if from_node is not None:
         _require_task(blueprint, from_node, version)
         start = engine.rerun_from_states(blueprint.graph, states, from_node)

@@ -146,6 +146,35 @@ def test_rerun_from_a_node_runs_only_it_and_its_descendants(
 
 
 @settings(deadline=None)
+@given(runs(), runs(), st.data())
+def test_rerun_from_a_node_on_a_changed_graph_keeps_only_what_ran_as_a_task_outside_the_node(
+    old_run: tuple[Graph, dict[str, str]], new_run: tuple[Graph, dict[str, str]], data: st.DataObject
+) -> None:
+    """The current version may differ in every way (keys added, removed, a join turned into a task).
+
+    A re-run from a task of it gets the original's *task* results only (as `rerun_plan` reads
+    them): it keeps a task of the new graph that ran to an end as a task of the old one and is
+    not the node or below it; everything else runs or is skipped by the edges, once; it ends by
+    the core-node rule.
+    """
+    old, old_outcomes = old_run
+    new, outcomes = new_run
+    ended, _, _ = simulate(old, old_outcomes, drawn(data))
+    original = {key: ended[key] for key in old.task_keys}
+    key = data.draw(st.sampled_from(new.task_keys))
+    start = rerun_from_states(new, original, key)
+    again = descendants(new, key)
+    kept = {k for k, state in start.items() if state != PENDING}
+    assert kept == {k for k in new.task_keys if k not in again and original.get(k) in FINISHED}
+    assert all(start[k] == original[k] for k in kept)
+    states, result, queued = simulate(new, outcomes, drawn(data), start)
+    ran = [k for batch in queued for k in batch]
+    assert len(ran) == len(set(ran)) and not set(ran) & kept
+    assert all(states[k] in FINISHED for k in new.keys)
+    assert obeys_core_rule(new, states, result)
+
+
+@settings(deadline=None)
 @given(runs(), st.data())
 def test_marking_a_node_of_an_ended_batch_succeeded_continues_it(
     run: tuple[Graph, dict[str, str]], data: st.DataObject

@@ -205,6 +205,39 @@ def test_rerun_from_a_node_on_the_current_version(recorder):
     assert original.node_runs.get(node_key="n1").output == "v1\n"
 
 
+def test_a_logic_node_that_became_a_task_is_not_kept_by_a_rerun_on_the_current_version(recorder):
+    """v1's AND node `gate` is a task in v2: it never ran as a task, so a re-run from b on v2 runs it."""
+    document = {
+        "name": "w",
+        "team": "t",
+        "nodes": [
+            {"key": "a", "type": "task", "task": shell("a", "echo a")},
+            {"key": "gate", "type": "and"},
+            {"key": "b", "type": "task", "task": shell("b", "echo b")},
+        ],
+        "edges": [
+            {"from": "start", "to": "a"},
+            {"from": "a", "to": "gate", "on": "success"},
+            {"from": "gate", "to": "b"},
+        ],
+    }
+    batch = start(document)
+    recorder.drain()
+    assert Batch.objects.get(pk=batch.pk).status == BatchStatus.SUCCEEDED
+    document["nodes"][1] = {"key": "gate", "type": "task", "task": shell("gate", "echo gate-task")}
+    document["edges"][2]["on"] = "success"
+    workflow_save_definition(document=document, actor=machine())
+
+    plan = lifecycle.rerun_plan(batch=batch, from_node="b", version="current")
+    assert plan.kept == ("a",) and plan.will_run == ("gate", "b")  # not kept with the AND node's "succeeded"
+    new = lifecycle.batch_rerun(batch_id=batch.pk, actor=machine(), from_node="b", version="current")
+    recorder.drain()
+    assert states(Batch.objects.get(pk=new.pk)) == {"a": "succeeded", "gate": "succeeded", "b": "succeeded"}
+    assert new.node_runs.get(node_key="gate").output == "gate-task\n"
+    resumed = lifecycle.rerun_plan(batch=batch, resume=True, version="current")
+    assert "gate" not in resumed.kept  # a resume on the current version does not keep it either
+
+
 def test_rerun_from_refusals(recorder):
     running = start(chain_document("w", shell("a", "echo a"), shell("b", "echo b")))
     with pytest.raises(errors.TransitionNotPossible, match="still running"):
