@@ -83,7 +83,10 @@ SETTINGS_FIELDS = [
 
 
 def callable_choices() -> list[dict[str, Any]]:
-    """Return the registered python callables with their arguments (name, default as text or None, annotation)."""
+    """Return the registered python callables with their arguments (name, default as text or None, annotation).
+
+    `extra` says whether it takes more keyword arguments than it names (**kwargs).
+    """
     choices = []
     for name in registry.names():
         try:
@@ -99,7 +102,9 @@ def callable_choices() -> list[dict[str, Any]]:
             for p in parameters
             if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         ]
-        choices.append({"name": name, "params": params})
+        # A callable taking **kwargs accepts more arguments than it names: the form offers a table for them.
+        extra = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+        choices.append({"name": name, "params": params, "extra": extra})
     return choices
 
 

@@ -134,6 +134,18 @@ def test_a_python_task_picks_a_registered_callable_and_fills_its_arguments(page)
         "kwargs": {"message": "hello from the form", "level": "warning"},
     }
     wait_state(page, "valid")
+    assert page.locator("#task-extra-args").count() == 0  # baton.log names all it takes
+
+    # A callable taking **kwargs: its named arguments, and a table for the others.
+    page.select_option("#task-callable", "baton.echo")
+    page.fill("#task-arg-message", "deployed")
+    page.click("#task-extra-args-add")
+    page.fill("#task-extra-args .pair-key >> nth=0", "ticket")
+    page.fill("#task-extra-args .pair-value >> nth=0", "OPS-42")
+    page.fill("#task-arg-message", "deployed!")  # a named argument edited after: the others stay
+    scan = next(n for n in definition(page)["nodes"] if n["key"] == "scan")
+    assert scan["task"]["config"] == {"callable": "baton.echo", "kwargs": {"message": "deployed!", "ticket": "OPS-42"}}
+    wait_state(page, "valid")
 
     # The JSON beside the form is the same config; typed there, the form follows.
     page.click("#task-config-json summary")

@@ -11,7 +11,8 @@
  *        table with a "secret" switch per value (a secret is {"secret": value}; a stored one
  *        shows as *** and is kept while left so);
  * http:  method, URL, headers (a table with the same switch), body, expected status codes;
- * python: the callable as a select of the registered ones, and one input per argument.
+ * python: the callable as a select of the registered ones, one input per argument, and for a
+ *        callable taking **kwargs a table of the arguments it does not name.
  */
 (function () {
   "use strict";
@@ -211,7 +212,8 @@
     var args = h("div", { id: "task-arguments", className: "task-arguments" });
     function drawArguments() {
       args.innerHTML = "";
-      var declared = (callables.filter(function (c) { return c.name === select.value; })[0] || { params: [] }).params;
+      var chosen = callables.filter(function (c) { return c.name === select.value; })[0] || { params: [] };
+      var declared = chosen.params;
       var kwargs = config.kwargs && typeof config.kwargs === "object" ? config.kwargs : {};
       declared.forEach(function (p) {
         var shown = p.name in kwargs ? JSON.stringify(kwargs[p.name]) : "";
@@ -228,7 +230,22 @@
         args.appendChild(h("label", { htmlFor: input.id, text: p.name + (p.annotation ? " (" + p.annotation + ")" : "") }));
         args.appendChild(input);
       });
-      if (!declared.length) args.appendChild(h("p", { className: "hint", text: gettext("No arguments.") }));
+      if (chosen.extra) {
+        // **kwargs: the arguments it does not name, as a table (values are text; the secret switch as for env).
+        var named = declared.map(function (p) { return p.name; });
+        var others = {};
+        Object.keys(kwargs).forEach(function (k) { if (named.indexOf(k) < 0) others[k] = kwargs[k]; });
+        args.appendChild(h("label", { text: gettext("More arguments") }));
+        args.appendChild(pairTable("task-extra-args", others, function (extra) {
+          var next = {};
+          Object.keys(config.kwargs || {}).forEach(function (k) { if (named.indexOf(k) >= 0) next[k] = config.kwargs[k]; });
+          Object.keys(extra).forEach(function (k) { next[k] = extra[k]; });
+          config.kwargs = next;
+          change();
+        }, gettext("Argument")));
+      } else if (!declared.length) {
+        args.appendChild(h("p", { className: "hint", text: gettext("No arguments.") }));
+      }
     }
     select.addEventListener("change", function () { config.callable = select.value; config.kwargs = {}; drawArguments(); change(); });
     fields.add("callable", gettext("Callable"), select);
