@@ -17,6 +17,11 @@ one short transaction each:
 4. delete the events, attempts, node runs and the batches (the fire log's references to them
    are cleared), and commit.
 
+Then the team's fire records (`Fire`: what the scheduler did with each scheduled time) that
+are older than the same cutoff and whose batch is gone (or that started none) go the same way,
+to `fires-YYYY-MM-DD.jsonl.gz` by their scheduled day: a minutely trigger writes half a million
+a year. The alerts about them go with them, as with batches.
+
 A crash between 2 and 4 leaves lines in the archive for batches that are still in the
 database; the next run writes them again. Readers therefore take the last line of each batch id
 (`read_archive` does). Only ended batches are archived; a running batch, however old, stays.
@@ -39,13 +44,13 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from executions import signals
 from executions.models import Attempt, Batch, DailyOutcome, Event, Fire, NodeRun
 from executions.states import BATCH_FINISHED
-from workflows.models import Team
+from workflows.models import Task, Team, Workflow
 
 FORMAT = 1  # the archive line's `format`; bump it when a line's shape changes
 
@@ -59,6 +64,7 @@ class ArchiveReport:
     """What one retention run did."""
 
     archived: int = 0
+    fires: int = 0  # fire records archived and deleted
     kept_for_reruns: int = 0
     files: set[Path] = field(default_factory=set)
     finished: bool = True  # False when the time budget ended the run with work left
@@ -117,7 +123,46 @@ def history_archive(
                 skip.clear()  # what a re-run held may be free now that the re-run is gone
             skip.update(kept)
         report.kept_for_reruns += len(skip)
+        while True:
+            if deadline is not None and time.monotonic() > deadline:
+                report.finished = False
+                return report
+            ids = list(expired_fires(team_id, cutoff).order_by("scheduled_for").values_list("pk", flat=True)[:chunk])
+            if not ids:
+                break
+            report.fires += _archive_fires(ids, directory, report.files)
     return report
+
+
+def expired_fires(team_id: int, cutoff: datetime) -> Any:
+    """The fire records of one team's workflows and tasks scheduled before `cutoff` whose batch is gone, or that started none."""
+    workflows = Workflow.objects.filter(team_id=team_id).values("pk")
+    tasks = Task.objects.filter(team_id=team_id).values("pk")
+    return Fire.objects.filter(
+        Q(workflow_id__in=workflows) | Q(task_id__in=tasks), scheduled_for__lt=cutoff, batch__isnull=True
+    )
+
+
+def _archive_fires(ids: list[int], directory: Path, files: set[Path]) -> int:
+    """Archive and delete one chunk of fire records in one transaction (their alerts go with them); return how many."""
+    with transaction.atomic():
+        fires = list(Fire.objects.filter(pk__in=ids, batch__isnull=True).select_related("workflow", "task"))
+        by_day: dict[date, list[dict[str, Any]]] = defaultdict(list)
+        for fire in fires:
+            row = {f.attname: getattr(fire, f.attname) for f in Fire._meta.concrete_fields}
+            owner = fire.workflow or fire.task
+            record = {
+                "format": FORMAT,
+                "team": owner.team_id if owner else None,
+                "workflow": fire.workflow.name if fire.workflow else None,
+                "task": fire.task.name if fire.task else None,
+                "fire": row,
+            }
+            by_day[fire.scheduled_for.astimezone(UTC).date()].append(record)
+        for day, records in sorted(by_day.items()):
+            files.add(_append(directory, day, records, kind="fires"))
+        Fire.objects.filter(pk__in=[fire.pk for fire in fires]).delete()  # the ORM's cascade takes their alerts
+    return len(fires)
 
 
 def _archive_chunk(ids: list[str], directory: Path, files: set[Path]) -> tuple[int, set[str]]:
@@ -192,9 +237,9 @@ def _day(batch: Batch) -> date:
     return batch.created_at.astimezone(UTC).date()
 
 
-def _append(directory: Path, day: date, records: list[dict[str, Any]]) -> Path:
-    """Append records to the day's file as one gzip member and make it durable; return the path."""
-    path = directory / f"{day:%Y}" / f"{day:%m}" / f"batches-{day:%Y-%m-%d}.jsonl.gz"
+def _append(directory: Path, day: date, records: list[dict[str, Any]], kind: str = "batches") -> Path:
+    """Append records to the day's file of `kind` as one gzip member and make it durable; return the path."""
+    path = directory / f"{day:%Y}" / f"{day:%m}" / f"{kind}-{day:%Y-%m-%d}.jsonl.gz"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as raw:
         with gzip.GzipFile(fileobj=raw, mode="wb") as stream:
@@ -238,9 +283,14 @@ def _count(batches: list[Batch]) -> None:
 
 
 def read_archive(paths: Iterable[Path]) -> dict[str, dict[str, Any]]:
-    """Read archive files back: batch id → its last record (a line written twice counts once)."""
+    """Read the batches' archive files back: batch id → its last record (a line written twice counts once).
+
+    Fire files (`fires-…`) among `paths` are left out: their lines are fire records.
+    """
     records: dict[str, dict[str, Any]] = {}
     for path in paths:
+        if not path.name.startswith("batches-"):
+            continue
         with gzip.open(path, "rt", encoding="utf-8") as stream:
             for line in stream:
                 record = json.loads(line)

@@ -141,6 +141,9 @@ def test_a_year_is_archived_read_back_whole_and_deleted_in_chunks(year, tmp_path
         record["batch"]["id"]: record for record in batch_records(Batch.objects.filter(pk__in=[b.pk for b in old]))
     }
     statuses = Counter(b.status for b in old)
+    fires_old = list(Fire.objects.filter(scheduled_for__lt=cutoff).values_list("pk", flat=True))
+    fires_young = list(Fire.objects.filter(scheduled_for__gte=cutoff).values_list("pk", flat=True))
+    assert fires_old and fires_young
     chunks: list[int] = []
     real = retention._archive_chunk
     monkeypatch.setattr(retention, "_archive_chunk", lambda ids, *a: chunks.append(len(ids)) or real(ids, *a))
@@ -155,11 +158,22 @@ def test_a_year_is_archived_read_back_whole_and_deleted_in_chunks(year, tmp_path
     )
     assert not Attempt.objects.filter(node_run__batch_id__in=gone).exists()
     assert NodeRun.objects.filter(batch_id__in=[b.pk for b in young]).count() == 2 * len(young)
-    assert not Fire.objects.filter(batch_id__in=gone).exists() and Fire.objects.filter(batch__isnull=True).exists()
+    # The fire records of the batches that went, scheduled before the cutoff, went too; the young ones stay.
+    assert not Fire.objects.filter(scheduled_for__lt=cutoff).exists()
+    assert Fire.objects.filter(batch_id__in=[b.pk for b in young]).count() == len(fires_young)
+    assert report.fires == len(fires_old)
+    fire_files = {path for path in report.files if path.name.startswith("fires-")}
+    archived_fires = []
+    for path in sorted(fire_files):
+        with gzip.open(path, "rt") as lines:
+            archived_fires += [json.loads(line) for line in lines]
+    assert sorted(r["fire"]["id"] for r in archived_fires) == sorted(fires_old)
+    assert {r["workflow"] for r in archived_fires} == {"nightly"} and archived_fires[0]["fire"]["outcome"] == "started"
     # One file per day, holding exactly what the database held.
-    assert len(report.files) == len({b.created_at.date() for b in old})
-    assert all(path.name.startswith("batches-") and path.suffixes == [".jsonl", ".gz"] for path in report.files)
-    assert read_archive(sorted(report.files)) == expected
+    batch_files = report.files - fire_files
+    assert len(batch_files) == len({b.created_at.date() for b in old})
+    assert all(path.name.startswith("batches-") and path.suffixes == [".jsonl", ".gz"] for path in batch_files)
+    assert read_archive(sorted(report.files)) == expected  # the fire files among them are left out
     record = expected[old[0].pk]
     assert [run["node_key"] for run in record["node_runs"]] == ["n0", "n1"] and record["workflow"] == "nightly"
     assert record["node_runs"][1]["attempts"][0]["number"] == 1 and record["events"]
@@ -309,3 +323,22 @@ def test_beat_runs_retention_on_the_control_queue_within_its_budget(months, tmp_
     settings.BATON_RETENTION_BUDGET_SECONDS = 60
     _, made = months
     assert tasks.retention() == sum(b.finished_at < timezone.now() - timedelta(days=90) for b in made) > 0
+
+
+def test_an_old_fire_record_goes_once_its_batch_has_gone_and_one_that_started_none_goes_at_once(recorder, tmp_path):
+    running = start(chain_document("nightly", shell("a", "echo a")))  # not drained: it stays running
+    long_ago = timezone.now() - timedelta(days=200)
+    missed = Fire.objects.create(workflow=running.workflow, scheduled_for=long_ago, outcome=FireOutcome.MISSED)
+    started = Fire.objects.create(
+        workflow=running.workflow, scheduled_for=long_ago, outcome=FireOutcome.STARTED, batch=running
+    )
+    recent = Fire.objects.create(workflow=running.workflow, scheduled_for=timezone.now(), outcome=FireOutcome.MISSED)
+
+    report = history_archive(directory=tmp_path)
+
+    assert report.fires == 1 and set(Fire.objects.values_list("pk", flat=True)) == {started.pk, recent.pk}
+    (path,) = report.files
+    with gzip.open(path, "rt") as lines:
+        (line,) = [json.loads(line) for line in lines]
+    assert path.name == f"fires-{long_ago:%Y-%m-%d}.jsonl.gz" and line["fire"]["id"] == missed.pk
+    assert line["fire"]["outcome"] == "missed" and line["workflow"] == "nightly"
