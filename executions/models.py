@@ -343,6 +343,7 @@ class Fire(models.Model):
         blank=True,
         related_name="fires",
         db_constraint=False,
+        db_index=False,  # `fire_workflow_time` serves the look-ups by workflow
         verbose_name=_("workflow"),
     )
     task = models.ForeignKey(
@@ -352,6 +353,7 @@ class Fire(models.Model):
         blank=True,
         related_name="fires",
         db_constraint=False,
+        db_index=False,  # `fire_task_time` serves the look-ups by task
         verbose_name=_("task"),
     )
     scheduled_for = models.DateTimeField(verbose_name=_("scheduled for"))
@@ -374,8 +376,12 @@ class Fire(models.Model):
         verbose_name_plural = _("fires")
         ordering = ["-scheduled_for"]
         indexes = [
-            # Serves the tick's look-up of queued fires in order, and the admin's per-owner list.
+            # Serves the tick's look-up of queued fires in order.
             models.Index(fields=["outcome", "scheduled_for"], name="fire_outcome_time"),
+            # Serve an owner's fires by time: the admin's list of one workflow or task, the deadline
+            # alerts' recent fires, and retention's expired ones of a team (no scan of every fire).
+            models.Index(fields=["workflow", "scheduled_for"], name="fire_workflow_time"),
+            models.Index(fields=["task", "scheduled_for"], name="fire_task_time"),
         ]
 
     def __str__(self) -> str:
