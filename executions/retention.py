@@ -153,15 +153,7 @@ def _archive_fires(ids: list[int], directory: Path, files: set[Path]) -> int:
         by_day: dict[date, list[dict[str, Any]]] = defaultdict(list)
         for fire in fires:
             row = {f.attname: getattr(fire, f.attname) for f in Fire._meta.concrete_fields}
-            owner = fire.workflow or fire.task
-            record = {
-                "format": FORMAT,
-                "team": owner.team_id if owner else None,
-                "workflow": fire.workflow.name if fire.workflow else None,
-                "task": fire.task.name if fire.task else None,
-                "fire": row,
-            }
-            by_day[fire.scheduled_for.astimezone(UTC).date()].append(record)
+            by_day[fire.scheduled_for.astimezone(UTC).date()].append({**_owner(fire), "fire": row})
         for day, records in sorted(by_day.items()):
             files.add(_append(directory, day, records, kind="fires"))
         Fire.objects.filter(pk__in=[fire.pk for fire in fires]).delete()  # the ORM's cascade takes their alerts
@@ -222,10 +214,7 @@ def batch_records(batches: Iterable[Batch]) -> Iterator[dict[str, Any]]:
         yield json.loads(
             json.dumps(
                 {
-                    "format": FORMAT,
-                    "team": (batch.workflow or batch.task).team_id,
-                    "workflow": batch.workflow.name if batch.workflow else None,
-                    "task": batch.task.name if batch.task else None,
+                    **_owner(batch),
                     "batch": row,
                     "node_runs": runs.get(batch.pk, []),
                     "events": events.get(batch.pk, []),
@@ -233,6 +222,17 @@ def batch_records(batches: Iterable[Batch]) -> Iterator[dict[str, Any]]:
                 cls=DjangoJSONEncoder,
             )
         )
+
+
+def _owner(row: Batch | Fire) -> dict[str, Any]:
+    """The head of an archive line: its format, and the team and names of the row's workflow or task."""
+    owner = row.workflow or row.task
+    return {
+        "format": FORMAT,
+        "team": owner.team_id if owner else None,
+        "workflow": row.workflow.name if row.workflow else None,
+        "task": row.task.name if row.task else None,
+    }
 
 
 def _day(batch: Batch) -> date:

@@ -154,13 +154,18 @@ def test_build_a_cron_workflow_with_the_forms_see_its_fires_save_and_run_it(spea
     assert "greeting=hi-from-the-form" in page.inner_text("#node-output-text")
 
 
-def test_a_standalone_tasks_config_is_the_form_of_its_kind(speaker):
-    page = speaker
+def new_task(page, name: str, kind: str) -> None:
+    """Open the add-task page for team platform and fill the name and kind."""
     Team.objects.create(name="platform")
     page.goto(f"{page.base}/admin/workflows/task/add/")
     page.select_option("#id_team", "platform")
-    page.fill("#id_name", "ping")
-    page.select_option("#id_kind", "http")
+    page.fill("#id_name", name)
+    page.select_option("#id_kind", kind)
+
+
+def test_a_standalone_tasks_config_is_the_form_of_its_kind(speaker):
+    page = speaker
+    new_task(page, "ping", "http")
     page.fill("#task-url", "https://example.com/health")
     page.click("#task-headers-add")
     page.fill("#task-headers .pair-key >> nth=0", "Authorization")
@@ -201,11 +206,7 @@ def test_a_standalone_tasks_config_is_the_form_of_its_kind(speaker):
 def test_a_shell_command_is_edited_one_argument_per_line_and_reads_back(speaker):
     """argv (no shell) in the form: one argument per line; switching from a script carries its words over."""
     page = speaker
-    Team.objects.create(name="platform")
-    page.goto(f"{page.base}/admin/workflows/task/add/")
-    page.select_option("#id_team", "platform")
-    page.fill("#id_name", "copy")
-    page.select_option("#id_kind", "shell")
+    new_task(page, "copy", "shell")
     page.fill("#task-script", "cp -a /srv/in")
     page.select_option("#task-shell-mode", "argv")
     assert page.input_value("#task-argv") == "cp\n-a\n/srv/in"
