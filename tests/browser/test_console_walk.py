@@ -57,8 +57,8 @@ def test_run_read_a_failure_and_find_it_again_from_the_execution_records(speaker
     assert words["records"] in records.locator("h2").inner_text()
     page.select_option("#records-status", "failed")
     page.fill("#records-q", batch_id[2:6])
-    page.click("#records-filter button[type=submit]")
-    page.wait_for_url("**records_status=failed**")
+    with page.expect_navigation(url="**records_status=failed**", timeout=45_000):  # a loaded 2-core machine is slow
+        page.click("#records-filter button[type=submit]")
     rows = page.eval_on_selector_all("#execution-records tr.record", "rs => rs.map(r => r.dataset.batch)")
     assert rows == [batch_id], rows
     screenshot(page, f"console-records.{page.language}.png", "#execution-records")
