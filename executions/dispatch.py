@@ -46,6 +46,19 @@ def send(wakeups: Iterable[Wakeup], *, countdown: float | None = None) -> None:
         backend(wakeups, countdown)
 
 
+def committed(wakeups: Iterable[Wakeup]) -> None:
+    """Send wake-ups of runs whose queuing has committed; never raise.
+
+    A broker still down after kombu's retries leaves them to the sweep, which re-sends a run
+    queued for too long: the database holds the run, the message is only its wake-up.
+    """
+    wakeups = list(wakeups)
+    try:
+        send(wakeups)
+    except Exception:
+        logger.warning("could not send %d wake-up(s); the sweep will re-send them", len(wakeups), exc_info=True)
+
+
 def after_commit(wakeups: Iterable[Wakeup], *, countdown: float | None = None) -> None:
     """Send wake-ups once the current transaction commits."""
     wakeups = list(wakeups)

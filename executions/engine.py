@@ -144,6 +144,18 @@ def straight_successors(graph: Graph, key: str, status: str) -> tuple[str, ...] 
     return tuple(edge.target for edge in after)
 
 
+def straight_result(graph: Graph, key: str, status: str) -> str | None:
+    """Return the batch's result when task `key` ending with `status` ends the batch with no other state read.
+
+    That is the case when `key` is the graph's only node (a standalone task's run, a one-node
+    workflow): its end is the whole state, so `advance` queues nothing and returns this result.
+    Any other graph returns None: whether the batch ends depends on the other nodes' states.
+    """
+    if graph.keys != (key,) or status not in FINISHED:
+        return None
+    return batch_result(graph, {key: status})
+
+
 def batch_result(graph: Graph, states: Mapping[str, str]) -> str | None:
     """Return SUCCEEDED or FAILED once every node is finished (§4.4), else None."""
     if any(states[key] not in FINISHED for key in graph.keys):

@@ -51,6 +51,10 @@ class Blueprint:
             found = self._straight[key, status] = engine.straight_successors(self.graph, key, status)
             return found
 
+    def straight_result(self, key: str, status: str) -> str | None:
+        """`engine.straight_result`: the batch's result if this end alone ends it (a one-node batch)."""
+        return engine.straight_result(self.graph, key, status)
+
 
 def blueprint_of(definition: dict[str, Any], version_id: int = 0) -> Blueprint:
     """Build a blueprint from a stored canonical definition."""

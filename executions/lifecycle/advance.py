@@ -57,7 +57,7 @@ def batch_advance(
             not any(row.status in NODE_ACTIVE for row in rows)
             and store.apply(batch.pk, [], now=now, result=result).ended
         ):
-            _ended(batch, result)
+            batch_ended(batch, result)
         return []
     if blueprint is None:
         blueprint = batch_blueprint(Batch.objects.only("version_id", "snapshot").get(pk=batch.pk))
@@ -67,11 +67,11 @@ def batch_advance(
     moves = [Move(NodeStatus.PENDING, to, tuple(by_key[key] for key in keys)) for to, keys in decision.moves() if keys]
     applied = store.apply(batch.pk, moves, now=now, result=decision.result)
     if applied.ended and decision.result is not None:
-        _ended(batch, decision.result)
+        batch_ended(batch, decision.result)
     return applied.queued
 
 
-def _ended(batch: LockedBatch, result: str) -> None:
+def batch_ended(batch: LockedBatch, result: str) -> None:
     """Note the batch's end on the locked row; count it and wake the alerts once the caller's transaction commits."""
     batch.status = result
     dispatch.alert_after_commit(batch.pk, team_id=batch.team_id)

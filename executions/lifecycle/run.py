@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from executions import dispatch, kinds
 from executions.dispatch import Wakeup
 from executions.engine import FAILED_STATES
-from executions.lifecycle.advance import batch_advance, batch_blueprint
+from executions.lifecycle.advance import batch_advance, batch_blueprint, batch_ended
 from executions.models import Batch, NodeRun
 from executions.runtime import Blueprint
 from executions.states import NodeStatus
@@ -326,12 +326,13 @@ def _finish(
     blueprint: Blueprint,
     continue_on: str | None,
 ) -> Finished:
-    """Write an attempt's end in one transaction: the straight finish, or lock, record and advance.
+    """Write an attempt's end: the straight finish in one statement, or lock, record and advance.
 
-    1. A finish whose successors depend on nothing but this node's result (a chain, a fan-out;
-       `engine.straight_successors`) locks the batch, records the end and queues them in one
-       store operation. If the batch is stopping (or past its deadline, or no longer running)
-       it writes nothing and the general path below takes over.
+    1. A finish whose effect depends on nothing but this node's result — its successors are a
+       chain's or a fan-out's (`engine.straight_successors`), or it is a one-node batch's end
+       (`engine.straight_result`) — is one store operation, its own transaction (`_finish_straight`).
+       If the batch is stopping (or paused, past its deadline or no longer running) it writes
+       nothing and the general path below takes over.
     2. Otherwise the batch row is locked first, so what is read next sees every earlier finish
        of the batch: two branches finishing at once are serialised and a join queued once.
     3. The end is recorded only while the run is still running this attempt (a worker declared
@@ -343,19 +344,17 @@ def _finish(
     now = timezone.now()
     status = OUTCOME_STATUS[outcome.status]
     retry = status in FAILED_STATES and run.attempts <= retries
-    straight = None if retry else blueprint.straight_successors(run.node_key, status)
+    if not retry:
+        result = blueprint.straight_result(run.node_key, status)
+        straight = () if result is not None else blueprint.straight_successors(run.node_key, status)
+        if result is not None or straight:
+            finished = _finish_straight(store, run, outcome, status, now, blueprint, straight, result, continue_on)
+            if finished is not None:
+                return finished
     with transaction.atomic():
         if not retry and status in FAILED_STATES and run.node_key in blueprint.core_keys:
             # A core node failed: alert before the batch ends.
             dispatch.alert_after_commit(run.batch_id, team_id=run.team_id)
-        if straight:
-            end = _attempt_end(run, outcome, status, to=status, message=f"attempt {run.attempts} {status}", now=now)
-            done = store.finish_straight(end, straight)
-            if done.locked:
-                queued = list(done.queued)
-                if done.recorded and len(queued) != len(straight):  # not the expected states: let the engine look
-                    queued += batch_advance(store, store.lock_batch(run.batch_id), now, blueprint=blueprint)
-                return Finished(status if done.recorded else None, _wake(store, queued, continue_on))
         batch = store.lock_batch(run.batch_id)
         retry = retry and not batch.stopping(now)
         if retry:
@@ -372,6 +371,43 @@ def _finish(
             return Finished(NodeStatus.RETRYING)
         queued = batch_advance(store, batch, now, blueprint=blueprint, rows=recorded.rows)
         return Finished(status, _wake(store, queued, continue_on))
+
+
+def _finish_straight(
+    store: HopStore,
+    run: NodeRun,
+    outcome: kinds.Outcome,
+    status: str,
+    now: datetime,
+    blueprint: Blueprint,
+    straight: tuple[str, ...] | None,
+    result: str | None,
+    continue_on: str | None,
+) -> Finished | None:
+    """Record an end that needs no other state in one store operation; None if the batch is stopping.
+
+    The operation is its own transaction (one statement on PostgreSQL: no BEGIN and COMMIT round
+    trips), so what follows it runs after its commit: the alerts' wake-ups, and, when a successor
+    was not pending as expected, the engine's look in a transaction of its own. A worker that dies
+    between the two leaves a running batch in which nothing is active: the sweep advances it
+    (`recovery._finish_idle_batches`).
+    """
+    end = _attempt_end(run, outcome, status, to=status, message=f"attempt {run.attempts} {status}", now=now)
+    done = store.finish_straight(end, straight or (), result=result)
+    if not done.locked:
+        return None
+    if not done.recorded:
+        return Finished(None)
+    if status in FAILED_STATES and run.node_key in blueprint.core_keys:
+        dispatch.alert_after_commit(run.batch_id, team_id=run.team_id)  # a core node failed
+    if done.ended and done.batch is not None and result is not None:
+        batch_ended(done.batch, result)
+    queued = list(done.queued)
+    if straight and len(queued) != len(straight):  # not the expected states: let the engine look
+        with transaction.atomic():
+            queued += batch_advance(store, store.lock_batch(run.batch_id), now, blueprint=blueprint)
+            return Finished(status, _wake(store, queued, continue_on))
+    return Finished(status, _wake(store, queued, continue_on))
 
 
 def _attempt_end(
@@ -407,8 +443,9 @@ def _wake(store: HopStore, queued: list[Wakeup], continue_on: str | None) -> Wak
 
     One run queued on `continue_on` is not sent: the caller claims it once the finish has
     committed (it is `queued` in the database like any other, so the sweep sends it if the
-    worker dies first). The others go before the commit where the store's claim waits for it,
-    so the commit's disk flush overlaps their transit, else after it.
+    worker dies first). The others go now if the finish has committed (a straight finish), else
+    before the commit where the store's claim waits for it, so the commit's disk flush overlaps
+    their transit, else after it.
     """
     held = None
     if continue_on is not None:
@@ -416,7 +453,9 @@ def _wake(store: HopStore, queued: list[Wakeup], continue_on: str | None) -> Wak
         if mine:
             held = min(mine)  # the earliest node of the definition, whichever order the store returned them in
             queued = [wakeup for wakeup in queued if wakeup != held]
-    if store.claims_wait_for_commit:
+    if not connection.in_atomic_block:  # a straight finish, committed already
+        dispatch.committed(queued)
+    elif store.claims_wait_for_commit:
         dispatch.before_commit(queued)
     else:
         dispatch.after_commit(queued)

@@ -4,7 +4,7 @@ The services (`executions.lifecycle`) decide — with the pure engine — and sp
 only through a `HopStore`; its two implementations write the same rows, one with the ORM
 (`executions.store.orm`, any database, SQLite the embedded default) and one in as few
 PostgreSQL statements as the guarantees allow (`executions.store.postgres`). Every operation
-runs in the caller's transaction, except the claim, which is its own.
+runs in the caller's transaction, except the claim and the straight finish, which are their own.
 """
 
 from __future__ import annotations
@@ -107,14 +107,17 @@ class RecordedFinish:
 class StraightFinish:
     """What a straight finish did.
 
-    Not `locked`: the batch is stopping, past its deadline or no longer running, and nothing was
-    written (the caller takes the general path). Not `recorded`: the run was no longer running
-    this attempt. `queued`: the successors it queued.
+    Not `locked`: the batch is stopping, paused, past its deadline or no longer running, and
+    nothing was written (the caller takes the general path). Not `recorded`: the run was no
+    longer running this attempt. `queued`: the successors it queued. `ended`: it ended the
+    batch (asked with a result); `batch` is then the batch row as it was locked.
     """
 
     locked: bool
     recorded: bool
     queued: list[Wakeup]
+    ended: bool = False
+    batch: LockedBatch | None = None
 
 
 class HopStore(Protocol):
@@ -142,8 +145,13 @@ class HopStore(Protocol):
     def record_finish(self, end: AttemptEnd, *, read_states: bool) -> RecordedFinish | None:
         """Record an attempt's end (running → `end.to`, the attempt row, the event); None if not recorded."""
 
-    def finish_straight(self, end: AttemptEnd, successors: tuple[str, ...]) -> StraightFinish:
-        """Lock the running batch, record the end and queue the pending `successors` (by node key)."""
+    def finish_straight(
+        self, end: AttemptEnd, successors: tuple[str, ...], *, result: str | None = None
+    ) -> StraightFinish:
+        """Lock the running batch, record the end, and queue the pending `successors` or end the batch with `result`.
+
+        One transaction of its own (a part of the caller's, if it is in one). `successors` are node keys.
+        """
 
     def apply(
         self, batch_id: str, moves: list[Move], *, now: datetime, message: str = "", result: str | None = None

@@ -127,29 +127,43 @@ class OrmHopStore:
         events.flush()
         return RecordedFinish(self.node_rows(end.batch_id) if read_states else [])
 
-    def finish_straight(self, end: AttemptEnd, successors: tuple[str, ...]) -> StraightFinish:
-        """Lock the batch, re-check that it runs and is not stopping, record the end, queue the successors."""
-        batch = self.lock_batch(end.batch_id)
-        if batch.status != BatchStatus.RUNNING or batch.stopping(end.now) or batch.paused_at is not None:
-            return StraightFinish(locked=False, recorded=False, queued=[])
-        events = EventLog()
-        if not self._record(end, events):
-            return StraightFinish(locked=True, recorded=False, queued=[])
-        waiting = list(
-            NodeRun.objects.filter(batch_id=end.batch_id, node_key__in=successors, status=NodeStatus.PENDING)
-            .values_list("pk", "node_key", "queue")
-            .order_by("pk")
-        )
-        moved = nodes_transition(
-            end.batch_id,
-            ((pk, key) for pk, key, _ in waiting),
-            current=NodeStatus.PENDING,
-            to=NodeStatus.QUEUED,
-            now=end.now,
-            events=events,
-            queued_at=end.now,
-        )
-        events.flush()
+    def finish_straight(
+        self, end: AttemptEnd, successors: tuple[str, ...], *, result: str | None = None
+    ) -> StraightFinish:
+        """Lock the batch, re-check that it runs and is not stopping, record the end, queue the successors or end it."""
+        with transaction.atomic():
+            batch = self.lock_batch(end.batch_id)
+            if batch.status != BatchStatus.RUNNING or batch.stopping(end.now) or batch.paused_at is not None:
+                return StraightFinish(locked=False, recorded=False, queued=[])
+            events = EventLog()
+            if not self._record(end, events):
+                return StraightFinish(locked=True, recorded=False, queued=[], batch=batch if result else None)
+            if result is not None:
+                ended = batch_transition(
+                    end.batch_id,
+                    current=BatchStatus.RUNNING,
+                    to=result,
+                    now=end.now,
+                    finished_at=end.now,
+                    events=events,
+                )
+                events.flush()
+                return StraightFinish(locked=True, recorded=True, queued=[], ended=ended, batch=batch)
+            waiting = list(
+                NodeRun.objects.filter(batch_id=end.batch_id, node_key__in=successors, status=NodeStatus.PENDING)
+                .values_list("pk", "node_key", "queue")
+                .order_by("pk")
+            )
+            moved = nodes_transition(
+                end.batch_id,
+                ((pk, key) for pk, key, _ in waiting),
+                current=NodeStatus.PENDING,
+                to=NodeStatus.QUEUED,
+                now=end.now,
+                events=events,
+                queued_at=end.now,
+            )
+            events.flush()
         queues = {pk: queue for pk, _, queue in waiting}
         return StraightFinish(locked=True, recorded=True, queued=[(pk, queues[pk]) for pk in moved])
 

@@ -224,11 +224,16 @@ SELECT run.{RUN.id}, {selected} FROM run JOIN {BATCH} b ON b.{BATCH.id} = run.{R
     return sql.statement("claim", text)
 
 
+# What locking a batch reads of it, in `LockedBatch`'s order (after its id).
+LOCKED_COLUMNS = BATCH.columns(
+    "status", "stop_requested_at", "stop_reason", "deadline_at", "trigger", "workflow", "task", "paused_at", "team"
+)
+
+
 def _lock_batch() -> Statement:
-    columns = BATCH.columns(
-        "status", "stop_requested_at", "stop_reason", "deadline_at", "trigger", "workflow", "task", "paused_at", "team"
+    return Sql().statement(
+        "lock batch", f"SELECT {LOCKED_COLUMNS} FROM {BATCH} WHERE {BATCH.id} = %s FOR NO KEY UPDATE"
     )
-    return Sql().statement("lock batch", f"SELECT {columns} FROM {BATCH} WHERE {BATCH.id} = %s FOR NO KEY UPDATE")
 
 
 def _record_finish() -> Statement:
@@ -281,6 +286,35 @@ SELECT EXISTS (SELECT 1 FROM b), EXISTS (SELECT 1 FROM fin), array_agg(q.{RUN.id
     return sql.statement("finish straight", text)
 
 
+def _finish_alone() -> Statement:
+    # A one-node batch's end: lock the running batch (re-checked on its newest version, as in the
+    # straight finish), record the end and end the batch, with their events, in one statement. The
+    # batch row is locked by `b` and updated by `ended` in the same statement: a row this
+    # transaction locked it may update; `ended` re-checks `running` on the newest version.
+    sql = Sql()
+    running = sql.status(Batch, BatchStatus.RUNNING)
+    fin, finish_event = _finish(sql, also=" AND EXISTS (SELECT 1 FROM b)")
+    was, result = sql.move_to_parameter(Batch, BatchStatus.RUNNING, "%(result)s")
+    text = f"""
+WITH b AS (
+    SELECT {LOCKED_COLUMNS} FROM {BATCH}
+     WHERE {BATCH.id} = %(batch)s AND {BATCH.status} = {running} AND {BATCH.stop_requested_at} IS NULL
+       AND {BATCH.paused_at} IS NULL AND ({BATCH.deadline_at} IS NULL OR {BATCH.deadline_at} > %(now)s)
+       FOR NO KEY UPDATE
+), {fin}, att AS (
+    {_attempt_from("fin")}
+), ended AS (
+    UPDATE {BATCH} SET {BATCH.status} = {result}, {BATCH.finished_at} = %(now)s
+     WHERE {BATCH.id} = %(batch)s AND {BATCH.status} = {was} AND EXISTS (SELECT 1 FROM fin)
+ RETURNING {BATCH.id}
+), ev AS (
+    {_events([finish_event, f"SELECT %(batch)s, NULL::bigint, '', {was}, {result}, '', %(now)s FROM ended"])}
+)
+SELECT b.*, EXISTS (SELECT 1 FROM fin), EXISTS (SELECT 1 FROM ended) FROM (VALUES (1)) AS one (x) LEFT JOIN b ON true
+"""
+    return sql.statement("finish alone", text)
+
+
 # A shape of `apply`: the (current, to) of each move, in order, and whether it ends the batch.
 ApplyShape = tuple[tuple[tuple[str, str], ...], bool]
 
@@ -314,6 +348,7 @@ CLAIM = _claim()
 LOCK_BATCH = _lock_batch()
 RECORD_FINISH = _record_finish()
 FINISH_STRAIGHT = _finish_straight()
+FINISH_ALONE = _finish_alone()
 _APPLY: dict[ApplyShape, Statement] = {}
 
 
@@ -322,7 +357,14 @@ def statements() -> list[Statement]:
     decisions = [(NodeStatus.PENDING, to) for to in (NodeStatus.QUEUED, NodeStatus.SUCCEEDED, NodeStatus.SKIPPED)]
     stops = [(current, NodeStatus.STOPPED) for current in (NodeStatus.PENDING, NodeStatus.QUEUED, NodeStatus.RETRYING)]
     shapes = [(tuple(decisions), True), (tuple(decisions), False), (tuple(stops), False), ((), True)]
-    return [CLAIM, LOCK_BATCH, RECORD_FINISH, FINISH_STRAIGHT, *(apply_statement(shape) for shape in shapes)]
+    return [
+        CLAIM,
+        LOCK_BATCH,
+        RECORD_FINISH,
+        FINISH_STRAIGHT,
+        FINISH_ALONE,
+        *(apply_statement(shape) for shape in shapes),
+    ]
 
 
 # --- the connection -----------------------------------------------------------------------------
@@ -438,8 +480,17 @@ class PostgresHopStore(OrmHopStore):
         states = [NodeRow(pk, key, end.to if pk == end.run_id else status, queue) for pk, key, status, queue, _ in rows]
         return RecordedFinish([row for row in states if row.pk is not None])
 
-    def finish_straight(self, end: AttemptEnd, successors: tuple[str, ...]) -> StraightFinish:
-        """Lock the running batch, record the end and queue the successors in one statement."""
+    def finish_straight(
+        self, end: AttemptEnd, successors: tuple[str, ...], *, result: str | None = None
+    ) -> StraightFinish:
+        """Lock the running batch, record the end and queue the successors, or end the batch, in one statement."""
+        if result is not None:
+            check_transition(BATCH_TRANSITIONS, BatchStatus.RUNNING, result)
+            ((*locked, recorded, ended),) = _run(FINISH_ALONE, {**_finish_params(end), "result": result})
+            if locked[0] is None:
+                return StraightFinish(locked=False, recorded=False, queued=[])
+            batch = LockedBatch(end.batch_id, *locked)
+            return StraightFinish(locked=True, recorded=recorded, queued=[], ended=ended, batch=batch)
         params = {**_finish_params(end), "successors": list(successors)}
         ((locked, recorded, ids, queues),) = _run(FINISH_STRAIGHT, params)
         return StraightFinish(locked, recorded, list(zip(ids or [], queues or [], strict=True)))

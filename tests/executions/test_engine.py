@@ -30,6 +30,7 @@ from executions.engine import (
     initial_states,
     resume_states,
     stop_states,
+    straight_result,
     straight_successors,
 )
 from tests.executions.strategies import dags, runs
@@ -493,11 +494,25 @@ def test_straight_successors_agree_with_advance_whenever_they_answer(
             continue
         states[key] = outcomes[key]
         shortcut = straight_successors(built, key, outcomes[key])
+        result = straight_result(built, key, outcomes[key])
         decision = advance(built, states)
         if shortcut is not None:
             assert decision == Decision(queue=shortcut)
+        if result is not None:
+            assert shortcut is None and decision == Decision(result=result)
         states = apply(states, decision)
     assert batch_result(built, states) is not None
+
+
+def test_straight_result_answers_for_a_one_node_graph_only() -> None:
+    alone = build("start-a")
+    assert straight_result(alone, "a", SUCCEEDED) == SUCCEEDED
+    assert straight_result(alone, "a", FAILED) == FAILED
+    assert straight_result(alone, "a", TIMED_OUT) == FAILED
+    assert straight_result(alone, "a", STOPPED) == SUCCEEDED  # §4.4: only failed or timed-out tasks fail a batch
+    assert straight_result(alone, "a", RUNNING) is None  # not an end
+    assert straight_result(build("start-a a>b"), "b", SUCCEEDED) is None  # a's state is read, not assumed
+    assert straight_result(build("start-a start-b"), "a", SUCCEEDED) is None  # b may still run
 
 
 def test_straight_successors_cases() -> None:

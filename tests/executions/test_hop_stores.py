@@ -30,7 +30,7 @@ from executions.transitions import InvalidTransition
 from tests.conftest import machine
 from tests.executions.conftest import chain_document, python
 from tests.executions.strategies import dags
-from workflows.graph import TASK, Graph
+from workflows.graph import START, TASK, Edge, Graph, Node
 from workflows.models import Workflow
 from workflows.services import workflow_save_definition
 
@@ -252,6 +252,19 @@ def definition(graph: Graph, retries: dict[str, int], name: str) -> dict[str, An
 @given(dags(), st.data())
 def test_both_stores_write_the_same_hop(recorder, graph: Graph, data: st.DataObject):
     """Random DAGs, finish orders, outcomes, retries, lost workers and their late finishes, stops, timeouts."""
+    drive_twins(recorder, graph, data)
+
+
+@on_postgresql
+@FUZZ
+@given(st.booleans(), st.data())
+def test_both_stores_write_the_same_end_of_a_one_node_batch(recorder, core: bool, data: st.DataObject):
+    """A one-node batch ends in the finish's one statement (`finish_straight` with a result): the same rows."""
+    drive_twins(recorder, Graph((Node("only", TASK, "task-only", core),), (Edge(START, "only"),)), data)
+
+
+def drive_twins(recorder, graph: Graph, data: st.DataObject) -> None:
+    """Drive an ORM batch and a PostgreSQL twin through the same drawn actions; require the same writes."""
     name = f"d{Workflow.objects.count()}"
     retries = {key: data.draw(st.integers(0, 2), label=f"retries of {key}") for key in graph.task_keys}
     document = definition(graph, retries, name)
