@@ -205,13 +205,20 @@ class _Watcher:
     def __init__(self) -> None:
         self.lock = threading.Condition()
         self.due: dict[_Interrupter, float] = {}  # each watched run → when to look next (monotonic)
+        self.wakes_at = -math.inf  # when the thread looks next, if it sleeps (under the lock)
         self.thread = threading.Thread(target=self._run, name="baton-python-watcher", daemon=True)
         self.thread.start()
 
     def watch(self, run: _Interrupter, wait: float) -> None:
+        """Watch a run; wake the thread only if the run is due before the thread's next look.
+
+        A short callable ends long before its first look (the heartbeat interval): waking the
+        thread for each would hand it the interpreter lock once a run for nothing.
+        """
         with self.lock:
-            self.due[run] = time.monotonic() + wait
-            self.lock.notify()
+            at = self.due[run] = time.monotonic() + wait
+            if at < self.wakes_at:
+                self.lock.notify()
 
     def forget(self, run: _Interrupter) -> None:
         with self.lock:
@@ -224,7 +231,9 @@ class _Watcher:
                 now = time.monotonic()
                 ready = [run for run, at in self.due.items() if at <= now]
                 if not ready:
-                    self.lock.wait(min(self.due.values(), default=now + 60) - now)
+                    self.wakes_at = min(self.due.values(), default=now + 60)
+                    self.lock.wait(self.wakes_at - now)
+                    self.wakes_at = -math.inf  # awake: a run watched now is seen by this loop
                     continue
                 for run in ready:
                     self.due[run] = math.inf  # being looked at, off the lock

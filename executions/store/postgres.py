@@ -452,15 +452,17 @@ class PostgresHopStore(OrmHopStore):
             return None
         row = rows[0]
         run_values, batch_values = row[1 : 1 + len(CLAIMED_RUN)], row[1 + len(CLAIMED_RUN) :]
+        # The primary keys by their field names: `pk=` would first fill in each model's default (a
+        # batch's is a new random id), which was half the cost of building these two objects.
         run = NodeRun(
-            pk=row[0],
+            id=row[0],
             status=NodeStatus.RUNNING,
             started_at=now,
             heartbeat_at=now,
             worker=worker,
             **_attributes(NodeRun, CLAIMED_RUN, run_values),
         )
-        run.batch = Batch(pk=run.batch_id, **_attributes(Batch, CLAIMED_BATCH, batch_values))
+        run.batch = Batch(id=run.batch_id, **_attributes(Batch, CLAIMED_BATCH, batch_values))
         if isinstance(run.batch.snapshot, str):
             run.batch.snapshot = json.loads(run.batch.snapshot)
         return run

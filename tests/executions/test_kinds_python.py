@@ -189,6 +189,14 @@ def test_one_watcher_thread_a_process_watches_every_run_and_a_forked_child_start
     slow = execute("python", {"callable": "baton.sleep", "kwargs": {"seconds": 5}}, ctx(timeout=0.2))
     assert slow.status == "timed_out"
 
+    # The watcher wakes for a run only if it is due before the watcher's next look: after runs
+    # that sleep it for 60 s, a run with a 0.2 s timeout is still stopped on time.
+    for _ in range(3):
+        assert execute("python", {"callable": "baton.noop"}, ctx(check_interval=60)).status == "succeeded"
+    began = time.monotonic()
+    slow = execute("python", {"callable": "baton.sleep", "kwargs": {"seconds": 5}}, ctx(timeout=0.2))
+    assert slow.status == "timed_out" and time.monotonic() - began < 2
+
     result = tmp_path / "child"
     pid = os.fork()
     if pid == 0:  # the child: the parent's watcher thread did not come along; a run starts its own
