@@ -71,21 +71,6 @@ def batch_advance(
     return applied.queued
 
 
-def batch_advance_wanted(batch: LockedBatch, rows: list[NodeRow], blueprint: Blueprint, now: datetime) -> bool:
-    """Say whether `batch_advance` has anything to do for a batch in these states (read under its lock).
-
-    A running batch that is stopping (or past its deadline) always has; otherwise the engine's
-    decision does: something to queue, satisfy or skip, or the batch's end.
-    """
-    if batch.status != BatchStatus.RUNNING:
-        return False
-    if batch.stop_requested_at is not None or batch.past_deadline(now):
-        return True
-    states = {row.node_key: row.status for row in rows}
-    decision = engine.advance(blueprint.graph, states, hold=batch.paused_at is not None)
-    return bool(decision.queue or decision.satisfy or decision.skip) or decision.result is not None
-
-
 def batch_ended(batch: LockedBatch, result: str) -> None:
     """Note the batch's end on the locked row; count it and wake the alerts once the caller's transaction commits."""
     batch.status = result

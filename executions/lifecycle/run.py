@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from executions import dispatch, kinds
 from executions.dispatch import Wakeup
 from executions.engine import FAILED_STATES
-from executions.lifecycle.advance import batch_advance, batch_advance_wanted, batch_blueprint, batch_ended
+from executions.lifecycle.advance import batch_advance, batch_blueprint, batch_ended
 from executions.models import Batch, NodeRun
 from executions.runtime import Blueprint
 from executions.states import NodeStatus
@@ -326,21 +326,19 @@ def _finish(
     blueprint: Blueprint,
     continue_on: str | None,
 ) -> Finished:
-    """Write an attempt's end: in one store operation where it can be, else lock, record and advance.
+    """Write an attempt's end: the straight finish in one statement, or lock, record and advance.
 
     1. A finish whose effect depends on nothing but this node's result — its successors are a
        chain's or a fan-out's (`engine.straight_successors`), or it is a one-node batch's end
        (`engine.straight_result`) — is one store operation, its own transaction (`_finish_straight`).
        If the batch is stopping (or paused, past its deadline or no longer running) it writes
-       nothing and the general path takes over.
-    2. Any other end without a retry locks the batch, records the end and reads the batch's
-       states in one store operation, and advances the batch in a second transaction only when
-       the engine has something to do (`_finish_and_look`).
-    3. An end that may be retried locks the batch first, so that it knows whether the batch is
-       stopping: a failure with retries left, in a batch that is not stopping, becomes `retrying`
-       with a delayed wake-up. The end is recorded only while the run is still running this
-       attempt (a worker declared lost may report long after its next attempt started).
-    4. Else the engine's decision is applied under the same lock; the queued runs are woken
+       nothing and the general path below takes over.
+    2. Otherwise the batch row is locked first, so what is read next sees every earlier finish
+       of the batch: two branches finishing at once are serialised and a join queued once.
+    3. The end is recorded only while the run is still running this attempt (a worker declared
+       lost may report long after its next attempt started); a failure with retries left, in a
+       batch that is not stopping, becomes `retrying` with a delayed wake-up.
+    4. The engine's decision is applied under the same lock; the queued runs are woken
        (`_wake`), one of them perhaps held back for this worker to continue with.
     """
     now = timezone.now()
@@ -353,7 +351,6 @@ def _finish(
             finished = _finish_straight(store, run, outcome, status, now, blueprint, straight, result, continue_on)
             if finished is not None:
                 return finished
-        return _finish_and_look(store, run, outcome, status, now, blueprint, continue_on)
     with transaction.atomic():
         if not retry and status in FAILED_STATES and run.node_key in blueprint.core_keys:
             # A core node failed: alert before the batch ends.
@@ -411,39 +408,6 @@ def _finish_straight(
             queued += batch_advance(store, store.lock_batch(run.batch_id), now, blueprint=blueprint)
             return Finished(status, _wake(store, queued, continue_on))
     return Finished(status, _wake(store, queued, continue_on))
-
-
-def _finish_and_look(
-    store: HopStore,
-    run: NodeRun,
-    outcome: kinds.Outcome,
-    status: str,
-    now: datetime,
-    blueprint: Blueprint,
-    continue_on: str | None,
-) -> Finished:
-    """Record an end that may need other states: one store operation, then an advance only if one is due.
-
-    `store.lock_and_record` locks the batch, records the end and reads the batch's states as
-    they are after it, in a transaction of its own (one statement on PostgreSQL). Most such ends
-    change nothing else — a branch of a fan-out that is not the last to end — and are done.
-    When the engine has something to do (a join to queue, the batch to end, a stop to finish),
-    it is done in a second transaction that locks the batch again and reads the states afresh
-    (`batch_advance`): what was decided is never applied on states another finish may have
-    changed since. A worker that dies between the two leaves a running batch in which nothing
-    is active: the sweep advances it (`recovery._finish_idle_batches`).
-    """
-    end = _attempt_end(run, outcome, status, to=status, message=f"attempt {run.attempts} {status}", now=now)
-    batch, recorded = store.lock_and_record(end)
-    if recorded is None:
-        return Finished(None)
-    if status in FAILED_STATES and run.node_key in blueprint.core_keys:
-        dispatch.alert_after_commit(run.batch_id, team_id=run.team_id)  # a core node failed
-    if not batch_advance_wanted(batch, recorded.rows, blueprint, now):
-        return Finished(status)
-    with transaction.atomic():
-        queued = batch_advance(store, store.lock_batch(run.batch_id), now, blueprint=blueprint)
-        return Finished(status, _wake(store, queued, continue_on))
 
 
 def _attempt_end(

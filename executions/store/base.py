@@ -4,7 +4,7 @@ The services (`executions.lifecycle`) decide — with the pure engine — and sp
 only through a `HopStore`; its two implementations write the same rows, one with the ORM
 (`executions.store.orm`, any database, SQLite the embedded default) and one in as few
 PostgreSQL statements as the guarantees allow (`executions.store.postgres`). Every operation
-runs in the caller's transaction, except the claim, the straight finish and `lock_and_record`, which are their own.
+runs in the caller's transaction, except the claim and the straight finish, which are their own.
 """
 
 from __future__ import annotations
@@ -144,13 +144,6 @@ class HopStore(Protocol):
 
     def record_finish(self, end: AttemptEnd, *, read_states: bool) -> RecordedFinish | None:
         """Record an attempt's end (running → `end.to`, the attempt row, the event); None if not recorded."""
-
-    def lock_and_record(self, end: AttemptEnd) -> tuple[LockedBatch, RecordedFinish | None]:
-        """Lock the batch, record the end and read the batch's node runs as they are after it.
-
-        One transaction of its own (a part of the caller's, if it is in one), so the states read
-        are the newest: every earlier finish of the batch committed before the lock was granted.
-        """
 
     def finish_straight(
         self, end: AttemptEnd, successors: tuple[str, ...], *, result: str | None = None

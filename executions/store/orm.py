@@ -127,11 +127,6 @@ class OrmHopStore:
         events.flush()
         return RecordedFinish(self.node_rows(end.batch_id) if read_states else [])
 
-    def lock_and_record(self, end: AttemptEnd) -> tuple[LockedBatch, RecordedFinish | None]:
-        """Lock the batch, then record the end and read the states, in one transaction."""
-        with transaction.atomic():
-            return self.lock_batch(end.batch_id), self.record_finish(end, read_states=True)
-
     def finish_straight(
         self, end: AttemptEnd, successors: tuple[str, ...], *, result: str | None = None
     ) -> StraightFinish:

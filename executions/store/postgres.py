@@ -157,7 +157,7 @@ def _finish(sql: Sql, *, also: str = "") -> tuple[str, str]:
        SET {RUN.status} = {to}, {RUN.output} = %(output)s, {RUN.detail} = %(detail)s::jsonb,
            {RUN.outputs} = %(outputs)s::jsonb, {RUN.finished_at} = %(now)s, {RUN.retry_at} = COALESCE(%(retry_at)s, {RUN.retry_at})
      WHERE {RUN.id} = %(id)s AND {RUN.status} = {running} AND {RUN.attempts} = %(attempt)s{also}
- RETURNING {RUN.id}, {RUN.queue})"""
+ RETURNING {RUN.id})"""
     event = f"SELECT %(batch)s, {RUN.id}, %(key)s, {running}, {to}, %(message)s, %(now)s FROM fin"
     return cte, event
 
@@ -255,36 +255,6 @@ SELECT NULL, NULL, NULL, NULL, EXISTS (SELECT 1 FROM fin) WHERE NOT %(read_state
     return sql.statement("record finish", text)
 
 
-def _lock_and_record() -> Statement:
-    # Lock the batch, record the end and read the batch's other node runs in one statement. The
-    # rows are read with a row lock, which reads the newest committed version of a row that was
-    # updated after the statement's snapshot, not that snapshot's: a finish of the batch that
-    # committed while `b` waited for the batch lock is seen, as if the batch had been locked in
-    # a statement of its own first. FOR SHARE, not FOR KEY SHARE: a key-share lock does not
-    # conflict with an update of other columns, so it is granted on the old version, which is
-    # then what the statement reads (a join never fired in the wide fan-in test). FOR SHARE
-    # waits for a claim in progress on a row (a short statement), never for a finish: those wait
-    # for the batch lock this statement holds.
-    sql = Sql()
-    fin, event = _finish(sql, also=" AND EXISTS (SELECT 1 FROM b)")
-    columns = ", ".join(f"s.{getattr(RUN, name)}" for name in ("id", "node_key", "status", "queue"))
-    text = f"""
-WITH b AS (
-    SELECT {LOCKED_COLUMNS} FROM {BATCH} WHERE {BATCH.id} = %(batch)s FOR NO KEY UPDATE
-), {fin}, att AS (
-    {_attempt_from("fin")}
-), ev AS (
-    {_events([event])}
-), s AS (
-    SELECT r.{RUN.id}, r.{RUN.node_key}, r.{RUN.status}, r.{RUN.queue} FROM {RUN} r
-     WHERE r.{RUN.batch} = %(batch)s AND r.{RUN.id} <> %(id)s AND EXISTS (SELECT 1 FROM b)
-       FOR SHARE OF r
-)
-SELECT b.*, (SELECT {RUN.queue} FROM fin), {columns} FROM b LEFT JOIN s ON true
-"""
-    return sql.statement("lock and record", text)
-
-
 def _finish_straight() -> Statement:
     # Lock, record, queue the successors and write the events in one statement. The batch row is
     # locked with its conditions re-checked on the newest version, so a stop that committed while
@@ -379,7 +349,6 @@ LOCK_BATCH = _lock_batch()
 RECORD_FINISH = _record_finish()
 FINISH_STRAIGHT = _finish_straight()
 FINISH_ALONE = _finish_alone()
-LOCK_AND_RECORD = _lock_and_record()
 _APPLY: dict[ApplyShape, Statement] = {}
 
 
@@ -512,21 +481,6 @@ class PostgresHopStore(OrmHopStore):
             return None
         states = [NodeRow(pk, key, end.to if pk == end.run_id else status, queue) for pk, key, status, queue, _ in rows]
         return RecordedFinish([row for row in states if row.pk is not None])
-
-    def lock_and_record(self, end: AttemptEnd) -> tuple[LockedBatch, RecordedFinish | None]:
-        """Lock the batch, record the end and read the other node runs' newest states, in one statement."""
-        rows = _run(LOCK_AND_RECORD, _finish_params(end))
-        if not rows:
-            raise Batch.DoesNotExist(f"batch {end.batch_id} does not exist")
-        width = len(LockedBatch.__dataclass_fields__) - 1
-        batch = LockedBatch(end.batch_id, *rows[0][:width])
-        queue = rows[0][width]  # the finished run's queue; None when the end was not recorded
-        if queue is None:
-            return batch, None
-        states = [NodeRow(*row[width + 1 :]) for row in rows if row[width + 1] is not None]
-        states.append(NodeRow(end.run_id, end.node_key, end.to, queue))
-        states.sort()
-        return batch, RecordedFinish(states)
 
     def finish_straight(
         self, end: AttemptEnd, successors: tuple[str, ...], *, result: str | None = None

@@ -390,7 +390,7 @@ def test_a_finish_into_a_join_reads_the_batch_and_asks_the_engine(recorder):
         lifecycle.node_run_finish(run=runs[0], outcome=outcome, retries=0, interval=0)
     assert states(batch)["c"] == "pending"
     if connection.vendor == "postgresql":
-        assert seen == ["WITH"]  # lock, record and read the states in one statement; nothing to apply yet
+        assert seen == ["SELECT", "WITH"]  # lock; record + read the states; nothing to apply yet
     lifecycle.node_run_finish(run=runs[1], outcome=outcome, retries=0, interval=0)
     assert states(batch) == {"a": "succeeded", "b": "succeeded", "j": "succeeded", "c": "queued"}
     assert [run_id for run_id, _, _ in recorder.sent] == [batch.node_runs.get(node_key="c").pk]
