@@ -318,3 +318,87 @@ def drive_twins(recorder, graph: Graph, data: st.DataObject) -> None:
         for part in written:
             assert written[part] == written_by_postgres[part], f"the stores wrote different {part}"
         assert Batch.objects.get(pk=orm.batch_id).status != BatchStatus.RUNNING
+
+
+@on_postgresql
+def test_a_finish_reads_a_finish_that_committed_while_it_waited_for_the_batch(recorder):
+    """Two branches of a join end at once: the later one sees the earlier one's end and queues what follows.
+
+    The earlier finish holds the batch lock (its transaction open) while the later one waits for
+    it; once the earlier one commits, the later one must read its `succeeded`, not a `running`
+    of a snapshot taken before the lock was granted, or the join never fires.
+    """
+    import threading
+    import time
+
+    from django.db import transaction
+
+    from executions.lifecycle.run import _attempt_end
+    from tests.executions.conftest import start, states
+
+    document = {
+        "name": "both",
+        "team": "t",
+        "nodes": [
+            *({"key": k, "type": "task", "task": python(f"both-{k}", "baton.noop")} for k in ("a", "b", "c")),
+            {"key": "j", "type": "and"},
+        ],
+        "edges": [
+            {"from": "start", "to": "a"},
+            {"from": "start", "to": "b"},
+            {"from": "a", "to": "j", "on": "success"},
+            {"from": "b", "to": "j", "on": "success"},
+            {"from": "j", "to": "c"},
+        ],
+    }
+    batch = start(document)
+    runs = {run.node_key: run for run in (lifecycle.node_run_claim(pk) for pk, _, _ in list(recorder.sent))}
+    recorder.sent.clear()
+    outcome = kinds.Outcome(status="succeeded", output="", detail={})
+    store = PostgresHopStore()
+    holding, release, errors = threading.Event(), threading.Event(), []
+
+    def earlier() -> None:
+        try:
+            with transaction.atomic():
+                store.lock_batch(batch.pk)
+                end = _attempt_end(
+                    runs["a"], outcome, "succeeded", to="succeeded", message="a ends", now=runs["a"].started_at
+                )
+                assert store.record_finish(end, read_states=False) is not None
+                holding.set()
+                release.wait(10)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+            holding.set()
+        finally:
+            connection.close()
+
+    def later() -> None:
+        try:
+            with using_store(store):
+                lifecycle.node_run_finish(run=runs["b"], outcome=outcome, retries=0, interval=0)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=earlier)
+    first.start()
+    assert holding.wait(10)
+    second = threading.Thread(target=later)
+    second.start()
+    with connection.cursor() as cursor:  # the later finish waits for the batch lock before the earlier commits
+        for _ in range(200):
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            if cursor.fetchone()[0]:
+                break
+            time.sleep(0.02)
+        else:
+            raise AssertionError("the later finish never waited for the batch lock")
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert not errors, errors
+    assert states(batch) == {"a": "succeeded", "b": "succeeded", "j": "succeeded", "c": "queued"}
+    assert [run_id for run_id, _, _ in recorder.sent] == [batch.node_runs.get(node_key="c").pk]
