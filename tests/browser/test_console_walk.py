@@ -25,17 +25,22 @@ WORDS = {
 }
 
 
-def test_run_read_a_failure_and_find_it_again_from_the_execution_records(speaker, worker):  # noqa: F811
-    page, words = speaker, WORDS[speaker.language]
+def one_shell_node(name: str, script: str):
+    """Save a workflow of team platform whose one node, `load`, runs `script`."""
     Team.objects.create(name="platform")
-    task = {"name": "load", "kind": "shell", "config": {"script": "echo loading rows; echo table locked >&2; exit 3"}}
+    task = {"name": "load", "kind": "shell", "config": {"script": script}}
     document = {
-        "name": "nightly-load",
+        "name": name,
         "team": "platform",
         "nodes": [{"key": "load", "type": "task", "task": task}],
         "edges": [{"from": "start", "to": "load"}],
     }
-    workflow = workflow_save_definition(document=document, actor=machine()).workflow
+    return workflow_save_definition(document=document, actor=machine()).workflow
+
+
+def test_run_read_a_failure_and_find_it_again_from_the_execution_records(speaker, worker):  # noqa: F811
+    page, words = speaker, WORDS[speaker.language]
+    workflow = one_shell_node("nightly-load", "echo loading rows; echo table locked >&2; exit 3")
     screenshot(page, f"console-home.{page.language}.png")
 
     # Run it from its page; the batch page says how the node ended and shows its last lines.
@@ -82,15 +87,7 @@ def test_nothing_below_the_editor_moves_when_the_validator_answers(speaker):  # 
     loaded machine). The validator's answer is held here until the position has been read.
     """
     page = speaker
-    Team.objects.create(name="platform")
-    task = {"name": "load", "kind": "shell", "config": {"script": "true"}}
-    document = {
-        "name": "steady",
-        "team": "platform",
-        "nodes": [{"key": "load", "type": "task", "task": task}],
-        "edges": [{"from": "start", "to": "load"}],
-    }
-    workflow = workflow_save_definition(document=document, actor=machine()).workflow
+    workflow = one_shell_node("steady", "true")
     held = []
     page.route("**/validate/**", lambda route: held.append(route))
     page.goto(f"{page.base}/admin/workflows/workflow/{workflow.pk}/change/")

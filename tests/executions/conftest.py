@@ -64,6 +64,25 @@ def python(name: str, callable_name: str, **kwargs: Any) -> dict[str, Any]:
     return {"name": name, "kind": "python", "config": {"callable": callable_name, "kwargs": kwargs}}
 
 
+def join_document(name: str = "join") -> dict[str, Any]:
+    """Tasks a and b in parallel, an AND join of their successes, then task c."""
+    return {
+        "name": name,
+        "team": "t",
+        "nodes": [
+            *({"key": k, "type": "task", "task": python(f"{name}-{k}", "baton.noop")} for k in ("a", "b", "c")),
+            {"key": "j", "type": "and"},
+        ],
+        "edges": [
+            {"from": "start", "to": "a"},
+            {"from": "start", "to": "b"},
+            {"from": "a", "to": "j", "on": "success"},
+            {"from": "b", "to": "j", "on": "success"},
+            {"from": "j", "to": "c"},
+        ],
+    }
+
+
 def start(document: dict[str, Any]) -> Batch:
     workflow = workflow_save_definition(document=copy.deepcopy(document), actor=machine()).workflow
     return lifecycle.batch_start(workflow=workflow, actor=machine())

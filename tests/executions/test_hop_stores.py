@@ -334,24 +334,9 @@ def test_a_finish_reads_a_finish_that_committed_while_it_waited_for_the_batch(re
     from django.db import transaction
 
     from executions.lifecycle.run import _attempt_end
-    from tests.executions.conftest import start, states
+    from tests.executions.conftest import join_document, start, states
 
-    document = {
-        "name": "both",
-        "team": "t",
-        "nodes": [
-            *({"key": k, "type": "task", "task": python(f"both-{k}", "baton.noop")} for k in ("a", "b", "c")),
-            {"key": "j", "type": "and"},
-        ],
-        "edges": [
-            {"from": "start", "to": "a"},
-            {"from": "start", "to": "b"},
-            {"from": "a", "to": "j", "on": "success"},
-            {"from": "b", "to": "j", "on": "success"},
-            {"from": "j", "to": "c"},
-        ],
-    }
-    batch = start(document)
+    batch = start(join_document("both"))
     runs = {run.node_key: run for run in (lifecycle.node_run_claim(pk) for pk, _, _ in list(recorder.sent))}
     recorder.sent.clear()
     outcome = kinds.Outcome(status="succeeded", output="", detail={})

@@ -13,7 +13,7 @@ from executions import lifecycle
 from executions.models import Attempt, Batch, Event, NodeRun
 from executions.states import BatchStatus, NodeStatus
 from tests.conftest import example, machine
-from tests.executions.conftest import chain_document, python, shell, start, states
+from tests.executions.conftest import chain_document, join_document, python, shell, start, states
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -361,22 +361,7 @@ def test_a_finish_into_a_join_reads_the_batch_and_asks_the_engine(recorder):
 
     from executions import kinds
 
-    document = {
-        "name": "join",
-        "team": "t",
-        "nodes": [
-            *({"key": k, "type": "task", "task": python(k, "baton.noop")} for k in ("a", "b", "c")),
-            {"key": "j", "type": "and"},
-        ],
-        "edges": [
-            {"from": "start", "to": "a"},
-            {"from": "start", "to": "b"},
-            {"from": "a", "to": "j", "on": "success"},
-            {"from": "b", "to": "j", "on": "success"},
-            {"from": "j", "to": "c"},
-        ],
-    }
-    batch = start(document)
+    batch = start(join_document())
     runs = [lifecycle.node_run_claim(run_id) for run_id, _, _ in list(recorder.sent)]
     recorder.sent.clear()
     seen: list[str] = []
