@@ -42,7 +42,7 @@ from workflows.admin_settings import (
     TriggerFieldsForm,
     WorkflowSettingsForm,
     apply_settings,
-    callable_choices,
+    editing_context,
     problems_to_fields,
     settings_field_of,
     settings_initial,
@@ -465,8 +465,7 @@ class TaskAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin):
         return form
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        context["task_kinds"] = json.dumps(kinds.editor_configs())  # a new kind's config, in the kind's form
-        context["callables"] = json.dumps(callable_choices())  # the python kind's select and its arguments
+        context.update(editing_context())
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description=gettext_lazy("trigger"))
@@ -745,8 +744,7 @@ class WorkflowAdmin(RoleAwareAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin)
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context["versions"] = obj.versions.order_by("-number")[:20]
-        context["task_kinds"] = json.dumps(kinds.editor_configs())  # the editor's kinds and their new tasks' config
-        context["callables"] = json.dumps(callable_choices())  # the python kind's select and its arguments
+        context.update(editing_context())
         response = super().render_change_form(request, context, add, change, form_url, obj)
         return response if obj is None else rendered_in_workflow_zone(request, obj.trigger, response)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +35,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
 from baton.text import translated
-from workflows import quartz, registry, triggers
+from workflows import kinds, quartz, registry, triggers
 from workflows.definition import (
     DEFAULT_WORKFLOW_TIMEOUT,
     MAX_TIMEOUT,
@@ -80,6 +81,15 @@ SETTINGS_FIELDS = [
     "overlap_policy",
     "misfire_policy",
 ]
+
+
+def editing_context() -> dict[str, Any]:
+    """What a task's or a workflow's change form hands its scripts."""
+    return {
+        "task_kinds": json.dumps(kinds.editor_configs()),  # the editor's kinds and a new task's config, in its form
+        "callables": json.dumps(callable_choices()),  # the python kind's select and its arguments
+        "preview_fires": PREVIEW_COUNT,  # how many next fire times the preview lists: the room the page holds
+    }
 
 
 def callable_choices() -> list[dict[str, Any]]:

@@ -25,8 +25,8 @@ WORDS = {
 }
 
 
-def one_shell_node(name: str, script: str):
-    """Save a workflow of team platform whose one node, `load`, runs `script`."""
+def one_shell_node(name: str, script: str, trigger: dict | None = None):
+    """Save a workflow of team platform whose one node, `load`, runs `script` (with `trigger`, if given)."""
     Team.objects.create(name="platform")
     task = {"name": "load", "kind": "shell", "config": {"script": script}}
     document = {
@@ -35,6 +35,8 @@ def one_shell_node(name: str, script: str):
         "nodes": [{"key": "load", "type": "task", "task": task}],
         "edges": [{"from": "start", "to": "load"}],
     }
+    if trigger is not None:
+        document["trigger"] = trigger
     return workflow_save_definition(document=document, actor=machine()).workflow
 
 
@@ -84,18 +86,50 @@ def test_nothing_below_the_editor_moves_when_the_validator_answers(speaker):  # 
     The editor's check of the definition answers after the page has loaded; its verdict line
     used to appear then and push everything below it down a line, so a click on a record (or
     the filter's button) made just before hit the line above it (seen as a flaky walk on a
-    loaded machine). The validator's answer is held here until the position has been read.
+    loaded machine).
     """
-    page = speaker
     workflow = one_shell_node("steady", "true")
-    held = []
-    page.route("**/validate/**", lambda route: held.append(route))
+    records_stay_put(
+        speaker,
+        workflow,
+        held="**/validate/**",
+        asked="#dag-editor[data-state=pending]",
+        answered="#dag-editor[data-state=valid]",
+    )
+
+
+def test_nothing_below_the_trigger_moves_when_its_next_fire_times_answer(speaker):  # noqa: F811
+    """The trigger's next fire times fill room the page held for them from its first paint.
+
+    The settings form asks the server for a cron's next fire times after the page has loaded;
+    their list used to appear then and push the versions and the execution records down by its
+    height, under a click aimed at them.
+    """
+    workflow = one_shell_node("nightly", "true", {"type": "cron", "expression": "0 0 2 ? * *", "timezone": "UTC"})
+    records_stay_put(
+        speaker,
+        workflow,
+        held="**/triggers/preview/**",
+        asked="#trigger-preview[data-state=pending]",
+        answered="#trigger-preview[data-state=ready]",
+    )
+    assert speaker.locator("#trigger-next-fires li").count() == 5
+
+
+def records_stay_put(page, workflow, *, held: str, asked: str, answered: str) -> None:
+    """Open the workflow's page holding the requests to `held` until the records' position has been read.
+
+    `asked` is there once the page asked (the held request), `answered` once the answer is shown:
+    the records must be where they were before it.
+    """
+    requests = []
+    page.route(held, lambda route: requests.append(route))
     page.goto(f"{page.base}/admin/workflows/workflow/{workflow.pk}/change/")
-    page.wait_for_function("document.getElementById('dag-editor').dataset.state === 'pending'")
+    page.wait_for_selector(asked, state="attached")
     where = "document.getElementById('execution-records').getBoundingClientRect().top + window.scrollY"
     before = page.evaluate(where)
-    assert held, "the editor asked the validator nothing"
-    for route in held:
+    assert requests, f"the page asked nothing of {held}"
+    for route in requests:
         route.continue_()
-    page.wait_for_selector('#dag-editor[data-state="valid"]')
+    page.wait_for_selector(answered, state="attached")
     assert page.evaluate(where) == before

@@ -63,6 +63,23 @@
     preview.setAttribute("aria-live", "polite");
     zoneRow.parentNode.insertBefore(preview, zoneRow.nextSibling);
 
+    // Until the first answer, the preview holds the room of one: a title line and as many lines
+    // as the server lists fires. The answer comes after the page has loaded; without the room it
+    // pushed what is below (the versions, the execution records) down under a click aimed there.
+    function holdRoom() {
+      if (preview.hasChildNodes() || !urls.fires) return;
+      var title = document.createElement("strong");
+      title.textContent = "\u00a0";
+      preview.appendChild(title);
+      var list = document.createElement("ol");
+      for (var i = 0; i < urls.fires; i++) {
+        var item = document.createElement("li");
+        item.textContent = "\u00a0";
+        list.appendChild(item);
+      }
+      preview.appendChild(list);
+    }
+
     function showRows() {
       var shown = TRIGGER_FIELDS[type.value] || {};
       var fields = Object.keys(shown).map(function (k) { return shown[k]; });
@@ -160,11 +177,14 @@
       var trigger = triggerOfFields(null);
       var query = new URLSearchParams();
       Object.keys(trigger).forEach(function (key) { query.set(key, String(trigger[key])); });
+      holdRoom();
       preview.dataset.state = "pending";
+      preview.setAttribute("aria-busy", "true");
       fetch(urls.preview + "?" + query.toString(), { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (r) { if (!r.ok) throw new Error(r.status + " " + r.statusText); return r.json(); })
         .then(function (data) {
           if (mine !== sequence) return;
+          preview.removeAttribute("aria-busy");
           clearLiveErrors();
           preview.textContent = "";
           if (!data.ok) {
@@ -196,6 +216,7 @@
         })
         .catch(function (err) {
           if (mine !== sequence) return;
+          preview.removeAttribute("aria-busy");
           preview.textContent = interpolate(gettext("Could not compute the fire times: %(error)s"), { error: err.message }, true);
           preview.dataset.state = "error";
         });
@@ -226,6 +247,8 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     var urls = document.getElementById("baton-settings-urls");
-    if (urls) window.batonSettings = new Settings({ preview: urls.dataset.previewUrl });
+    if (urls) {
+      window.batonSettings = new Settings({ preview: urls.dataset.previewUrl, fires: Number(urls.dataset.previewFires) || 0 });
+    }
   });
 })();
