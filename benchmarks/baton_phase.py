@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import executor_profile
-from benchmarks.common import REPO, Worker, summary, terminate_as_exit, wait_for, workers
+from benchmarks.common import REPO, CpuReading, Worker, summary, terminate_as_exit, wait_for, workers
 
 CHAIN = 20
 FAN = 18
@@ -123,8 +123,11 @@ def fan_figures(batch) -> tuple[float, float, float]:
     return ms(batch.runs["final"].started_at - last_end), ms(spread), ms(batch.finished_at - batch.created_at)
 
 
-def throughput_single(workflow, n: int, check) -> dict[str, float]:
-    """Create `n` one-node batches with dispatch held back, then send all wake-ups at once."""
+def throughput_single(workflow, n: int, check, worker_pid: int) -> dict[str, Any]:
+    """Create `n` one-node batches with dispatch held back, then send all wake-ups at once.
+
+    The CPU of the worker's processes, the servers and this one is read from the send to the end.
+    """
     from access.actors import machine_actor
     from executions import dispatch
     from executions.lifecycle import batch_start
@@ -137,19 +140,20 @@ def throughput_single(workflow, n: int, check) -> dict[str, float]:
         batch_ids = [batch_start(workflow=workflow, actor=machine_actor("bench")).pk for _ in range(n)]
     finally:
         dispatch.backend = original
-    start = time.time()
-    dispatch.send(held)
-    sent = time.time()
-    # The wait asks about the workflow's running batches through its index: the raw anchor's wait
-    # is a Redis LLEN, and a wait that named the batches (hundreds of ids a poll) took a tenth of
-    # a core from the machine Baton was measured on.
-    wait_for(
-        lambda: not Batch.objects.filter(workflow=workflow, status="running").exists(),
-        timeout=300,
-        interval=0.05,
-        what="throughput batches",
-        check=check,
-    )
+    with CpuReading(worker_pid) as cpu:
+        start = time.time()
+        dispatch.send(held)
+        sent = time.time()
+        # The wait asks about the workflow's running batches through its index: the raw anchor's
+        # wait is a Redis LLEN, and a wait that named the batches (hundreds of ids a poll) took a
+        # tenth of a core from the machine Baton was measured on.
+        wait_for(
+            lambda: not Batch.objects.filter(workflow=workflow, status="running").exists(),
+            timeout=300,
+            interval=0.05,
+            what="throughput batches",
+            check=check,
+        )
     runs = NodeRun.objects.filter(batch_id__in=batch_ids)
     if runs.exclude(status="succeeded").exists():
         raise RuntimeError("a throughput batch did not succeed")
@@ -161,25 +165,30 @@ def throughput_single(workflow, n: int, check) -> dict[str, float]:
         "per_second": n / (last - start),
         "worker_per_second": n / (last - first),
         "send_seconds": sent - start,
+        "cpu_ms": cpu.per_run(n),
     }
 
 
-def throughput_wide(workflow, batches: int, check) -> dict[str, float]:
-    """Start `batches` wide batches (20 parallel no-ops each) back to back; node runs per second."""
+def throughput_wide(workflow, batches: int, check, worker_pid: int) -> dict[str, Any]:
+    """Start `batches` wide batches (20 parallel no-ops each) back to back; node runs per second.
+
+    The CPU of the worker's processes, the servers and this one is read from the first start to the end.
+    """
     from access.actors import machine_actor
     from executions.lifecycle import batch_start
     from executions.models import Batch, NodeRun
 
-    start = time.time()
-    ids = [batch_start(workflow=workflow, actor=machine_actor("bench")).pk for _ in range(batches)]
-    created = time.time()
-    wait_for(
-        lambda: not Batch.objects.filter(pk__in=ids, status="running").exists(),
-        timeout=300,
-        interval=0.05,
-        what="wide batches",
-        check=check,
-    )
+    with CpuReading(worker_pid) as cpu:
+        start = time.time()
+        ids = [batch_start(workflow=workflow, actor=machine_actor("bench")).pk for _ in range(batches)]
+        created = time.time()
+        wait_for(
+            lambda: not Batch.objects.filter(pk__in=ids, status="running").exists(),
+            timeout=300,
+            interval=0.05,
+            what="wide batches",
+            check=check,
+        )
     if Batch.objects.filter(pk__in=ids).exclude(status="succeeded").exists():
         raise RuntimeError("a wide throughput batch did not succeed")
     times = list(NodeRun.objects.filter(batch_id__in=ids).values_list("finished_at", flat=True))
@@ -187,6 +196,7 @@ def throughput_wide(workflow, batches: int, check) -> dict[str, float]:
         "n": len(times),
         "per_second": len(times) / (max(times).timestamp() - start),
         "start_seconds": created - start,
+        "cpu_ms": cpu.per_run(len(times)),
     }
 
 
@@ -380,8 +390,14 @@ def record_stand_in(workflow) -> Callable[[], None]:
     return lambda: NodeRun.objects.filter(pk=run.pk, status="queued").update(detail={"pgid": 1, "host": "bench"})
 
 
-def measure_core(wf, anchors, pg: bool, tag: str, reps: int, warm: int, quick: bool, check) -> dict[str, Any]:
-    """The no-op shapes: chains (continued and through the broker), fan-out/fan-in, throughput."""
+def measure_core(
+    wf, anchors, pids: dict[str, int], pg: bool, tag: str, reps: int, warm: int, quick: bool, check
+) -> dict[str, Any]:
+    """The no-op shapes: chains (continued and through the broker), fan-out/fan-in, throughput.
+
+    `pids` names the worker of each throughput run ("baton", and each anchor's queue): the CPU
+    its processes, the servers and this process used is read over the run (`CpuReading`).
+    """
     from benchmarks import raw_celery as raw
 
     out: dict[str, Any] = {}
@@ -434,15 +450,15 @@ def measure_core(wf, anchors, pg: bool, tag: str, reps: int, warm: int, quick: b
     out["fan_out_spread_ms"] = summary(fan_spread)
 
     n = (100 if quick else 400) if pg else (40 if quick else 150)
+    wide = (3 if quick else 10) if pg else (2 if quick else 5)
     out["throughput"] = {
-        "baton_single": throughput_single(wf["single"], n, check),
-        "baton_wide": throughput_wide(wf["wide"], (3 if quick else 10) if pg else (2 if quick else 5), check),
+        "baton_single": throughput_single(wf["single"], n, check, pids["baton"]),
+        "baton_wide": throughput_wide(wf["wide"], wide, check, pids["baton"]),
     }
     for queue in anchors:
-        out["throughput"][queue] = {
-            "n": n * 2,
-            "per_second": raw.run_throughput(queue, n * 2, f"t-{tag}-{queue}", check),
-        }
+        with CpuReading(pids[queue]) as cpu:
+            per_second = raw.run_throughput(queue, n * 2, f"t-{tag}-{queue}", check)
+        out["throughput"][queue] = {"n": n * 2, "per_second": per_second, "cpu_ms": cpu.per_run(n * 2)}
     return out
 
 
@@ -505,6 +521,7 @@ def main() -> None:
             wf["http"] = _save(chain_doc(f"bench-http-{tag}", CHAIN, work=("http", {"url": target})))
         started = stack.enter_context(workers())
         started.append(Worker("config", "default", env, logdir / f"{args.mode}-baton-worker.log", f"bench-{args.mode}"))
+        pids = {"baton": started[-1].process.pid}
         if "core" in shapes:
             started.append(
                 Worker(
@@ -525,6 +542,7 @@ def main() -> None:
                     f"bench-{queue}",
                 )
             )
+            pids[queue] = started[-1].process.pid
 
         def check() -> None:
             for w in started:
@@ -540,7 +558,7 @@ def main() -> None:
             if in_process:
                 out["http"]["steps"] = executor_profile.http_steps(target, reps)
         if "core" in shapes:
-            out |= measure_core(wf, anchors, pg, tag, reps, warm, quick, check)
+            out |= measure_core(wf, anchors, pids, pg, tag, reps, warm, quick, check)
 
     out["settings"] = {
         "database": settings.DATABASES["default"]["ENGINE"],

@@ -126,3 +126,60 @@ def wait_for(predicate, timeout: float, interval: float = 0.01, what: str = "con
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(interval)
+
+
+# CPU by process, read from /proc: where a throughput run's CPU goes (Linux only; elsewhere empty).
+CPU_GROUPS = ("consumer", "pool", "postgres", "redis", "rabbitmq", "bench")
+_SERVERS = {"postgres": "postgres", "redis-server": "redis", "beam.smp": "rabbitmq"}
+
+
+def cpu_seconds(worker_pid: int) -> dict[str, float]:
+    """CPU seconds used so far (user + system) by a worker's main process, its pool, the servers and this process.
+
+    Processes that ended since the last reading are not counted (a pool process replaced meanwhile).
+    """
+    if not os.path.isdir("/proc/self"):
+        return {}
+    tick = os.sysconf("SC_CLK_TCK")
+    used = dict.fromkeys(CPU_GROUPS, 0.0)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                text = stat.read()
+        except OSError:
+            continue
+        name, rest = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
+        pid, ppid = int(entry), int(rest[1])
+        if pid == worker_pid:
+            group: str | None = "consumer"
+        elif ppid == worker_pid:
+            group = "pool"
+        elif pid == os.getpid():
+            group = "bench"
+        else:
+            group = _SERVERS.get(name)
+        if group is not None:
+            used[group] += (int(rest[11]) + int(rest[12])) / tick
+    return used
+
+
+class CpuReading:
+    """CPU used by a worker's processes, the servers and this process over a block (`with CpuReading(pid) as cpu:`)."""
+
+    def __init__(self, worker_pid: int) -> None:
+        self.worker_pid = worker_pid
+        self.used: dict[str, float] = {}
+
+    def __enter__(self) -> CpuReading:
+        self._before = cpu_seconds(self.worker_pid)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        after = cpu_seconds(self.worker_pid)
+        self.used = {key: after[key] - self._before[key] for key in after}
+
+    def per_run(self, runs: int) -> dict[str, float]:
+        """CPU milliseconds a run, by group (`CPU_GROUPS`)."""
+        return {key: seconds * 1000 / runs for key, seconds in self.used.items()}

@@ -384,8 +384,43 @@ def _core_pg_lines(pg: dict[str, Any]) -> list[str]:
         f"fan-out spread (first → last of the 18 branch starts): {_mp(pg['fan_out_spread_ms'])} ms."
     )
     add("")
+    lines += _cpu_lines(t, "raw_late")
     if "profile" in pg:
         lines += _profile_lines(pg["profile"], "PostgreSQL")
+    return lines
+
+
+CPU_ROWS = {
+    "consumer": "the worker's main process (Celery's consumer)",
+    "pool": "the worker's 2 pool processes (the tasks)",
+    "postgres": "PostgreSQL, every backend",
+    "redis": "Redis",
+    "rabbitmq": "RabbitMQ",
+    "bench": "the benchmark (sends the wake-ups, waits for the end)",
+}
+
+
+def _cpu_lines(t: dict[str, Any], anchor: str) -> list[str]:
+    """Return the table of CPU milliseconds a node run in the throughput runs, by process (when read)."""
+    runs = [("baton_single", "Baton, one-node batches"), ("baton_wide", "Baton, wide batches"), (anchor, "raw Celery")]
+    if not all(t.get(key, {}).get("cpu_ms") for key, _ in runs):
+        return []
+    cpu = {key: t[key]["cpu_ms"] for key, _ in runs}
+    lines = [
+        "### Where the CPU of the throughput runs goes",
+        "",
+        "CPU milliseconds a node run (user + system, read from `/proc` before and after each run), by process. "
+        "The machine's 2 cores give 2 000 ms of CPU a second: while they are busy, runs per second are about "
+        "2 000 ÷ the total.",
+        "",
+        "| process | " + " | ".join(title for _, title in runs) + " |",
+        "|---|" + "---|" * len(runs),
+    ]
+    for group, title in CPU_ROWS.items():
+        if any(cpu[key].get(group, 0) >= 0.005 for key, _ in runs):
+            lines.append(f"| {title} | " + " | ".join(_f(cpu[key].get(group, 0), 2) for key, _ in runs) + " |")
+    lines.append("| all | " + " | ".join(_f(sum(cpu[key].values()), 2) for key, _ in runs) + " |")
+    lines.append("")
     return lines
 
 
@@ -422,6 +457,7 @@ def _core_embedded_lines(emb: dict[str, Any]) -> list[str]:
     )
     add(f"| throughput, wide batches (20 parallel), runs/s | {_f(t['baton_wide']['per_second'], 0)} | – | – |")
     add("")
+    lines += _cpu_lines(t, "raw_fs")
     lines += _profile_lines(emb["profile"], "SQLite")
     return lines
 
