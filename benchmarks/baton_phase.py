@@ -147,17 +147,8 @@ def throughput_single(workflow, n: int, check, worker_pid: int) -> dict[str, Any
         # The wait asks about the workflow's running batches through its index: the raw anchor's
         # wait is a Redis LLEN, and a wait that named the batches (hundreds of ids a poll) took a
         # tenth of a core from the machine Baton was measured on.
-        wait_for(
-            lambda: not Batch.objects.filter(workflow=workflow, status="running").exists(),
-            timeout=300,
-            interval=0.05,
-            what="throughput batches",
-            check=check,
-        )
-    runs = NodeRun.objects.filter(batch_id__in=batch_ids)
-    if runs.exclude(status="succeeded").exists():
-        raise RuntimeError("a throughput batch did not succeed")
-    times = list(runs.values_list("started_at", "finished_at"))
+        all_succeeded(Batch.objects.filter(workflow=workflow), batch_ids, "one-node", check)
+    times = list(NodeRun.objects.filter(batch_id__in=batch_ids).values_list("started_at", "finished_at"))
     last = max(f for _, f in times).timestamp()
     first = min(s for s, _ in times).timestamp()
     return {
@@ -167,6 +158,16 @@ def throughput_single(workflow, n: int, check, worker_pid: int) -> dict[str, Any
         "send_seconds": sent - start,
         "cpu_ms": cpu.per_run(n),
     }
+
+
+def all_succeeded(batches, ids: list[str], what: str, check) -> None:
+    """Wait until none of `batches` runs (polled every 50 ms); raise unless the batches `ids` all succeeded."""
+    from executions.models import Batch
+
+    running = batches.filter(status="running")
+    wait_for(lambda: not running.exists(), timeout=300, interval=0.05, what=f"{what} batches", check=check)
+    if Batch.objects.filter(pk__in=ids).exclude(status="succeeded").exists():
+        raise RuntimeError(f"a {what} throughput batch did not succeed")
 
 
 def throughput_wide(workflow, batches: int, check, worker_pid: int) -> dict[str, Any]:
@@ -182,15 +183,7 @@ def throughput_wide(workflow, batches: int, check, worker_pid: int) -> dict[str,
         start = time.time()
         ids = [batch_start(workflow=workflow, actor=machine_actor("bench")).pk for _ in range(batches)]
         created = time.time()
-        wait_for(
-            lambda: not Batch.objects.filter(pk__in=ids, status="running").exists(),
-            timeout=300,
-            interval=0.05,
-            what="wide batches",
-            check=check,
-        )
-    if Batch.objects.filter(pk__in=ids).exclude(status="succeeded").exists():
-        raise RuntimeError("a wide throughput batch did not succeed")
+        all_succeeded(Batch.objects.filter(pk__in=ids), ids, "wide", check)
     times = list(NodeRun.objects.filter(batch_id__in=ids).values_list("finished_at", flat=True))
     return {
         "n": len(times),
