@@ -91,7 +91,17 @@ faults: install messages
 	$(BIN)/pytest -q -m faults tests/faults
 
 # Figures go to docs/benchmarks.md and docs/benchmarks-scheduler.md, with the machine and date.
+# The RabbitMQ phase's two virtual hosts are made here on a local RabbitMQ, as for test-rabbitmq
+# (BENCH_AMQP_VHOSTS renames them; on another server, make them there).
+BENCH_AMQP_VHOSTS ?= baton-bench,baton-bench-raw
+export BENCH_AMQP_VHOSTS
 bench: install
+	@if command -v rabbitmqctl >/dev/null 2>&1; then \
+		for vhost in $$(echo "$(BENCH_AMQP_VHOSTS)" | tr , ' '); do \
+			rabbitmqctl -q add_vhost $$vhost 2>/dev/null || true; \
+			rabbitmqctl -q set_permissions -p $$vhost guest ".*" ".*" ".*" 2>/dev/null || true; \
+		done; \
+	fi
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.scheduler
 

@@ -18,8 +18,9 @@ BENCH_REDIS (default redis://127.0.0.1:6379), BENCH_DB (default baton_bench),
 BENCH_REDIS_DBS (default 12,13: Baton's Redis database, then the anchor's),
 BENCH_SHAPES (default core,shell,http; the same as `--shapes`: which rows to measure),
 BENCH_AMQP (default amqp://guest:guest@127.0.0.1:5672), BENCH_AMQP_VHOSTS (default
-baton-bench,baton-bench-raw: Baton's virtual host, then the anchor's; both must exist, e.g.
-`rabbitmqctl add_vhost baton-bench` and `rabbitmqctl set_permissions -p baton-bench guest ".*" ".*" ".*"`).
+baton-bench,baton-bench-raw: Baton's virtual host, then the anchor's; both must exist: `make bench`
+makes them on a local RabbitMQ for the user guest, else `rabbitmqctl add_vhost baton-bench` and
+`rabbitmqctl set_permissions -p baton-bench USER ".*" ".*" ".*"`).
 """
 
 from __future__ import annotations
