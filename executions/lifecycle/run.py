@@ -380,7 +380,7 @@ def _finish_straight(
     status: str,
     now: datetime,
     blueprint: Blueprint,
-    straight: tuple[str, ...] | None,
+    straight: tuple[str, ...],
     result: str | None,
     continue_on: str | None,
 ) -> Finished | None:
@@ -393,7 +393,7 @@ def _finish_straight(
     (`recovery._finish_idle_batches`).
     """
     end = _attempt_end(run, outcome, status, to=status, message=f"attempt {run.attempts} {status}", now=now)
-    done = store.finish_straight(end, straight or (), result=result)
+    done = store.finish_straight(end, straight, result=result)
     if not done.locked:
         return None
     if not done.recorded:

@@ -137,7 +137,7 @@ class OrmHopStore:
                 return StraightFinish(locked=False, recorded=False, queued=[])
             events = EventLog()
             if not self._record(end, events):
-                return StraightFinish(locked=True, recorded=False, queued=[], batch=batch if result else None)
+                return StraightFinish(locked=True, recorded=False, queued=[])
             if result is not None:
                 ended = batch_transition(
                     end.batch_id,
