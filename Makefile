@@ -56,7 +56,7 @@ test-js:
 # (tests/xdist_env.py); TEST_PROCESSES=0 runs them in this process.
 test: lint test-fast test-embedded test-rabbitmq test-faults
 
-TEST_PROCESSES ?= 2
+TEST_PROCESSES ?= 3
 PARALLEL := -p tests.xdist_env -n $(TEST_PROCESSES) --dist loadfile
 
 test-fast: install messages

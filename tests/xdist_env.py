@@ -1,4 +1,4 @@
-"""Give each pytest-xdist process its own broker database and var directory (`make test` runs two).
+"""Give each pytest-xdist process its own broker database and var directory (`make test` runs three).
 
 Loaded with `-p tests.xdist_env`, before Django's settings are read. Every test process starts
 its own Celery worker (tests/conftest.py), which must not take the other's messages: a Redis
